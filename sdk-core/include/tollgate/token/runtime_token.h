@@ -1,0 +1,60 @@
+// Runtime-session tokens: `tg_rt_<base64url(claims JSON)>.<base64url(signature)>`.
+//
+// A token lets one end user of one project call a fixed set of operations until it expires.
+// The codec is pure: the signature function is injected. The server signs and verifies with
+// HMAC-SHA256 from OpenSSL; the browser only decodes (it never holds the key) to show expiry
+// and scope, and the server re-verifies every token it is handed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tollgate/core/result.h"
+
+namespace tollgate::token {
+
+inline constexpr std::string_view kRuntimeTokenPrefix = "tg_rt_";
+inline constexpr size_t kRuntimeTokenBytesMax = 4096;
+inline constexpr size_t kOperationsMax = 64;
+inline constexpr size_t kIdBytesMax = 64;
+inline constexpr size_t kEndUserIdBytesMax = 256;
+inline constexpr int64_t kClaimsVersion = 1;
+
+// What a runtime token asserts. All fields are required.
+struct RuntimeClaims {
+  std::string session_id;               // "sid": the runtime session, for revocation and audit
+  std::string project_id;               // "pid": the project (tenant)
+  std::string end_user_id;              // "sub": the project's own user id, UTF-8
+  std::vector<std::string> operations;  // "ops": operation slugs this token may invoke
+  int64_t issued_at_ms = 0;             // "iat"
+  int64_t expires_at_ms = 0;            // "exp": the token is refused at and after this instant
+
+  friend bool operator==(const RuntimeClaims&, const RuntimeClaims&) = default;
+};
+
+// Computes the raw signature bytes of `signing_input` (everything before the '.').
+// It may fail, e.g. when the key is unavailable; the codec then fails with that error.
+using Signer = std::function<Result<std::string>(std::string_view signing_input)>;
+
+// Validates the claims and returns a signed token. kInvalidArgument names the bad claim.
+Result<std::string> encode(const RuntimeClaims& claims, const Signer& sign);
+
+// Parses a token's claims WITHOUT checking its signature. For display on untrusted clients.
+// kTokenMalformed for anything that is not a well-formed token with valid claims.
+Result<RuntimeClaims> decode_unverified(std::string_view token);
+
+// Checks the signature in constant time, then parses the claims and checks expiry at `now_ms`.
+// kTokenSignatureInvalid, kTokenMalformed or kTokenExpired.
+Result<RuntimeClaims> verify(std::string_view token, const Signer& sign, int64_t now_ms);
+
+// kTokenExpired when `now_ms` is at or past the expiry.
+Result<void> check_expiry(const RuntimeClaims& claims, int64_t now_ms);
+
+// kTokenScopeDenied unless `operation` is one of the claimed operations.
+Result<void> check_scope(const RuntimeClaims& claims, std::string_view operation);
+
+}  // namespace tollgate::token

@@ -1,0 +1,175 @@
+#include "server/config/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <thread>
+
+namespace tollgate::server {
+namespace {
+
+Error bad(std::string param, std::string message) {
+  return fail(ErrorCode::kInvalidArgument, std::move(message), std::move(param));
+}
+
+Result<int64_t> parse_range(std::string_view param, std::string_view text, int64_t min, int64_t max) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return bad(std::string(param), std::string(param) + " must be an integer from " + std::to_string(min) +
+                                       " to " + std::to_string(max) + ", got '" + std::string(text) + "'");
+  }
+  return value;
+}
+
+bool is_ipv4_literal(std::string_view host) {
+  int parts = 0;
+  size_t start = 0;
+  while (start <= host.size()) {
+    size_t dot = std::min(host.find('.', start), host.size());
+    std::string_view part = host.substr(start, dot - start);
+    int value = 0;
+    auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
+    if (part.empty() || part.size() > 3 || ec != std::errc() || end != part.data() + part.size() || value > 255) {
+      return false;
+    }
+    ++parts;
+    start = dot + 1;
+  }
+  return parts == 4;
+}
+
+// One settable option: its flag, its environment variable, and how to apply a value.
+struct Option {
+  std::string_view flag;
+  std::string_view env;
+  std::function<Result<void>(std::string_view param, std::string_view value, ServeConfig&)> apply;
+};
+
+const std::vector<Option>& options() {
+  static const std::vector<Option> kOptions = {
+      {"--host", "TOLLGATE_HOST",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         std::string host = value == "localhost" ? "127.0.0.1" : std::string(value);
+         bool ipv6 = host.find(':') != std::string::npos &&
+                     host.find_first_not_of("0123456789abcdefABCDEF:.") == std::string::npos;
+         if (!is_ipv4_literal(host) && !ipv6) {
+           return bad(std::string(param), std::string(param) + " must be an IP address such as 127.0.0.1 or 0.0.0.0");
+         }
+         c.host = host;
+         return {};
+       }},
+      {"--port", "TOLLGATE_PORT",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto port = parse_range(param, value, 0, 65535);
+         if (!port) return port.error();
+         c.port = static_cast<uint16_t>(port.value());
+         return {};
+       }},
+      {"--data-dir", "TOLLGATE_DATA_DIR",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         if (value.empty()) return bad(std::string(param), std::string(param) + " must not be empty");
+         c.data_dir = std::string(value);
+         return {};
+       }},
+      {"--body-bytes-max", "TOLLGATE_BODY_BYTES_MAX",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto bytes = parse_range(param, value, 1, static_cast<int64_t>(kBodyBytesCeiling));
+         if (!bytes) return bytes.error();
+         c.limits.body_bytes_max = static_cast<size_t>(bytes.value());
+         return {};
+       }},
+      {"--idle-timeout-ms", "TOLLGATE_IDLE_TIMEOUT_MS",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto ms = parse_range(param, value, kIdleTimeoutMsMin, kIdleTimeoutMsMax);
+         if (!ms) return ms.error();
+         c.limits.idle_timeout_ms = ms.value();
+         return {};
+       }},
+  };
+  return kOptions;
+}
+
+Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const Environment& env) {
+  ServeConfig config;
+  config.threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
+  for (const Option& option : options()) {
+    if (auto value = env(option.env)) {
+      if (auto applied = option.apply(option.env, *value, config); !applied) return applied.error();
+    }
+  }
+  if (env("DATABASE_URL")) {
+    return bad("DATABASE_URL",
+               "DATABASE_URL is set, but this tollgate build stores data in SQLite only; unset it");
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    std::string_view name = arg.substr(0, arg.find('='));
+    auto option = std::find_if(options().begin(), options().end(), [&](const Option& o) { return o.flag == name; });
+    if (option == options().end()) {
+      return bad(std::string(name), "unknown flag '" + std::string(name) + "' for 'tollgate serve'; see 'tollgate --help'");
+    }
+    std::string_view value;
+    if (name.size() < arg.size()) {
+      value = arg.substr(name.size() + 1);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return bad(std::string(name), std::string(name) + " needs a value");
+    }
+    if (auto applied = option->apply(name, value, config); !applied) return applied.error();
+  }
+  return config;
+}
+
+}  // namespace
+
+Environment process_environment() {
+  return [](std::string_view name) -> std::optional<std::string> {
+    const char* value = std::getenv(std::string(name).c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+Result<Invocation> parse_invocation(const std::vector<std::string_view>& args, const Environment& env) {
+  Invocation out;
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    out.command = Command::kHelp;
+    return out;
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    out.command = Command::kVersion;
+    return out;
+  }
+  if (args[0] != "serve") {
+    std::string what(args[0]);
+    return bad(what, "unknown command '" + what + "'; see 'tollgate --help'");
+  }
+  auto serve = parse_serve({args.begin() + 1, args.end()}, env);
+  if (!serve) return serve.error();
+  out.command = Command::kServe;
+  out.serve = std::move(serve).value();
+  return out;
+}
+
+std::string usage() {
+  return R"(tollgate: meter, proxy and bill AI features for your users.
+
+Usage:
+  tollgate serve [flags]   run the HTTP server
+  tollgate --version       print the version
+  tollgate --help          print this help
+
+Flags for serve (each also read from the environment variable shown):
+  --host ADDR              listen address (TOLLGATE_HOST, default 127.0.0.1; 0.0.0.0 for all)
+  --port N                 listen port, 0 picks a free one (TOLLGATE_PORT, default 8787)
+  --data-dir DIR           where the SQLite database lives (TOLLGATE_DATA_DIR, default ./data)
+  --body-bytes-max N       largest request body accepted (TOLLGATE_BODY_BYTES_MAX, default 1048576)
+  --idle-timeout-ms N      close a connection idle this long (TOLLGATE_IDLE_TIMEOUT_MS, default 30000)
+
+Flags take '--flag value' or '--flag=value'. Errors print one JSON line on stderr.
+)";
+}
+
+}  // namespace tollgate::server

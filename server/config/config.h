@@ -1,0 +1,62 @@
+// Command-line and environment configuration of the tollgate binary.
+//
+// Flags override environment variables, which override defaults. Every bad value is an
+// kInvalidArgument Error whose param names the flag or variable, so the CLI can print one line.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tollgate/core/result.h"
+
+namespace tollgate::server {
+
+inline constexpr uint16_t kDefaultPort = 8787;
+
+// Per-connection and per-process limits. Every one is finite.
+struct Limits {
+  size_t body_bytes_max = 1024 * 1024;     // request body; larger gets 413
+  size_t header_bytes_max = 16 * 1024;     // request line + headers; larger gets 431
+  int64_t idle_timeout_ms = 30'000;        // a read or write that makes no progress for this long closes
+  int64_t shutdown_timeout_ms = 10'000;    // in-flight requests get this long after SIGTERM
+  int64_t close_linger_ms = 1'000;         // after the last response, wait this long for the peer's FIN
+  size_t connections_max = 1024;           // further connections are closed on accept
+};
+
+inline constexpr size_t kBodyBytesCeiling = 64 * 1024 * 1024;
+inline constexpr int64_t kIdleTimeoutMsMin = 100;
+inline constexpr int64_t kIdleTimeoutMsMax = 600'000;
+
+struct ServeConfig {
+  std::string host = "127.0.0.1";
+  uint16_t port = kDefaultPort;
+  std::string data_dir = "./data";
+  int threads = 1;
+  Limits limits;
+};
+
+enum class Command { kServe, kVersion, kHelp };
+
+struct Invocation {
+  Command command = Command::kHelp;
+  ServeConfig serve;
+};
+
+// Looks up an environment variable; injected so tests need not touch the real environment.
+using Environment = std::function<std::optional<std::string>(std::string_view name)>;
+
+// The process environment.
+Environment process_environment();
+
+// Parses argv (without argv[0]).
+Result<Invocation> parse_invocation(const std::vector<std::string_view>& args, const Environment& env);
+
+// The text of `tollgate --help`.
+std::string usage();
+
+}  // namespace tollgate::server

@@ -1,0 +1,28 @@
+// The single mapping from ErrorCode to HTTP, and the JSON error shape every response uses:
+// {"error":{"type":…,"code":…,"message":…,"param":…}} (OpenAI's shape, so its clients show it).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "server/http/types.h"
+#include "tollgate/core/result.h"
+
+namespace tollgate::server {
+
+// The HTTP status for a code. Exhaustive: a new ErrorCode fails to compile until it is mapped.
+http::status http_status(ErrorCode code);
+
+// The OpenAI-style error type for a status, e.g. "invalid_request_error" for 400.
+std::string_view error_type(http::status status);
+
+// {"error":{…}} for an Error; param is null when the error concerns no single field.
+nlohmann::ordered_json error_body(const Error& error);
+
+// A JSON response with the status, body and content type set.
+Response json_response(http::status status, const nlohmann::ordered_json& body);
+
+// The error response for an Error: status from http_status(), body from error_body().
+Response error_response(const Error& error);
+
+}  // namespace tollgate::server

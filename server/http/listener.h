@@ -1,0 +1,32 @@
+// Accepts TCP connections and hands each to a new Session on its own strand.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <memory>
+
+#include "server/http/session.h"
+
+namespace tollgate::server {
+
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  // Takes an acceptor that is already bound and listening.
+  Listener(boost::asio::io_context& ioc, boost::asio::ip::tcp::acceptor&& acceptor, SessionContext& context);
+
+  void start();
+
+  // Stops accepting; thread-safe. Existing sessions are unaffected.
+  void stop();
+
+ private:
+  void do_accept();
+  void on_accept(boost::beast::error_code ec, boost::asio::ip::tcp::socket socket);
+
+  boost::asio::io_context& ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  SessionContext& context_;
+};
+
+}  // namespace tollgate::server

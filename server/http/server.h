@@ -1,0 +1,52 @@
+// The HTTP server: binds the port, runs the io_context on N threads, and shuts down gracefully.
+//
+// On SIGINT or SIGTERM it stops accepting, lets in-flight requests finish (bounded by
+// Limits::shutdown_timeout_ms), then returns from run(). A second signal stops at once.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <memory>
+
+#include "server/config/config.h"
+#include "server/http/listener.h"
+#include "server/http/router.h"
+#include "server/http/session_registry.h"
+#include "server/log/logger.h"
+#include "tollgate/core/result.h"
+
+namespace tollgate::server {
+
+class Server {
+ public:
+  // Binds config.host:config.port. kAddressInUse when the port is taken, kIoError otherwise.
+  static Result<std::unique_ptr<Server>> create(const ServeConfig& config, Router router, Logger& log);
+
+  // The bound port (useful with port 0).
+  uint16_t port() const { return port_; }
+
+  // Serves until shut down by a signal. Blocks.
+  void run();
+
+ private:
+  Server(const ServeConfig& config, Router router, Logger& log);
+  void on_signal(const boost::system::error_code& ec, int signal);
+  void finish();
+
+  ServeConfig config_;
+  Router router_;
+  Logger& log_;
+  boost::asio::io_context ioc_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer deadline_;
+  SessionRegistry registry_;
+  SessionContext context_;
+  std::shared_ptr<Listener> listener_;
+  uint16_t port_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace tollgate::server

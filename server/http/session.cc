@@ -1,0 +1,154 @@
+#include "server/http/session.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <random>
+
+#include "server/http/error_response.h"
+
+namespace tollgate::server {
+namespace {
+
+namespace beast = boost::beast;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// Unread bytes we are willing to discard while waiting for the peer to close after our last
+// response. Reading them (instead of closing at once) keeps the kernel from answering with a
+// reset that could destroy the response before the client reads it.
+constexpr size_t kLingerBytesMax = 256 * 1024;
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "req_";
+  uint64_t bits = rng();
+  for (int i = 0; i < 16; ++i, bits >>= 4) id += kHex[bits & 0xF];
+  return id;
+}
+
+}  // namespace
+
+Session::Session(tcp::socket&& socket, SessionContext& context)
+    : stream_(std::move(socket)), context_(context) {
+  beast::error_code ec;
+  auto endpoint = stream_.socket().remote_endpoint(ec);
+  remote_ = ec ? "unknown" : endpoint.address().to_string();
+}
+
+Session::~Session() { context_.registry.remove(this); }
+
+void Session::start() {
+  if (!context_.registry.add(shared_from_this())) {
+    context_.log.warn("connection_refused", {{"remote", remote_}, {"reason", "draining or connections_max"}});
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+    return;
+  }
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+}
+
+void Session::drain() {
+  net::post(stream_.get_executor(), [self = shared_from_this()] {
+    self->draining_ = true;
+    // Idle between requests: nothing to finish, so stop waiting for one.
+    if (self->reading_ && !self->parser_->got_some() && self->buffer_.size() == 0) {
+      self->stream_.cancel();
+    }
+  });
+}
+
+void Session::do_read() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<uint32_t>(context_.limits.header_bytes_max));
+  parser_->body_limit(context_.limits.body_bytes_max);
+  stream_.expires_after(std::chrono::milliseconds(context_.limits.idle_timeout_ms));
+  reading_ = true;
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+}
+
+void Session::on_read(beast::error_code ec, size_t) {
+  reading_ = false;
+  if (ec == http::error::end_of_stream || ec == net::error::operation_aborted) return do_close();
+  if (ec == beast::error::timeout) return;  // tcp_stream has already closed the socket
+  if (ec == http::error::body_limit) {
+    return reject(fail(ErrorCode::kPayloadTooLarge, "request body exceeds " +
+                                                        std::to_string(context_.limits.body_bytes_max) + " bytes"),
+                  "body_limit");
+  }
+  if (ec == http::error::header_limit) {
+    return reject(fail(ErrorCode::kHeadersTooLarge, "request headers exceed " +
+                                                        std::to_string(context_.limits.header_bytes_max) + " bytes"),
+                  "header_limit");
+  }
+  if (ec) {
+    if (!parser_->got_some()) return do_close();  // peer went away between requests
+    return reject(fail(ErrorCode::kInvalidArgument, "malformed HTTP request: " + ec.message()), "bad_request");
+  }
+  request_started_ = std::chrono::steady_clock::now();
+  handle(parser_->get());
+}
+
+void Session::handle(const Request& request) {
+  Response response = context_.router.route(request);
+  response.version(request.version());
+  response.keep_alive(request.keep_alive() && !draining_);
+  send(std::move(response), std::string(request.method_string()),
+       std::string(target_path(request.target())));
+}
+
+void Session::reject(const Error& error, std::string_view what) {
+  request_started_ = std::chrono::steady_clock::now();
+  Response response = error_response(error);
+  response.keep_alive(false);  // the stream is no longer at a request boundary
+  std::string method = parser_->is_header_done() ? std::string(parser_->get().method_string()) : "";
+  std::string path = parser_->is_header_done() ? std::string(target_path(parser_->get().target())) : "";
+  context_.log.warn("request_rejected", {{"remote", remote_}, {"reason", what}});
+  send(std::move(response), std::move(method), std::move(path));
+}
+
+void Session::send(Response response, std::string method, std::string path) {
+  std::string request_id = new_request_id();
+  response.set("x-request-id", request_id);
+  response.set(http::field::server, "tollgate");
+  response.prepare_payload();
+  auto elapsed = std::chrono::steady_clock::now() - request_started_;
+  // The path only, never the query string: keys may travel in ?key=.
+  context_.log.info("http_request",
+                    {{"request_id", request_id},
+                     {"method", method},
+                     {"path", path},
+                     {"status", response.result_int()},
+                     {"duration_us", std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()},
+                     {"bytes_out", response.body().size()},
+                     {"remote", remote_}});
+  bool close = !response.keep_alive();
+  response_ = std::make_shared<Response>(std::move(response));
+  stream_.expires_after(std::chrono::milliseconds(context_.limits.idle_timeout_ms));
+  http::async_write(stream_, *response_, beast::bind_front_handler(&Session::on_write, shared_from_this(), close));
+}
+
+void Session::on_write(bool close, beast::error_code ec, size_t) {
+  response_.reset();
+  if (ec) return;  // the peer is gone; the socket closes when the session is destroyed
+  if (close || draining_) return do_close();
+  do_read();
+}
+
+void Session::do_close() {
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) return;
+  stream_.expires_after(std::chrono::milliseconds(context_.limits.close_linger_ms));
+  stream_.async_read_some(net::buffer(linger_buffer_),
+                          beast::bind_front_handler(&Session::on_linger, shared_from_this()));
+}
+
+void Session::on_linger(beast::error_code ec, size_t bytes) {
+  linger_bytes_ += bytes;
+  if (ec || linger_bytes_ > kLingerBytesMax) return;  // EOF, timeout or enough: the socket closes with us
+  stream_.async_read_some(net::buffer(linger_buffer_),
+                          beast::bind_front_handler(&Session::on_linger, shared_from_this()));
+}
+
+}  // namespace tollgate::server

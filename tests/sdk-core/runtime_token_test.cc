@@ -1,0 +1,107 @@
+#include "tollgate/token/runtime_token.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "vectors.h"
+
+namespace tollgate::token {
+namespace {
+
+using testing::from_hex;
+using testing::load_vectors;
+using testing::outcome;
+
+// The server's signer: HMAC-SHA256 from OpenSSL over the signing input.
+Signer hmac_signer(const std::string& key) {
+  return [key](std::string_view input) -> Result<std::string> {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &length);
+    return std::string(reinterpret_cast<char*>(mac), length);
+  };
+}
+
+RuntimeClaims claims_from(const nlohmann::json& j) {
+  return RuntimeClaims{j["sessionId"], j["projectId"], j["endUserId"],
+                       j["operations"].get<std::vector<std::string>>(), j["issuedAtMs"],
+                       j["expiresAtMs"]};
+}
+
+class RuntimeTokenVectors : public ::testing::Test {
+ protected:
+  nlohmann::json doc_ = load_vectors("token.json");
+  Signer sign_ = hmac_signer(from_hex(doc_["key_hex"]));
+};
+
+TEST_F(RuntimeTokenVectors, EncodeMatchesAndDecodesBack) {
+  for (const auto& v : doc_["encode"]) {
+    RuntimeClaims claims = claims_from(v["claims"]);
+    auto token = encode(claims, sign_);
+    ASSERT_TRUE(token.ok()) << v["name"] << ": " << token.error().message;
+    EXPECT_EQ(token.value(), v["token"].get<std::string>()) << v["name"];
+    auto decoded = decode_unverified(token.value());
+    ASSERT_TRUE(decoded.ok()) << v["name"];
+    EXPECT_EQ(decoded.value(), claims);
+  }
+}
+
+TEST_F(RuntimeTokenVectors, EncodeRejectsInvalidClaimsNamingTheField) {
+  for (const auto& v : doc_["encode_invalid"]) {
+    auto token = encode(claims_from(v["claims"]), sign_);
+    ASSERT_FALSE(token.ok()) << v["name"];
+    EXPECT_EQ(outcome(token), v["error"].get<std::string>()) << v["name"];
+    EXPECT_EQ(token.error().param, v["param"].get<std::string>()) << v["name"];
+  }
+}
+
+TEST_F(RuntimeTokenVectors, DecodeRejectsMalformed) {
+  for (const auto& v : doc_["decode_invalid"]) {
+    EXPECT_EQ(outcome(decode_unverified(v["token"].get<std::string>())), v["error"].get<std::string>())
+        << v["name"];
+  }
+}
+
+TEST_F(RuntimeTokenVectors, VerifyChecksSignatureThenExpiry) {
+  for (const auto& v : doc_["verify"]) {
+    auto got = verify(v["token"].get<std::string>(), sign_, v["now_ms"].get<int64_t>());
+    EXPECT_EQ(outcome(got), v.value("error", std::string("ok"))) << v["name"];
+  }
+}
+
+TEST_F(RuntimeTokenVectors, ScopeGrantsOnlyListedOperations) {
+  for (const auto& v : doc_["scope"]) {
+    auto claims = decode_unverified(v["token"].get<std::string>());
+    ASSERT_TRUE(claims.ok());
+    auto got = check_scope(claims.value(), v["operation"].get<std::string>());
+    EXPECT_EQ(outcome(got), v.value("error", std::string("ok"))) << v["name"];
+  }
+}
+
+TEST(RuntimeToken, SignerFailureIsReturnedNotThrown) {
+  Signer broken = [](std::string_view) -> Result<std::string> {
+    return fail(ErrorCode::kInternal, "no signing key");
+  };
+  RuntimeClaims claims{"s", "p", "u", {"op"}, 1, 2};
+  auto token = encode(claims, broken);
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.error().message, "no signing key");
+}
+
+TEST(RuntimeToken, EveryFlippedCharacterIsRejected) {
+  Signer sign = hmac_signer("k");
+  RuntimeClaims claims{"s", "proj_1", "u", {"op"}, 1000, 2000};
+  auto token = encode(claims, sign);
+  ASSERT_TRUE(token.ok());
+  for (size_t i = kRuntimeTokenPrefix.size(); i < token.value().size(); ++i) {
+    std::string tampered = token.value();
+    tampered[i] = tampered[i] == 'A' ? 'B' : 'A';
+    EXPECT_FALSE(verify(tampered, sign, 1500).ok()) << "offset " << i;
+  }
+  EXPECT_TRUE(verify(token.value(), sign, 1500).ok());
+}
+
+}  // namespace
+}  // namespace tollgate::token

@@ -1,0 +1,92 @@
+#include "server/config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace tollgate::server {
+namespace {
+
+Environment env_of(std::map<std::string, std::string> vars) {
+  return [vars](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(std::string(name));
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+Result<Invocation> parse(std::vector<std::string_view> args, std::map<std::string, std::string> env = {}) {
+  return parse_invocation(args, env_of(std::move(env)));
+}
+
+TEST(Config, Defaults) {
+  auto got = parse({"serve"});
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got.value().command, Command::kServe);
+  EXPECT_EQ(got.value().serve.port, kDefaultPort);
+  EXPECT_EQ(got.value().serve.host, "127.0.0.1");
+  EXPECT_EQ(got.value().serve.data_dir, "./data");
+  EXPECT_GE(got.value().serve.threads, 1);
+}
+
+TEST(Config, CommandsAndHelp) {
+  EXPECT_EQ(parse({}).value().command, Command::kHelp);
+  EXPECT_EQ(parse({"--help"}).value().command, Command::kHelp);
+  EXPECT_EQ(parse({"-h"}).value().command, Command::kHelp);
+  EXPECT_EQ(parse({"--version"}).value().command, Command::kVersion);
+  EXPECT_NE(usage().find("--data-dir"), std::string::npos);
+}
+
+TEST(Config, FlagsInBothFormsOverrideEnvironment) {
+  auto got = parse({"serve", "--port", "9000", "--data-dir=/tmp/x", "--idle-timeout-ms=500"},
+                   {{"TOLLGATE_PORT", "7000"}, {"TOLLGATE_DATA_DIR", "/tmp/env"}, {"TOLLGATE_HOST", "0.0.0.0"}});
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got.value().serve.port, 9000);
+  EXPECT_EQ(got.value().serve.data_dir, "/tmp/x");
+  EXPECT_EQ(got.value().serve.host, "0.0.0.0");
+  EXPECT_EQ(got.value().serve.limits.idle_timeout_ms, 500);
+}
+
+TEST(Config, EnvironmentAppliesWithoutFlags) {
+  auto got = parse({"serve"}, {{"TOLLGATE_PORT", "0"}, {"TOLLGATE_BODY_BYTES_MAX", "2048"}});
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got.value().serve.port, 0);
+  EXPECT_EQ(got.value().serve.limits.body_bytes_max, 2048u);
+}
+
+struct BadInput {
+  std::vector<std::string_view> args;
+  std::map<std::string, std::string> env;
+  std::string param;
+};
+
+TEST(Config, BadInputNamesTheFlagOrVariable) {
+  std::vector<BadInput> cases = {
+      {{"serve", "--frob"}, {}, "--frob"},
+      {{"serve", "--frob=1"}, {}, "--frob"},
+      {{"serve", "--port"}, {}, "--port"},
+      {{"serve", "--port", "http"}, {}, "--port"},
+      {{"serve", "--port", "65536"}, {}, "--port"},
+      {{"serve", "--port", "-1"}, {}, "--port"},
+      {{"serve", "--port", "80x"}, {}, "--port"},
+      {{"serve", "--host", "example.com"}, {}, "--host"},
+      {{"serve", "--host", "300.1.1.1"}, {}, "--host"},
+      {{"serve", "--data-dir="}, {}, "--data-dir"},
+      {{"serve", "--body-bytes-max", "0"}, {}, "--body-bytes-max"},
+      {{"serve", "--idle-timeout-ms", "5"}, {}, "--idle-timeout-ms"},
+      {{"serve"}, {{"TOLLGATE_PORT", "abc"}}, "TOLLGATE_PORT"},
+      {{"serve"}, {{"DATABASE_URL", "postgres://x"}}, "DATABASE_URL"},
+      {{"launch"}, {}, "launch"},
+      {{"serve", "extra"}, {}, "extra"},
+  };
+  for (const auto& c : cases) {
+    auto got = parse(c.args, c.env);
+    ASSERT_FALSE(got.ok()) << c.param;
+    EXPECT_EQ(got.error().code, ErrorCode::kInvalidArgument) << c.param;
+    EXPECT_EQ(got.error().param, c.param);
+    EXPECT_FALSE(got.error().message.empty());
+  }
+}
+
+}  // namespace
+}  // namespace tollgate::server

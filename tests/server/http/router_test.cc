@@ -1,0 +1,54 @@
+#include "server/http/router.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "server/http/error_response.h"
+
+namespace tollgate::server {
+namespace {
+
+Request request(http::verb method, std::string target) { return Request{method, target, 11}; }
+
+Router sample_router() {
+  Router router;
+  router.add(http::verb::get, "/thing", [](const Request&) { return json_response(http::status::ok, {{"got", 1}}); });
+  router.add(http::verb::post, "/thing", [](const Request&) { return json_response(http::status::created, {}); });
+  router.add(http::verb::get, "/boom", [](const Request&) -> Response { throw std::runtime_error("secret detail"); });
+  return router;
+}
+
+TEST(Router, DispatchesByMethodAndIgnoresQuery) {
+  Router router = sample_router();
+  EXPECT_EQ(router.route(request(http::verb::get, "/thing?key=sk_x")).result(), http::status::ok);
+  EXPECT_EQ(router.route(request(http::verb::post, "/thing")).result(), http::status::created);
+}
+
+TEST(Router, UnknownPathIs404Json) {
+  Response res = sample_router().route(request(http::verb::get, "/nothing"));
+  EXPECT_EQ(res.result(), http::status::not_found);
+  EXPECT_EQ(nlohmann::json::parse(res.body())["error"]["code"], "not_found");
+}
+
+TEST(Router, WrongMethodIs405WithAllow) {
+  Response res = sample_router().route(request(http::verb::delete_, "/thing"));
+  EXPECT_EQ(res.result(), http::status::method_not_allowed);
+  EXPECT_EQ(res[http::field::allow], "GET, POST");
+  EXPECT_EQ(nlohmann::json::parse(res.body())["error"]["code"], "method_not_allowed");
+}
+
+TEST(Router, HandlerExceptionIs500WithoutDetail) {
+  Response res = sample_router().route(request(http::verb::get, "/boom"));
+  EXPECT_EQ(res.result(), http::status::internal_server_error);
+  EXPECT_EQ(res.body().find("secret detail"), std::string::npos);
+}
+
+TEST(Router, TargetPathStripsQuery) {
+  EXPECT_EQ(target_path("/a/b?x=1&y=2"), "/a/b");
+  EXPECT_EQ(target_path("/a"), "/a");
+}
+
+}  // namespace
+}  // namespace tollgate::server

@@ -1,0 +1,111 @@
+#include "server/store/sqlite_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "server/store/store.h"
+
+namespace tollgate::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() : path_(fs::temp_directory_path() / ("tollgate-test-" + std::to_string(::getpid()) + "-" +
+                                                 std::to_string(counter_++))) {
+    fs::remove_all(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+TEST(SqliteStore, CreatesDataDirAndAppliesMigrations) {
+  TempDir dir;
+  auto store = open_store({(dir.path() / "nested" / "data").string()});
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_EQ(store.value()->kind(), "sqlite");
+  EXPECT_TRUE(store.value()->ping().ok());
+  auto version = store.value()->schema_version();
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(version.value(), sqlite_migrations().back().version);
+  EXPECT_TRUE(fs::exists(dir.path() / "nested" / "data" / "tollgate.db"));
+}
+
+TEST(SqliteStore, ReopeningAppliesNothingTwice) {
+  TempDir dir;
+  std::string path = (dir.path()).string() + ".db";
+  constexpr Migration kFirst[] = {{1, "one", "CREATE TABLE t (x INTEGER) STRICT;"}};
+  constexpr Migration kBoth[] = {{1, "one", "CREATE TABLE t (x INTEGER) STRICT;"},
+                                 {2, "two", "INSERT INTO t VALUES (7);"}};
+  {
+    auto store = SqliteStore::open(path, kFirst);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    EXPECT_EQ(store.value()->schema_version().value(), 1);
+  }
+  for (int round = 0; round < 2; ++round) {
+    // The second round would fail on a duplicate CREATE TABLE if version 1 re-ran.
+    auto store = SqliteStore::open(path, kBoth);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    EXPECT_EQ(store.value()->schema_version().value(), 2);
+  }
+  fs::remove(path);
+  fs::remove(path + "-wal");
+  fs::remove(path + "-shm");
+}
+
+TEST(SqliteStore, FailedMigrationRollsBackAndReports) {
+  constexpr Migration kBroken[] = {{1, "one", "CREATE TABLE t (x INTEGER) STRICT;"},
+                                   {2, "two", "INSERT INTO t VALUES (1); INSERT INTO no_such_table VALUES (1);"}};
+  TempDir dir;
+  std::string path = dir.path().string() + ".db";
+  auto broken = SqliteStore::open(path, kBroken);
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.error().message.find("migration 2"), std::string::npos);
+  constexpr Migration kFirst[] = {{1, "one", "CREATE TABLE t (x INTEGER) STRICT;"}};
+  auto store = SqliteStore::open(path, kFirst);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(store.value()->schema_version().value(), 1);
+  fs::remove(path);
+  fs::remove(path + "-wal");
+  fs::remove(path + "-shm");
+}
+
+TEST(SqliteStore, RefusesANewerSchema) {
+  TempDir dir;
+  std::string path = dir.path().string() + ".db";
+  constexpr Migration kTwo[] = {{1, "one", "SELECT 1;"}, {2, "two", "SELECT 1;"}};
+  ASSERT_TRUE(SqliteStore::open(path, kTwo).ok());
+  constexpr Migration kOne[] = {{1, "one", "SELECT 1;"}};
+  auto older = SqliteStore::open(path, kOne);
+  ASSERT_FALSE(older.ok());
+  EXPECT_NE(older.error().message.find("newer"), std::string::npos);
+  fs::remove(path);
+  fs::remove(path + "-wal");
+  fs::remove(path + "-shm");
+}
+
+TEST(SqliteStore, InMemoryWorks) {
+  auto store = SqliteStore::open(":memory:");
+  ASSERT_TRUE(store.ok());
+  EXPECT_TRUE(store.value()->ping().ok());
+}
+
+TEST(SqliteStore, DataDirThatIsAFileIsAnIoError) {
+  TempDir dir;
+  fs::create_directories(dir.path());
+  std::ofstream(dir.path() / "file") << "x";
+  auto store = open_store({(dir.path() / "file" / "data").string()});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, ErrorCode::kIoError);
+  EXPECT_EQ(store.error().param, "--data-dir");
+}
+
+}  // namespace
+}  // namespace tollgate::server
