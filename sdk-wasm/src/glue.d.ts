@@ -1,0 +1,33 @@
+// Types of the Emscripten glue that scripts/build.mjs copies to src/generated/tollgate-core-glue.js.
+import type { RawResult } from './errors';
+
+export type RawSigner = (signingInput: string) => Uint8Array | null;
+
+export interface RawClaims {
+  sessionId: string;
+  projectId: string;
+  endUserId: string;
+  operations: string[];
+  issuedAtMs: number;
+  expiresAtMs: number;
+}
+
+export interface RawCore {
+  errorCodeNames(): string[];
+  base64urlEncode(bytes: Uint8Array): string;
+  base64urlDecode(text: string): RawResult<Uint8Array>;
+  amountOp(op: 'add' | 'sub' | 'mul', a: string, b: string): RawResult<string>;
+  convert(to: 'micros' | 'credits', amount: string, rateCredits: string, rateMicros: string): RawResult<string>;
+  formatUsd(micros: string): RawResult<string>;
+  parseUsd(text: string): RawResult<string>;
+  parseInt64(text: string): RawResult<string>;
+  tokenEncode(claims: unknown, sign: RawSigner): RawResult<string>;
+  tokenDecode(token: string): RawResult<RawClaims>;
+  tokenVerify(token: string, sign: RawSigner, nowMs: number): RawResult<RawClaims>;
+  tokenCheck(claims: unknown, nowMs: number | undefined, operation: string | undefined): RawResult<undefined>;
+  templateParse(source: string): RawResult<{ variables: string[] }>;
+  templateRender(source: string, variables: unknown): RawResult<string>;
+  templateEscape(text: string): string;
+}
+
+export type CreateCore = (options: { wasmBinary: Uint8Array }) => Promise<RawCore>;

@@ -1,0 +1,180 @@
+/**
+ * @tollgate/sdk: Tollgate's C++ core compiled to WebAssembly. The same code runs inside the
+ * tollgate server, so tokens, money and templates give identical answers in both places.
+ *
+ * ```ts
+ * import { loadCore } from '@tollgate/sdk';
+ * const core = await loadCore();
+ * core.money.formatUsd(1_500_000n); // "1.50"
+ * ```
+ */
+import { TollgateError, unwrap, type RawResult } from './errors';
+import type { CreateCore, RawCore, RawSigner } from './glue';
+import createTollgateCore from './generated/tollgate-core-glue.js';
+import { WASM_BASE64 } from './generated/wasm-binary';
+
+export { TollgateError } from './errors';
+export { ERROR_CODES, ERROR_CODE_DOCS, type ErrorCode } from './generated/error-codes';
+
+/** What a runtime-session token (`tg_rt_…`) asserts. Times are Unix milliseconds. */
+export interface RuntimeClaims {
+  sessionId: string;
+  projectId: string;
+  endUserId: string;
+  /** Operation slugs the token may invoke. */
+  operations: string[];
+  issuedAtMs: number;
+  expiresAtMs: number;
+}
+
+/** Computes the raw signature (e.g. HMAC-SHA256) of a token's signing input. Server-side only. */
+export type Signer = (signingInput: string) => Uint8Array;
+
+/** `credits` credits are worth `micros` USD micros. Both positive. */
+export interface Rate {
+  credits: bigint;
+  micros: bigint;
+}
+
+export interface TollgateCore {
+  base64url: {
+    /** Unpadded base64url of bytes, or of a string's UTF-8 bytes. */
+    encode(input: Uint8Array | string): string;
+    /** Decodes canonical unpadded base64url; throws `base64_invalid` otherwise. */
+    decode(text: string): Uint8Array;
+  };
+  /** int64 money. Amounts are bigint; every operation throws `overflow` rather than wrap. */
+  money: {
+    add(a: bigint, b: bigint): bigint;
+    sub(a: bigint, b: bigint): bigint;
+    mul(a: bigint, factor: bigint): bigint;
+    /** Credits to USD micros, rounding up. */
+    creditsToMicros(credits: bigint, rate: Rate): bigint;
+    /** USD micros to credits, rounding up, so a charge is never under-counted. */
+    microsToCredits(micros: bigint, rate: Rate): bigint;
+    /** 1_500_000n -> "1.50". */
+    formatUsd(micros: bigint): string;
+    /** "1.50" -> 1_500_000n, exactly; at most six decimals. */
+    parseUsd(text: string): bigint;
+  };
+  runtimeToken: {
+    /** Signs claims into a `tg_rt_…` token. Needs the signing key: server-side only. */
+    encode(claims: RuntimeClaims, sign: Signer): string;
+    /**
+     * Reads a token's claims WITHOUT verifying its signature, e.g. to show a browser user when
+     * their session ends. Pass `nowMs` to also check expiry and `operation` to check scope.
+     * The server verifies every token it receives; never trust these claims for access control.
+     */
+    decode(token: string, check?: { nowMs?: number; operation?: string }): RuntimeClaims;
+    /** Verifies the signature in constant time, then the expiry at `nowMs`. */
+    verify(token: string, sign: Signer, options: { nowMs: number }): RuntimeClaims;
+  };
+  template: {
+    /** The distinct `{{variables}}` of a template, in order of first use. */
+    variables(source: string): string[];
+    /** Renders a template; throws `template_variable_missing` naming the first missing one. */
+    render(source: string, variables: Record<string, string>): string;
+    /** Escapes text so that, placed in a template, it renders back to itself. */
+    escape(text: string): string;
+  };
+  /** The error code names the wasm core was built with (equal to ERROR_CODES). */
+  errorCodeNames(): string[];
+}
+
+function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+function checkBigint(value: unknown, param: string): string {
+  if (typeof value !== 'bigint') throw new TollgateError('invalid_argument', `${param} must be a bigint`, param);
+  return value.toString();
+}
+
+/**
+ * Wraps a user signer so it never throws inside wasm (a JS exception unwinding through C++ frames
+ * would skip their destructors); the first error is rethrown once the call has returned.
+ */
+function guardSigner(sign: Signer): { raw: RawSigner; rethrow(): void } {
+  if (typeof sign !== 'function') throw new TollgateError('invalid_argument', 'sign must be a function', 'sign');
+  let failure: unknown;
+  let failed = false;
+  return {
+    raw: (input) => {
+      try {
+        return sign(input);
+      } catch (error) {
+        if (!failed) failure = error;
+        failed = true;
+        return null;
+      }
+    },
+    rethrow: () => {
+      if (failed) throw failure;
+    },
+  };
+}
+
+function bind(raw: RawCore): TollgateCore {
+  const amount = (op: 'add' | 'sub' | 'mul', a: bigint, b: bigint) =>
+    BigInt(unwrap(raw.amountOp(op, checkBigint(a, 'a'), checkBigint(b, 'b'))));
+  const convert = (to: 'micros' | 'credits', value: bigint, rate: Rate) => {
+    if (rate === null || typeof rate !== 'object') {
+      throw new TollgateError('invalid_argument', 'rate must be {credits, micros}', 'rate');
+    }
+    const credits = checkBigint(rate.credits, 'rate.credits');
+    const micros = checkBigint(rate.micros, 'rate.micros');
+    return BigInt(unwrap(raw.convert(to, checkBigint(value, 'amount'), credits, micros)));
+  };
+  const withSigner = <T>(sign: Signer, call: (raw: RawSigner) => RawResult<T>): T => {
+    const guard = guardSigner(sign);
+    const result = call(guard.raw);
+    guard.rethrow(); // the signer's own exception wins over the error it caused in the core
+    return unwrap(result);
+  };
+
+  return {
+    base64url: {
+      encode: (input) =>
+        raw.base64urlEncode(typeof input === 'string' ? new TextEncoder().encode(input) : input),
+      decode: (text) => unwrap(raw.base64urlDecode(text)),
+    },
+    money: {
+      add: (a, b) => amount('add', a, b),
+      sub: (a, b) => amount('sub', a, b),
+      mul: (a, factor) => amount('mul', a, factor),
+      creditsToMicros: (credits, rate) => convert('micros', credits, rate),
+      microsToCredits: (micros, rate) => convert('credits', micros, rate),
+      formatUsd: (micros) => unwrap(raw.formatUsd(checkBigint(micros, 'micros'))),
+      parseUsd: (text) => BigInt(unwrap(raw.parseUsd(String(text)))),
+    },
+    runtimeToken: {
+      encode: (claims, sign) => withSigner(sign, (rawSign) => raw.tokenEncode(claims, rawSign)),
+      decode: (token, check = {}) => {
+        const claims = unwrap(raw.tokenDecode(String(token)));
+        if (check.nowMs !== undefined || check.operation !== undefined) {
+          unwrap(raw.tokenCheck(claims, check.nowMs, check.operation));
+        }
+        return claims;
+      },
+      verify: (token, sign, options) =>
+        withSigner(sign, (rawSign) => raw.tokenVerify(String(token), rawSign, options?.nowMs as number)),
+    },
+    template: {
+      variables: (source) => unwrap(raw.templateParse(String(source))).variables,
+      render: (source, variables) => unwrap(raw.templateRender(String(source), variables)),
+      escape: (text) => raw.templateEscape(String(text)),
+    },
+    errorCodeNames: () => raw.errorCodeNames(),
+  };
+}
+
+let loading: Promise<TollgateCore> | undefined;
+
+/** Instantiates the wasm core once and returns the shared instance. */
+export function loadCore(): Promise<TollgateCore> {
+  loading ??= (createTollgateCore as CreateCore)({ wasmBinary: decodeBase64(WASM_BASE64) }).then(bind);
+  return loading;
+}

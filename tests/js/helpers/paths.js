@@ -1,0 +1,10 @@
+// Paths shared by the Jest suites, relative to the repository root.
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..', '..', '..');
+module.exports = {
+  root,
+  vectors: path.join(root, 'tests', 'vectors'),
+  tollgate: process.env.TOLLGATE_BIN || path.join(root, 'build', 'bin', 'tollgate'),
+  sdkDist: path.join(root, 'sdk-wasm', 'dist'),
+};

@@ -1,0 +1,63 @@
+// Starts the real tollgate binary on a free loopback port with a throwaway data dir.
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { tollgate } = require('./paths');
+
+const START_TIMEOUT_MS = 10_000;
+
+function tempDir(prefix = 'tollgate-test-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * Resolves once the server logs "listening". `logs` collects every parsed stdout line.
+ * `exited` resolves with {code, signal} when the process ends.
+ */
+async function startServer({ args = [], env = {} } = {}) {
+  const dataDir = tempDir();
+  const proc = spawn(tollgate, ['serve', '--port', '0', '--data-dir', dataDir, ...args], {
+    env: { ...process.env, DATABASE_URL: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs = [];
+  let stderr = '';
+  let buffered = '';
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const listening = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tollgate did not start: ${stderr}`)), START_TIMEOUT_MS);
+    proc.stdout.on('data', (chunk) => {
+      buffered += chunk;
+      let newline;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = JSON.parse(buffered.slice(0, newline));
+        buffered = buffered.slice(newline + 1);
+        logs.push(line);
+        if (line.event === 'listening') {
+          clearTimeout(timer);
+          resolve(line);
+        }
+      }
+    });
+    proc.stderr.on('data', (chunk) => (stderr += chunk));
+    exited.then(({ code }) => reject(new Error(`tollgate exited ${code}: ${stderr}`)));
+  });
+  const ready = await listening;
+  return {
+    proc,
+    logs,
+    exited,
+    dataDir,
+    port: ready.port,
+    url: `http://127.0.0.1:${ready.port}`,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      const result = await exited;
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      return result;
+    },
+  };
+}
+
+module.exports = { startServer, tempDir };
