@@ -126,8 +126,9 @@ Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const
 
 Environment process_environment() {
   return [](std::string_view name) -> std::optional<std::string> {
+    // An empty variable counts as unset, as `VAR= tollgate serve` intends.
     const char* value = std::getenv(std::string(name).c_str());
-    if (value == nullptr) return std::nullopt;
+    if (value == nullptr || *value == '\0') return std::nullopt;
     return std::string(value);
   };
 }

@@ -69,7 +69,13 @@ void Session::do_read() {
 
 void Session::on_read(beast::error_code ec, size_t) {
   reading_ = false;
-  if (ec == http::error::end_of_stream || ec == net::error::operation_aborted) return do_close();
+  if (ec == http::error::end_of_stream) return do_close();
+  if (ec == net::error::operation_aborted) {
+    // Cancelled by drain() while idle: nothing was sent, so nothing needs a graceful close.
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+    return;
+  }
   if (ec == beast::error::timeout) return;  // tcp_stream has already closed the socket
   if (ec == http::error::body_limit) {
     return reject(fail(ErrorCode::kPayloadTooLarge, "request body exceeds " +

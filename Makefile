@@ -1,0 +1,70 @@
+# Tollgate: two commands for newcomers (see README.md).
+#   make run    install what is missing, build the server, serve on http://localhost:8787
+#   make test   install what is missing, build native + wasm, run ctest then Jest
+# Builds are incremental: a second `make test` only runs the tests.
+
+JOBS       ?= 2
+BUILD      := build
+WASM_BUILD := build-wasm
+# Debian's Emscripten optimizer loads the acorn module from here (package node-acorn).
+EMSDK_ENV  := NODE_PATH=/usr/share/nodejs
+
+SDK_DIST   := sdk-wasm/dist/index.cjs
+SDK_INPUTS := $(WASM_BUILD)/sdk-wasm/tollgate_core.js $(WASM_BUILD)/sdk-wasm/tollgate_core.wasm \
+              $(wildcard sdk-wasm/src/*.ts) sdk-wasm/scripts/build.mjs sdk-wasm/package.json \
+              sdk-wasm/tsconfig.json sdk-core/include/tollgate/core/error.h
+
+.PHONY: all run test deps native wasm sdk test-native test-js bench clean
+
+all: native wasm
+
+deps:
+	@bash scripts/install-deps.sh
+
+native: deps
+	@[ -f $(BUILD)/CMakeCache.txt ] || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+wasm: deps
+	@[ -f $(WASM_BUILD)/CMakeCache.txt ] || $(EMSDK_ENV) emcmake cmake -S . -B $(WASM_BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@$(EMSDK_ENV) cmake --build $(WASM_BUILD) -j$(JOBS)
+	@$(MAKE) --no-print-directory sdk
+
+sdk: $(SDK_DIST)
+
+$(SDK_DIST): $(SDK_INPUTS)
+	@node sdk-wasm/scripts/build.mjs
+
+run: native
+	@port=$${TOLLGATE_PORT:-8787}; \
+	echo ""; \
+	echo "Tollgate is starting on http://localhost:$$port (SQLite in $${TOLLGATE_DATA_DIR:-./data})"; \
+	echo "Try next:"; \
+	echo "  curl http://localhost:$$port/healthz"; \
+	echo "  $(BUILD)/bin/tollgate --help"; \
+	echo "  read docs/README.md"; \
+	echo "Stop with Ctrl-C."; \
+	echo ""
+	@exec $(BUILD)/bin/tollgate serve
+
+test: native wasm
+	@$(MAKE) -k --no-print-directory test-native test-js; status=$$?; \
+	node scripts/test-summary.mjs $(BUILD)/ctest-junit.xml $(BUILD)/jest-results.json; \
+	exit $$status
+
+test-native:
+	@echo "== ctest: native GoogleTest suites =="
+	@rm -f $(BUILD)/ctest-junit.xml
+	@ctest --test-dir $(BUILD) -j$(JOBS) --output-on-failure --output-junit ctest-junit.xml
+
+test-js:
+	@echo "== jest: wasm SDK, server process, examples =="
+	@rm -f $(BUILD)/jest-results.json
+	@npx --no-install jest --ci --json --outputFile=$(BUILD)/jest-results.json
+
+bench:
+	@ls bench/*.sh >/dev/null 2>&1 || { echo "bench: no benchmarks in bench/ yet"; exit 0; }; \
+	for b in bench/*.sh; do bash "$$b" || exit 1; done
+
+clean:
+	rm -rf $(BUILD) $(WASM_BUILD) sdk-wasm/dist sdk-wasm/src/generated

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs what Tollgate needs to build and test on Debian 12, and only what is missing.
+#
+# Idempotent and quick when everything is present: one dpkg query, no `apt-get update`, and
+# `npm ci` only when package-lock.json changed since node_modules was installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build: compilers, Boost.Beast, JSON, SQLite, OpenSSL, GoogleTest. SDK: Emscripten (and the acorn
+# module its optimizer loads). Node.js >= 18 runs Jest and the SDK build.
+PACKAGES=(
+  g++ make cmake pkg-config
+  libboost1.81-dev nlohmann-json3-dev libsqlite3-dev libssl-dev libgtest-dev libgmock-dev
+  emscripten node-acorn
+)
+
+log() { printf 'install-deps: %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    log "need root (or sudo) to install: $*" >&2
+    exit 1
+  fi
+}
+
+missing_packages() {
+  local package
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || printf '%s\n' "$package"
+  done
+}
+
+node_ok() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&
+    [ "$(node -p 'Number(process.versions.node.split(".")[0])' 2>/dev/null || echo 0)" -ge 18 ]
+}
+
+mapfile -t missing < <(missing_packages "${PACKAGES[@]}")
+if ! node_ok; then
+  missing+=(nodejs npm)
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm records what it installed in node_modules/.package-lock.json; reinstall only when the
+# committed lock file is newer than that record.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
