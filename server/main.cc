@@ -21,7 +21,8 @@ using namespace tollgate;
 using namespace tollgate::server;
 
 int exit_with(const Error& error) {
-  std::cerr << error_body(error).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+  std::cerr << error_body(error).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+            << std::endl;
   return error.code == ErrorCode::kInvalidArgument ? 2 : 1;
 }
 
@@ -35,13 +36,14 @@ int serve(const ServeConfig& config) {
 
   auto server = Server::create(config, std::move(router), log);
   if (!server) return exit_with(server.error());
-  log.info("listening", {{"host", config.host},
-                         {"port", server.value()->port()},
-                         {"url", "http://" + config.host + ":" + std::to_string(server.value()->port())},
-                         {"store", store.value()->kind()},
-                         {"data_dir", config.data_dir},
-                         {"version", kVersion},
-                         {"threads", config.threads}});
+  log.info("listening",
+           {{"host", config.host},
+            {"port", server.value()->port()},
+            {"url", "http://" + config.host + ":" + std::to_string(server.value()->port())},
+            {"store", store.value()->kind()},
+            {"data_dir", config.data_dir},
+            {"version", kVersion},
+            {"threads", config.threads}});
   server.value()->run();
   log.info("stopped");
   return 0;

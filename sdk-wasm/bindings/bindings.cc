@@ -53,14 +53,16 @@ std::string bytes_from(const val& array) {
 
 // bytes -> a new Uint8Array that owns a copy (a view into wasm memory would dangle).
 val bytes_to(const std::string& bytes) {
-  val view(emscripten::typed_memory_view(bytes.size(), reinterpret_cast<const uint8_t*>(bytes.data())));
+  val view(
+      emscripten::typed_memory_view(bytes.size(), reinterpret_cast<const uint8_t*>(bytes.data())));
   return view.call<val>("slice");
 }
 
 Result<int64_t> safe_integer(const val& value, const char* param) {
   if (!value.isNumber()) return bad_argument(param, std::string(param) + " must be a number");
   double number = value.as<double>();
-  if (!std::isfinite(number) || std::floor(number) != number || std::fabs(number) > kMaxSafeInteger) {
+  if (!std::isfinite(number) || std::floor(number) != number ||
+      std::fabs(number) > kMaxSafeInteger) {
     return bad_argument(param, std::string(param) + " must be a safe integer");
   }
   return static_cast<int64_t>(number);
@@ -92,7 +94,8 @@ Result<token::RuntimeClaims> claims_from(const val& object) {
     return bad_argument("operations", "operations must be an array of strings");
   }
   size_t count = operations["length"].as<size_t>();
-  if (count > token::kOperationsMax) return bad_argument("operations", "operations must list 1-64 operation slugs");
+  if (count > token::kOperationsMax)
+    return bad_argument("operations", "operations must list 1-64 operation slugs");
   for (size_t i = 0; i < count; ++i) {
     val op = operations[i];
     if (!op.isString()) return bad_argument("operations", "operations must be an array of strings");
@@ -124,7 +127,7 @@ val claims_to(const token::RuntimeClaims& claims) {
 token::Signer signer_from(val sign) {
   return [sign](std::string_view input) -> Result<std::string> {
     val mac = sign(std::string(input));
-    if (!mac.instanceof(val::global("Uint8Array"))) {
+    if (!mac.instanceof (val::global("Uint8Array"))) {
       return fail(ErrorCode::kInternal, "the signer did not return a Uint8Array", "signer");
     }
     return bytes_from(mac);
@@ -170,7 +173,8 @@ val convert(std::string to, std::string amount, std::string rate_credits, std::s
   auto credits = money::parse_int64(rate_credits);
   auto micros = money::parse_int64(rate_micros);
   if (!value) return failed(value.error());
-  if (!credits || !micros) return failed(bad_argument("rate", "rate credits and micros must be integers"));
+  if (!credits || !micros)
+    return failed(bad_argument("rate", "rate credits and micros must be integers"));
   money::Rate rate{money::Credits(credits.value()), money::Micros(micros.value())};
   if (to == "micros") return amount_result(money::to_micros(money::Credits(value.value()), rate));
   return amount_result(money::to_credits(money::Micros(value.value()), rate));
@@ -213,10 +217,12 @@ val token_check(val claims, val now_ms, val operation) {
   if (!now_ms.isUndefined()) {
     auto now = safe_integer(now_ms, "nowMs");
     if (!now) return failed(now.error());
-    if (auto fresh = token::check_expiry(parsed.value(), now.value()); !fresh) return failed(fresh.error());
+    if (auto fresh = token::check_expiry(parsed.value(), now.value()); !fresh)
+      return failed(fresh.error());
   }
   if (!operation.isUndefined()) {
-    if (!operation.isString()) return failed(bad_argument("operation", "operation must be a string"));
+    if (!operation.isString())
+      return failed(bad_argument("operation", "operation must be a string"));
     auto scoped = token::check_scope(parsed.value(), operation.as<std::string>());
     if (!scoped) return failed(scoped.error());
   }
@@ -243,7 +249,8 @@ val template_render(std::string source, val values) {
   for (const auto& name : parsed.value().variables()) {
     val value = values[name];
     if (value.isUndefined()) continue;  // render() reports the first missing one by name
-    if (!value.isString()) return failed(bad_argument(name, "template variable '" + name + "' must be a string"));
+    if (!value.isString())
+      return failed(bad_argument(name, "template variable '" + name + "' must be a string"));
     variables.emplace(name, value.as<std::string>());
   }
   auto rendered = parsed.value().render(variables);

@@ -10,7 +10,8 @@ void add_health_routes(Router& router, Store& store) {
     if (auto ping = store.ping(); !ping) {
       return error_response(fail(ErrorCode::kStoreUnavailable, "the store does not answer"));
     }
-    return json_response(http::status::ok, {{"ok", true}, {"version", kVersion}, {"store", store.kind()}});
+    return json_response(http::status::ok,
+                         {{"ok", true}, {"version", kVersion}, {"store", store.kind()}});
   });
 }
 

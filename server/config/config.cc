@@ -12,12 +12,14 @@ Error bad(std::string param, std::string message) {
   return fail(ErrorCode::kInvalidArgument, std::move(message), std::move(param));
 }
 
-Result<int64_t> parse_range(std::string_view param, std::string_view text, int64_t min, int64_t max) {
+Result<int64_t> parse_range(std::string_view param, std::string_view text, int64_t min,
+                            int64_t max) {
   int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
-    return bad(std::string(param), std::string(param) + " must be an integer from " + std::to_string(min) +
-                                       " to " + std::to_string(max) + ", got '" + std::string(text) + "'");
+    return bad(std::string(param), std::string(param) + " must be an integer from " +
+                                       std::to_string(min) + " to " + std::to_string(max) +
+                                       ", got '" + std::string(text) + "'");
   }
   return value;
 }
@@ -30,7 +32,8 @@ bool is_ipv4_literal(std::string_view host) {
     std::string_view part = host.substr(start, dot - start);
     int value = 0;
     auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
-    if (part.empty() || part.size() > 3 || ec != std::errc() || end != part.data() + part.size() || value > 255) {
+    if (part.empty() || part.size() > 3 || ec != std::errc() || end != part.data() + part.size() ||
+        value > 255) {
       return false;
     }
     ++parts;
@@ -54,7 +57,8 @@ const std::vector<Option>& options() {
          bool ipv6 = host.find(':') != std::string::npos &&
                      host.find_first_not_of("0123456789abcdefABCDEF:.") == std::string::npos;
          if (!is_ipv4_literal(host) && !ipv6) {
-           return bad(std::string(param), std::string(param) + " must be an IP address such as 127.0.0.1 or 0.0.0.0");
+           return bad(std::string(param),
+                      std::string(param) + " must be an IP address such as 127.0.0.1 or 0.0.0.0");
          }
          c.host = host;
          return {};
@@ -68,7 +72,8 @@ const std::vector<Option>& options() {
        }},
       {"--data-dir", "TOLLGATE_DATA_DIR",
        [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
-         if (value.empty()) return bad(std::string(param), std::string(param) + " must not be empty");
+         if (value.empty())
+           return bad(std::string(param), std::string(param) + " must not be empty");
          c.data_dir = std::string(value);
          return {};
        }},
@@ -105,9 +110,11 @@ Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     std::string_view name = arg.substr(0, arg.find('='));
-    auto option = std::find_if(options().begin(), options().end(), [&](const Option& o) { return o.flag == name; });
+    auto option = std::find_if(options().begin(), options().end(),
+                               [&](const Option& o) { return o.flag == name; });
     if (option == options().end()) {
-      return bad(std::string(name), "unknown flag '" + std::string(name) + "' for 'tollgate serve'; see 'tollgate --help'");
+      return bad(std::string(name), "unknown flag '" + std::string(name) +
+                                        "' for 'tollgate serve'; see 'tollgate --help'");
     }
     std::string_view value;
     if (name.size() < arg.size()) {
@@ -133,7 +140,8 @@ Environment process_environment() {
   };
 }
 
-Result<Invocation> parse_invocation(const std::vector<std::string_view>& args, const Environment& env) {
+Result<Invocation> parse_invocation(const std::vector<std::string_view>& args,
+                                    const Environment& env) {
   Invocation out;
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     out.command = Command::kHelp;

@@ -20,15 +20,15 @@ inline constexpr uint16_t kDefaultPort = 8787;
 
 // Per-connection and per-process limits. Every one is finite.
 struct Limits {
-  size_t body_bytes_max = 1024 * 1024;     // request body; larger gets 413
-  size_t header_bytes_max = 16 * 1024;     // request line + headers; larger gets 431
-  int64_t idle_timeout_ms = 30'000;        // a read or write that makes no progress for this long closes
-  int64_t shutdown_timeout_ms = 10'000;    // in-flight requests get this long after SIGTERM
-  int64_t close_linger_ms = 1'000;         // after the last response, wait this long for the peer's FIN
-  size_t connections_max = 1024;           // further connections are closed on accept
+  size_t body_bytes_max = size_t{1024} * 1024;  // request body; larger gets 413
+  size_t header_bytes_max = size_t{16} * 1024;  // request line + headers; larger gets 431
+  int64_t idle_timeout_ms = 30'000;  // a read or write that makes no progress for this long closes
+  int64_t shutdown_timeout_ms = 10'000;  // in-flight requests get this long after SIGTERM
+  int64_t close_linger_ms = 1'000;  // after the last response, wait this long for the peer's FIN
+  size_t connections_max = 1024;    // further connections are closed on accept
 };
 
-inline constexpr size_t kBodyBytesCeiling = 64 * 1024 * 1024;
+inline constexpr size_t kBodyBytesCeiling = size_t{64} * 1024 * 1024;
 inline constexpr int64_t kIdleTimeoutMsMin = 100;
 inline constexpr int64_t kIdleTimeoutMsMax = 600'000;
 
@@ -54,7 +54,8 @@ using Environment = std::function<std::optional<std::string>(std::string_view na
 Environment process_environment();
 
 // Parses argv (without argv[0]).
-Result<Invocation> parse_invocation(const std::vector<std::string_view>& args, const Environment& env);
+Result<Invocation> parse_invocation(const std::vector<std::string_view>& args,
+                                    const Environment& env);
 
 // The text of `tollgate --help`.
 std::string usage();

@@ -63,7 +63,8 @@ std::string_view error_type(http::status status) {
 }
 
 nlohmann::ordered_json error_body(const Error& error) {
-  nlohmann::ordered_json param = error.param.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(error.param);
+  nlohmann::ordered_json param =
+      error.param.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(error.param);
   return {{"error",
            {{"type", error_type(http_status(error.code))},
             {"code", error_code_name(error.code)},

@@ -13,7 +13,8 @@ namespace tollgate::server {
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   // Takes an acceptor that is already bound and listening.
-  Listener(boost::asio::io_context& ioc, boost::asio::ip::tcp::acceptor&& acceptor, SessionContext& context);
+  Listener(boost::asio::io_context& ioc, boost::asio::ip::tcp::acceptor&& acceptor,
+           SessionContext& context);
 
   void start();
 

@@ -24,9 +24,9 @@ Response Router::route(const Request& request) const {
     for (const auto& [verb, unused] : route->second) {
       allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(verb));
     }
-    Response res = error_response(fail(ErrorCode::kMethodNotAllowed,
-                                       std::string(request.method_string()) + " is not allowed on " +
-                                           std::string(path) + "; allowed: " + allow));
+    Response res = error_response(fail(
+        ErrorCode::kMethodNotAllowed, std::string(request.method_string()) + " is not allowed on " +
+                                          std::string(path) + "; allowed: " + allow));
     res.set(http::field::allow, allow);
     return res;
   }

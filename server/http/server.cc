@@ -21,7 +21,8 @@ Server::Server(const ServeConfig& config, Router router, Logger& log)
       registry_(config.limits.connections_max),
       context_{router_, log_, config_.limits, registry_} {}
 
-Result<std::unique_ptr<Server>> Server::create(const ServeConfig& config, Router router, Logger& log) {
+Result<std::unique_ptr<Server>> Server::create(const ServeConfig& config, Router router,
+                                               Logger& log) {
   std::unique_ptr<Server> server(new Server(config, std::move(router), log));
   boost::system::error_code ec;
   auto address = net::ip::make_address(config.host, ec);
@@ -29,22 +30,27 @@ Result<std::unique_ptr<Server>> Server::create(const ServeConfig& config, Router
   tcp::endpoint endpoint(address, config.port);
   tcp::acceptor acceptor(net::make_strand(server->ioc_));
   std::string where = config.host + ":" + std::to_string(config.port);
-  if (acceptor.open(endpoint.protocol(), ec); !ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (acceptor.open(endpoint.protocol(), ec); !ec)
+    acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
   if (ec == net::error::address_in_use) {
-    return fail(ErrorCode::kAddressInUse, "port " + std::to_string(config.port) + " on " + config.host +
-                                              " is already in use; stop the other process or pass --port",
+    return fail(ErrorCode::kAddressInUse,
+                "port " + std::to_string(config.port) + " on " + config.host +
+                    " is already in use; stop the other process or pass --port",
                 "--port");
   }
   if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) return fail(ErrorCode::kIoError, "cannot listen on " + where + ": " + ec.message(), "--host");
+  if (ec)
+    return fail(ErrorCode::kIoError, "cannot listen on " + where + ": " + ec.message(), "--host");
   server->port_ = acceptor.local_endpoint().port();
-  server->listener_ = std::make_shared<Listener>(server->ioc_, std::move(acceptor), server->context_);
+  server->listener_ =
+      std::make_shared<Listener>(server->ioc_, std::move(acceptor), server->context_);
   return server;
 }
 
 void Server::run() {
-  signals_.async_wait([this](const boost::system::error_code& ec, int signal) { on_signal(ec, signal); });
+  signals_.async_wait(
+      [this](const boost::system::error_code& ec, int signal) { on_signal(ec, signal); });
   listener_->start();
   std::vector<std::thread> workers;
   for (int i = 1; i < config_.threads; ++i) workers.emplace_back([this] { ioc_.run(); });
@@ -68,7 +74,8 @@ void Server::on_signal(const boost::system::error_code& ec, int signal) {
     log_.warn("shutdown_timeout", {{"sessions", registry_.size()}});
     ioc_.stop();
   });
-  signals_.async_wait([this](const boost::system::error_code& next_ec, int next) { on_signal(next_ec, next); });
+  signals_.async_wait(
+      [this](const boost::system::error_code& next_ec, int next) { on_signal(next_ec, next); });
   registry_.drain([this] { net::post(strand_, [this] { finish(); }); });
 }
 

@@ -22,7 +22,8 @@ namespace tollgate::server {
 class Server {
  public:
   // Binds config.host:config.port. kAddressInUse when the port is taken, kIoError otherwise.
-  static Result<std::unique_ptr<Server>> create(const ServeConfig& config, Router router, Logger& log);
+  static Result<std::unique_ptr<Server>> create(const ServeConfig& config, Router router,
+                                                Logger& log);
 
   // The bound port (useful with port 0).
   uint16_t port() const { return port_; }

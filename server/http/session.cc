@@ -16,7 +16,7 @@ using tcp = net::ip::tcp;
 // Unread bytes we are willing to discard while waiting for the peer to close after our last
 // response. Reading them (instead of closing at once) keeps the kernel from answering with a
 // reset that could destroy the response before the client reads it.
-constexpr size_t kLingerBytesMax = 256 * 1024;
+constexpr size_t kLingerBytesMax = size_t{256} * 1024;
 
 std::string new_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -40,7 +40,8 @@ Session::~Session() { context_.registry.remove(this); }
 
 void Session::start() {
   if (!context_.registry.add(shared_from_this())) {
-    context_.log.warn("connection_refused", {{"remote", remote_}, {"reason", "draining or connections_max"}});
+    context_.log.warn("connection_refused",
+                      {{"remote", remote_}, {"reason", "draining or connections_max"}});
     beast::error_code ignored;
     stream_.socket().close(ignored);
     return;
@@ -64,7 +65,8 @@ void Session::do_read() {
   parser_->body_limit(context_.limits.body_bytes_max);
   stream_.expires_after(std::chrono::milliseconds(context_.limits.idle_timeout_ms));
   reading_ = true;
-  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&Session::on_read, shared_from_this()));
 }
 
 void Session::on_read(beast::error_code ec, size_t) {
@@ -78,18 +80,21 @@ void Session::on_read(beast::error_code ec, size_t) {
   }
   if (ec == beast::error::timeout) return;  // tcp_stream has already closed the socket
   if (ec == http::error::body_limit) {
-    return reject(fail(ErrorCode::kPayloadTooLarge, "request body exceeds " +
-                                                        std::to_string(context_.limits.body_bytes_max) + " bytes"),
-                  "body_limit");
+    return reject(
+        fail(ErrorCode::kPayloadTooLarge,
+             "request body exceeds " + std::to_string(context_.limits.body_bytes_max) + " bytes"),
+        "body_limit");
   }
   if (ec == http::error::header_limit) {
-    return reject(fail(ErrorCode::kHeadersTooLarge, "request headers exceed " +
-                                                        std::to_string(context_.limits.header_bytes_max) + " bytes"),
+    return reject(fail(ErrorCode::kHeadersTooLarge,
+                       "request headers exceed " +
+                           std::to_string(context_.limits.header_bytes_max) + " bytes"),
                   "header_limit");
   }
   if (ec) {
     if (!parser_->got_some()) return do_close();  // peer went away between requests
-    return reject(fail(ErrorCode::kInvalidArgument, "malformed HTTP request: " + ec.message()), "bad_request");
+    return reject(fail(ErrorCode::kInvalidArgument, "malformed HTTP request: " + ec.message()),
+                  "bad_request");
   }
   request_started_ = std::chrono::steady_clock::now();
   handle(parser_->get());
@@ -108,7 +113,8 @@ void Session::reject(const Error& error, std::string_view what) {
   Response response = error_response(error);
   response.keep_alive(false);  // the stream is no longer at a request boundary
   std::string method = parser_->is_header_done() ? std::string(parser_->get().method_string()) : "";
-  std::string path = parser_->is_header_done() ? std::string(target_path(parser_->get().target())) : "";
+  std::string path =
+      parser_->is_header_done() ? std::string(target_path(parser_->get().target())) : "";
   context_.log.warn("request_rejected", {{"remote", remote_}, {"reason", what}});
   send(std::move(response), std::move(method), std::move(path));
 }
@@ -120,18 +126,20 @@ void Session::send(Response response, std::string method, std::string path) {
   response.prepare_payload();
   auto elapsed = std::chrono::steady_clock::now() - request_started_;
   // The path only, never the query string: keys may travel in ?key=.
-  context_.log.info("http_request",
-                    {{"request_id", request_id},
-                     {"method", method},
-                     {"path", path},
-                     {"status", response.result_int()},
-                     {"duration_us", std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()},
-                     {"bytes_out", response.body().size()},
-                     {"remote", remote_}});
+  context_.log.info(
+      "http_request",
+      {{"request_id", request_id},
+       {"method", method},
+       {"path", path},
+       {"status", response.result_int()},
+       {"duration_us", std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()},
+       {"bytes_out", response.body().size()},
+       {"remote", remote_}});
   bool close = !response.keep_alive();
   response_ = std::make_shared<Response>(std::move(response));
   stream_.expires_after(std::chrono::milliseconds(context_.limits.idle_timeout_ms));
-  http::async_write(stream_, *response_, beast::bind_front_handler(&Session::on_write, shared_from_this(), close));
+  http::async_write(stream_, *response_,
+                    beast::bind_front_handler(&Session::on_write, shared_from_this(), close));
 }
 
 void Session::on_write(bool close, beast::error_code ec, size_t) {
@@ -152,7 +160,8 @@ void Session::do_close() {
 
 void Session::on_linger(beast::error_code ec, size_t bytes) {
   linger_bytes_ += bytes;
-  if (ec || linger_bytes_ > kLingerBytesMax) return;  // EOF, timeout or enough: the socket closes with us
+  if (ec || linger_bytes_ > kLingerBytesMax)
+    return;  // EOF, timeout or enough: the socket closes with us
   stream_.async_read_some(net::buffer(linger_buffer_),
                           beast::bind_front_handler(&Session::on_linger, shared_from_this()));
 }

@@ -15,12 +15,15 @@ class Logger {
   explicit Logger(std::FILE* out) : out_(out) {}
 
   // Writes {"ts_ms":…,"level":…,"event":…, …fields} and flushes, so lines survive a crash.
-  void log(std::string_view level, std::string_view event, nlohmann::ordered_json fields = nlohmann::ordered_json::object());
+  void log(std::string_view level, std::string_view event,
+           nlohmann::ordered_json fields = nlohmann::ordered_json::object());
 
-  void info(std::string_view event, nlohmann::ordered_json fields = nlohmann::ordered_json::object()) {
+  void info(std::string_view event,
+            nlohmann::ordered_json fields = nlohmann::ordered_json::object()) {
     log("info", event, std::move(fields));
   }
-  void warn(std::string_view event, nlohmann::ordered_json fields = nlohmann::ordered_json::object()) {
+  void warn(std::string_view event,
+            nlohmann::ordered_json fields = nlohmann::ordered_json::object()) {
     log("warn", event, std::move(fields));
   }
 

@@ -24,10 +24,12 @@ Result<void> exec(sqlite3* db, const char* sql, std::string_view what) {
 // The single integer a query returns, or `fallback` when it returns no row.
 Result<int64_t> query_int(sqlite3* db, const char* sql, int64_t fallback) {
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) return sqlite_error(db, "prepare");
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK)
+    return sqlite_error(db, "prepare");
   int rc = sqlite3_step(stmt);
   int64_t value = fallback;
-  if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) value = sqlite3_column_int64(stmt, 0);
+  if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+    value = sqlite3_column_int64(stmt, 0);
   sqlite3_finalize(stmt);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite_error(db, "query");
   return value;
@@ -36,7 +38,7 @@ Result<int64_t> query_int(sqlite3* db, const char* sql, int64_t fallback) {
 }  // namespace
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
-                                                      std::span<const Migration> migrations) {
+                                                       std::span<const Migration> migrations) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
@@ -49,8 +51,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   std::unique_ptr<SqliteStore> store(new SqliteStore(db));
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   // WAL lets readers run beside the writer; FULL sync makes an acknowledged commit durable.
-  const char* pragmas = path == ":memory:" ? "PRAGMA foreign_keys=ON;"
-                                           : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
+  const char* pragmas =
+      path == ":memory:"
+          ? "PRAGMA foreign_keys=ON;"
+          : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
   if (auto ok = exec(db, pragmas, "configure database " + path); !ok) {
     Error error = ok.error();
     error.code = ErrorCode::kIoError;
@@ -65,13 +69,15 @@ SqliteStore::~SqliteStore() { sqlite3_close(db_); }
 
 Result<void> SqliteStore::migrate(std::span<const Migration> migrations) {
   std::lock_guard lock(mutex_);
-  auto created = exec(db_,
-                      "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                      " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL) STRICT",
-                      "create schema_migrations");
+  auto created = exec(
+      db_,
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL) STRICT",
+      "create schema_migrations");
   if (!created) {
     Error error = created.error();
-    error.code = ErrorCode::kIoError;  // the first write: failing here means the file is not writable
+    error.code =
+        ErrorCode::kIoError;  // the first write: failing here means the file is not writable
     error.param = "--data-dir";
     return error;
   }
@@ -79,7 +85,8 @@ Result<void> SqliteStore::migrate(std::span<const Migration> migrations) {
   if (!current) return current.error();
   int64_t newest = migrations.empty() ? 0 : migrations.back().version;
   if (current.value() > newest) {
-    return fail(ErrorCode::kStoreUnavailable, "database schema version " + std::to_string(current.value()) +
+    return fail(ErrorCode::kStoreUnavailable, "database schema version " +
+                                                  std::to_string(current.value()) +
                                                   " is newer than this tollgate understands (" +
                                                   std::to_string(newest) + "); upgrade tollgate");
   }
@@ -90,7 +97,8 @@ Result<void> SqliteStore::migrate(std::span<const Migration> migrations) {
                       "\nINSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (" +
                       std::to_string(migration.version) + ", '" + std::string(migration.name) +
                       "', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));\nCOMMIT;";
-    if (auto applied = exec(db_, sql.c_str(), "migration " + std::to_string(migration.version)); !applied) {
+    if (auto applied = exec(db_, sql.c_str(), "migration " + std::to_string(migration.version));
+        !applied) {
       (void)exec(db_, "ROLLBACK", "rollback");
       return applied.error();
     }

@@ -27,8 +27,8 @@ class SqliteStore final : public Store {
  public:
   // Opens (creating if needed) the database at `path`, or in memory for ":memory:", and applies
   // `migrations`. Refuses a database whose schema is newer than the newest migration.
-  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path,
-                                                   std::span<const Migration> migrations = sqlite_migrations());
+  static Result<std::unique_ptr<SqliteStore>> open(
+      const std::string& path, std::span<const Migration> migrations = sqlite_migrations());
   ~SqliteStore() override;
 
   std::string_view kind() const override { return "sqlite"; }

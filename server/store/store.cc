@@ -12,11 +12,13 @@ Result<std::unique_ptr<Store>> open_store(const StoreOptions& options) {
   std::error_code ec;
   fs::create_directories(options.data_dir, ec);
   if (ec) {
-    return fail(ErrorCode::kIoError, "cannot create data directory '" + options.data_dir + "': " + ec.message(),
+    return fail(ErrorCode::kIoError,
+                "cannot create data directory '" + options.data_dir + "': " + ec.message(),
                 "--data-dir");
   }
   if (!fs::is_directory(options.data_dir, ec)) {
-    return fail(ErrorCode::kIoError, "data directory '" + options.data_dir + "' is not a directory", "--data-dir");
+    return fail(ErrorCode::kIoError, "data directory '" + options.data_dir + "' is not a directory",
+                "--data-dir");
   }
   auto sqlite = SqliteStore::open((fs::path(options.data_dir) / "tollgate.db").string());
   if (!sqlite) return sqlite.error();

@@ -16,7 +16,8 @@ TEST(ErrorCode, NamesAreUniqueSnakeCaseAndRoundTrip) {
     std::string_view name = error_code_name(code);
     EXPECT_TRUE(seen.insert(name).second) << name;
     EXPECT_FALSE(name.empty());
-    for (char c : name) EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') << name;
+    for (char c : name)
+      EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') << name;
     auto back = error_code_from_name(name);
     ASSERT_TRUE(back.has_value());
     EXPECT_EQ(*back, code);

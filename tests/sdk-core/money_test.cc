@@ -87,7 +87,8 @@ TEST(Money, ParseInt64Vectors) {
 }
 
 TEST(Money, FormatThenParseIsIdentity) {
-  for (int64_t micros : {int64_t{0}, int64_t{7}, int64_t{-1234567}, int64_t{1'000'000}, INT64_MAX, INT64_MIN}) {
+  for (int64_t micros :
+       {int64_t{0}, int64_t{7}, int64_t{-1234567}, int64_t{1'000'000}, INT64_MAX, INT64_MIN}) {
     auto back = parse_usd(format_usd(Micros(micros)));
     ASSERT_TRUE(back.ok());
     EXPECT_EQ(back.value().value(), micros);

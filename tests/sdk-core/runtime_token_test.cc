@@ -25,9 +25,9 @@ Signer hmac_signer(const std::string& key) {
 }
 
 RuntimeClaims claims_from(const nlohmann::json& j) {
-  return RuntimeClaims{j["sessionId"], j["projectId"], j["endUserId"],
-                       j["operations"].get<std::vector<std::string>>(), j["issuedAtMs"],
-                       j["expiresAtMs"]};
+  return RuntimeClaims{j["sessionId"],  j["projectId"],
+                       j["endUserId"],  j["operations"].get<std::vector<std::string>>(),
+                       j["issuedAtMs"], j["expiresAtMs"]};
 }
 
 class RuntimeTokenVectors : public ::testing::Test {
@@ -59,7 +59,8 @@ TEST_F(RuntimeTokenVectors, EncodeRejectsInvalidClaimsNamingTheField) {
 
 TEST_F(RuntimeTokenVectors, DecodeRejectsMalformed) {
   for (const auto& v : doc_["decode_invalid"]) {
-    EXPECT_EQ(outcome(decode_unverified(v["token"].get<std::string>())), v["error"].get<std::string>())
+    EXPECT_EQ(outcome(decode_unverified(v["token"].get<std::string>())),
+              v["error"].get<std::string>())
         << v["name"];
   }
 }

@@ -23,7 +23,8 @@ TEST(Template, RenderVectors) {
       EXPECT_EQ(outcome(parsed), v.value("error", std::string("ok"))) << v["name"];
       continue;
     }
-    EXPECT_EQ(parsed.value().variables(), v["variables"].get<std::vector<std::string>>()) << v["name"];
+    EXPECT_EQ(parsed.value().variables(), v["variables"].get<std::vector<std::string>>())
+        << v["name"];
     auto rendered = parsed.value().render(variables_from(v["vars"]));
     if (v.contains("error")) {
       ASSERT_FALSE(rendered.ok()) << v["name"];
@@ -38,7 +39,8 @@ TEST(Template, RenderVectors) {
 
 TEST(Template, ParseErrorVectors) {
   for (const auto& v : load_vectors("template.json")["parse_invalid"]) {
-    EXPECT_EQ(outcome(Template::parse(v["template"].get<std::string>())), v["error"].get<std::string>())
+    EXPECT_EQ(outcome(Template::parse(v["template"].get<std::string>())),
+              v["error"].get<std::string>())
         << v["name"];
   }
 }

@@ -44,7 +44,8 @@ std::string base64url_encode(std::string_view bytes) {
 }
 
 Result<std::string> base64url_decode(std::string_view text) {
-  if (text.size() % 4 == 1) return invalid("base64url length cannot be 1 more than a multiple of 4");
+  if (text.size() % 4 == 1)
+    return invalid("base64url length cannot be 1 more than a multiple of 4");
   std::string out;
   out.reserve(text.size() * 3 / 4);
   uint32_t buffer = 0;

@@ -43,8 +43,8 @@ bool is_valid_utf8(std::string_view text) {
       code_point = (code_point << 6) | (next & 0x3F);
     }
     constexpr uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code_point < kMinForLength[length]) return false;                 // overlong
-    if (code_point >= 0xD800 && code_point <= 0xDFFF) return false;      // surrogate
+    if (code_point < kMinForLength[length]) return false;            // overlong
+    if (code_point >= 0xD800 && code_point <= 0xDFFF) return false;  // surrogate
     if (code_point > 0x10FFFF) return false;
     i += length;
   }

@@ -96,7 +96,8 @@ Result<int64_t> parse_int64(std::string_view text) {
     if (c < '0' || c > '9') {
       return fail(ErrorCode::kInvalidArgument, "expected a base-10 integer", "amount");
     }
-    if (__builtin_mul_overflow(value, 10, &value) || __builtin_sub_overflow(value, c - '0', &value)) {
+    if (__builtin_mul_overflow(value, 10, &value) ||
+        __builtin_sub_overflow(value, c - '0', &value)) {
       return overflow("integer");
     }
   }
@@ -110,7 +111,8 @@ Result<int64_t> parse_int64(std::string_view text) {
 Result<Micros> parse_usd(std::string_view text) {
   auto invalid = [] {
     return fail(ErrorCode::kInvalidArgument,
-                "expected a decimal USD amount with at most six decimals, e.g. \"12.50\"", "amount");
+                "expected a decimal USD amount with at most six decimals, e.g. \"12.50\"",
+                "amount");
   };
   size_t dot = text.find('.');
   std::string_view whole = text.substr(0, dot);

@@ -9,7 +9,7 @@ bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 
 bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
 bool is_escapable(char c) { return c == '{' || c == '}' || c == '\\'; }
 
-Error syntax(size_t offset, std::string what) {
+Error syntax(size_t offset, const std::string& what) {
   return fail(ErrorCode::kTemplateSyntax, what + " at byte " + std::to_string(offset), "template");
 }
 
@@ -56,9 +56,11 @@ Result<Template> Template::parse(std::string_view source) {
     if (!name) return name.error();
     if (!literal.empty()) out.segments_.push_back({false, std::move(literal)});
     literal.clear();
-    if (std::find(out.variables_.begin(), out.variables_.end(), name.value()) == out.variables_.end()) {
+    if (std::find(out.variables_.begin(), out.variables_.end(), name.value()) ==
+        out.variables_.end()) {
       if (out.variables_.size() == kTemplateVariablesMax) {
-        return fail(ErrorCode::kInvalidArgument, "template uses more than 64 variables", "template");
+        return fail(ErrorCode::kInvalidArgument, "template uses more than 64 variables",
+                    "template");
       }
       out.variables_.push_back(name.value());
     }

@@ -25,7 +25,8 @@ bool is_slug_char(char c) {
 }
 
 bool is_id(std::string_view text, bool (*allowed)(char)) {
-  return !text.empty() && text.size() <= kIdBytesMax && std::all_of(text.begin(), text.end(), allowed);
+  return !text.empty() && text.size() <= kIdBytesMax &&
+         std::all_of(text.begin(), text.end(), allowed);
 }
 
 bool is_end_user_id(std::string_view text) {
@@ -46,19 +47,18 @@ Result<void> validate(const RuntimeClaims& claims) {
     return bad("project_id", "project_id must be 1-64 characters of A-Z a-z 0-9 _ -");
   }
   if (!is_end_user_id(claims.end_user_id)) {
-    return bad("end_user_id", "end_user_id must be 1-256 bytes of UTF-8 without control characters");
+    return bad("end_user_id",
+               "end_user_id must be 1-256 bytes of UTF-8 without control characters");
   }
   if (claims.operations.empty() || claims.operations.size() > kOperationsMax) {
     return bad("operations", "operations must list 1-64 operation slugs");
   }
-  for (size_t i = 0; i < claims.operations.size(); ++i) {
-    const std::string& op = claims.operations[i];
-    if (!is_id(op, is_slug_char)) {
-      return bad("operations", "operation '" + op + "' must be 1-64 characters of a-z 0-9 _ -");
+  for (auto it = claims.operations.begin(); it != claims.operations.end(); ++it) {
+    if (!is_id(*it, is_slug_char)) {
+      return bad("operations", "operation '" + *it + "' must be 1-64 characters of a-z 0-9 _ -");
     }
-    if (std::find(claims.operations.begin(), claims.operations.begin() + i, op) !=
-        claims.operations.begin() + i) {
-      return bad("operations", "operation '" + op + "' is listed twice");
+    if (std::find(claims.operations.begin(), it, *it) != it) {
+      return bad("operations", "operation '" + *it + "' is listed twice");
     }
   }
   if (claims.issued_at_ms < 0) return bad("issued_at_ms", "issued_at_ms must not be negative");
@@ -85,7 +85,8 @@ std::string claims_json(const RuntimeClaims& claims) {
 
 Result<RuntimeClaims> parse_claims(std::string_view text) {
   json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) return malformed("token claims are not a JSON object");
+  if (doc.is_discarded() || !doc.is_object())
+    return malformed("token claims are not a JSON object");
   static constexpr std::string_view kKeys[] = {"v", "sid", "pid", "sub", "ops", "iat", "exp"};
   for (const auto& [key, value] : doc.items()) {
     if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys)) {
@@ -113,13 +114,15 @@ Result<RuntimeClaims> parse_claims(std::string_view text) {
   if (!sid || !pid || !sub || !iat || !exp || ops == doc.end() || !ops->is_array()) {
     return malformed("token claims must have string sid, pid, sub, integer iat, exp and array ops");
   }
-  RuntimeClaims claims{sid->get<std::string>(), pid->get<std::string>(), sub->get<std::string>(),
-                       {}, iat->get<int64_t>(), exp->get<int64_t>()};
+  RuntimeClaims claims{sid->get<std::string>(), pid->get<std::string>(),
+                       sub->get<std::string>(), {},
+                       iat->get<int64_t>(),     exp->get<int64_t>()};
   for (const auto& op : *ops) {
     if (!op.is_string()) return malformed("token claim ops must hold strings");
     claims.operations.push_back(op.get<std::string>());
   }
-  if (auto valid = validate(claims); !valid) return malformed("token claims are invalid: " + valid.error().message);
+  if (auto valid = validate(claims); !valid)
+    return malformed("token claims are invalid: " + valid.error().message);
   return claims;
 }
 
@@ -139,9 +142,11 @@ Result<TokenParts> split(std::string_view token) {
   if (dot == std::string_view::npos || token.find('.', dot + 1) != std::string_view::npos) {
     return malformed("runtime token must have exactly one '.'");
   }
-  TokenParts parts{token.substr(0, dot), token.substr(kRuntimeTokenPrefix.size(), dot - kRuntimeTokenPrefix.size()),
+  TokenParts parts{token.substr(0, dot),
+                   token.substr(kRuntimeTokenPrefix.size(), dot - kRuntimeTokenPrefix.size()),
                    token.substr(dot + 1)};
-  if (parts.claims.empty() || parts.signature.empty()) return malformed("runtime token has an empty part");
+  if (parts.claims.empty() || parts.signature.empty())
+    return malformed("runtime token has an empty part");
   return parts;
 }
 
@@ -162,7 +167,8 @@ Result<std::string> encode(const RuntimeClaims& claims, const Signer& sign) {
   token += '.';
   token += codec::base64url_encode(signature.value());
   if (token.size() > kRuntimeTokenBytesMax) {
-    return fail(ErrorCode::kInvalidArgument, "claims make a token longer than 4096 bytes", "operations");
+    return fail(ErrorCode::kInvalidArgument, "claims make a token longer than 4096 bytes",
+                "operations");
   }
   return token;
 }
@@ -170,7 +176,8 @@ Result<std::string> encode(const RuntimeClaims& claims, const Signer& sign) {
 Result<RuntimeClaims> decode_unverified(std::string_view token) {
   auto parts = split(token);
   if (!parts) return parts.error();
-  if (!codec::base64url_decode(parts.value().signature)) return malformed("token signature is not base64url");
+  if (!codec::base64url_decode(parts.value().signature))
+    return malformed("token signature is not base64url");
   return decode_claims(parts.value().claims);
 }
 
@@ -181,7 +188,8 @@ Result<RuntimeClaims> verify(std::string_view token, const Signer& sign, int64_t
   auto expected = sign(parts.value().signing_input);
   if (!expected) return expected.error();
   if (!presented || !constant_time_equal(presented.value(), expected.value())) {
-    return fail(ErrorCode::kTokenSignatureInvalid, "runtime token signature does not verify", "token");
+    return fail(ErrorCode::kTokenSignatureInvalid, "runtime token signature does not verify",
+                "token");
   }
   auto claims = decode_claims(parts.value().claims);
   if (!claims) return claims.error();
@@ -191,16 +199,19 @@ Result<RuntimeClaims> verify(std::string_view token, const Signer& sign, int64_t
 
 Result<void> check_expiry(const RuntimeClaims& claims, int64_t now_ms) {
   if (now_ms >= claims.expires_at_ms) {
-    return fail(ErrorCode::kTokenExpired, "runtime token expired at " + std::to_string(claims.expires_at_ms) + " ms",
+    return fail(ErrorCode::kTokenExpired,
+                "runtime token expired at " + std::to_string(claims.expires_at_ms) + " ms",
                 "token");
   }
   return {};
 }
 
 Result<void> check_scope(const RuntimeClaims& claims, std::string_view operation) {
-  if (std::find(claims.operations.begin(), claims.operations.end(), operation) == claims.operations.end()) {
+  if (std::find(claims.operations.begin(), claims.operations.end(), operation) ==
+      claims.operations.end()) {
     return fail(ErrorCode::kTokenScopeDenied,
-                "runtime token does not grant operation '" + std::string(operation) + "'", "operation");
+                "runtime token does not grant operation '" + std::string(operation) + "'",
+                "operation");
   }
   return {};
 }

@@ -15,7 +15,8 @@ Environment env_of(std::map<std::string, std::string> vars) {
   };
 }
 
-Result<Invocation> parse(std::vector<std::string_view> args, std::map<std::string, std::string> env = {}) {
+Result<Invocation> parse(std::vector<std::string_view> args,
+                         std::map<std::string, std::string> env = {}) {
   return parse_invocation(args, env_of(std::move(env)));
 }
 
@@ -38,8 +39,9 @@ TEST(Config, CommandsAndHelp) {
 }
 
 TEST(Config, FlagsInBothFormsOverrideEnvironment) {
-  auto got = parse({"serve", "--port", "9000", "--data-dir=/tmp/x", "--idle-timeout-ms=500"},
-                   {{"TOLLGATE_PORT", "7000"}, {"TOLLGATE_DATA_DIR", "/tmp/env"}, {"TOLLGATE_HOST", "0.0.0.0"}});
+  auto got = parse(
+      {"serve", "--port", "9000", "--data-dir=/tmp/x", "--idle-timeout-ms=500"},
+      {{"TOLLGATE_PORT", "7000"}, {"TOLLGATE_DATA_DIR", "/tmp/env"}, {"TOLLGATE_HOST", "0.0.0.0"}});
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got.value().serve.port, 9000);
   EXPECT_EQ(got.value().serve.data_dir, "/tmp/x");

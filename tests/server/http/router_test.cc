@@ -14,9 +14,13 @@ Request request(http::verb method, std::string target) { return Request{method, 
 
 Router sample_router() {
   Router router;
-  router.add(http::verb::get, "/thing", [](const Request&) { return json_response(http::status::ok, {{"got", 1}}); });
-  router.add(http::verb::post, "/thing", [](const Request&) { return json_response(http::status::created, {}); });
-  router.add(http::verb::get, "/boom", [](const Request&) -> Response { throw std::runtime_error("secret detail"); });
+  router.add(http::verb::get, "/thing", [](const Request&) {
+    return json_response(http::status::ok, {{"got", 1}});
+  });
+  router.add(http::verb::post, "/thing",
+             [](const Request&) { return json_response(http::status::created, {}); });
+  router.add(http::verb::get, "/boom",
+             [](const Request&) -> Response { throw std::runtime_error("secret detail"); });
   return router;
 }
 

@@ -14,8 +14,9 @@ namespace fs = std::filesystem;
 
 class TempDir {
  public:
-  TempDir() : path_(fs::temp_directory_path() / ("tollgate-test-" + std::to_string(::getpid()) + "-" +
-                                                 std::to_string(counter_++))) {
+  TempDir()
+      : path_(fs::temp_directory_path() /
+              ("tollgate-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))) {
     fs::remove_all(path_);
   }
   ~TempDir() { fs::remove_all(path_); }
@@ -61,8 +62,9 @@ TEST(SqliteStore, ReopeningAppliesNothingTwice) {
 }
 
 TEST(SqliteStore, FailedMigrationRollsBackAndReports) {
-  constexpr Migration kBroken[] = {{1, "one", "CREATE TABLE t (x INTEGER) STRICT;"},
-                                   {2, "two", "INSERT INTO t VALUES (1); INSERT INTO no_such_table VALUES (1);"}};
+  constexpr Migration kBroken[] = {
+      {1, "one", "CREATE TABLE t (x INTEGER) STRICT;"},
+      {2, "two", "INSERT INTO t VALUES (1); INSERT INTO no_such_table VALUES (1);"}};
   TempDir dir;
   std::string path = dir.path().string() + ".db";
   auto broken = SqliteStore::open(path, kBroken);

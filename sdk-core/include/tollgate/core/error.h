@@ -15,7 +15,7 @@ namespace tollgate {
 // X(enumerator, wire name, what it means). The wire name appears in API errors and in
 // TollgateError.code in JavaScript; it never changes once released.
 #define TOLLGATE_ERROR_CODES(X)                                                                  \
-  X(kInvalidArgument, "invalid_argument", "A field is missing, malformed or out of range.")     \
+  X(kInvalidArgument, "invalid_argument", "A field is missing, malformed or out of range.")      \
   X(kOverflow, "overflow", "An amount would leave the int64 range.")                             \
   X(kBase64Invalid, "base64_invalid", "Text is not canonical unpadded base64url.")               \
   X(kTokenMalformed, "token_malformed", "A token does not have the expected shape or claims.")   \
@@ -28,7 +28,7 @@ namespace tollgate {
   X(kUnauthenticated, "unauthenticated", "No valid credential was presented.")                   \
   X(kForbidden, "forbidden", "The credential may not perform this action.")                      \
   X(kInsufficientCredits, "insufficient_credits",                                                \
-    "The balance or spend cap does not cover the cost.")                                        \
+    "The balance or spend cap does not cover the cost.")                                         \
   X(kNotFound, "not_found", "The resource or route does not exist.")                             \
   X(kMethodNotAllowed, "method_not_allowed", "The route exists but not for this HTTP method.")   \
   X(kConflict, "conflict", "The request conflicts with the current state.")                      \

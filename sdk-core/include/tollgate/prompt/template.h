@@ -17,10 +17,10 @@
 
 namespace tollgate::prompt {
 
-inline constexpr size_t kTemplateBytesMax = 64 * 1024;
+inline constexpr size_t kTemplateBytesMax = size_t{64} * 1024;
 inline constexpr size_t kTemplateVariablesMax = 64;
 inline constexpr size_t kVariableNameBytesMax = 64;
-inline constexpr size_t kRenderedBytesMax = 1024 * 1024;
+inline constexpr size_t kRenderedBytesMax = size_t{1024} * 1024;
 
 using Variables = std::map<std::string, std::string, std::less<>>;
 
