@@ -1,16 +1,8 @@
 // Types of the Emscripten glue that scripts/build.mjs copies to src/generated/tollgate-core-glue.js.
 import type { RawResult } from './errors';
+import type { RuntimeClaims } from './claims';
 
 export type RawSigner = (signingInput: string) => Uint8Array | null;
-
-export interface RawClaims {
-  sessionId: string;
-  projectId: string;
-  endUserId: string;
-  operations: string[];
-  issuedAtMs: number;
-  expiresAtMs: number;
-}
 
 export interface RawCore {
   errorCodeNames(): string[];
@@ -22,8 +14,8 @@ export interface RawCore {
   parseUsd(text: string): RawResult<string>;
   parseInt64(text: string): RawResult<string>;
   tokenEncode(claims: unknown, sign: RawSigner): RawResult<string>;
-  tokenDecode(token: string): RawResult<RawClaims>;
-  tokenVerify(token: string, sign: RawSigner, nowMs: number): RawResult<RawClaims>;
+  tokenDecode(token: string): RawResult<RuntimeClaims>;
+  tokenVerify(token: string, sign: RawSigner, nowMs: number): RawResult<RuntimeClaims>;
   tokenCheck(claims: unknown, nowMs: number | undefined, operation: string | undefined): RawResult<undefined>;
   templateParse(source: string): RawResult<{ variables: string[] }>;
   templateRender(source: string, variables: unknown): RawResult<string>;

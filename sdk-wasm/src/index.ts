@@ -9,23 +9,14 @@
  * ```
  */
 import { TollgateError, unwrap, type RawResult } from './errors';
+import type { RuntimeClaims } from './claims';
 import type { CreateCore, RawCore, RawSigner } from './glue';
 import createTollgateCore from './generated/tollgate-core-glue.js';
 import { WASM_BASE64 } from './generated/wasm-binary';
 
+export type { RuntimeClaims } from './claims';
 export { TollgateError } from './errors';
 export { ERROR_CODES, ERROR_CODE_DOCS, type ErrorCode } from './generated/error-codes';
-
-/** What a runtime-session token (`tg_rt_…`) asserts. Times are Unix milliseconds. */
-export interface RuntimeClaims {
-  sessionId: string;
-  projectId: string;
-  endUserId: string;
-  /** Operation slugs the token may invoke. */
-  operations: string[];
-  issuedAtMs: number;
-  expiresAtMs: number;
-}
 
 /** Computes the raw signature (e.g. HMAC-SHA256) of a token's signing input. Server-side only. */
 export type Signer = (signingInput: string) => Uint8Array;
