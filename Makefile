@@ -14,20 +14,28 @@ SDK_INPUTS := $(WASM_BUILD)/sdk-wasm/tollgate_core.js $(WASM_BUILD)/sdk-wasm/tol
               $(wildcard sdk-wasm/src/*.ts) sdk-wasm/scripts/build.mjs sdk-wasm/package.json \
               sdk-wasm/tsconfig.json sdk-core/include/tollgate/core/error.h
 
-.PHONY: all run test deps native wasm sdk test-native test-js bench clean
+.PHONY: all run test deps native server configure-native wasm sdk test-native test-js bench clean
 
 all: native wasm
 
 deps:
 	@bash scripts/install-deps.sh
 
-native: deps
+# CMake drives make underneath; keep its output to one line per step.
+QUIET_MAKE := -- --no-print-directory
+
+native: deps configure-native
+	@cmake --build $(BUILD) -j$(JOBS) $(QUIET_MAKE)
+
+server: deps configure-native
+	@cmake --build $(BUILD) -j$(JOBS) --target tollgate $(QUIET_MAKE)
+
+configure-native:
 	@[ -f $(BUILD)/CMakeCache.txt ] || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build $(BUILD) -j$(JOBS)
 
 wasm: deps
 	@[ -f $(WASM_BUILD)/CMakeCache.txt ] || $(EMSDK_ENV) emcmake cmake -S . -B $(WASM_BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@$(EMSDK_ENV) cmake --build $(WASM_BUILD) -j$(JOBS)
+	@$(EMSDK_ENV) cmake --build $(WASM_BUILD) -j$(JOBS) $(QUIET_MAKE)
 	@$(MAKE) --no-print-directory sdk
 
 sdk: $(SDK_DIST)
@@ -35,7 +43,7 @@ sdk: $(SDK_DIST)
 $(SDK_DIST): $(SDK_INPUTS)
 	@node sdk-wasm/scripts/build.mjs
 
-run: native
+run: server
 	@port=$${TOLLGATE_PORT:-8787}; \
 	echo ""; \
 	echo "Tollgate is starting on http://localhost:$$port (SQLite in $${TOLLGATE_DATA_DIR:-./data})"; \
