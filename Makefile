@@ -6,6 +6,7 @@
 JOBS       ?= 2
 BUILD      := build
 WASM_BUILD := build-wasm
+ASAN_BUILD := build-asan
 # Debian's Emscripten optimizer loads the acorn module from here (package node-acorn).
 EMSDK_ENV  := NODE_PATH=/usr/share/nodejs
 
@@ -14,7 +15,7 @@ SDK_INPUTS := $(WASM_BUILD)/sdk-wasm/tollgate_core.js $(WASM_BUILD)/sdk-wasm/tol
               $(wildcard sdk-wasm/src/*.ts) sdk-wasm/scripts/build.mjs sdk-wasm/package.json \
               sdk-wasm/tsconfig.json sdk-core/include/tollgate/core/error.h
 
-.PHONY: all run test deps native server configure-native wasm sdk test-native test-js bench clean
+.PHONY: all run test deps native server configure-native asan wasm sdk test-native test-js test-asan bench clean
 
 all: native wasm
 
@@ -32,6 +33,12 @@ server: deps configure-native
 
 configure-native:
 	@[ -f $(BUILD)/CMakeCache.txt ] || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+# The same native code under AddressSanitizer + UndefinedBehaviorSanitizer, for the tests only.
+asan: deps
+	@[ -f $(ASAN_BUILD)/CMakeCache.txt ] || cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS) $(QUIET_MAKE)
 
 wasm: deps
 	@[ -f $(WASM_BUILD)/CMakeCache.txt ] || $(EMSDK_ENV) emcmake cmake -S . -B $(WASM_BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -55,24 +62,33 @@ run: server
 	echo ""
 	@exec $(BUILD)/bin/tollgate serve
 
-test: native wasm
-	@$(MAKE) -k --no-print-directory test-native test-js; status=$$?; \
-	node scripts/test-summary.mjs $(BUILD)/ctest-junit.xml $(BUILD)/jest-results.json; \
+test: native wasm asan
+	@$(MAKE) -k --no-print-directory test-native test-js test-asan; status=$$?; \
+	node scripts/test-summary.mjs $(BUILD)/ctest.xml $(BUILD)/jest.json $(ASAN_BUILD)/ctest-asan.xml $(ASAN_BUILD)/jest-server-asan.json; \
 	exit $$status
 
 test-native:
 	@echo "== ctest: native GoogleTest suites =="
-	@rm -f $(BUILD)/ctest-junit.xml
-	@ctest --test-dir $(BUILD) -j$(JOBS) --output-on-failure --output-junit ctest-junit.xml
+	@rm -f $(BUILD)/ctest.xml
+	@ctest --test-dir $(BUILD) -j$(JOBS) --output-on-failure --output-junit ctest.xml
 
 test-js:
 	@echo "== jest: wasm SDK, server process, examples =="
-	@rm -f $(BUILD)/jest-results.json
-	@npx --no-install jest --ci --json --outputFile=$(BUILD)/jest-results.json
+	@rm -f $(BUILD)/jest.json
+	@npx --no-install jest --ci --json --outputFile=$(BUILD)/jest.json
+
+# GoogleTest suites and the server-process suite again, against the sanitizer build.
+test-asan:
+	@echo "== ctest: native suites under ASan/UBSan =="
+	@rm -f $(ASAN_BUILD)/ctest-asan.xml $(ASAN_BUILD)/jest-server-asan.json
+	@ctest --test-dir $(ASAN_BUILD) -j$(JOBS) --output-on-failure --output-junit ctest-asan.xml
+	@echo "== jest: server process under ASan/UBSan =="
+	@TOLLGATE_BIN=$(ASAN_BUILD)/bin/tollgate npx --no-install jest --ci tests/js/server \
+	  --json --outputFile=$(ASAN_BUILD)/jest-server-asan.json
 
 bench:
 	@ls bench/*.sh >/dev/null 2>&1 || { echo "bench: no benchmarks in bench/ yet"; exit 0; }; \
 	for b in bench/*.sh; do bash "$$b" || exit 1; done
 
 clean:
-	rm -rf $(BUILD) $(WASM_BUILD) sdk-wasm/dist sdk-wasm/src/generated
+	rm -rf $(BUILD) $(WASM_BUILD) $(ASAN_BUILD) sdk-wasm/dist sdk-wasm/src/generated

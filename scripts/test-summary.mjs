@@ -1,28 +1,27 @@
 // Prints one closing line over every suite `make test` ran:  "total: N passed, N failed, N skipped".
-// Usage: node scripts/test-summary.mjs <ctest junit xml> <jest json>
+// Usage: node scripts/test-summary.mjs <report>...   (ctest JUnit *.xml or Jest --json *.json)
 // A missing report means that runner crashed before reporting; it counts as one failure.
 import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 
-const [junitPath, jestPath] = process.argv.slice(2);
-const rows = [];
-
-if (existsSync(junitPath)) {
-  const xml = readFileSync(junitPath, 'utf8');
+function ctest(xml) {
   const attr = (name) => Number((xml.match(new RegExp(`<testsuite[^>]*\\s${name}="(\\d+)"`)) ?? [])[1] ?? 0);
   const skipped = attr('skipped') + attr('disabled');
-  rows.push(['ctest', attr('tests') - attr('failures') - skipped, attr('failures'), skipped]);
-} else {
-  rows.push(['ctest', 0, 1, 0]);
+  return [attr('tests') - attr('failures') - skipped, attr('failures'), skipped];
 }
 
-if (existsSync(jestPath)) {
-  const jest = JSON.parse(readFileSync(jestPath, 'utf8'));
+function jest(json) {
   // A suite that fails to load has no failed tests but still fails the run.
-  const brokenSuites = jest.testResults.filter((s) => s.status === 'failed' && s.assertionResults.length === 0).length;
-  rows.push(['jest', jest.numPassedTests, jest.numFailedTests + brokenSuites, jest.numPendingTests + jest.numTodoTests]);
-} else {
-  rows.push(['jest', 0, 1, 0]);
+  const broken = json.testResults.filter((s) => s.status === 'failed' && s.assertionResults.length === 0).length;
+  return [json.numPassedTests, json.numFailedTests + broken, json.numPendingTests + json.numTodoTests];
 }
+
+const rows = process.argv.slice(2).map((report) => {
+  const name = basename(report).replace(/\.(xml|json)$/, '');
+  if (!existsSync(report)) return [name, 0, 1, 0];
+  const text = readFileSync(report, 'utf8');
+  return [name, ...(report.endsWith('.xml') ? ctest(text) : jest(JSON.parse(text)))];
+});
 
 console.log('== summary ==');
 for (const [name, passed, failed, skipped] of rows) console.log(`${name}: ${passed} passed, ${failed} failed, ${skipped} skipped`);

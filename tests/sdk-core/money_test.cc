@@ -7,7 +7,7 @@
 namespace tollgate::money {
 namespace {
 
-using testing::load_vectors;
+using testing::vector_cases;
 using testing::outcome;
 using testing::to_int64;
 
@@ -29,14 +29,14 @@ void check_arithmetic(const nlohmann::json& v) {
 }
 
 TEST(Money, ArithmeticVectors) {
-  for (const auto& v : load_vectors("money.json")["arithmetic"]) {
+  for (const auto& v : vector_cases("money.json", "arithmetic")) {
     check_arithmetic<CreditsUnit>(v);
     check_arithmetic<MicrosUnit>(v);
   }
 }
 
 TEST(Money, ConversionVectors) {
-  for (const auto& v : load_vectors("money.json")["convert"]) {
+  for (const auto& v : vector_cases("money.json", "convert")) {
     Rate rate{Credits(to_int64(v["rate"]["credits"])), Micros(to_int64(v["rate"]["micros"]))};
     int64_t amount = to_int64(v["amount"]);
     Result<int64_t> got = 0;
@@ -57,13 +57,13 @@ TEST(Money, ConversionVectors) {
 }
 
 TEST(Money, FormatUsdVectors) {
-  for (const auto& v : load_vectors("money.json")["format_usd"]) {
+  for (const auto& v : vector_cases("money.json", "format_usd")) {
     EXPECT_EQ(format_usd(Micros(to_int64(v["micros"]))), v["text"].get<std::string>());
   }
 }
 
 TEST(Money, ParseUsdVectors) {
-  for (const auto& v : load_vectors("money.json")["parse_usd"]) {
+  for (const auto& v : vector_cases("money.json", "parse_usd")) {
     auto got = parse_usd(v["text"].get<std::string>());
     if (v.contains("error")) {
       EXPECT_EQ(outcome(got), v["error"].get<std::string>()) << v["text"];
@@ -75,7 +75,7 @@ TEST(Money, ParseUsdVectors) {
 }
 
 TEST(Money, ParseInt64Vectors) {
-  for (const auto& v : load_vectors("money.json")["parse_int64"]) {
+  for (const auto& v : vector_cases("money.json", "parse_int64")) {
     auto got = parse_int64(v["text"].get<std::string>());
     if (v.contains("error")) {
       EXPECT_EQ(outcome(got), v["error"].get<std::string>()) << v["text"];

@@ -7,7 +7,7 @@
 namespace tollgate::prompt {
 namespace {
 
-using testing::load_vectors;
+using testing::vector_cases;
 using testing::outcome;
 
 Variables variables_from(const nlohmann::json& j) {
@@ -17,7 +17,7 @@ Variables variables_from(const nlohmann::json& j) {
 }
 
 TEST(Template, RenderVectors) {
-  for (const auto& v : load_vectors("template.json")["render"]) {
+  for (const auto& v : vector_cases("template.json", "render")) {
     auto parsed = Template::parse(v["template"].get<std::string>());
     if (!parsed.ok()) {
       EXPECT_EQ(outcome(parsed), v.value("error", std::string("ok"))) << v["name"];
@@ -38,7 +38,7 @@ TEST(Template, RenderVectors) {
 }
 
 TEST(Template, ParseErrorVectors) {
-  for (const auto& v : load_vectors("template.json")["parse_invalid"]) {
+  for (const auto& v : vector_cases("template.json", "parse_invalid")) {
     EXPECT_EQ(outcome(Template::parse(v["template"].get<std::string>())),
               v["error"].get<std::string>())
         << v["name"];
@@ -46,7 +46,7 @@ TEST(Template, ParseErrorVectors) {
 }
 
 TEST(Template, EscapeVectorsRenderBackToThemselves) {
-  for (const auto& v : load_vectors("template.json")["escape"]) {
+  for (const auto& v : vector_cases("template.json", "escape")) {
     std::string text = v["text"];
     EXPECT_EQ(escape(text), v["escaped"].get<std::string>());
     auto parsed = Template::parse(escape(text) + "{{tail}}");

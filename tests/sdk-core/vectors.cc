@@ -19,6 +19,10 @@ nlohmann::json load_vectors(const std::string& name) {
   return doc;
 }
 
+nlohmann::json vector_cases(const std::string& name, const std::string& section) {
+  return load_vectors(name).at(section);
+}
+
 int64_t to_int64(const nlohmann::json& decimal) {
   auto parsed = money::parse_int64(decimal.get<std::string>());
   if (!parsed) std::abort();

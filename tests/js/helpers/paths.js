@@ -5,6 +5,6 @@ const root = path.resolve(__dirname, '..', '..', '..');
 module.exports = {
   root,
   vectors: path.join(root, 'tests', 'vectors'),
-  tollgate: process.env.TOLLGATE_BIN || path.join(root, 'build', 'bin', 'tollgate'),
+  tollgate: path.resolve(root, process.env.TOLLGATE_BIN || path.join('build', 'bin', 'tollgate')),
   sdkDist: path.join(root, 'sdk-wasm', 'dist'),
 };
