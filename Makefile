@@ -1,7 +1,8 @@
 # Tollgate: two commands for newcomers (see README.md).
 #   make run    install what is missing, build the server, serve on http://localhost:8787
 #   make test   install what is missing, build native + wasm, run ctest then Jest
-# Builds are incremental: a second `make test` only runs the tests.
+# Builds are incremental: a second `make test` only runs the tests. A tree is configured once;
+# the check is for its Makefile, which CMake writes only when configuring succeeded.
 
 JOBS       ?= 2
 BUILD      := build
@@ -32,16 +33,16 @@ server: deps configure-native
 	@cmake --build $(BUILD) -j$(JOBS) --target tollgate $(QUIET_MAKE)
 
 configure-native:
-	@[ -f $(BUILD)/CMakeCache.txt ] || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@[ -f $(BUILD)/Makefile ] || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 
 # The same native code under AddressSanitizer + UndefinedBehaviorSanitizer, for the tests only.
 asan: deps
-	@[ -f $(ASAN_BUILD)/CMakeCache.txt ] || cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
+	@[ -f $(ASAN_BUILD)/Makefile ] || cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
 	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS) $(QUIET_MAKE)
 
 wasm: deps
-	@[ -f $(WASM_BUILD)/CMakeCache.txt ] || $(EMSDK_ENV) emcmake cmake -S . -B $(WASM_BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@[ -f $(WASM_BUILD)/Makefile ] || $(EMSDK_ENV) emcmake cmake -S . -B $(WASM_BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@$(EMSDK_ENV) cmake --build $(WASM_BUILD) -j$(JOBS) $(QUIET_MAKE)
 	@$(MAKE) --no-print-directory sdk
 

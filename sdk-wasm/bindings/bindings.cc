@@ -246,9 +246,11 @@ val template_render(std::string source, val values) {
     return failed(bad_argument("variables", "variables must be an object of strings"));
   }
   prompt::Variables variables;
+  val has_own = val::global("Object")["prototype"]["hasOwnProperty"];
   for (const auto& name : parsed.value().variables()) {
+    // Own properties only: {{constructor}} must not find Object.prototype.constructor.
+    if (!has_own.call<bool>("call", values, name)) continue;  // render() names the missing one
     val value = values[name];
-    if (value.isUndefined()) continue;  // render() reports the first missing one by name
     if (!value.isString())
       return failed(bad_argument(name, "template variable '" + name + "' must be a string"));
     variables.emplace(name, value.as<std::string>());

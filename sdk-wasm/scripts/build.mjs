@@ -5,7 +5,7 @@
 // Input: TOLLGATE_WASM_DIR (default ../build-wasm/sdk-wasm), holding tollgate_core.{js,wasm}.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,11 +50,16 @@ writeFileSync(
   "import type { CreateCore } from '../glue';\ndeclare const createTollgateCore: CreateCore;\nexport default createTollgateCore;\n",
 );
 
-rmSync(dist, { recursive: true, force: true });
+// Build into a scratch folder and swap it in last, so a failed build never leaves a dist/ that
+// looks complete (make would then skip rebuilding it).
+const staging = join(pkg, 'dist.partial');
+rmSync(staging, { recursive: true, force: true });
 const common = { entryPoints: [join(pkg, 'src', 'index.ts')], bundle: true, platform: 'neutral', target: 'es2020', logLevel: 'warning' };
-await build({ ...common, format: 'esm', outfile: join(dist, 'index.mjs') });
-await build({ ...common, format: 'cjs', outfile: join(dist, 'index.cjs') });
+await build({ ...common, format: 'esm', outfile: join(staging, 'index.mjs') });
+await build({ ...common, format: 'cjs', outfile: join(staging, 'index.cjs') });
 
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-execFileSync(process.execPath, [tsc, '-p', join(pkg, 'tsconfig.json')], { stdio: 'inherit' });
+execFileSync(process.execPath, [tsc, '-p', join(pkg, 'tsconfig.json'), '--outDir', staging], { stdio: 'inherit' });
+rmSync(dist, { recursive: true, force: true });
+renameSync(staging, dist);
 console.log(`@tollgate/sdk built: dist/index.mjs, dist/index.cjs (${(wasm.length / 1024).toFixed(0)} KiB wasm embedded)`);

@@ -22,8 +22,9 @@ inline constexpr uint16_t kDefaultPort = 8787;
 struct Limits {
   size_t body_bytes_max = size_t{1024} * 1024;  // request body; larger gets 413
   size_t header_bytes_max = size_t{16} * 1024;  // request line + headers; larger gets 431
-  int64_t idle_timeout_ms = 30'000;  // a read or write that makes no progress for this long closes
-  int64_t shutdown_timeout_ms = 10'000;  // in-flight requests get this long after SIGTERM
+  int64_t idle_timeout_ms = 30'000;             // no byte read or written for this long closes it
+  int64_t request_timeout_ms = 300'000;         // one request must arrive whole within this long
+  int64_t shutdown_timeout_ms = 10'000;         // in-flight requests get this long after SIGTERM
   int64_t close_linger_ms = 1'000;  // after the last response, wait this long for the peer's FIN
   size_t connections_max = 1024;    // further connections are closed on accept
 };

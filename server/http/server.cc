@@ -14,12 +14,18 @@ Server::Server(const ServeConfig& config, Router router, Logger& log)
     : config_(config),
       router_(std::move(router)),
       log_(log),
+      registry_(config.limits.connections_max),
+      context_{router_, log_, config_.limits, registry_},
       ioc_(config.threads),
       strand_(net::make_strand(ioc_)),
       signals_(strand_, SIGINT, SIGTERM),
-      deadline_(strand_),
-      registry_(config.limits.connections_max),
-      context_{router_, log_, config_.limits, registry_} {}
+      deadline_(strand_) {}
+
+Server::~Server() {
+  // Sessions destroyed with ioc_ must not fire the drain callback: it posts to strand_, which
+  // is gone by then.
+  registry_.disarm();
+}
 
 Result<std::unique_ptr<Server>> Server::create(const ServeConfig& config, Router router,
                                                Logger& log) {

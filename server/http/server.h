@@ -31,20 +31,25 @@ class Server {
   // Serves until shut down by a signal. Blocks.
   void run();
 
+  ~Server();
+
  private:
   Server(const ServeConfig& config, Router router, Logger& log);
   void on_signal(const boost::system::error_code& ec, int signal);
   void finish();
 
+  // Declaration order is destruction order in reverse: everything a Session touches (config,
+  // router, log, registry, context) is declared before ioc_, so it outlives the sessions that
+  // ~io_context destroys when a forced shutdown leaves them pending.
   ServeConfig config_;
   Router router_;
   Logger& log_;
+  SessionRegistry registry_;
+  SessionContext context_;
   boost::asio::io_context ioc_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer deadline_;
-  SessionRegistry registry_;
-  SessionContext context_;
   std::shared_ptr<Listener> listener_;
   uint16_t port_ = 0;
   bool shutting_down_ = false;

@@ -18,6 +18,9 @@ using tcp = net::ip::tcp;
 // reset that could destroy the response before the client reads it.
 constexpr size_t kLingerBytesMax = size_t{256} * 1024;
 
+// Bytes asked of the socket per read; the parser's header and body limits bound the total.
+constexpr size_t kReadChunkBytes = size_t{16} * 1024;
+
 std::string new_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";
@@ -60,17 +63,66 @@ void Session::drain() {
 }
 
 void Session::do_read() {
+  // A drain that ran before this session's first read found nothing to cancel; honour it here.
+  if (draining_) {
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+    return;
+  }
   parser_.emplace();
+  parser_->eager(true);  // parse the body in the same put() as the header when it is buffered
   parser_->header_limit(static_cast<uint32_t>(context_.limits.header_bytes_max));
   parser_->body_limit(context_.limits.body_bytes_max);
-  stream_.expires_after(std::chrono::milliseconds(context_.limits.idle_timeout_ms));
-  reading_ = true;
-  http::async_read(stream_, buffer_, *parser_,
-                   beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  parse_buffered();  // a pipelined request may already be here
 }
 
-void Session::on_read(beast::error_code ec, size_t) {
+void Session::parse_buffered() {
+  beast::error_code ec;
+  while (buffer_.size() > 0 && !parser_->is_done()) {
+    size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == http::error::need_more) break;
+    if (ec) return on_read(ec);
+  }
+  if (parser_->is_done()) return on_read({});
+  if (parser_->got_some()) {
+    auto now = std::chrono::steady_clock::now();
+    if (!first_byte_seen_) {
+      first_byte_seen_ = true;
+      request_started_ = now;
+    } else if (now - request_started_ >
+               std::chrono::milliseconds(context_.limits.request_timeout_ms)) {
+      context_.log.warn("request_rejected", {{"remote", remote_}, {"reason", "request_timeout"}});
+      beast::error_code ignored;
+      stream_.socket().close(ignored);
+      return;
+    }
+  }
+  read_some();
+}
+
+void Session::read_some() {
+  // Re-armed before every read, so the timer measures silence, not the length of the request.
+  stream_.expires_after(std::chrono::milliseconds(context_.limits.idle_timeout_ms));
+  reading_ = true;
+  stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
+                          beast::bind_front_handler(&Session::on_read_some, shared_from_this()));
+}
+
+void Session::on_read_some(beast::error_code ec, size_t bytes) {
   reading_ = false;
+  buffer_.commit(bytes);
+  if (ec == net::error::eof) {
+    // Between requests this is a normal close; mid-request the client gave up.
+    return on_read(parser_->got_some() || buffer_.size() > 0 ? http::error::partial_message
+                                                             : http::error::end_of_stream);
+  }
+  if (ec) return on_read(ec);
+  parse_buffered();
+}
+
+void Session::on_read(beast::error_code ec) {
+  first_byte_seen_ = false;
   if (ec == http::error::end_of_stream) return do_close();
   if (ec == net::error::operation_aborted) {
     // Cancelled by drain() while idle: nothing was sent, so nothing needs a graceful close.
@@ -91,12 +143,13 @@ void Session::on_read(beast::error_code ec, size_t) {
                            std::to_string(context_.limits.header_bytes_max) + " bytes"),
                   "header_limit");
   }
+  if (ec == http::error::partial_message) return do_close();  // the client left mid-request
   if (ec) {
     if (!parser_->got_some()) return do_close();  // peer went away between requests
     return reject(fail(ErrorCode::kInvalidArgument, "malformed HTTP request: " + ec.message()),
                   "bad_request");
   }
-  request_started_ = std::chrono::steady_clock::now();
+  handled_at_ = std::chrono::steady_clock::now();
   handle(parser_->get());
 }
 
@@ -109,7 +162,7 @@ void Session::handle(const Request& request) {
 }
 
 void Session::reject(const Error& error, std::string_view what) {
-  request_started_ = std::chrono::steady_clock::now();
+  handled_at_ = std::chrono::steady_clock::now();
   Response response = error_response(error);
   response.keep_alive(false);  // the stream is no longer at a request boundary
   std::string method = parser_->is_header_done() ? std::string(parser_->get().method_string()) : "";
@@ -124,7 +177,7 @@ void Session::send(Response response, std::string method, std::string path) {
   response.set("x-request-id", request_id);
   response.set(http::field::server, "tollgate");
   response.prepare_payload();
-  auto elapsed = std::chrono::steady_clock::now() - request_started_;
+  auto elapsed = std::chrono::steady_clock::now() - handled_at_;
   // The path only, never the query string: keys may travel in ?key=.
   context_.log.info(
       "http_request",
@@ -136,13 +189,21 @@ void Session::send(Response response, std::string method, std::string path) {
        {"bytes_out", response.body().size()},
        {"remote", remote_}});
   bool close = !response.keep_alive();
-  response_ = std::make_shared<Response>(std::move(response));
-  stream_.expires_after(std::chrono::milliseconds(context_.limits.idle_timeout_ms));
-  http::async_write(stream_, *response_,
-                    beast::bind_front_handler(&Session::on_write, shared_from_this(), close));
+  response_.emplace(std::move(response));
+  serializer_.emplace(*response_);
+  write_some(close);
 }
 
-void Session::on_write(bool close, beast::error_code ec, size_t) {
+void Session::write_some(bool close) {
+  stream_.expires_after(std::chrono::milliseconds(context_.limits.idle_timeout_ms));
+  http::async_write_some(
+      stream_, *serializer_,
+      beast::bind_front_handler(&Session::on_write_some, shared_from_this(), close));
+}
+
+void Session::on_write_some(bool close, beast::error_code ec, size_t) {
+  if (!ec && !serializer_->is_done()) return write_some(close);
+  serializer_.reset();
   response_.reset();
   if (ec) return;  // the peer is gone; the socket closes when the session is destroyed
   if (close || draining_) return do_close();

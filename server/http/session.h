@@ -1,10 +1,14 @@
 // One HTTP/1.1 connection: reads requests under the configured limits, routes them, writes
 // responses, and closes gracefully.
 //
-// All work runs on the session's strand. Limits: header and body size (431/413), an idle timer on
-// every read and write, and one response in flight at a time (no unbounded write queue).
+// All work runs on the session's strand. Limits: header and body size (431/413); an idle timer
+// re-armed before every read and write step, so a connection that makes no progress for
+// idle_timeout_ms closes while a slow but steady one does not; a deadline for receiving one whole
+// request (request_timeout_ms), so trickling bytes cannot hold a connection forever; and one
+// response in flight at a time (no unbounded write queue).
 #pragma once
 
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <chrono>
@@ -42,25 +46,32 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void do_read();
-  void on_read(boost::beast::error_code ec, size_t bytes);
+  void parse_buffered();
+  void read_some();
+  void on_read_some(boost::beast::error_code ec, size_t bytes);
+  void on_read(boost::beast::error_code ec);
   void handle(const Request& request);
   void reject(const Error& error, std::string_view what);
   void send(Response response, std::string method, std::string path);
-  void on_write(bool close, boost::beast::error_code ec, size_t bytes);
+  void write_some(bool close);
+  void on_write_some(bool close, boost::beast::error_code ec, size_t bytes);
   void do_close();
   void on_linger(boost::beast::error_code ec, size_t bytes);
 
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::shared_ptr<Response> response_;  // the one response being written
+  std::optional<Response> response_;  // the one response being written
+  std::optional<http::response_serializer<http::string_body>> serializer_;
   std::array<char, 4096> linger_buffer_{};
   size_t linger_bytes_ = 0;
   SessionContext& context_;
   std::string remote_;
-  std::chrono::steady_clock::time_point request_started_;
+  std::chrono::steady_clock::time_point request_started_;  // first byte of the current request
+  std::chrono::steady_clock::time_point handled_at_;       // when routing began, for the log
   bool reading_ = false;
   bool draining_ = false;
+  bool first_byte_seen_ = false;
 };
 
 }  // namespace tollgate::server

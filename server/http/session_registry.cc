@@ -42,6 +42,11 @@ void SessionRegistry::drain(std::function<void()> on_empty) {
   if (on_empty) on_empty();
 }
 
+void SessionRegistry::disarm() {
+  std::lock_guard lock(mutex_);
+  on_empty_ = nullptr;
+}
+
 size_t SessionRegistry::size() const {
   std::lock_guard lock(mutex_);
   return sessions_.size();

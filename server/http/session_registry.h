@@ -27,6 +27,9 @@ class SessionRegistry {
   // whichever thread removes the last session, or right away if none are live).
   void drain(std::function<void()> on_empty);
 
+  // Drops the drain callback; used when the server is torn down without a completed drain.
+  void disarm();
+
   size_t size() const;
 
  private:

@@ -1,10 +1,18 @@
 #include "server/store/sqlite_store.h"
 
+#include <chrono>
+#include <thread>
+
 namespace tollgate::server {
 namespace {
 
 // How long a statement waits on a lock held by another connection (e.g. a backup tool).
 constexpr int kBusyTimeoutMs = 5'000;
+
+// Switching to WAL can report "database is locked" at once, without consulting the busy
+// timeout, while another process opens the same fresh file; retry it this often, this far apart.
+constexpr int kJournalModeAttemptsMax = 100;
+constexpr std::chrono::milliseconds kJournalModeRetryDelay{20};
 
 Error sqlite_error(sqlite3* db, std::string_view what) {
   std::string detail = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
@@ -55,7 +63,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
       path == ":memory:"
           ? "PRAGMA foreign_keys=ON;"
           : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
-  if (auto ok = exec(db, pragmas, "configure database " + path); !ok) {
+  auto ok = exec(db, pragmas, "configure database " + path);
+  for (int attempt = 1;
+       !ok && attempt < kJournalModeAttemptsMax && sqlite3_errcode(db) == SQLITE_BUSY; ++attempt) {
+    std::this_thread::sleep_for(kJournalModeRetryDelay);
+    ok = exec(db, pragmas, "configure database " + path);
+  }
+  if (!ok) {
     Error error = ok.error();
     error.code = ErrorCode::kIoError;
     error.param = "--data-dir";
@@ -76,34 +90,50 @@ Result<void> SqliteStore::migrate(std::span<const Migration> migrations) {
       "create schema_migrations");
   if (!created) {
     Error error = created.error();
-    error.code =
-        ErrorCode::kIoError;  // the first write: failing here means the file is not writable
+    // The first write: failing here means the file is not writable.
+    error.code = ErrorCode::kIoError;
     error.param = "--data-dir";
     return error;
   }
+  int64_t newest = migrations.empty() ? 0 : migrations.back().version;
+  if (auto fresh = check_not_newer(newest); !fresh) return fresh.error();
+  for (const Migration& migration : migrations) {
+    if (auto applied = apply_one(migration, newest); !applied) {
+      (void)exec(db_, "ROLLBACK", "rollback");
+      return applied.error();
+    }
+  }
+  return {};
+}
+
+Result<void> SqliteStore::check_not_newer(int64_t newest) {
   auto current = query_int(db_, "SELECT max(version) FROM schema_migrations", 0);
   if (!current) return current.error();
-  int64_t newest = migrations.empty() ? 0 : migrations.back().version;
   if (current.value() > newest) {
     return fail(ErrorCode::kStoreUnavailable, "database schema version " +
                                                   std::to_string(current.value()) +
                                                   " is newer than this tollgate understands (" +
                                                   std::to_string(newest) + "); upgrade tollgate");
   }
-  for (const Migration& migration : migrations) {
-    if (migration.version <= current.value()) continue;
-    // One transaction per migration: a failure leaves the schema at the previous version.
-    std::string sql = "BEGIN IMMEDIATE;\n" + std::string(migration.sql) +
+  return {};
+}
+
+Result<void> SqliteStore::apply_one(const Migration& migration, int64_t newest) {
+  // The version is read inside the write transaction, so two processes starting on one fresh
+  // database apply each migration exactly once.
+  if (auto begun = exec(db_, "BEGIN IMMEDIATE", "begin migration"); !begun) return begun.error();
+  if (auto fresh = check_not_newer(newest); !fresh) return fresh.error();
+  auto current = query_int(db_, "SELECT max(version) FROM schema_migrations", 0);
+  if (!current) return current.error();
+  std::string what = "migration " + std::to_string(migration.version);
+  if (migration.version > current.value()) {
+    std::string sql = std::string(migration.sql) +
                       "\nINSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (" +
                       std::to_string(migration.version) + ", '" + std::string(migration.name) +
-                      "', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));\nCOMMIT;";
-    if (auto applied = exec(db_, sql.c_str(), "migration " + std::to_string(migration.version));
-        !applied) {
-      (void)exec(db_, "ROLLBACK", "rollback");
-      return applied.error();
-    }
+                      "', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));";
+    if (auto applied = exec(db_, sql.c_str(), what); !applied) return applied.error();
   }
-  return {};
+  return exec(db_, "COMMIT", what);
 }
 
 Result<int64_t> SqliteStore::schema_version() {

@@ -38,6 +38,8 @@ class SqliteStore final : public Store {
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Result<void> migrate(std::span<const Migration> migrations);
+  Result<void> apply_one(const Migration& migration, int64_t newest);
+  Result<void> check_not_newer(int64_t newest);
 
   std::mutex mutex_;
   sqlite3* db_;

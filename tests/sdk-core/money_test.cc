@@ -7,9 +7,9 @@
 namespace tollgate::money {
 namespace {
 
-using testing::vector_cases;
 using testing::outcome;
 using testing::to_int64;
+using testing::vector_cases;
 
 // Runs one arithmetic vector on one unit, so credits and micros are proven to behave alike.
 template <typename Unit>

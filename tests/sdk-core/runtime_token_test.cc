@@ -91,6 +91,17 @@ TEST(RuntimeToken, SignerFailureIsReturnedNotThrown) {
   EXPECT_EQ(token.error().message, "no signing key");
 }
 
+TEST(RuntimeToken, EmptySignerIsAnErrorNotAnException) {
+  RuntimeClaims claims{"s", "p", "u", {"op"}, 1, 2};
+  auto token = encode(claims, Signer{});
+  ASSERT_FALSE(token.ok());
+  EXPECT_EQ(token.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(token.error().param, "signer");
+  auto verified = verify("tg_rt_e30.AA", Signer{}, 0);
+  ASSERT_FALSE(verified.ok());
+  EXPECT_EQ(verified.error().param, "signer");
+}
+
 TEST(RuntimeToken, EveryFlippedCharacterIsRejected) {
   Signer sign = hmac_signer("k");
   RuntimeClaims claims{"s", "proj_1", "u", {"op"}, 1000, 2000};

@@ -7,8 +7,8 @@
 namespace tollgate::prompt {
 namespace {
 
-using testing::vector_cases;
 using testing::outcome;
+using testing::vector_cases;
 
 Variables variables_from(const nlohmann::json& j) {
   Variables out;

@@ -31,8 +31,15 @@ bool is_id(std::string_view text, bool (*allowed)(char)) {
 
 bool is_end_user_id(std::string_view text) {
   if (text.empty() || text.size() > kEndUserIdBytesMax || !is_valid_utf8(text)) return false;
-  return std::none_of(text.begin(), text.end(),
-                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x20 || byte == 0x7F) return false;  // C0 controls and DEL
+    // C1 controls U+0080-U+009F are encoded as C2 80 - C2 9F.
+    if (byte == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) <= 0x9F) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // Checks every claim; the error names the claim so callers can report the field.
@@ -62,6 +69,9 @@ Result<void> validate(const RuntimeClaims& claims) {
     }
   }
   if (claims.issued_at_ms < 0) return bad("issued_at_ms", "issued_at_ms must not be negative");
+  if (claims.expires_at_ms > kTimeMsMax) {
+    return bad("expires_at_ms", "expires_at_ms must be at most 2^53 - 1");
+  }
   if (claims.expires_at_ms <= claims.issued_at_ms) {
     return bad("expires_at_ms", "expires_at_ms must be after issued_at_ms");
   }
@@ -156,9 +166,14 @@ Result<RuntimeClaims> decode_claims(std::string_view claims_b64) {
   return parse_claims(text.value());
 }
 
+Error no_signer() {
+  return fail(ErrorCode::kInvalidArgument, "a signer function is required", "signer");
+}
+
 }  // namespace
 
 Result<std::string> encode(const RuntimeClaims& claims, const Signer& sign) {
+  if (!sign) return no_signer();
   if (auto valid = validate(claims); !valid) return valid.error();
   std::string token(kRuntimeTokenPrefix);
   token += codec::base64url_encode(claims_json(claims));
@@ -182,6 +197,7 @@ Result<RuntimeClaims> decode_unverified(std::string_view token) {
 }
 
 Result<RuntimeClaims> verify(std::string_view token, const Signer& sign, int64_t now_ms) {
+  if (!sign) return no_signer();
   auto parts = split(token);
   if (!parts) return parts.error();
   auto presented = codec::base64url_decode(parts.value().signature);

@@ -12,12 +12,17 @@ function tempDir(prefix = 'tollgate-test-') {
 }
 
 /**
- * Resolves once the server logs "listening". `logs` collects every parsed stdout line.
+ * Resolves once the server logs "listening". `fdLimit` caps the process's open files. `logs` collects every parsed stdout line.
  * `exited` resolves with {code, signal} when the process ends.
  */
-async function startServer({ args = [], env = {} } = {}) {
+async function startServer({ args = [], env = {}, fdLimit } = {}) {
   const dataDir = tempDir();
-  const proc = spawn(tollgate, ['serve', '--port', '0', '--data-dir', dataDir, ...args], {
+  const argv = ['serve', '--port', '0', '--data-dir', dataDir, ...args];
+  // With fdLimit, start through the shell so `ulimit -n` applies to the server alone.
+  const [command, commandArgs] = fdLimit
+    ? ['/bin/sh', ['-c', `ulimit -n ${Number(fdLimit)} && exec "$0" "$@"`, tollgate, ...argv]]
+    : [tollgate, argv];
+  const proc = spawn(command, commandArgs, {
     env: { ...process.env, DATABASE_URL: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -133,6 +133,16 @@ describe('bad input is a TollgateError naming the field', () => {
   });
 });
 
+test('template variables come from own properties only', () => {
+  expect(() => core.template.render('{{constructor}}', {})).toThrow(
+    expect.objectContaining({ code: 'template_variable_missing', param: 'constructor' }),
+  );
+  const inherited = Object.create({ name: 'from prototype' });
+  expect(() => core.template.render('{{name}}', inherited)).toThrow(
+    expect.objectContaining({ code: 'template_variable_missing', param: 'name' }),
+  );
+});
+
 test('a browser-side decode never needs the key, and verify catches a forged token', () => {
   const sign = hmacSigner('aa'.repeat(32));
   const now = 1_800_000_000_000;

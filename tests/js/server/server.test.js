@@ -131,6 +131,48 @@ describe('limits on idle connections', () => {
   });
 });
 
+describe('limits on slow clients', () => {
+  test('a slow but steady client is not cut off by the idle timeout', async () => {
+    const server = await startServer({ args: ['--idle-timeout-ms', '400'] });
+    try {
+      const request = 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+      const chunks = request.match(/.{1,6}/gs); // ~8 chunks, 150 ms apart: ~1.2 s in all
+      const started = Date.now();
+      const raw = await rawRequest(server.port, chunks, { gapMs: 150 });
+      expect(Date.now() - started).toBeGreaterThan(800);
+      expect(statusOf(raw)).toBe(200);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('running out of file descriptors', () => {
+  test('accept errors back off instead of spinning, and serving resumes', async () => {
+    const server = await startServer({ fdLimit: 40 });
+    const sockets = [];
+    try {
+      for (let i = 0; i < 60; i += 1) {
+        const socket = net.connect(server.port, '127.0.0.1');
+        socket.on('error', () => {});
+        sockets.push(socket);
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      const failures = server.logs.filter((l) => l.event === 'accept_failed');
+      expect(failures.length).toBeGreaterThan(0);
+      expect(failures.length).toBeLessThan(15); // 10 ms doubling to 1 s: ~8 in 1.5 s, not thousands
+      expect(failures.at(-1).retry_ms).toBeGreaterThan(failures[0].retry_ms);
+      for (const socket of sockets) socket.destroy();
+      await new Promise((r) => setTimeout(r, 1200));
+      const res = await fetch(`${server.url}/healthz`);
+      expect(res.status).toBe(200);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await server.stop();
+    }
+  });
+});
+
 describe('graceful shutdown', () => {
   test('SIGTERM finishes the in-flight request, then exits 0', async () => {
     const server = await startServer();

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "server/store/store.h"
 
@@ -88,6 +91,34 @@ TEST(SqliteStore, RefusesANewerSchema) {
   auto older = SqliteStore::open(path, kOne);
   ASSERT_FALSE(older.ok());
   EXPECT_NE(older.error().message.find("newer"), std::string::npos);
+  fs::remove(path);
+  fs::remove(path + "-wal");
+  fs::remove(path + "-shm");
+}
+
+TEST(SqliteStore, ConcurrentFirstStartsApplyEachMigrationOnce) {
+  // Two processes starting on one fresh data dir: each open must succeed, and the migrations
+  // table must hold each version once.
+  TempDir dir;
+  std::string path = dir.path().string() + ".db";
+  constexpr Migration kMigrations[] = {{1, "one", "CREATE TABLE t (x INTEGER) STRICT;"},
+                                       {2, "two", "CREATE TABLE u (y INTEGER) STRICT;"}};
+  for (int round = 0; round < 5; ++round) {
+    fs::remove(path);
+    fs::remove(path + "-wal");
+    fs::remove(path + "-shm");
+    std::vector<std::thread> starters;
+    std::atomic<int> failures{0};
+    for (int i = 0; i < 4; ++i) {
+      starters.emplace_back([&] {
+        auto store = SqliteStore::open(path, kMigrations);
+        if (!store.ok()) ADD_FAILURE() << store.error().message;
+        if (!store.ok() || store.value()->schema_version().value() != 2) ++failures;
+      });
+    }
+    for (auto& t : starters) t.join();
+    EXPECT_EQ(failures.load(), 0);
+  }
   fs::remove(path);
   fs::remove(path + "-wal");
   fs::remove(path + "-shm");

@@ -1,10 +1,11 @@
 // `{{variable}}` templates for feature prompts.
 //
 // Syntax: `{{ name }}` inserts a variable (name: [A-Za-z_][A-Za-z0-9_]*, spaces allowed inside the
-// braces). A backslash before `{`, `}` or `\` makes that character literal, so `\{{` is a literal
-// `{{`; any other backslash is literal. Single braces are plain text, so JSON in a prompt needs no
-// escaping. Rendering is one pass over the parsed template: a value is inserted verbatim and is
-// never parsed, so a value such as "{{secret}}" cannot pull in another variable.
+// braces). A backslash before `{`, `}` or `\` makes that one character literal, so `\{{name}}`
+// prints the text `{{name}}` (escape() writes `\{\{name\}\}`); any other backslash is literal.
+// Single braces are plain text, so JSON in a prompt needs no escaping. Rendering is one pass over
+// the parsed template: a value is inserted verbatim and is never parsed, so a value such as
+// "{{secret}}" cannot pull in another variable.
 #pragma once
 
 #include <cstddef>

@@ -23,12 +23,14 @@ inline constexpr size_t kOperationsMax = 64;
 inline constexpr size_t kIdBytesMax = 64;
 inline constexpr size_t kEndUserIdBytesMax = 256;
 inline constexpr int64_t kClaimsVersion = 1;
+// Times stay within 2^53 - 1 ms (year 287396) so JavaScript numbers hold them exactly.
+inline constexpr int64_t kTimeMsMax = 9'007'199'254'740'991;
 
 // What a runtime token asserts. All fields are required.
 struct RuntimeClaims {
   std::string session_id;               // "sid": the runtime session, for revocation and audit
   std::string project_id;               // "pid": the project (tenant)
-  std::string end_user_id;              // "sub": the project's own user id, UTF-8
+  std::string end_user_id;              // "sub": the project's own user id, UTF-8, no controls
   std::vector<std::string> operations;  // "ops": operation slugs this token may invoke
   int64_t issued_at_ms = 0;             // "iat"
   int64_t expires_at_ms = 0;            // "exp": the token is refused at and after this instant
@@ -40,7 +42,8 @@ struct RuntimeClaims {
 // It may fail, e.g. when the key is unavailable; the codec then fails with that error.
 using Signer = std::function<Result<std::string>(std::string_view signing_input)>;
 
-// Validates the claims and returns a signed token. kInvalidArgument names the bad claim.
+// Validates the claims and returns a signed token. kInvalidArgument names the bad claim, or
+// "signer" when `sign` is empty.
 Result<std::string> encode(const RuntimeClaims& claims, const Signer& sign);
 
 // Parses a token's claims WITHOUT checking its signature. For display on untrusted clients.
