@@ -36,9 +36,12 @@ configure-native:
 	@[ -f $(BUILD)/Makefile ] || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 
 # The same native code under AddressSanitizer + UndefinedBehaviorSanitizer, for the tests only.
+# vptr checking is off: it misreports Boost.System's constexpr error categories as invalid
+# objects ("object has invalid vptr" inside error_category::message).
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan: deps
 	@[ -f $(ASAN_BUILD)/Makefile ] || cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
-	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" >/dev/null
+	  -DCMAKE_CXX_FLAGS="$(ASAN_FLAGS)" >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS) $(QUIET_MAKE)
 
 wasm: deps
