@@ -30,6 +30,20 @@ class TempDir {
   fs::path path_;
 };
 
+// A database file path that is removed, with its WAL and shared-memory files, on scope exit.
+class TempDb {
+ public:
+  const std::string& path() const { return path_; }
+  void remove() const {
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path_ + suffix);
+  }
+  ~TempDb() { remove(); }
+
+ private:
+  TempDir dir_;
+  std::string path_ = dir_.path().string() + ".db";
+};
+
 TEST(SqliteStore, CreatesDataDirAndAppliesMigrations) {
   TempDir dir;
   auto store = open_store({(dir.path() / "nested" / "data").string()});
@@ -43,8 +57,8 @@ TEST(SqliteStore, CreatesDataDirAndAppliesMigrations) {
 }
 
 TEST(SqliteStore, ReopeningAppliesNothingTwice) {
-  TempDir dir;
-  std::string path = (dir.path()).string() + ".db";
+  TempDb db;
+  const std::string& path = db.path();
   constexpr Migration kFirst[] = {{1, "one", "CREATE TABLE t (x INTEGER) STRICT;"}};
   constexpr Migration kBoth[] = {{1, "one", "CREATE TABLE t (x INTEGER) STRICT;"},
                                  {2, "two", "INSERT INTO t VALUES (7);"}};
@@ -59,17 +73,14 @@ TEST(SqliteStore, ReopeningAppliesNothingTwice) {
     ASSERT_TRUE(store.ok()) << store.error().message;
     EXPECT_EQ(store.value()->schema_version().value(), 2);
   }
-  fs::remove(path);
-  fs::remove(path + "-wal");
-  fs::remove(path + "-shm");
 }
 
 TEST(SqliteStore, FailedMigrationRollsBackAndReports) {
   constexpr Migration kBroken[] = {
       {1, "one", "CREATE TABLE t (x INTEGER) STRICT;"},
       {2, "two", "INSERT INTO t VALUES (1); INSERT INTO no_such_table VALUES (1);"}};
-  TempDir dir;
-  std::string path = dir.path().string() + ".db";
+  TempDb db;
+  const std::string& path = db.path();
   auto broken = SqliteStore::open(path, kBroken);
   ASSERT_FALSE(broken.ok());
   EXPECT_NE(broken.error().message.find("migration 2"), std::string::npos);
@@ -77,36 +88,28 @@ TEST(SqliteStore, FailedMigrationRollsBackAndReports) {
   auto store = SqliteStore::open(path, kFirst);
   ASSERT_TRUE(store.ok());
   EXPECT_EQ(store.value()->schema_version().value(), 1);
-  fs::remove(path);
-  fs::remove(path + "-wal");
-  fs::remove(path + "-shm");
 }
 
 TEST(SqliteStore, RefusesANewerSchema) {
-  TempDir dir;
-  std::string path = dir.path().string() + ".db";
+  TempDb db;
+  const std::string& path = db.path();
   constexpr Migration kTwo[] = {{1, "one", "SELECT 1;"}, {2, "two", "SELECT 1;"}};
   ASSERT_TRUE(SqliteStore::open(path, kTwo).ok());
   constexpr Migration kOne[] = {{1, "one", "SELECT 1;"}};
   auto older = SqliteStore::open(path, kOne);
   ASSERT_FALSE(older.ok());
   EXPECT_NE(older.error().message.find("newer"), std::string::npos);
-  fs::remove(path);
-  fs::remove(path + "-wal");
-  fs::remove(path + "-shm");
 }
 
 TEST(SqliteStore, ConcurrentFirstStartsApplyEachMigrationOnce) {
   // Two processes starting on one fresh data dir: each open must succeed, and the migrations
   // table must hold each version once.
-  TempDir dir;
-  std::string path = dir.path().string() + ".db";
+  TempDb db;
+  const std::string& path = db.path();
   constexpr Migration kMigrations[] = {{1, "one", "CREATE TABLE t (x INTEGER) STRICT;"},
                                        {2, "two", "CREATE TABLE u (y INTEGER) STRICT;"}};
   for (int round = 0; round < 5; ++round) {
-    fs::remove(path);
-    fs::remove(path + "-wal");
-    fs::remove(path + "-shm");
+    db.remove();
     std::vector<std::thread> starters;
     std::atomic<int> failures{0};
     for (int i = 0; i < 4; ++i) {
@@ -119,9 +122,6 @@ TEST(SqliteStore, ConcurrentFirstStartsApplyEachMigrationOnce) {
     for (auto& t : starters) t.join();
     EXPECT_EQ(failures.load(), 0);
   }
-  fs::remove(path);
-  fs::remove(path + "-wal");
-  fs::remove(path + "-shm");
 }
 
 TEST(SqliteStore, InMemoryWorks) {
