@@ -83,6 +83,7 @@ void Session::parse_buffered() {
     buffer_.consume(used);
     if (ec == http::error::need_more) break;
     if (ec) return on_read(ec);
+    if (used == 0) break;  // no progress without more input
   }
   if (parser_->is_done()) return on_read({});
   if (parser_->got_some()) {
