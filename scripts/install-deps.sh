@@ -27,6 +27,21 @@ as_root() {
   fi
 }
 
+# Registries can fail transiently; try a download step this many times, 10 s apart.
+APT_ATTEMPTS_MAX=3
+retry() {
+  local attempt=1
+  until "$@"; do
+    if [ "$attempt" -ge "$APT_ATTEMPTS_MAX" ]; then
+      log "giving up after $attempt attempts: $*" >&2
+      return 1
+    fi
+    attempt=$((attempt + 1))
+    log "retrying in 10 s: $*"
+    sleep 10
+  done
+}
+
 missing_packages() {
   local package
   for package in "$@"; do
@@ -47,13 +62,13 @@ fi
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -qq
-  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  retry as_root apt-get update -qq
+  retry as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # npm records what it installed in node_modules/.package-lock.json; reinstall only when the
 # committed lock file is newer than that record.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  retry npm ci --no-audit --no-fund --loglevel=error
 fi
