@@ -45,9 +45,7 @@ void Session::start() {
   if (!context_.registry.add(shared_from_this())) {
     context_.log.warn("connection_refused",
                       {{"remote", remote_}, {"reason", "draining or connections_max"}});
-    beast::error_code ignored;
-    stream_.socket().close(ignored);
-    return;
+    return close_now();
   }
   net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
 }
@@ -65,9 +63,7 @@ void Session::drain() {
 void Session::do_read() {
   // A drain that ran before this session's first read found nothing to cancel; honour it here.
   if (draining_) {
-    beast::error_code ignored;
-    stream_.socket().close(ignored);
-    return;
+    return close_now();
   }
   parser_.emplace();
   parser_->eager(true);  // parse the body in the same put() as the header when it is buffered
@@ -94,9 +90,7 @@ void Session::parse_buffered() {
     } else if (now - request_started_ >
                std::chrono::milliseconds(context_.limits.request_timeout_ms)) {
       context_.log.warn("request_rejected", {{"remote", remote_}, {"reason", "request_timeout"}});
-      beast::error_code ignored;
-      stream_.socket().close(ignored);
-      return;
+      return close_now();
     }
   }
   read_some();
@@ -127,9 +121,7 @@ void Session::on_read(beast::error_code ec) {
   if (ec == http::error::end_of_stream) return do_close();
   if (ec == net::error::operation_aborted) {
     // Cancelled by drain() while idle: nothing was sent, so nothing needs a graceful close.
-    beast::error_code ignored;
-    stream_.socket().close(ignored);
-    return;
+    return close_now();
   }
   if (ec == beast::error::timeout) return;  // tcp_stream has already closed the socket
   if (ec == http::error::body_limit) {
@@ -209,6 +201,11 @@ void Session::on_write_some(bool close, beast::error_code ec, size_t) {
   if (ec) return;  // the peer is gone; the socket closes when the session is destroyed
   if (close || draining_) return do_close();
   do_read();
+}
+
+void Session::close_now() {
+  beast::error_code ignored;
+  stream_.socket().close(ignored);
 }
 
 void Session::do_close() {

@@ -55,7 +55,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void send(Response response, std::string method, std::string path);
   void write_some(bool close);
   void on_write_some(bool close, boost::beast::error_code ec, size_t bytes);
-  void do_close();
+  void do_close();   // graceful: FIN, then wait briefly for the peer's
+  void close_now();  // abrupt: nothing is owed to the peer
   void on_linger(boost::beast::error_code ec, size_t bytes);
 
   boost::beast::tcp_stream stream_;

@@ -9,6 +9,8 @@ namespace {
 // How long a statement waits on a lock held by another connection (e.g. a backup tool).
 constexpr int kBusyTimeoutMs = 5'000;
 
+constexpr const char* kSchemaVersionSql = "SELECT max(version) FROM schema_migrations";
+
 // Switching to WAL can report "database is locked" at once, without consulting the busy
 // timeout, while another process opens the same fresh file; retry it this often, this far apart.
 constexpr int kJournalModeAttemptsMax = 100;
@@ -96,7 +98,7 @@ Result<void> SqliteStore::migrate(std::span<const Migration> migrations) {
     return error;
   }
   int64_t newest = migrations.empty() ? 0 : migrations.back().version;
-  if (auto fresh = check_not_newer(newest); !fresh) return fresh.error();
+  if (auto current = current_version(newest); !current) return current.error();
   for (const Migration& migration : migrations) {
     if (auto applied = apply_one(migration, newest); !applied) {
       (void)exec(db_, "ROLLBACK", "rollback");
@@ -106,8 +108,8 @@ Result<void> SqliteStore::migrate(std::span<const Migration> migrations) {
   return {};
 }
 
-Result<void> SqliteStore::check_not_newer(int64_t newest) {
-  auto current = query_int(db_, "SELECT max(version) FROM schema_migrations", 0);
+Result<int64_t> SqliteStore::current_version(int64_t newest) {
+  auto current = query_int(db_, kSchemaVersionSql, 0);
   if (!current) return current.error();
   if (current.value() > newest) {
     return fail(ErrorCode::kStoreUnavailable, "database schema version " +
@@ -115,22 +117,21 @@ Result<void> SqliteStore::check_not_newer(int64_t newest) {
                                                   " is newer than this tollgate understands (" +
                                                   std::to_string(newest) + "); upgrade tollgate");
   }
-  return {};
+  return current;
 }
 
 Result<void> SqliteStore::apply_one(const Migration& migration, int64_t newest) {
   // The version is read inside the write transaction, so two processes starting on one fresh
   // database apply each migration exactly once.
   if (auto begun = exec(db_, "BEGIN IMMEDIATE", "begin migration"); !begun) return begun.error();
-  if (auto fresh = check_not_newer(newest); !fresh) return fresh.error();
-  auto current = query_int(db_, "SELECT max(version) FROM schema_migrations", 0);
+  auto current = current_version(newest);
   if (!current) return current.error();
   std::string what = "migration " + std::to_string(migration.version);
   if (migration.version > current.value()) {
     std::string sql = std::string(migration.sql) +
                       "\nINSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (" +
                       std::to_string(migration.version) + ", '" + std::string(migration.name) +
-                      "', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));";
+                      "', " + std::string(kNowMsSql) + ");";
     if (auto applied = exec(db_, sql.c_str(), what); !applied) return applied.error();
   }
   return exec(db_, "COMMIT", what);
@@ -138,7 +139,7 @@ Result<void> SqliteStore::apply_one(const Migration& migration, int64_t newest) 
 
 Result<int64_t> SqliteStore::schema_version() {
   std::lock_guard lock(mutex_);
-  return query_int(db_, "SELECT max(version) FROM schema_migrations", 0);
+  return query_int(db_, kSchemaVersionSql, 0);
 }
 
 Result<void> SqliteStore::ping() {

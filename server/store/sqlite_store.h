@@ -20,6 +20,10 @@ struct Migration {
   std::string_view sql;
 };
 
+// The current time as Unix milliseconds, in SQLite SQL.
+inline constexpr std::string_view kNowMsSql =
+    "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
 // The migrations this build of Tollgate knows, in order.
 std::span<const Migration> sqlite_migrations();
 
@@ -39,7 +43,8 @@ class SqliteStore final : public Store {
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Result<void> migrate(std::span<const Migration> migrations);
   Result<void> apply_one(const Migration& migration, int64_t newest);
-  Result<void> check_not_newer(int64_t newest);
+  // The applied schema version; kStoreUnavailable when it is newer than `newest`.
+  Result<int64_t> current_version(int64_t newest);
 
   std::mutex mutex_;
   sqlite3* db_;
