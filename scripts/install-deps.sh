@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # module its optimizer loads). Node.js >= 18 runs Jest and the SDK build.
 PACKAGES=(
   g++ make cmake pkg-config
-  libboost1.81-dev nlohmann-json3-dev libsqlite3-dev libssl-dev libgtest-dev libgmock-dev
+  libboost1.81-dev nlohmann-json3-dev libsqlite3-dev libssl-dev libpqxx-dev postgresql libgtest-dev libgmock-dev
   emscripten node-acorn
 )
 

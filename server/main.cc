@@ -7,7 +7,9 @@
 #include <string_view>
 #include <vector>
 
+#include "server/api/api.h"
 #include "server/api/health.h"
+#include "server/api/render.h"
 #include "server/config/config.h"
 #include "server/http/error_response.h"
 #include "server/http/server.h"
@@ -20,19 +22,66 @@ namespace {
 using namespace tollgate;
 using namespace tollgate::server;
 
+// Credits each demo end user starts with, so `make run` can meter at once.
+constexpr int64_t kDemoStartingCredits = 100;
+
 int exit_with(const Error& error) {
   std::cerr << error_body(error).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
             << std::endl;
   return error.code == ErrorCode::kInvalidArgument ? 2 : 1;
 }
 
+// Prints a secret the operator must copy now: it is stored only as a hash. It goes to stderr,
+// apart from the JSON log on stdout, so log shipping never carries it.
+void show_once(const std::string& what, const std::string& lines) {
+  std::cerr << "tollgate: " << what << " (shown once, store it now):\n" << lines << std::flush;
+}
+
+// The demo project: found, or created with its keys shown once.
+Result<std::string> demo_project(Store& store) {
+  auto existing = store.demo_project();
+  if (!existing) return existing.error();
+  if (existing.value()) return existing.value()->id;
+  auto created = create_project(store, "Demo project", true, system_now_ms());
+  if (!created) return created.error();
+  ProjectSettings settings;
+  settings.starting_credits = kDemoStartingCredits;
+  settings.plans = {{"pro", 1'000, 19'000'000}};
+  if (auto saved = store.update_project_settings(created.value().project.id, settings); !saved)
+    return saved.error();
+  show_once("demo project " + created.value().project.id + " created",
+            "  publishable key: " + created.value().publishable_key +
+                "\n  secret key:      " + created.value().secret_key + "\n");
+  return created.value().project.id;
+}
+
 int serve(const ServeConfig& config) {
   Logger log(stdout);
-  auto store = open_store({config.data_dir});
+  auto store = open_store({config.data_dir, config.database_url});
   if (!store) return exit_with(store.error());
+  Store& db = *store.value();
 
+  std::optional<std::string> new_admin_token;
+  auto admin_hash = admin_token_hash(db, config.admin_token, new_admin_token);
+  if (!admin_hash) return exit_with(admin_hash.error());
+  if (new_admin_token) {
+    show_once("admin token created; POST /v1/projects needs it", "  " + *new_admin_token + "\n");
+  }
+  std::optional<std::string> demo_id;
+  if (config.demo) {
+    auto demo = demo_project(db);
+    if (!demo) return exit_with(demo.error());
+    demo_id = demo.value();
+  }
+
+  auto ledger = std::make_unique<LedgerWriter>(db);
+  Authenticator auth(db, demo_id);
+  ApiContext api{db, *ledger, auth, admin_hash.value()};
   Router router;
-  add_health_routes(router, *store.value());
+  add_health_routes(router, db);
+  add_project_routes(router, api);
+  add_meter_routes(router, api);
+  add_account_routes(router, api);
 
   auto server = Server::create(config, std::move(router), log);
   if (!server) return exit_with(server.error());
@@ -40,12 +89,31 @@ int serve(const ServeConfig& config) {
            {{"host", config.host},
             {"port", server.value()->port()},
             {"url", "http://" + config.host + ":" + std::to_string(server.value()->port())},
-            {"store", store.value()->kind()},
-            {"data_dir", config.data_dir},
+            {"store", db.kind()},
+            {"data_dir", config.database_url.empty() ? config.data_dir : ""},
+            {"demo_project", demo_id ? *demo_id : ""},
             {"version", kVersion},
             {"threads", config.threads}});
   server.value()->run();
+  // The writer answers through the server's executors, so it stops first.
+  ledger.reset();
   log.info("stopped");
+  return 0;
+}
+
+int projects_create(const ServeConfig& config, const ProjectsCreate& command) {
+  auto store = open_store({config.data_dir, config.database_url});
+  if (!store) return exit_with(store.error());
+  auto created = create_project(*store.value(), command.name, false, system_now_ms());
+  if (!created) return exit_with(created.error());
+  if (command.json) {
+    std::cout << render_created_project(created.value()).dump() << std::endl;
+  } else {
+    std::cout << "project " << created.value().project.id << " (" << command.name << ")\n"
+              << "  publishable key: " << created.value().publishable_key << "\n"
+              << "  secret key:      " << created.value().secret_key << "\n"
+              << "The secret key is shown once; only its hash is stored.\n";
+  }
   return 0;
 }
 
@@ -64,6 +132,8 @@ int main(int argc, char** argv) {
       return 0;
     case Command::kServe:
       return serve(invocation.value().serve);
+    case Command::kProjectsCreate:
+      return projects_create(invocation.value().serve, invocation.value().projects_create);
   }
   return 1;
 }

@@ -95,7 +95,9 @@ const std::vector<Option>& options() {
   return kOptions;
 }
 
-Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const Environment& env) {
+// Serve flags and environment; `--demo` is accepted only when `allow_demo`.
+Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const Environment& env,
+                                bool allow_demo = true) {
   ServeConfig config;
   config.threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
   for (const Option& option : options()) {
@@ -103,18 +105,31 @@ Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const
       if (auto applied = option.apply(option.env, *value, config); !applied) return applied.error();
     }
   }
-  if (env("DATABASE_URL")) {
-    return bad("DATABASE_URL",
-               "DATABASE_URL is set, but this tollgate build stores data in SQLite only; unset it");
+  if (auto url = env("DATABASE_URL")) {
+    if (url->rfind("postgres://", 0) != 0 && url->rfind("postgresql://", 0) != 0) {
+      return bad("DATABASE_URL", "DATABASE_URL must be a postgresql:// URL");
+    }
+    config.database_url = *url;
+  }
+  if (auto token = env("TOLLGATE_ADMIN_TOKEN")) {
+    if (token->size() < kAdminTokenBytesMin) {
+      return bad("TOLLGATE_ADMIN_TOKEN", "TOLLGATE_ADMIN_TOKEN must be at least " +
+                                             std::to_string(kAdminTokenBytesMin) + " characters");
+    }
+    config.admin_token = *token;
   }
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     std::string_view name = arg.substr(0, arg.find('='));
+    if (allow_demo && arg == "--demo") {
+      config.demo = true;
+      continue;
+    }
     auto option = std::find_if(options().begin(), options().end(),
                                [&](const Option& o) { return o.flag == name; });
     if (option == options().end()) {
       return bad(std::string(name), "unknown flag '" + std::string(name) +
-                                        "' for 'tollgate serve'; see 'tollgate --help'");
+                                        "'; see 'tollgate --help'");
     }
     std::string_view value;
     if (name.size() < arg.size()) {
@@ -151,6 +166,39 @@ Result<Invocation> parse_invocation(const std::vector<std::string_view>& args,
     out.command = Command::kVersion;
     return out;
   }
+  if (args[0] == "projects") {
+    if (args.size() < 2 || args[1] != "create") {
+      return bad("projects", "usage: tollgate projects create --name NAME [--json]");
+    }
+    std::vector<std::string_view> rest;
+    for (size_t i = 2; i < args.size(); ++i) {
+      std::string_view arg = args[i];
+      if (arg == "--json") {
+        out.projects_create.json = true;
+      } else if (arg == "--name" || arg.substr(0, 7) == "--name=") {
+        std::string_view value;
+        if (arg.size() > 7) {
+          value = arg.substr(7);
+        } else if (i + 1 < args.size()) {
+          value = args[++i];
+        } else {
+          return bad("--name", "--name needs a value");
+        }
+        if (value.empty() || value.size() > 200) {
+          return bad("--name", "--name must be 1 to 200 characters");
+        }
+        out.projects_create.name = std::string(value);
+      } else {
+        rest.push_back(arg);
+      }
+    }
+    if (out.projects_create.name.empty()) return bad("--name", "--name is required");
+    auto config = parse_serve(rest, env, false);
+    if (!config) return config.error();
+    out.command = Command::kProjectsCreate;
+    out.serve = std::move(config).value();
+    return out;
+  }
   if (args[0] != "serve") {
     std::string what(args[0]);
     return bad(what, "unknown command '" + what + "'; see 'tollgate --help'");
@@ -167,6 +215,8 @@ std::string usage() {
 
 Usage:
   tollgate serve [flags]   run the HTTP server
+  tollgate projects create --name NAME [--json] [--data-dir DIR]
+                           create a project and print its keys (shown once)
   tollgate --version       print the version
   tollgate --help          print this help
 
@@ -176,6 +226,13 @@ Flags for serve (each also read from the environment variable shown):
   --data-dir DIR           where the SQLite database lives (TOLLGATE_DATA_DIR, default ./data)
   --body-bytes-max N       largest request body accepted (TOLLGATE_BODY_BYTES_MAX, default 1048576)
   --idle-timeout-ms N      close a connection idle this long (TOLLGATE_IDLE_TIMEOUT_MS, default 30000)
+  --demo                   create a demo project on an empty store and print its keys;
+                           calls without a key then act as its publishable key
+
+Environment only:
+  DATABASE_URL             postgresql://… to store data in PostgreSQL instead of SQLite
+  TOLLGATE_ADMIN_TOKEN     the admin token for POST /v1/projects (default: one is made on
+                           first start, printed once, and only its hash kept)
 
 Flags take '--flag value' or '--flag=value'. Errors print one JSON line on stderr.
 )";

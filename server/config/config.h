@@ -37,16 +37,29 @@ struct ServeConfig {
   std::string host = "127.0.0.1";
   uint16_t port = kDefaultPort;
   std::string data_dir = "./data";
+  std::string database_url;                // DATABASE_URL: PostgreSQL instead of SQLite
+  std::optional<std::string> admin_token;  // TOLLGATE_ADMIN_TOKEN
+  bool demo = false;                       // --demo: a demo project, used by keyless calls
   int threads = 1;
   Limits limits;
 };
 
-enum class Command { kServe, kVersion, kHelp };
+// `tollgate projects create --name N [--json] [--data-dir D]`.
+struct ProjectsCreate {
+  std::string name;
+  bool json = false;
+};
+
+enum class Command { kServe, kVersion, kHelp, kProjectsCreate };
 
 struct Invocation {
   Command command = Command::kHelp;
-  ServeConfig serve;
+  ServeConfig serve;  // also where `projects create` finds the store
+  ProjectsCreate projects_create;
 };
+
+// An admin token set in the environment must be at least this long.
+inline constexpr size_t kAdminTokenBytesMin = 16;
 
 // Looks up an environment variable; injected so tests need not touch the real environment.
 using Environment = std::function<std::optional<std::string>(std::string_view name)>;

@@ -52,7 +52,7 @@ std::string_view error_type(http::status status) {
     case http::status::unauthorized:
       return "authentication_error";
     case http::status::payment_required:
-      return "billing_error";
+      return "insufficient_credits";
     case http::status::forbidden:
       return "permission_error";
     case http::status::too_many_requests:

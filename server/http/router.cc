@@ -1,6 +1,9 @@
 #include "server/http/router.h"
 
+#include <atomic>
 #include <exception>
+#include <memory>
+#include <optional>
 
 #include "server/http/error_response.h"
 
@@ -8,34 +11,138 @@ namespace tollgate::server {
 
 std::string_view target_path(std::string_view target) { return target.substr(0, target.find('?')); }
 
-void Router::add(http::verb method, std::string path, Handler handler) {
-  routes_[std::move(path)][method] = std::move(handler);
+std::vector<std::string_view> path_segments(std::string_view path) {
+  std::vector<std::string_view> segments;
+  size_t start = path.empty() || path[0] != '/' ? 0 : 1;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start || end < path.size()) segments.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return segments;
 }
 
-Response Router::route(const Request& request) const {
-  std::string_view path = target_path(request.target());
-  auto route = routes_.find(path);
-  if (route == routes_.end()) {
-    return error_response(fail(ErrorCode::kNotFound, "no route for " + std::string(path)));
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    int high = hex(text[i + 1]);
+    int low = hex(text[i + 2]);
+    if (high < 0 || low < 0) return std::nullopt;
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
   }
-  auto handler = route->second.find(request.method());
-  if (handler == route->second.end()) {
+  return out;
+}
+
+void Router::add(http::verb method, std::string_view path, Handler handler) {
+  add_async(method, path,
+            [handler = std::move(handler)](const Request& request, const PathParams&,
+                                           Respond respond) { respond(handler(request)); });
+}
+
+void Router::add(http::verb method, std::string_view path, ParamHandler handler) {
+  add_async(method, path,
+            [handler = std::move(handler)](const Request& request, const PathParams& params,
+                                           Respond respond) { respond(handler(request, params)); });
+}
+
+void Router::add_async(http::verb method, std::string_view path, AsyncHandler handler) {
+  std::vector<std::string> segments;
+  for (std::string_view segment : path_segments(path)) segments.emplace_back(segment);
+  for (Route& route : routes_) {
+    if (route.segments == segments) {
+      route.handlers[method] = std::move(handler);
+      return;
+    }
+  }
+  Route route{std::move(segments), {}};
+  route.handlers[method] = std::move(handler);
+  routes_.push_back(std::move(route));
+}
+
+const Router::Route* Router::match(std::string_view path, PathParams& params) const {
+  std::vector<std::string_view> segments = path_segments(path);
+  const Route* best = nullptr;
+  int best_literals = -1;
+  PathParams best_params;
+  for (const Route& route : routes_) {
+    if (route.segments.size() != segments.size()) continue;
+    PathParams captured;
+    int literals = 0;
+    bool matches = true;
+    for (size_t i = 0; i < segments.size() && matches; ++i) {
+      const std::string& pattern = route.segments[i];
+      if (pattern.size() > 2 && pattern.front() == '{' && pattern.back() == '}') {
+        auto decoded = percent_decode(segments[i]);
+        matches = decoded.has_value() && !decoded->empty();
+        if (matches) captured[pattern.substr(1, pattern.size() - 2)] = std::move(*decoded);
+      } else {
+        matches = pattern == segments[i];
+        ++literals;
+      }
+    }
+    // The most literal match wins: "/v1/accounts/stats" before "/v1/accounts/{userId}".
+    if (matches && literals > best_literals) {
+      best = &route;
+      best_literals = literals;
+      best_params = std::move(captured);
+    }
+  }
+  params = std::move(best_params);
+  return best;
+}
+
+void Router::route(const Request& request, Respond respond) const {
+  std::string_view path = target_path(request.target());
+  PathParams params;
+  const Route* route = match(path, params);
+  if (route == nullptr) {
+    return respond(error_response(fail(ErrorCode::kNotFound, "no route for " + std::string(path))));
+  }
+  auto handler = route->handlers.find(request.method());
+  if (handler == route->handlers.end()) {
     std::string allow;
-    for (const auto& [verb, unused] : route->second) {
+    for (const auto& [verb, unused] : route->handlers) {
       allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(verb));
     }
     Response res = error_response(fail(
         ErrorCode::kMethodNotAllowed, std::string(request.method_string()) + " is not allowed on " +
                                           std::string(path) + "; allowed: " + allow));
     res.set(http::field::allow, allow);
-    return res;
+    return respond(std::move(res));
   }
+  // The handler may throw before or after responding; only the first answer is sent.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  Respond once = [answered, respond](Response response) {
+    if (answered->exchange(true)) return;
+    respond(std::move(response));
+  };
   try {
-    return handler->second(request);
+    handler->second(request, params, once);
   } catch (const std::exception&) {
     // Never echo exception text: it may carry internal detail.
-    return error_response(fail(ErrorCode::kInternal, "internal error"));
+    once(error_response(fail(ErrorCode::kInternal, "internal error")));
   }
+}
+
+Response Router::route(const Request& request) const {
+  std::optional<Response> out;
+  route(request, [&out](Response response) { out = std::move(response); });
+  if (!out) return error_response(fail(ErrorCode::kInternal, "handler did not answer at once"));
+  return std::move(*out);
 }
 
 }  // namespace tollgate::server

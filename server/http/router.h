@@ -1,5 +1,10 @@
-// Maps (method, path) to a handler. Unknown paths get 404 and known paths with another method
-// get 405 with an Allow header, both in the JSON error shape.
+// Maps (method, path) to a handler. Paths are exact ("/v1/meter") or patterns whose `{name}`
+// segments capture one percent-decoded path segment ("/v1/accounts/{userId}/credits"). Unknown
+// paths get 404 and known paths with another method get 405 with an Allow header, both in the
+// JSON error shape.
+//
+// Handlers may answer later: an async handler gets a Respond callback it must call exactly once,
+// from any thread (the ledger answers from its writer thread after the batch commits).
 //
 // Not thread-safe to modify; build it fully before the server starts, then share it read-only.
 #pragma once
@@ -8,26 +13,48 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "server/http/types.h"
 
 namespace tollgate::server {
 
+using PathParams = std::map<std::string, std::string, std::less<>>;
+using Respond = std::function<void(Response)>;
 using Handler = std::function<Response(const Request&)>;
+using ParamHandler = std::function<Response(const Request&, const PathParams&)>;
+using AsyncHandler = std::function<void(const Request&, const PathParams&, Respond)>;
 
 class Router {
  public:
-  // Registers a handler for an exact path (no query string).
-  void add(http::verb method, std::string path, Handler handler);
+  void add(http::verb method, std::string_view path, Handler handler);
+  void add(http::verb method, std::string_view path, ParamHandler handler);
+  void add_async(http::verb method, std::string_view path, AsyncHandler handler);
 
-  // Runs the matching handler; an exception from a handler becomes a 500 without details.
+  // Runs the matching handler, which calls `respond` once. An exception from a handler before
+  // it responds becomes a 500 without details.
+  void route(const Request& request, Respond respond) const;
+
+  // For handlers that answer at once (tests, simple routes).
   Response route(const Request& request) const;
 
  private:
-  std::map<std::string, std::map<http::verb, Handler>, std::less<>> routes_;
+  struct Route {
+    std::vector<std::string> segments;  // "{name}" captures
+    std::map<http::verb, AsyncHandler> handlers;
+  };
+  const Route* match(std::string_view path, PathParams& params) const;
+
+  std::vector<Route> routes_;
 };
 
 // The path of a request target without its query string.
 std::string_view target_path(std::string_view target);
+
+// Splits "/a/b/c" into {"a","b","c"}; the empty path gives {}.
+std::vector<std::string_view> path_segments(std::string_view path);
+
+// Decodes %XX escapes; nullopt for a malformed escape.
+std::optional<std::string> percent_decode(std::string_view text);
 
 }  // namespace tollgate::server

@@ -147,7 +147,17 @@ void Session::on_read(beast::error_code ec) {
 }
 
 void Session::handle(const Request& request) {
-  Response response = context_.router.route(request);
+  // The request stays alive in parser_ until the response is written: nothing reads meanwhile.
+  context_.router.route(request, [self = shared_from_this()](Response response) {
+    net::dispatch(self->stream_.get_executor(),
+                  [self, response = std::move(response)]() mutable {
+                    self->respond(std::move(response));
+                  });
+  });
+}
+
+void Session::respond(Response response) {
+  const Request& request = parser_->get();
   response.version(request.version());
   response.keep_alive(request.keep_alive() && !draining_);
   send(std::move(response), std::string(request.method_string()),

@@ -51,6 +51,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_read_some(boost::beast::error_code ec, size_t bytes);
   void on_read(boost::beast::error_code ec);
   void handle(const Request& request);
+  void respond(Response response);
   void reject(const Error& error, std::string_view what);
   void send(Response response, std::string method, std::string path);
   void write_some(bool close);

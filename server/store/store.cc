@@ -3,11 +3,32 @@
 #include <filesystem>
 #include <system_error>
 
-#include "server/store/sqlite_store.h"
+#include "server/store/pg_connection.h"
+#include "server/store/sql_store.h"
+#include "server/store/sqlite_connection.h"
 
 namespace tollgate::server {
+namespace {
+
+// PostgreSQL connections per process: the ledger writer plus concurrent readers.
+constexpr size_t kPostgresPoolSize = 4;
+constexpr size_t kSqlitePoolSize = 2;
+
+}  // namespace
 
 Result<std::unique_ptr<Store>> open_store(const StoreOptions& options) {
+  if (!options.database_url.empty()) {
+    std::string url = options.database_url;
+    auto store = SqlStore::open(
+        [url]() -> Result<std::unique_ptr<SqlConnection>> {
+          auto connection = PgConnection::open(url);
+          if (!connection) return connection.error();
+          return std::unique_ptr<SqlConnection>(std::move(connection).value());
+        },
+        kPostgresPoolSize);
+    if (!store) return store.error();
+    return std::unique_ptr<Store>(std::move(store).value());
+  }
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(options.data_dir, ec);
@@ -20,9 +41,18 @@ Result<std::unique_ptr<Store>> open_store(const StoreOptions& options) {
     return fail(ErrorCode::kIoError, "data directory '" + options.data_dir + "' is not a directory",
                 "--data-dir");
   }
-  auto sqlite = SqliteStore::open((fs::path(options.data_dir) / "tollgate.db").string());
-  if (!sqlite) return sqlite.error();
-  return std::unique_ptr<Store>(std::move(sqlite).value());
+  std::string path = (fs::path(options.data_dir) / "tollgate.db").string();
+  // Two connections: WAL lets a reader run beside the ledger writer, and BEGIN IMMEDIATE keeps
+  // writes to one at a time.
+  auto store = SqlStore::open(
+      [path]() -> Result<std::unique_ptr<SqlConnection>> {
+        auto connection = SqliteConnection::open(path);
+        if (!connection) return connection.error();
+        return std::unique_ptr<SqlConnection>(std::move(connection).value());
+      },
+      kSqlitePoolSize);
+  if (!store) return store.error();
+  return std::unique_ptr<Store>(std::move(store).value());
 }
 
 }  // namespace tollgate::server

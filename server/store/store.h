@@ -1,18 +1,220 @@
-// Store: where Tollgate keeps its durable state. One interface, one implementation per database
-// (SQLite now; PostgreSQL joins it behind the same interface). Handlers never see SQL.
+// Store: where Tollgate keeps its durable state. One interface; the two backends (SQLite by
+// default, PostgreSQL when DATABASE_URL is set) differ only in their SqlConnection and schema
+// dialect, so every rule below holds identically on both. Handlers never see SQL.
 //
 // Implementations are thread-safe. Every call that cannot reach the database returns
 // kStoreUnavailable so callers fail closed.
+//
+// The ledger: every credit change is an append-only entry, and an account's balance always equals
+// the sum of its entries. All changes go through apply(), which runs a batch of commands in one
+// transaction, deciding each in order (group commit).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <variant>
+#include <vector>
 
 #include "tollgate/core/result.h"
 
 namespace tollgate::server {
+
+// ---- Projects and keys ---------------------------------------------------------------------
+
+struct Plan {
+  std::string name;
+  int64_t monthly_credits = 0;
+  int64_t price_micros = 0;  // per month; a plan with a price counts as paid in analytics
+};
+
+struct ProjectSettings {
+  bool secure_metering = false;  // when on, only the secret key may meter
+  std::vector<Plan> plans;       // "free" is always a valid plan, listed or not
+  int64_t starting_credits = 0;  // granted to each end user on first sight
+  int64_t low_balance_threshold = 0;
+  std::optional<int64_t> budget_micros;  // the project's monthly spend cap across all users
+};
+
+struct Project {
+  std::string id;
+  std::string name;
+  bool demo = false;
+  ProjectSettings settings;
+  int64_t created_at_ms = 0;
+};
+
+enum class KeyKind { kPublishable, kSecret };
+
+// A stored API key: only its SHA-256 (hex) is kept, plus the last characters as a hint.
+struct KeyRecord {
+  std::string id;
+  std::string project_id;
+  KeyKind kind = KeyKind::kSecret;
+  std::string hash;
+  std::string hint;
+};
+
+// ---- Accounts and the ledger ---------------------------------------------------------------
+
+struct Account {
+  std::string project_id;
+  std::string user_id;
+  std::string plan = "free";
+  int64_t balance = 0;
+  std::optional<int64_t> spend_cap_micros;
+  int64_t period_start_ms = 0;  // start of the current calendar month (UTC)
+  int64_t period_spent_micros = 0;
+  int64_t held_micros = 0;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  bool exists = true;  // false for a user never seen: a view of what first sight would create
+};
+
+struct LedgerEntry {
+  int64_t seq = 0;  // increasing; exposed as "le_<seq>" and used as the pagination cursor
+  std::string project_id;
+  std::string user_id;
+  std::string kind;  // grant, purchase, debit, hold, settle, release, refund
+  int64_t amount = 0;  // signed change to the balance
+  int64_t balance_after = 0;
+  std::string event;   // debit: the metered event
+  std::string reason;  // grant/refund: why
+  std::string hold_id;
+  int64_t created_at_ms = 0;
+};
+
+struct Hold {
+  std::string id;
+  std::string project_id;
+  std::string user_id;
+  int64_t credits = 0;
+  int64_t micros = 0;
+  std::string status;  // open, settled, released, expired
+  int64_t expires_at_ms = 0;
+};
+
+// Idempotency for a mutating command: `scope` is the API key's id, `key` the client's
+// Idempotency-Key and `request_hash` a digest of the request. Kept kIdempotencyRetentionMs.
+struct Idempotency {
+  std::string scope;
+  std::string key;
+  std::string request_hash;
+};
+
+inline constexpr int64_t kIdempotencyRetentionMs = int64_t{24} * 60 * 60 * 1000;
+
+// Commands. Each carries its project and is decided in the order given.
+struct MeterCommand {
+  std::string project_id;
+  std::string user_id;
+  std::string event;
+  int64_t cost = 1;
+};
+
+struct CreditCommand {
+  std::string project_id;
+  std::string user_id;
+  std::string kind;  // grant, refund or purchase
+  int64_t amount = 0;  // > 0
+  std::string reason;
+};
+
+struct UpdateAccountCommand {
+  std::string project_id;
+  std::string user_id;
+  std::optional<std::string> plan;
+  std::optional<std::optional<int64_t>> spend_cap_micros;  // set, or clear with nullopt inside
+};
+
+// Reserves credits and micros across every budget level at once: the account's balance, the
+// account's spend cap and the project's budget. Nothing is reserved unless all of them allow it.
+struct ReserveCommand {
+  std::string project_id;
+  std::string user_id;
+  std::string hold_id;  // chosen by the caller ("hold_…")
+  int64_t credits = 0;
+  int64_t micros = 0;
+  int64_t ttl_ms = 0;
+};
+
+// Charges the actual amounts (at most what was reserved) and returns the rest.
+struct SettleCommand {
+  std::string project_id;
+  std::string hold_id;
+  int64_t credits = 0;
+  int64_t micros = 0;
+};
+
+struct ReleaseCommand {
+  std::string project_id;
+  std::string hold_id;
+};
+
+// Settles every open hold past its expiry at its reserved amount: a call whose outcome was lost
+// (a crash mid-call) is charged what it reserved, never $0 and never left pending.
+struct ExpireHoldsCommand {};
+
+using LedgerCommandBody = std::variant<MeterCommand, CreditCommand, UpdateAccountCommand,
+                                       ReserveCommand, SettleCommand, ReleaseCommand,
+                                       ExpireHoldsCommand>;
+
+struct LedgerCommand {
+  LedgerCommandBody body;
+  std::optional<Idempotency> idempotency;
+};
+
+// What a command did. `error` set means it changed nothing (kInsufficientCredits,
+// kNotFound, kConflict for an idempotency mismatch, kInvalidArgument for an unknown plan …).
+struct LedgerOutcome {
+  std::optional<Error> error;
+  std::optional<Account> account;  // the account after the command
+  int64_t amount = 0;              // meter: cost charged; reserve/settle: credits; expire: holds
+  int64_t entry_seq = 0;           // the ledger entry written, if any
+  std::string hold_id;
+  bool replayed = false;  // answered from the idempotency record
+};
+
+// Serialized outcome, as stored for idempotent replay.
+std::string outcome_to_json(const LedgerOutcome& outcome);
+LedgerOutcome outcome_from_json(std::string_view text);
+
+// ---- Reads ---------------------------------------------------------------------------------
+
+struct Page {
+  int64_t limit = 20;
+  std::optional<std::string> starting_after;
+};
+
+struct AccountStats {
+  int64_t total = 0;
+  int64_t paid = 0;  // on a plan with a price
+  int64_t mrr_micros = 0;
+  int64_t credits_outstanding = 0;
+};
+
+struct UsagePoint {
+  int64_t start_ms = 0;
+  int64_t calls = 0;
+  int64_t credits = 0;
+};
+
+struct EventTotal {
+  std::string event;
+  int64_t calls = 0;
+  int64_t credits = 0;
+};
+
+struct Analytics {
+  std::vector<UsagePoint> series;
+  std::vector<EventTotal> top_events;
+  AccountStats stats;
+};
+
+// ---- The store -----------------------------------------------------------------------------
 
 class Store {
  public:
@@ -20,20 +222,56 @@ class Store {
 
   // "sqlite" or "postgres"; reported by /healthz.
   virtual std::string_view kind() const = 0;
-
-  // The highest migration applied.
   virtual Result<int64_t> schema_version() = 0;
-
   // A round trip to the database; kStoreUnavailable when it does not answer.
   virtual Result<void> ping() = 0;
+
+  // Instance settings (e.g. the admin token's hash). put_setting_if_absent returns the value
+  // now stored, which is the existing one when another process set it first.
+  virtual Result<std::optional<std::string>> get_setting(std::string_view name) = 0;
+  virtual Result<std::string> put_setting_if_absent(std::string_view name,
+                                                    std::string_view value) = 0;
+
+  virtual Result<void> create_project(const Project& project, std::span<const KeyRecord> keys) = 0;
+  virtual Result<std::optional<Project>> get_project(std::string_view id) = 0;
+  virtual Result<std::optional<Project>> demo_project() = 0;
+  virtual Result<void> update_project_settings(std::string_view id,
+                                               const ProjectSettings& settings) = 0;
+  // The live (not revoked) key with this hash.
+  virtual Result<std::optional<KeyRecord>> find_key(std::string_view hash) = 0;
+
+  // Runs the commands in one transaction, in order; outcomes match commands one to one. An
+  // error here (store down) means nothing was applied.
+  virtual Result<std::vector<LedgerOutcome>> apply(std::span<const LedgerCommand> commands,
+                                                   int64_t now_ms) = 0;
+
+  // An account as stored, or as first sight would create it (exists=false).
+  virtual Result<Account> get_account(std::string_view project_id, std::string_view user_id,
+                                      int64_t now_ms) = 0;
+  virtual Result<std::vector<Account>> list_accounts(std::string_view project_id,
+                                                     const Page& page) = 0;
+  virtual Result<AccountStats> account_stats(std::string_view project_id) = 0;
+  // Newest first; starting_after is an entry id ("le_<seq>").
+  virtual Result<std::vector<LedgerEntry>> list_ledger(std::string_view project_id,
+                                                       std::optional<std::string> user_id,
+                                                       const Page& page) = 0;
+  virtual Result<std::optional<Hold>> get_hold(std::string_view project_id,
+                                               std::string_view hold_id) = 0;
+  virtual Result<Analytics> analytics(std::string_view project_id, int64_t from_ms,
+                                      int64_t to_ms, int64_t interval_ms) = 0;
+
+  // Deletes idempotency records older than kIdempotencyRetentionMs.
+  virtual Result<int64_t> purge_idempotency(int64_t now_ms) = 0;
 };
 
 struct StoreOptions {
-  std::string data_dir;  // SQLite: the database lives at <data_dir>/tollgate.db
+  std::string data_dir;      // SQLite: the database lives at <data_dir>/tollgate.db
+  std::string database_url;  // non-empty: PostgreSQL
 };
 
-// Creates the data directory if needed, opens the database and applies pending migrations.
-// kIoError (param "--data-dir") when the directory or database cannot be created or written.
+// Opens the store the options select and applies pending migrations. SQLite creates the data
+// directory if needed: kIoError (param "--data-dir") when it cannot. PostgreSQL: kStoreUnavailable
+// (param "DATABASE_URL") when it cannot connect.
 Result<std::unique_ptr<Store>> open_store(const StoreOptions& options);
 
 }  // namespace tollgate::server

@@ -1,0 +1,46 @@
+// The /v1 API: what every handler shares, and the functions that register each area's routes.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "server/auth/auth.h"
+#include "server/http/router.h"
+#include "server/ledger/ledger_writer.h"
+#include "server/store/store.h"
+
+namespace tollgate::server {
+
+struct ApiContext {
+  Store& store;
+  LedgerWriter& ledger;
+  Authenticator& auth;
+  std::string admin_token_hash;  // SHA-256 of the instance admin token
+  Clock now_ms = system_now_ms;
+};
+
+// The largest cost one meter call may have, and the largest single credit grant.
+inline constexpr int64_t kMeterCostMax = 1'000'000;
+inline constexpr int64_t kCreditAmountMax = 1'000'000'000'000;
+inline constexpr int64_t kPageLimitMax = 100;
+inline constexpr int64_t kPageLimitDefault = 20;
+inline constexpr size_t kIdempotencyKeyBytesMax = 255;
+
+void add_project_routes(Router& router, ApiContext& api);
+void add_meter_routes(Router& router, ApiContext& api);
+void add_account_routes(Router& router, ApiContext& api);
+
+// A new project with fresh keys; the key strings are returned once and only their hashes kept.
+struct CreatedProject {
+  Project project;
+  std::string publishable_key;
+  std::string secret_key;
+};
+Result<CreatedProject> create_project(Store& store, std::string name, bool demo, int64_t now_ms);
+
+// The instance admin token: the configured one, or one made and stored (hashed) on first start.
+// `created` receives the new token when this call made it, so the caller can show it once.
+Result<std::string> admin_token_hash(Store& store, const std::optional<std::string>& configured,
+                                     std::optional<std::string>& created);
+
+}  // namespace tollgate::server

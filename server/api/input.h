@@ -1,0 +1,56 @@
+// Reading request input with one clear error per problem: every failure is kInvalidArgument
+// naming the field, so a client can show it next to the right input.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "server/http/query.h"
+#include "server/http/types.h"
+#include "tollgate/core/result.h"
+
+namespace tollgate::server {
+
+using json = nlohmann::json;
+
+// Nesting deeper than this is refused before it reaches any handler.
+inline constexpr int kJsonDepthMax = 32;
+
+// End-user ids and event names: non-empty valid UTF-8 without control characters.
+inline constexpr size_t kUserIdBytesMax = 256;
+inline constexpr size_t kEventBytesMax = 128;
+inline constexpr size_t kReasonBytesMax = 500;
+inline constexpr size_t kNameBytesMax = 200;
+
+// The JSON object in the body. The content type must be application/json; an empty body is {}
+// only when `allow_empty`.
+Result<json> json_object_body(const Request& request, bool allow_empty = false);
+
+// Refuses fields not in `known` (a typo should not be silently ignored). "key" is always
+// allowed: it may carry the API key.
+Result<void> only_fields(const json& body, std::initializer_list<std::string_view> known);
+
+// A required or optional string field of 1..max_bytes bytes of valid UTF-8 without control
+// characters.
+Result<std::string> string_field(const json& body, std::string_view name, size_t max_bytes);
+Result<std::optional<std::string>> optional_string_field(const json& body, std::string_view name,
+                                                         size_t max_bytes);
+
+// An integer field in [min, max]; `fallback` when absent (or required when nullopt).
+Result<int64_t> int_field(const json& body, std::string_view name, int64_t min, int64_t max,
+                          std::optional<int64_t> fallback = std::nullopt);
+
+// The same checks for query parameters.
+Result<std::string> string_param(const QueryParams& query, std::string_view name,
+                                 size_t max_bytes);
+Result<int64_t> int_param(const QueryParams& query, std::string_view name, int64_t min,
+                          int64_t max, std::optional<int64_t> fallback = std::nullopt);
+
+// Checks a text value (user id, event …) the same way string_field does.
+Result<void> check_text(std::string_view value, std::string_view name, size_t max_bytes);
+
+}  // namespace tollgate::server

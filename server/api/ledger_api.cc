@@ -1,0 +1,299 @@
+// Metering and accounts: POST /v1/meter, GET /v1/check, the /v1/accounts family, GET /v1/ledger
+// and GET /v1/analytics.
+//
+// Every change goes through the LedgerWriter (group commit) and is answered after its batch
+// commits. Input is validated completely before anything is queued, so a rejected request
+// writes nothing.
+#include "server/api/api.h"
+#include "server/api/input.h"
+#include "server/api/render.h"
+#include "server/auth/crypto.h"
+#include "server/http/error_response.h"
+
+namespace tollgate::server {
+namespace {
+
+constexpr int64_t kHourMs = 3'600'000;
+constexpr int64_t kDayMs = 24 * kHourMs;
+constexpr int64_t kAnalyticsBucketsMax = 2'000;
+constexpr int64_t kTimeMsMax = (int64_t{1} << 53) - 1;
+constexpr int64_t kSpendCapMicrosMax = int64_t{1'000'000'000} * 1'000'000;
+
+// Idempotency-Key: optional; 1..kIdempotencyKeyBytesMax printable ASCII characters.
+Result<std::optional<Idempotency>> idempotency_of(const Request& request, const Caller& caller) {
+  auto header = request.find("idempotency-key");
+  if (header == request.end()) return std::optional<Idempotency>();
+  std::string_view key = header->value();
+  bool printable = !key.empty() && key.size() <= kIdempotencyKeyBytesMax;
+  for (unsigned char c : key) printable = printable && c >= 0x21 && c <= 0x7E;
+  if (!printable) {
+    return fail(ErrorCode::kInvalidArgument,
+                "Idempotency-Key must be 1 to " + std::to_string(kIdempotencyKeyBytesMax) +
+                    " printable ASCII characters",
+                "Idempotency-Key");
+  }
+  std::string fingerprint = std::string(request.method_string()) + " " +
+                            std::string(target_path(request.target())) + "\n" + request.body();
+  return std::optional<Idempotency>(
+      Idempotency{caller.key_id, std::string(key), sha256_hex(fingerprint)});
+}
+
+using Render = std::function<Response(const LedgerOutcome&)>;
+
+// Queues a command and answers with `render` once its batch commits.
+void submit(ApiContext& api, LedgerCommandBody body, std::optional<Idempotency> idempotency,
+            Render render, const Respond& respond) {
+  api.ledger.submit(LedgerCommand{std::move(body), std::move(idempotency)},
+                    [render = std::move(render), respond](Result<LedgerOutcome> outcome) {
+                      if (!outcome) return respond(error_response(outcome.error()));
+                      Response response = outcome.value().error && outcome.value().error->code !=
+                                                                       ErrorCode::kInsufficientCredits
+                                              ? error_response(*outcome.value().error)
+                                              : render(outcome.value());
+                      if (outcome.value().replayed) response.set("idempotent-replayed", "true");
+                      respond(std::move(response));
+                    });
+}
+
+Response render_meter(const LedgerOutcome& outcome, int64_t cost) {
+  int64_t remaining = outcome.account ? outcome.account->balance : 0;
+  if (outcome.error) {
+    Response response = error_response(*outcome.error);
+    auto body = ojson::parse(response.body());
+    body["allowed"] = false;
+    body["remaining"] = remaining;
+    body["cost"] = cost;
+    return json_response(http::status::payment_required, body);
+  }
+  return json_response(http::status::ok,
+                       {{"allowed", true}, {"remaining", remaining}, {"cost", outcome.amount}});
+}
+
+Response render_account_outcome(const LedgerOutcome& outcome) {
+  if (outcome.error) return error_response(*outcome.error);
+  ojson body = render_account(*outcome.account);
+  if (outcome.entry_seq > 0) body["entryId"] = entry_id(outcome.entry_seq);
+  return json_response(http::status::ok, body);
+}
+
+Result<std::string> user_param(const PathParams& params) {
+  const std::string& user = params.at("userId");
+  if (auto checked = check_text(user, "userId", kUserIdBytesMax); !checked) return checked.error();
+  return user;
+}
+
+Page page_of(int64_t limit, const QueryParams& query) {
+  Page page;
+  page.limit = limit + 1;  // one extra row tells whether there is a next page
+  if (auto after = query.find("starting_after"); after != query.end() && !after->second.empty())
+    page.starting_after = after->second;
+  return page;
+}
+
+}  // namespace
+
+void add_meter_routes(Router& router, ApiContext& api) {
+  router.add_async(http::verb::post, "/v1/meter",
+                   [&api](const Request& request, const PathParams&, Respond respond) {
+    auto body = json_object_body(request);
+    auto caller = api.auth.authenticate(request, body ? &body.value() : nullptr, Access::kAnyKey);
+    if (!caller) return respond(error_response(caller.error()));
+    if (!body) return respond(error_response(body.error()));
+    if (caller.value().kind == KeyKind::kPublishable &&
+        caller.value().project.settings.secure_metering) {
+      return respond(error_response(fail(
+          ErrorCode::kForbidden,
+          "this project has secureMetering on: meter from your backend with the secret key")));
+    }
+    if (auto known = only_fields(body.value(), {"userId", "event", "cost"}); !known)
+      return respond(error_response(known.error()));
+    auto user = string_field(body.value(), "userId", kUserIdBytesMax);
+    if (!user) return respond(error_response(user.error()));
+    auto event = string_field(body.value(), "event", kEventBytesMax);
+    if (!event) return respond(error_response(event.error()));
+    auto cost = int_field(body.value(), "cost", 1, kMeterCostMax, 1);
+    if (!cost) return respond(error_response(cost.error()));
+    auto idempotency = idempotency_of(request, caller.value());
+    if (!idempotency) return respond(error_response(idempotency.error()));
+    int64_t charged = cost.value();
+    submit(api,
+           MeterCommand{caller.value().project.id, user.value(), event.value(), charged},
+           idempotency.value(),
+           [charged](const LedgerOutcome& outcome) { return render_meter(outcome, charged); },
+           respond);
+  });
+
+  router.add(http::verb::get, "/v1/check", [&api](const Request& request) {
+    auto caller = api.auth.authenticate(request, nullptr, Access::kAnyKey);
+    if (!caller) return error_response(caller.error());
+    QueryParams query = parse_query(request.target());
+    auto user = string_param(query, "userId", kUserIdBytesMax);
+    if (!user) return error_response(user.error());
+    if (query.count("event")) {
+      if (auto event = string_param(query, "event", kEventBytesMax); !event)
+        return error_response(event.error());
+    }
+    auto cost = int_param(query, "cost", 1, kMeterCostMax, 1);
+    if (!cost) return error_response(cost.error());
+    auto account = api.store.get_account(caller.value().project.id, user.value(), api.now_ms());
+    if (!account) return error_response(account.error());
+    const Account& a = account.value();
+    return json_response(http::status::ok, {{"allowed", a.balance >= cost.value()},
+                                            {"remaining", a.balance},
+                                            {"cost", cost.value()},
+                                            {"plan", a.plan}});
+  });
+}
+
+void add_account_routes(Router& router, ApiContext& api) {
+  router.add(http::verb::get, "/v1/accounts", [&api](const Request& request) {
+    auto caller = api.auth.authenticate(request, nullptr, Access::kSecretKey);
+    if (!caller) return error_response(caller.error());
+    QueryParams query = parse_query(request.target());
+    auto limit = int_param(query, "limit", 1, kPageLimitMax, kPageLimitDefault);
+    if (!limit) return error_response(limit.error());
+    const std::string& project = caller.value().project.id;
+    auto accounts = api.store.list_accounts(project, page_of(limit.value(), query));
+    if (!accounts) return error_response(accounts.error());
+    auto stats = api.store.account_stats(project);
+    if (!stats) return error_response(stats.error());
+    bool more = static_cast<int64_t>(accounts.value().size()) > limit.value();
+    if (more) accounts.value().pop_back();
+    ojson data = ojson::array();
+    for (const Account& account : accounts.value()) data.push_back(render_account(account));
+    return json_response(http::status::ok, {{"data", data},
+                                            {"hasMore", more},
+                                            {"stats", render_stats(stats.value())}});
+  });
+
+  router.add(http::verb::get, "/v1/accounts/{userId}",
+             [&api](const Request& request, const PathParams& params) {
+    auto caller = api.auth.authenticate(request, nullptr, Access::kAnyKey);
+    if (!caller) return error_response(caller.error());
+    auto user = user_param(params);
+    if (!user) return error_response(user.error());
+    auto account = api.store.get_account(caller.value().project.id, user.value(), api.now_ms());
+    if (!account) return error_response(account.error());
+    return json_response(http::status::ok, render_account(account.value()));
+  });
+
+  router.add_async(http::verb::patch, "/v1/accounts/{userId}",
+                   [&api](const Request& request, const PathParams& params, Respond respond) {
+    auto body = json_object_body(request);
+    auto caller =
+        api.auth.authenticate(request, body ? &body.value() : nullptr, Access::kSecretKey);
+    if (!caller) return respond(error_response(caller.error()));
+    if (!body) return respond(error_response(body.error()));
+    auto user = user_param(params);
+    if (!user) return respond(error_response(user.error()));
+    if (auto known = only_fields(body.value(), {"plan", "spendCapMicros"}); !known)
+      return respond(error_response(known.error()));
+    UpdateAccountCommand update{caller.value().project.id, user.value(), {}, {}};
+    auto plan = optional_string_field(body.value(), "plan", 64);
+    if (!plan) return respond(error_response(plan.error()));
+    update.plan = plan.value();
+    if (body.value().contains("spendCapMicros")) {
+      if (body.value()["spendCapMicros"].is_null()) {
+        update.spend_cap_micros = std::optional<int64_t>();
+      } else {
+        auto cap = int_field(body.value(), "spendCapMicros", 0, kSpendCapMicrosMax);
+        if (!cap) return respond(error_response(cap.error()));
+        update.spend_cap_micros = std::optional<int64_t>(cap.value());
+      }
+    }
+    auto idempotency = idempotency_of(request, caller.value());
+    if (!idempotency) return respond(error_response(idempotency.error()));
+    submit(api, std::move(update), idempotency.value(), render_account_outcome, respond);
+  });
+
+  router.add_async(http::verb::post, "/v1/accounts/{userId}/credits",
+                   [&api](const Request& request, const PathParams& params, Respond respond) {
+    auto body = json_object_body(request);
+    auto caller =
+        api.auth.authenticate(request, body ? &body.value() : nullptr, Access::kSecretKey);
+    if (!caller) return respond(error_response(caller.error()));
+    if (!body) return respond(error_response(body.error()));
+    auto user = user_param(params);
+    if (!user) return respond(error_response(user.error()));
+    if (auto known = only_fields(body.value(), {"amount", "reason", "type"}); !known)
+      return respond(error_response(known.error()));
+    auto amount = int_field(body.value(), "amount", 1, kCreditAmountMax);
+    if (!amount) return respond(error_response(amount.error()));
+    auto reason = optional_string_field(body.value(), "reason", kReasonBytesMax);
+    if (!reason) return respond(error_response(reason.error()));
+    auto type = optional_string_field(body.value(), "type", 16);
+    if (!type) return respond(error_response(type.error()));
+    std::string kind = type.value().value_or("grant");
+    if (kind != "grant" && kind != "refund") {
+      return respond(error_response(
+          fail(ErrorCode::kInvalidArgument, "'type' must be \"grant\" or \"refund\"", "type")));
+    }
+    if (kind == "refund" && !reason.value()) {
+      return respond(error_response(
+          fail(ErrorCode::kInvalidArgument, "a refund needs a 'reason'", "reason")));
+    }
+    auto idempotency = idempotency_of(request, caller.value());
+    if (!idempotency) return respond(error_response(idempotency.error()));
+    submit(api,
+           CreditCommand{caller.value().project.id, user.value(), kind, amount.value(),
+                         reason.value().value_or("")},
+           idempotency.value(), render_account_outcome, respond);
+  });
+
+  router.add(http::verb::get, "/v1/ledger", [&api](const Request& request) {
+    auto caller = api.auth.authenticate(request, nullptr, Access::kSecretKey);
+    if (!caller) return error_response(caller.error());
+    QueryParams query = parse_query(request.target());
+    auto limit = int_param(query, "limit", 1, kPageLimitMax, kPageLimitDefault);
+    if (!limit) return error_response(limit.error());
+    std::optional<std::string> user;
+    if (query.count("userId")) {
+      auto checked = string_param(query, "userId", kUserIdBytesMax);
+      if (!checked) return error_response(checked.error());
+      user = checked.value();
+    }
+    auto entries =
+        api.store.list_ledger(caller.value().project.id, user, page_of(limit.value(), query));
+    if (!entries) return error_response(entries.error());
+    bool more = static_cast<int64_t>(entries.value().size()) > limit.value();
+    if (more) entries.value().pop_back();
+    ojson data = ojson::array();
+    for (const LedgerEntry& entry : entries.value()) data.push_back(render_entry(entry));
+    return json_response(http::status::ok, {{"data", data}, {"hasMore", more}});
+  });
+
+  router.add(http::verb::get, "/v1/analytics", [&api](const Request& request) {
+    auto caller = api.auth.authenticate(request, nullptr, Access::kSecretKey);
+    if (!caller) return error_response(caller.error());
+    QueryParams query = parse_query(request.target());
+    int64_t now = api.now_ms();
+    auto to = int_param(query, "to_ms", 0, kTimeMsMax, now);
+    if (!to) return error_response(to.error());
+    auto from = int_param(query, "from_ms", 0, kTimeMsMax, std::max<int64_t>(0, to.value() - 30 * kDayMs));
+    if (!from) return error_response(from.error());
+    if (from.value() >= to.value()) {
+      return error_response(
+          fail(ErrorCode::kInvalidArgument, "'from_ms' must be before 'to_ms'", "from_ms"));
+    }
+    std::string interval_name = query.count("interval") ? query.at("interval") : "day";
+    if (interval_name != "hour" && interval_name != "day") {
+      return error_response(fail(ErrorCode::kInvalidArgument,
+                                 "'interval' must be \"hour\" or \"day\"", "interval"));
+    }
+    int64_t interval = interval_name == "hour" ? kHourMs : kDayMs;
+    if ((to.value() - from.value()) / interval > kAnalyticsBucketsMax) {
+      return error_response(fail(ErrorCode::kInvalidArgument,
+                                 "the range spans more than " +
+                                     std::to_string(kAnalyticsBucketsMax) + " " + interval_name +
+                                     "s; narrow it or use a longer interval",
+                                 "from_ms"));
+    }
+    auto analytics =
+        api.store.analytics(caller.value().project.id, from.value(), to.value(), interval);
+    if (!analytics) return error_response(analytics.error());
+    return json_response(http::status::ok,
+                         render_analytics(analytics.value(), from.value(), to.value(), interval));
+  });
+}
+
+}  // namespace tollgate::server

@@ -1,0 +1,101 @@
+#include "server/api/render.h"
+
+#include "server/store/sql_store.h"
+#include "tollgate/money/money.h"
+
+namespace tollgate::server {
+namespace {
+
+std::string usd(int64_t micros) { return money::format_usd(money::Micros(micros)); }
+
+ojson json_or_null(const std::optional<int64_t>& value) {
+  return value ? ojson(*value) : ojson(nullptr);
+}
+
+}  // namespace
+
+std::string entry_id(int64_t seq) { return "le_" + std::to_string(seq); }
+
+ojson render_created_project(const CreatedProject& created) {
+  return {{"id", created.project.id},
+          {"name", created.project.name},
+          {"publishableKey", created.publishable_key},
+          {"secretKey", created.secret_key},
+          {"createdAtMs", created.project.created_at_ms}};
+}
+
+ojson render_project(const Project& project) {
+  const ProjectSettings& s = project.settings;
+  ojson plans = ojson::array();
+  for (const Plan& plan : s.plans) {
+    plans.push_back({{"name", plan.name},
+                     {"monthlyCredits", plan.monthly_credits},
+                     {"priceMicros", plan.price_micros},
+                     {"priceUsd", usd(plan.price_micros)}});
+  }
+  return {{"id", project.id},
+          {"name", project.name},
+          {"demo", project.demo},
+          {"createdAtMs", project.created_at_ms},
+          {"settings",
+           {{"secureMetering", s.secure_metering},
+            {"plans", plans},
+            {"startingCredits", s.starting_credits},
+            {"lowBalanceThreshold", s.low_balance_threshold},
+            {"budgetMicros", json_or_null(s.budget_micros)}}}};
+}
+
+ojson render_account(const Account& a) {
+  return {{"userId", a.user_id},
+          {"plan", a.plan},
+          {"balance", a.balance},
+          {"spendCapMicros", json_or_null(a.spend_cap_micros)},
+          {"periodStartMs", a.period_start_ms},
+          {"periodSpentMicros", a.period_spent_micros},
+          {"heldMicros", a.held_micros},
+          {"createdAtMs", a.exists ? ojson(a.created_at_ms) : ojson(nullptr)},
+          {"updatedAtMs", a.exists ? ojson(a.updated_at_ms) : ojson(nullptr)}};
+}
+
+ojson render_entry(const LedgerEntry& e) {
+  auto text = [](const std::string& s) { return s.empty() ? ojson(nullptr) : ojson(s); };
+  return {{"id", entry_id(e.seq)},
+          {"userId", e.user_id},
+          {"kind", e.kind},
+          {"amount", e.amount},
+          {"balanceAfter", e.balance_after},
+          {"event", text(e.event)},
+          {"reason", text(e.reason)},
+          {"holdId", text(e.hold_id)},
+          {"createdAtMs", e.created_at_ms}};
+}
+
+ojson render_stats(const AccountStats& stats) {
+  return {{"total", stats.total},
+          {"pro", stats.paid},
+          {"mrr", usd(stats.mrr_micros)},
+          {"mrrMicros", stats.mrr_micros},
+          {"creditsOutstanding", stats.credits_outstanding}};
+}
+
+ojson render_analytics(const Analytics& analytics, int64_t from_ms, int64_t to_ms,
+                       int64_t interval_ms) {
+  ojson series = ojson::array();
+  for (const UsagePoint& point : analytics.series) {
+    series.push_back(
+        {{"startMs", point.start_ms}, {"calls", point.calls}, {"credits", point.credits}});
+  }
+  ojson events = ojson::array();
+  for (const EventTotal& event : analytics.top_events) {
+    events.push_back(
+        {{"event", event.event}, {"calls", event.calls}, {"credits", event.credits}});
+  }
+  return {{"fromMs", from_ms},
+          {"toMs", to_ms},
+          {"interval", interval_ms == 3'600'000 ? "hour" : "day"},
+          {"series", series},
+          {"topEvents", events},
+          {"stats", render_stats(analytics.stats)}};
+}
+
+}  // namespace tollgate::server

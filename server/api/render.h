@@ -1,0 +1,25 @@
+// The JSON shapes the API returns. One function per object, so every endpoint that shows an
+// account (or a project, or an entry) shows it the same way.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "server/api/api.h"
+#include "server/store/store.h"
+
+namespace tollgate::server {
+
+using ojson = nlohmann::ordered_json;
+
+ojson render_created_project(const CreatedProject& created);
+ojson render_project(const Project& project);
+ojson render_account(const Account& account);
+ojson render_entry(const LedgerEntry& entry);
+ojson render_stats(const AccountStats& stats);
+ojson render_analytics(const Analytics& analytics, int64_t from_ms, int64_t to_ms,
+                       int64_t interval_ms);
+
+// "le_<seq>", the public id of a ledger entry.
+std::string entry_id(int64_t seq);
+
+}  // namespace tollgate::server

@@ -1,0 +1,107 @@
+#include "server/auth/auth.h"
+
+#include "server/auth/crypto.h"
+#include "server/http/query.h"
+#include "tollgate/core/bytes.h"
+#include "tollgate/keys/api_key.h"
+
+namespace tollgate::server {
+
+std::string_view bearer_token(const Request& request) {
+  constexpr std::string_view kBearer = "Bearer ";
+  auto header = request.find(http::field::authorization);
+  if (header == request.end()) return {};
+  std::string_view value(header->value().data(), header->value().size());
+  if (value.size() <= kBearer.size() || value.substr(0, kBearer.size()) != kBearer) return {};
+  return value.substr(kBearer.size());
+}
+
+std::string request_key(const Request& request, const nlohmann::json* body) {
+  if (std::string_view key = bearer_token(request); !key.empty()) return std::string(key);
+  if (auto header = request.find("x-tollgate-key"); header != request.end()) {
+    if (!header->value().empty()) return std::string(header->value());
+  }
+  if (body != nullptr && body->is_object()) {
+    auto field = body->find("key");
+    if (field != body->end() && field->is_string()) return field->get<std::string>();
+  }
+  auto query = parse_query(request.target());
+  if (auto key = query.find("key"); key != query.end()) return key->second;
+  return {};
+}
+
+bool admin_token_matches(std::string_view presented, std::string_view stored_hash) {
+  return constant_time_equal(sha256_hex(presented), stored_hash);
+}
+
+Result<Caller> Authenticator::authenticate(const Request& request, const nlohmann::json* body,
+                                           Access access) {
+  std::string key = request_key(request, body);
+  if (key.empty()) {
+    if (!demo_project_id_) {
+      return fail(ErrorCode::kUnauthenticated,
+                  "no API key: send it as 'Authorization: Bearer <key>'");
+    }
+    if (access == Access::kSecretKey) {
+      return fail(ErrorCode::kUnauthenticated, "this endpoint needs the project's secret key");
+    }
+    auto demo = project(*demo_project_id_);
+    if (!demo) return demo.error();
+    return Caller{std::move(demo).value(), KeyKind::kPublishable, "demo"};
+  }
+  auto prefix = keys::parse_key(key);
+  if (!prefix || (prefix.value() != "pk" && prefix.value() != "sk")) {
+    return fail(ErrorCode::kUnauthenticated, "malformed API key");
+  }
+  std::string hash = sha256_hex(key);
+  auto now = std::chrono::steady_clock::now();
+  std::optional<KeyRecord> record;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto cached = keys_.find(hash); cached != keys_.end() && cached->second.expires > now)
+      record = cached->second.record;
+  }
+  if (!record) {
+    auto found = store_.find_key(hash);
+    if (!found) return found.error();
+    if (!found.value()) return fail(ErrorCode::kUnauthenticated, "unknown or revoked API key");
+    record = *found.value();
+    std::lock_guard lock(mutex_);
+    if (keys_.size() >= kAuthCacheEntriesMax) keys_.clear();
+    keys_[hash] = {*record, now + kAuthCacheTtl};
+  }
+  // The stored hash was found by equality in the database; comparing once more here in
+  // constant time keeps a cache or index quirk from ever admitting a different key.
+  if (!constant_time_equal(record->hash, hash)) {
+    return fail(ErrorCode::kUnauthenticated, "unknown or revoked API key");
+  }
+  if (access == Access::kSecretKey && record->kind != KeyKind::kSecret) {
+    return fail(ErrorCode::kForbidden, "this endpoint needs the secret key (sk_…), not pk_…");
+  }
+  auto owner = project(record->project_id);
+  if (!owner) return owner.error();
+  return Caller{std::move(owner).value(), record->kind, record->id};
+}
+
+Result<Project> Authenticator::project(const std::string& id) {
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mutex_);
+    if (auto cached = projects_.find(id); cached != projects_.end() && cached->second.expires > now)
+      return cached->second.project;
+  }
+  auto found = store_.get_project(id);
+  if (!found) return found.error();
+  if (!found.value()) return fail(ErrorCode::kUnauthenticated, "the key's project no longer exists");
+  std::lock_guard lock(mutex_);
+  if (projects_.size() >= kAuthCacheEntriesMax) projects_.clear();
+  projects_[id] = {*found.value(), now + kAuthCacheTtl};
+  return *found.value();
+}
+
+void Authenticator::forget_project(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  projects_.erase(id);
+}
+
+}  // namespace tollgate::server

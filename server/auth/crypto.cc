@@ -1,0 +1,49 @@
+#include "server/auth/crypto.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <array>
+#include <cstdlib>
+
+#include "tollgate/keys/api_key.h"
+
+namespace tollgate::server {
+
+std::string sha256_hex(std::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+    std::abort();
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0xF];
+  }
+  return out;
+}
+
+std::vector<uint8_t> random_bytes(size_t count) {
+  std::vector<uint8_t> bytes(count);
+  if (RAND_bytes(bytes.data(), static_cast<int>(count)) != 1) std::abort();
+  return bytes;
+}
+
+std::string new_id(std::string_view prefix) {
+  static constexpr std::string_view kBase62 =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  std::string id(prefix);
+  for (uint8_t byte : random_bytes(kIdRandomChars)) id += kBase62[byte % 62];
+  return id;
+}
+
+std::string new_api_key(std::string_view prefix) {
+  auto key = keys::format_key(prefix, random_bytes(keys::kKeyRandomChars));
+  if (!key) std::abort();  // only a bad prefix fails, and prefixes are constants
+  return std::move(key).value();
+}
+
+}  // namespace tollgate::server

@@ -1,0 +1,27 @@
+// The server's few cryptographic helpers, on OpenSSL: digests, randomness, ids and key strings.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tollgate/core/result.h"
+
+namespace tollgate::server {
+
+// SHA-256 of `data`, as 64 lowercase hex characters.
+std::string sha256_hex(std::string_view data);
+
+// Cryptographically secure random bytes (OpenSSL RAND_bytes). Aborts if the generator fails:
+// continuing without randomness would mint guessable secrets.
+std::vector<uint8_t> random_bytes(size_t count);
+
+// A random id such as "proj_7Qm2…": `prefix` followed by kIdRandomChars base62 characters.
+inline constexpr size_t kIdRandomChars = 20;
+std::string new_id(std::string_view prefix);
+
+// A new API key with the given prefix (see tollgate/keys/api_key.h).
+std::string new_api_key(std::string_view prefix);
+
+}  // namespace tollgate::server

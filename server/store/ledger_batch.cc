@@ -1,0 +1,680 @@
+// SqlStore::apply: the ledger's one write path. A batch of commands runs in one transaction:
+//
+//   1. lock every row the batch touches, in a fixed order (holds, then projects, then accounts,
+//      each sorted), creating accounts on first sight;
+//   2. decide each command in arrival order against the locked state, in memory;
+//   3. write the ledger entries and the changed rows, and commit.
+//
+// On PostgreSQL the locks are row locks (SELECT … FOR UPDATE), so any number of tollgate
+// processes can share one database; the fixed order keeps them from deadlocking, and a batch
+// that still meets a deadlock or an idempotency race is retried whole. On SQLite BEGIN IMMEDIATE
+// makes the batch the single writer.
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "server/store/sql_store.h"
+#include "tollgate/money/money.h"
+
+namespace tollgate::server {
+
+extern const std::string_view kAccountColumns;
+const std::string_view kAccountColumns =
+    "project_id, user_id, plan, balance, spend_cap_micros, period_start_ms, "
+    "period_spent_micros, held_micros, created_at_ms, updated_at_ms";
+
+Account read_account(const SqlRows& rows, size_t r) {
+  Account account;
+  account.project_id = rows.text(r, 0);
+  account.user_id = rows.text(r, 1);
+  account.plan = rows.text(r, 2);
+  account.balance = rows.int64(r, 3);
+  account.spend_cap_micros = rows.optional_int64(r, 4);
+  account.period_start_ms = rows.int64(r, 5);
+  account.period_spent_micros = rows.int64(r, 6);
+  account.held_micros = rows.int64(r, 7);
+  account.created_at_ms = rows.int64(r, 8);
+  account.updated_at_ms = rows.int64(r, 9);
+  return account;
+}
+
+namespace {
+
+using json = nlohmann::json;
+
+// A batch meeting a transient conflict (deadlock, serialization failure, an idempotency key
+// inserted concurrently by another process) is retried this many times in all, with jittered
+// backoff up to kRetryBackoffMax.
+constexpr int kBatchAttemptsMax = 5;
+constexpr std::chrono::milliseconds kRetryBackoffMax{20};
+
+// Expired holds settled per ExpireHoldsCommand; the rest wait for the next sweep.
+constexpr int64_t kExpireHoldsPerBatch = 500;
+
+using AccountKey = std::pair<std::string, std::string>;  // (project_id, user_id)
+
+struct AccountState {
+  Account account;
+  bool dirty = false;
+};
+
+struct ProjectState {
+  ProjectSettings settings;
+  int64_t period_start_ms = 0;
+  int64_t period_spent_micros = 0;
+  int64_t held_micros = 0;
+  bool locked = false;
+  bool dirty = false;
+};
+
+struct HoldState {
+  Hold hold;
+  bool is_new = false;
+  bool dirty = false;
+  int64_t settled_credits = 0;
+  int64_t settled_micros = 0;
+};
+
+struct PendingEntry {
+  AccountKey account;
+  std::string kind;
+  int64_t amount = 0;
+  int64_t balance_after = 0;
+  std::string event;
+  std::string reason;
+  std::string hold_id;
+  size_t command = 0;  // whose outcome gets the entry's seq
+};
+
+struct StoredIdempotency {
+  std::string request_hash;
+  std::string outcome;          // from an earlier batch
+  size_t command = SIZE_MAX;    // or the command earlier in this batch that answers it
+};
+
+// A command's target account, if it names one directly.
+std::optional<AccountKey> account_of(const LedgerCommandBody& body) {
+  return std::visit(
+      [](const auto& command) -> std::optional<AccountKey> {
+        using T = std::decay_t<decltype(command)>;
+        if constexpr (std::is_same_v<T, MeterCommand> || std::is_same_v<T, CreditCommand> ||
+                      std::is_same_v<T, UpdateAccountCommand> ||
+                      std::is_same_v<T, ReserveCommand>) {
+          return AccountKey{command.project_id, command.user_id};
+        } else {
+          return std::nullopt;
+        }
+      },
+      body);
+}
+
+class LedgerBatch {
+ public:
+  LedgerBatch(SqlConnection& db, int64_t now_ms) : db_(db), now_ms_(now_ms) {}
+
+  Result<std::vector<LedgerOutcome>> run(std::span<const LedgerCommand> commands) {
+    if (auto begun = db_.begin_write(); !begun) return begun.error();
+    if (auto locked = lock_rows(commands); !locked) return locked.error();
+    if (auto loaded = load_idempotency(commands); !loaded) return loaded.error();
+    std::vector<LedgerOutcome> outcomes;
+    outcomes.reserve(commands.size());
+    for (size_t i = 0; i < commands.size(); ++i) outcomes.push_back(decide(commands[i], i));
+    if (auto written = write(commands, outcomes); !written) return written.error();
+    if (auto committed = db_.commit(); !committed) return committed.error();
+    return outcomes;
+  }
+
+ private:
+  // ---- 1. Locks ----------------------------------------------------------------------------
+
+  Result<void> lock_rows(std::span<const LedgerCommand> commands) {
+    std::set<std::string> hold_ids;
+    std::set<AccountKey> accounts;
+    std::set<std::string> budget_projects;  // projects whose budget counters change
+    bool expire = false;
+    for (const LedgerCommand& command : commands) {
+      if (auto account = account_of(command.body)) accounts.insert(*account);
+      if (const auto* settle = std::get_if<SettleCommand>(&command.body))
+        hold_ids.insert(settle->hold_id);
+      if (const auto* release = std::get_if<ReleaseCommand>(&command.body))
+        hold_ids.insert(release->hold_id);
+      if (const auto* reserve = std::get_if<ReserveCommand>(&command.body)) {
+        hold_ids.insert(reserve->hold_id);  // to refuse a reused id
+        budget_projects.insert(reserve->project_id);
+      }
+      if (std::holds_alternative<ExpireHoldsCommand>(command.body)) expire = true;
+    }
+    for (const std::string& id : hold_ids) {
+      auto rows = db_.query(
+          "SELECT id, project_id, user_id, credits, micros, status, expires_at_ms FROM holds "
+          "WHERE id = $1" + std::string(db_.for_update()),
+          {id});
+      if (!rows) return rows.error();
+      if (!rows.value().empty()) add_hold(rows.value(), 0);
+    }
+    if (expire) {
+      auto rows = db_.query(
+          "SELECT id, project_id, user_id, credits, micros, status, expires_at_ms FROM holds "
+          "WHERE status = 'open' AND expires_at_ms <= $1 ORDER BY id LIMIT $2" +
+              std::string(db_.dialect() == SqlDialect::kPostgres ? " FOR UPDATE SKIP LOCKED" : ""),
+          {now_ms_, kExpireHoldsPerBatch});
+      if (!rows) return rows.error();
+      for (size_t r = 0; r < rows.value().size(); ++r) {
+        expired_.push_back(rows.value().text(r, 0));
+        add_hold(rows.value(), r);
+      }
+    }
+    for (const auto& [id, state] : holds_) {
+      accounts.insert({state.hold.project_id, state.hold.user_id});
+      if (state.hold.status == "open") budget_projects.insert(state.hold.project_id);
+    }
+    std::set<std::string> projects;
+    for (const auto& [project, user] : accounts) projects.insert(project);
+    for (const std::string& project : projects) {
+      bool lock = budget_projects.count(project) > 0;
+      auto rows = db_.query(
+          "SELECT settings, period_start_ms, period_spent_micros, held_micros FROM projects "
+          "WHERE id = $1" + std::string(lock ? db_.for_update() : ""),
+          {project});
+      if (!rows) return rows.error();
+      if (rows.value().empty()) continue;  // commands on it fail with kNotFound
+      ProjectState& state = projects_[project];
+      state.settings = settings_from_json(rows.value().text(0, 0));
+      state.period_start_ms = rows.value().int64(0, 1);
+      state.period_spent_micros = rows.value().int64(0, 2);
+      state.held_micros = rows.value().int64(0, 3);
+      state.locked = lock;
+      if (state.period_start_ms < month_start_ms(now_ms_)) {
+        state.period_start_ms = month_start_ms(now_ms_);
+        state.period_spent_micros = 0;
+        state.dirty = lock;
+      }
+    }
+    for (const AccountKey& key : accounts) {
+      if (!projects_.count(key.first)) continue;
+      if (auto loaded = lock_account(key); !loaded) return loaded;
+    }
+    return {};
+  }
+
+  void add_hold(const SqlRows& rows, size_t r) {
+    HoldState state;
+    state.hold = Hold{rows.text(r, 0), rows.text(r, 1), rows.text(r, 2), rows.int64(r, 3),
+                      rows.int64(r, 4), rows.text(r, 5), rows.int64(r, 6)};
+    holds_.emplace(state.hold.id, std::move(state));
+  }
+
+  // Locks the account, creating it (with the project's starting credits) on first sight.
+  Result<void> lock_account(const AccountKey& key) {
+    std::string select = "SELECT " + std::string(kAccountColumns) +
+                         " FROM accounts WHERE project_id = $1 AND user_id = $2" +
+                         std::string(db_.for_update());
+    auto rows = db_.query(select, {key.first, key.second});
+    if (!rows) return rows.error();
+    if (rows.value().empty()) {
+      int64_t starting = projects_[key.first].settings.starting_credits;
+      auto created = db_.query(
+          "INSERT INTO accounts (project_id, user_id, plan, balance, period_start_ms, "
+          "created_at_ms, updated_at_ms) VALUES ($1, $2, 'free', $3, $4, $5, $5) "
+          "ON CONFLICT (project_id, user_id) DO NOTHING RETURNING user_id",
+          {key.first, key.second, starting, month_start_ms(now_ms_), now_ms_});
+      if (!created) return created.error();
+      if (!created.value().empty() && starting > 0) {
+        entries_.push_back({key, "grant", starting, starting, "", "starting credits", "",
+                            SIZE_MAX});
+      }
+      rows = db_.query(select, {key.first, key.second});
+      if (!rows) return rows.error();
+      if (rows.value().empty()) return fail(ErrorCode::kStoreUnavailable, "account vanished");
+    }
+    AccountState state{read_account(rows.value(), 0), false};
+    if (state.account.period_start_ms < month_start_ms(now_ms_)) {
+      state.account.period_start_ms = month_start_ms(now_ms_);
+      state.account.period_spent_micros = 0;
+      state.dirty = true;
+    }
+    accounts_.emplace(key, std::move(state));
+    return {};
+  }
+
+  Result<void> load_idempotency(std::span<const LedgerCommand> commands) {
+    for (const LedgerCommand& command : commands) {
+      if (!command.idempotency) continue;
+      const Idempotency& idem = *command.idempotency;
+      auto rows = db_.query(
+          "SELECT request_hash, outcome FROM idempotency "
+          "WHERE scope = $1 AND key = $2 AND created_at_ms >= $3",
+          {idem.scope, idem.key, now_ms_ - kIdempotencyRetentionMs});
+      if (!rows) return rows.error();
+      if (!rows.value().empty()) {
+        idempotency_[{idem.scope, idem.key}] = {rows.value().text(0, 0), rows.value().text(0, 1)};
+      }
+    }
+    return {};
+  }
+
+  // ---- 2. Decisions ------------------------------------------------------------------------
+
+  LedgerOutcome decide(const LedgerCommand& command, size_t index) {
+    if (command.idempotency) {
+      const Idempotency& idem = *command.idempotency;
+      auto stored = idempotency_.find({idem.scope, idem.key});
+      if (stored != idempotency_.end()) {
+        if (stored->second.request_hash != idem.request_hash) {
+          return failed(ErrorCode::kConflict,
+                        "Idempotency-Key '" + idem.key +
+                            "' was already used with a different request; use a new key",
+                        "Idempotency-Key");
+        }
+        if (stored->second.command != SIZE_MAX) {
+          replays_.emplace_back(index, stored->second.command);  // filled in after the writes
+          return {};
+        }
+        LedgerOutcome replay = outcome_from_json(stored->second.outcome);
+        replay.replayed = true;
+        return replay;
+      }
+    }
+    LedgerOutcome outcome = std::visit(
+        [&](const auto& body) { return apply_one(body, index); }, command.body);
+    if (command.idempotency) {
+      const Idempotency& idem = *command.idempotency;
+      idempotency_[{idem.scope, idem.key}] = {idem.request_hash, "", index};
+      new_idempotency_.push_back({idem.scope, idem.key, idem.request_hash, index});
+    }
+    return outcome;
+  }
+
+  static LedgerOutcome failed(ErrorCode code, std::string message, std::string param = {}) {
+    LedgerOutcome outcome;
+    outcome.error = fail(code, std::move(message), std::move(param));
+    return outcome;
+  }
+
+  AccountState* account(const std::string& project_id, const std::string& user_id) {
+    auto found = accounts_.find({project_id, user_id});
+    return found == accounts_.end() ? nullptr : &found->second;
+  }
+
+  LedgerOutcome no_project(const std::string& project_id) {
+    return failed(ErrorCode::kNotFound, "no project " + project_id);
+  }
+
+  void add_entry(AccountState& state, std::string kind, int64_t amount, size_t index,
+                 std::string event = {}, std::string reason = {}, std::string hold_id = {}) {
+    state.account.balance += amount;
+    state.account.updated_at_ms = now_ms_;
+    state.dirty = true;
+    entries_.push_back({{state.account.project_id, state.account.user_id}, std::move(kind), amount,
+                        state.account.balance, std::move(event), std::move(reason),
+                        std::move(hold_id), index});
+  }
+
+  LedgerOutcome apply_one(const MeterCommand& meter, size_t index) {
+    AccountState* state = account(meter.project_id, meter.user_id);
+    if (state == nullptr) return no_project(meter.project_id);
+    LedgerOutcome outcome;
+    if (state->account.balance < meter.cost) {
+      outcome = failed(ErrorCode::kInsufficientCredits,
+                       "insufficient credits: " + meter.event + " costs " +
+                           std::to_string(meter.cost) + ", balance is " +
+                           std::to_string(state->account.balance));
+    } else {
+      add_entry(*state, "debit", -meter.cost, index, meter.event);
+      outcome.amount = meter.cost;
+    }
+    outcome.account = state->account;
+    return outcome;
+  }
+
+  LedgerOutcome apply_one(const CreditCommand& credit, size_t index) {
+    AccountState* state = account(credit.project_id, credit.user_id);
+    if (state == nullptr) return no_project(credit.project_id);
+    auto total = money::add(money::Credits(state->account.balance), money::Credits(credit.amount));
+    if (!total) {
+      return failed(ErrorCode::kOverflow, "the balance would exceed the largest credit amount",
+                    "amount");
+    }
+    add_entry(*state, credit.kind, credit.amount, index, "", credit.reason);
+    LedgerOutcome outcome;
+    outcome.amount = credit.amount;
+    outcome.account = state->account;
+    return outcome;
+  }
+
+  LedgerOutcome apply_one(const UpdateAccountCommand& update, size_t) {
+    AccountState* state = account(update.project_id, update.user_id);
+    if (state == nullptr) return no_project(update.project_id);
+    if (update.plan) {
+      const ProjectSettings& settings = projects_[update.project_id].settings;
+      bool known = *update.plan == "free" ||
+                   std::any_of(settings.plans.begin(), settings.plans.end(),
+                               [&](const Plan& plan) { return plan.name == *update.plan; });
+      if (!known) {
+        return failed(ErrorCode::kInvalidArgument,
+                      "no plan named '" + *update.plan + "' in this project's settings", "plan");
+      }
+      state->account.plan = *update.plan;
+    }
+    if (update.spend_cap_micros) state->account.spend_cap_micros = *update.spend_cap_micros;
+    state->account.updated_at_ms = now_ms_;
+    state->dirty = true;
+    LedgerOutcome outcome;
+    outcome.account = state->account;
+    return outcome;
+  }
+
+  LedgerOutcome apply_one(const ReserveCommand& reserve, size_t index) {
+    AccountState* state = account(reserve.project_id, reserve.user_id);
+    if (state == nullptr) return no_project(reserve.project_id);
+    if (holds_.count(reserve.hold_id)) {
+      return failed(ErrorCode::kConflict, "hold " + reserve.hold_id + " already exists", "hold");
+    }
+    Account& a = state->account;
+    ProjectState& project = projects_[reserve.project_id];
+    LedgerOutcome outcome;
+    outcome.account = a;
+    if (a.balance < reserve.credits) {
+      outcome.error = fail(ErrorCode::kInsufficientCredits,
+                           "insufficient credits: the call may cost " +
+                               std::to_string(reserve.credits) + ", balance is " +
+                               std::to_string(a.balance));
+      return outcome;
+    }
+    if (a.spend_cap_micros &&
+        a.period_spent_micros + a.held_micros + reserve.micros > *a.spend_cap_micros) {
+      outcome.error = fail(ErrorCode::kInsufficientCredits,
+                           "spend cap reached: this user's cap for the month is " +
+                               money::format_usd(money::Micros(*a.spend_cap_micros)) + " USD");
+      return outcome;
+    }
+    if (project.settings.budget_micros &&
+        project.period_spent_micros + project.held_micros + reserve.micros >
+            *project.settings.budget_micros) {
+      outcome.error = fail(ErrorCode::kInsufficientCredits,
+                           "the project's monthly budget is reached");
+      return outcome;
+    }
+    add_entry(*state, "hold", -reserve.credits, index, "", "", reserve.hold_id);
+    a.held_micros += reserve.micros;
+    project.held_micros += reserve.micros;
+    project.dirty = true;
+    HoldState hold;
+    hold.hold = Hold{reserve.hold_id, reserve.project_id, reserve.user_id, reserve.credits,
+                     reserve.micros, "open", now_ms_ + reserve.ttl_ms};
+    hold.is_new = true;
+    holds_.emplace(reserve.hold_id, std::move(hold));
+    outcome.account = a;
+    outcome.amount = reserve.credits;
+    outcome.hold_id = reserve.hold_id;
+    return outcome;
+  }
+
+  // Closes an open hold: charges (credits, micros) of it and returns the rest of the credits.
+  LedgerOutcome close_hold(HoldState& hold, int64_t credits, int64_t micros, const char* status,
+                           const char* entry_kind, size_t index) {
+    AccountState* state = account(hold.hold.project_id, hold.hold.user_id);
+    if (state == nullptr) return no_project(hold.hold.project_id);
+    Account& a = state->account;
+    ProjectState& project = projects_[hold.hold.project_id];
+    add_entry(*state, entry_kind, hold.hold.credits - credits, index, "", "", hold.hold.id);
+    a.held_micros -= hold.hold.micros;
+    a.period_spent_micros += micros;
+    project.held_micros -= hold.hold.micros;
+    project.period_spent_micros += micros;
+    project.dirty = true;
+    hold.hold.status = status;
+    hold.settled_credits = credits;
+    hold.settled_micros = micros;
+    hold.dirty = true;
+    LedgerOutcome outcome;
+    outcome.account = a;
+    outcome.amount = credits;
+    outcome.hold_id = hold.hold.id;
+    return outcome;
+  }
+
+  HoldState* open_hold(const std::string& project_id, const std::string& hold_id,
+                       LedgerOutcome& error) {
+    auto found = holds_.find(hold_id);
+    if (found == holds_.end() || found->second.hold.project_id != project_id) {
+      error = failed(ErrorCode::kNotFound, "no hold " + hold_id, "hold");
+      return nullptr;
+    }
+    if (found->second.hold.status != "open") {
+      error = failed(ErrorCode::kConflict,
+                     "hold " + hold_id + " is already " + found->second.hold.status, "hold");
+      return nullptr;
+    }
+    return &found->second;
+  }
+
+  LedgerOutcome apply_one(const SettleCommand& settle, size_t index) {
+    LedgerOutcome error;
+    HoldState* hold = open_hold(settle.project_id, settle.hold_id, error);
+    if (hold == nullptr) return error;
+    if (settle.credits < 0 || settle.credits > hold->hold.credits) {
+      return failed(ErrorCode::kInvalidArgument,
+                    "settled credits must be between 0 and the " +
+                        std::to_string(hold->hold.credits) + " reserved",
+                    "credits");
+    }
+    if (settle.micros < 0 || settle.micros > hold->hold.micros) {
+      return failed(ErrorCode::kInvalidArgument,
+                    "settled micros must be between 0 and the " +
+                        std::to_string(hold->hold.micros) + " reserved",
+                    "micros");
+    }
+    return close_hold(*hold, settle.credits, settle.micros, "settled", "settle", index);
+  }
+
+  LedgerOutcome apply_one(const ReleaseCommand& release, size_t index) {
+    LedgerOutcome error;
+    HoldState* hold = open_hold(release.project_id, release.hold_id, error);
+    if (hold == nullptr) return error;
+    return close_hold(*hold, 0, 0, "released", "release", index);
+  }
+
+  LedgerOutcome apply_one(const ExpireHoldsCommand&, size_t index) {
+    int64_t expired = 0;
+    for (const std::string& id : expired_) {
+      HoldState& hold = holds_.at(id);
+      if (hold.hold.status != "open") continue;  // settled earlier in this batch
+      close_hold(hold, hold.hold.credits, hold.hold.micros, "expired", "settle", index);
+      ++expired;
+    }
+    expired_.clear();
+    LedgerOutcome outcome;
+    outcome.amount = expired;
+    return outcome;
+  }
+
+  // ---- 3. Writes ---------------------------------------------------------------------------
+
+  Result<void> write(std::span<const LedgerCommand>, std::vector<LedgerOutcome>& outcomes) {
+    for (const PendingEntry& entry : entries_) {
+      auto rows = db_.query(
+          "INSERT INTO ledger (project_id, user_id, kind, amount, balance_after, event, reason, "
+          "hold_id, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
+          {entry.account.first, entry.account.second, entry.kind, entry.amount,
+           entry.balance_after, nullable_text(entry.event), nullable_text(entry.reason),
+           nullable_text(entry.hold_id), now_ms_});
+      if (!rows) return rows.error();
+      if (entry.command < outcomes.size() && !rows.value().empty())
+        outcomes[entry.command].entry_seq = rows.value().int64(0, 0);
+    }
+    for (const auto& [key, state] : accounts_) {
+      if (!state.dirty) continue;
+      const Account& a = state.account;
+      auto rows = db_.query(
+          "UPDATE accounts SET plan = $3, balance = $4, spend_cap_micros = $5, "
+          "period_start_ms = $6, period_spent_micros = $7, held_micros = $8, updated_at_ms = $9 "
+          "WHERE project_id = $1 AND user_id = $2",
+          {key.first, key.second, a.plan, a.balance, nullable(a.spend_cap_micros), a.period_start_ms,
+           a.period_spent_micros, a.held_micros, now_ms_});
+      if (!rows) return rows.error();
+    }
+    for (const auto& [id, state] : projects_) {
+      if (!state.dirty || !state.locked) continue;
+      auto rows = db_.query(
+          "UPDATE projects SET period_start_ms = $2, period_spent_micros = $3, held_micros = $4 "
+          "WHERE id = $1",
+          {id, state.period_start_ms, state.period_spent_micros, state.held_micros});
+      if (!rows) return rows.error();
+    }
+    for (const auto& [id, state] : holds_) {
+      const Hold& h = state.hold;
+      if (state.is_new) {
+        auto rows = db_.query(
+            "INSERT INTO holds (id, project_id, user_id, credits, micros, status, expires_at_ms, "
+            "created_at_ms) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7)",
+            {h.id, h.project_id, h.user_id, h.credits, h.micros, h.expires_at_ms, now_ms_});
+        if (!rows) return rows.error();
+      }
+      if (state.dirty) {
+        auto rows = db_.query(
+            "UPDATE holds SET status = $2, settled_credits = $3, settled_micros = $4 WHERE id = $1",
+            {h.id, h.status, state.settled_credits, state.settled_micros});
+        if (!rows) return rows.error();
+      }
+    }
+    for (const auto& record : new_idempotency_) {
+      // Drop an expired record for the same key, then claim it; a concurrent claim by another
+      // process makes the insert return nothing, and the batch is retried to replay it.
+      auto cleared = db_.query(
+          "DELETE FROM idempotency WHERE scope = $1 AND key = $2 AND created_at_ms < $3",
+          {record.scope, record.key, now_ms_ - kIdempotencyRetentionMs});
+      if (!cleared) return cleared.error();
+      auto rows = db_.query(
+          "INSERT INTO idempotency (scope, key, request_hash, outcome, created_at_ms) "
+          "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key) DO NOTHING RETURNING key",
+          {record.scope, record.key, record.request_hash,
+           outcome_to_json(outcomes[record.command]), now_ms_});
+      if (!rows) return rows.error();
+      if (rows.value().empty()) {
+        idempotency_race_ = true;
+        return fail(ErrorCode::kStoreUnavailable, "idempotency key claimed concurrently");
+      }
+    }
+    for (const auto& [index, source] : replays_) {
+      outcomes[index] = outcomes[source];
+      outcomes[index].replayed = true;
+    }
+    return {};
+  }
+
+ public:
+  bool idempotency_race() const { return idempotency_race_; }
+
+ private:
+  struct NewIdempotency {
+    std::string scope, key, request_hash;
+    size_t command = 0;  // whose outcome is stored
+  };
+
+  SqlConnection& db_;
+  int64_t now_ms_;
+  std::map<AccountKey, AccountState> accounts_;
+  std::map<std::string, ProjectState> projects_;
+  std::map<std::string, HoldState> holds_;
+  std::vector<std::string> expired_;
+  std::vector<PendingEntry> entries_;
+  std::map<std::pair<std::string, std::string>, StoredIdempotency> idempotency_;
+  std::vector<NewIdempotency> new_idempotency_;
+  std::vector<std::pair<size_t, size_t>> replays_;  // (command, the earlier command it repeats)
+  bool idempotency_race_ = false;
+};
+
+std::chrono::milliseconds retry_delay() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  return std::chrono::milliseconds(
+      std::uniform_int_distribution<int64_t>(1, kRetryBackoffMax.count())(rng));
+}
+
+}  // namespace
+
+Result<std::vector<LedgerOutcome>> SqlStore::apply(std::span<const LedgerCommand> commands,
+                                                   int64_t now_ms) {
+  auto leased = lease();
+  if (!leased) return leased.error();
+  Lease& db = leased.value();
+  Error last = fail(ErrorCode::kStoreUnavailable, "ledger batch not attempted");
+  for (int attempt = 1; attempt <= kBatchAttemptsMax; ++attempt) {
+    LedgerBatch batch(*db, now_ms);
+    auto outcomes = batch.run(commands);
+    if (outcomes) return outcomes;
+    last = outcomes.error();
+    db->rollback();
+    if (!batch.idempotency_race() && !db->last_error_retryable()) break;
+    std::this_thread::sleep_for(retry_delay());
+  }
+  db.mark_broken();
+  return last;
+}
+
+// ---- Outcome serialization, for idempotent replay -------------------------------------------
+
+std::string outcome_to_json(const LedgerOutcome& outcome) {
+  json out = {{"amount", outcome.amount}, {"entrySeq", outcome.entry_seq},
+              {"holdId", outcome.hold_id}};
+  if (outcome.error) {
+    out["error"] = {{"code", error_code_name(outcome.error->code)},
+                    {"message", outcome.error->message},
+                    {"param", outcome.error->param}};
+  }
+  if (outcome.account) {
+    const Account& a = *outcome.account;
+    out["account"] = {{"projectId", a.project_id},
+                      {"userId", a.user_id},
+                      {"plan", a.plan},
+                      {"balance", a.balance},
+                      {"spendCapMicros", a.spend_cap_micros ? json(*a.spend_cap_micros) : json()},
+                      {"periodStartMs", a.period_start_ms},
+                      {"periodSpentMicros", a.period_spent_micros},
+                      {"heldMicros", a.held_micros},
+                      {"createdAtMs", a.created_at_ms},
+                      {"updatedAtMs", a.updated_at_ms}};
+  }
+  return out.dump();
+}
+
+LedgerOutcome outcome_from_json(std::string_view text) {
+  LedgerOutcome outcome;
+  json in = json::parse(text, nullptr, false);
+  if (!in.is_object()) {
+    outcome.error = fail(ErrorCode::kInternal, "unreadable idempotency record");
+    return outcome;
+  }
+  outcome.amount = in.value("amount", int64_t{0});
+  outcome.entry_seq = in.value("entrySeq", int64_t{0});
+  outcome.hold_id = in.value("holdId", std::string());
+  if (in.contains("error")) {
+    const json& e = in["error"];
+    outcome.error = Error{error_code_from_name(e.value("code", std::string()))
+                              .value_or(ErrorCode::kInternal),
+                          e.value("message", std::string()), e.value("param", std::string())};
+  }
+  if (in.contains("account")) {
+    const json& a = in["account"];
+    Account account;
+    account.project_id = a.value("projectId", std::string());
+    account.user_id = a.value("userId", std::string());
+    account.plan = a.value("plan", std::string("free"));
+    account.balance = a.value("balance", int64_t{0});
+    if (a["spendCapMicros"].is_number_integer())
+      account.spend_cap_micros = a["spendCapMicros"].get<int64_t>();
+    account.period_start_ms = a.value("periodStartMs", int64_t{0});
+    account.period_spent_micros = a.value("periodSpentMicros", int64_t{0});
+    account.held_micros = a.value("heldMicros", int64_t{0});
+    account.created_at_ms = a.value("createdAtMs", int64_t{0});
+    account.updated_at_ms = a.value("updatedAtMs", int64_t{0});
+    outcome.account = account;
+  }
+  return outcome;
+}
+
+}  // namespace tollgate::server

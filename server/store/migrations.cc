@@ -1,0 +1,223 @@
+#include "server/store/migrations.h"
+
+#include <string>
+
+namespace tollgate::server {
+namespace {
+
+// The current time as Unix milliseconds, in each dialect.
+constexpr std::string_view kSqliteNowMs =
+    "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+constexpr std::string_view kPostgresNowMs =
+    "CAST(extract(epoch from clock_timestamp()) * 1000 AS BIGINT)";
+
+// PostgreSQL: one advisory lock id serialises migrations across processes.
+constexpr std::string_view kPostgresMigrationLock = "SELECT pg_advisory_lock(7470115110)";
+constexpr std::string_view kPostgresMigrationUnlock = "SELECT pg_advisory_unlock(7470115110)";
+
+constexpr std::string_view kSchemaVersionSql = "SELECT max(version) FROM schema_migrations";
+
+// Shared by both dialects except for the integer and sequence spellings, which are substituted:
+// INT64 is SQLite INTEGER / PostgreSQL BIGINT, SEQ_PK an auto-increasing 64-bit primary key.
+constexpr std::string_view kLedgerSchema = R"sql(
+  CREATE TABLE instance (
+    id            TEXT PRIMARY KEY,
+    created_at_ms INT64 NOT NULL
+  ) STRICT_TABLE;
+
+  -- Instance-wide settings, e.g. the admin token's SHA-256.
+  CREATE TABLE settings (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT_TABLE;
+
+  CREATE TABLE projects (
+    id                  TEXT PRIMARY KEY,
+    name                TEXT NOT NULL,
+    demo                INT64 NOT NULL DEFAULT 0,
+    settings            TEXT NOT NULL,           -- JSON: ProjectSettings
+    period_start_ms     INT64 NOT NULL DEFAULT 0,
+    period_spent_micros INT64 NOT NULL DEFAULT 0,
+    held_micros         INT64 NOT NULL DEFAULT 0,
+    created_at_ms       INT64 NOT NULL
+  ) STRICT_TABLE;
+
+  -- API keys: only the SHA-256 of the secret is stored.
+  CREATE TABLE api_keys (
+    id            TEXT PRIMARY KEY,
+    project_id    TEXT NOT NULL REFERENCES projects (id),
+    kind          TEXT NOT NULL CHECK (kind IN ('publishable', 'secret')),
+    hash          TEXT NOT NULL UNIQUE,
+    hint          TEXT NOT NULL,
+    created_at_ms INT64 NOT NULL,
+    revoked_at_ms INT64
+  ) STRICT_TABLE;
+
+  -- One row per end user of a project. The balance is a cache of the sum of the user's ledger
+  -- entries, kept in the same transaction; it can never go below zero.
+  CREATE TABLE accounts (
+    project_id          TEXT NOT NULL REFERENCES projects (id),
+    user_id             TEXT NOT NULL,
+    plan                TEXT NOT NULL DEFAULT 'free',
+    balance             INT64 NOT NULL CHECK (balance >= 0),
+    spend_cap_micros    INT64,
+    period_start_ms     INT64 NOT NULL,
+    period_spent_micros INT64 NOT NULL DEFAULT 0,
+    held_micros         INT64 NOT NULL DEFAULT 0 CHECK (held_micros >= 0),
+    created_at_ms       INT64 NOT NULL,
+    updated_at_ms       INT64 NOT NULL,
+    PRIMARY KEY (project_id, user_id)
+  ) STRICT_TABLE;
+
+  -- Append-only: every change to a balance.
+  CREATE TABLE ledger (
+    seq           SEQ_PK,
+    project_id    TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    amount        INT64 NOT NULL,
+    balance_after INT64 NOT NULL CHECK (balance_after >= 0),
+    event         TEXT,
+    reason        TEXT,
+    hold_id       TEXT,
+    created_at_ms INT64 NOT NULL,
+    FOREIGN KEY (project_id, user_id) REFERENCES accounts (project_id, user_id)
+  ) STRICT_TABLE;
+  CREATE INDEX ledger_by_user ON ledger (project_id, user_id, seq);
+  CREATE INDEX ledger_by_time ON ledger (project_id, created_at_ms);
+
+  CREATE TABLE holds (
+    id              TEXT PRIMARY KEY,
+    project_id      TEXT NOT NULL,
+    user_id         TEXT NOT NULL,
+    credits         INT64 NOT NULL,
+    micros          INT64 NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('open', 'settled', 'released', 'expired')),
+    settled_credits INT64 NOT NULL DEFAULT 0,
+    settled_micros  INT64 NOT NULL DEFAULT 0,
+    expires_at_ms   INT64 NOT NULL,
+    created_at_ms   INT64 NOT NULL,
+    FOREIGN KEY (project_id, user_id) REFERENCES accounts (project_id, user_id)
+  ) STRICT_TABLE;
+  CREATE INDEX holds_open_by_expiry ON holds (status, expires_at_ms);
+
+  -- Idempotency-Key records, scoped to the API key that sent them, kept 24 h.
+  CREATE TABLE idempotency (
+    scope         TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,
+    outcome       TEXT NOT NULL,
+    created_at_ms INT64 NOT NULL,
+    PRIMARY KEY (scope, key)
+  ) STRICT_TABLE;
+  CREATE INDEX idempotency_by_age ON idempotency (created_at_ms);
+)sql";
+
+std::string dialect_schema(SqlDialect dialect) {
+  std::string sql(kLedgerSchema);
+  auto replace_all = [&sql](std::string_view from, std::string_view to) {
+    for (size_t at = sql.find(from); at != std::string::npos; at = sql.find(from, at + to.size()))
+      sql.replace(at, from.size(), to);
+  };
+  bool sqlite = dialect == SqlDialect::kSqlite;
+  replace_all("SEQ_PK", sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY");
+  replace_all("INT64", sqlite ? "INTEGER" : "BIGINT");
+  replace_all("STRICT_TABLE", sqlite ? "STRICT" : "");
+  return sql;
+}
+
+const std::string& schema_v1(SqlDialect dialect) {
+  static const std::string sqlite = dialect_schema(SqlDialect::kSqlite);
+  static const std::string postgres = dialect_schema(SqlDialect::kPostgres);
+  return dialect == SqlDialect::kSqlite ? sqlite : postgres;
+}
+
+const Migration kSqliteMigrations[] = {{1, "ledger", schema_v1(SqlDialect::kSqlite)}};
+const Migration kPostgresMigrations[] = {{1, "ledger", schema_v1(SqlDialect::kPostgres)}};
+
+Result<int64_t> checked_version(SqlConnection& connection, int64_t newest) {
+  auto current = applied_version(connection);
+  if (!current) return current;
+  if (current.value() > newest) {
+    return fail(ErrorCode::kStoreUnavailable, "database schema version " +
+                                                  std::to_string(current.value()) +
+                                                  " is newer than this tollgate understands (" +
+                                                  std::to_string(newest) + "); upgrade tollgate");
+  }
+  return current;
+}
+
+Result<void> apply_one(SqlConnection& connection, const Migration& migration, int64_t newest) {
+  if (auto begun = connection.begin_write(); !begun) return begun;
+  auto current = checked_version(connection, newest);
+  if (!current) return current.error();
+  if (migration.version > current.value()) {
+    if (auto applied = connection.exec_script(migration.sql); !applied) {
+      return fail(ErrorCode::kStoreUnavailable, "migration " + std::to_string(migration.version) +
+                                                    ": " + applied.error().message);
+    }
+    bool sqlite = connection.dialect() == SqlDialect::kSqlite;
+    std::string record =
+        "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, " +
+        std::string(sqlite ? kSqliteNowMs : kPostgresNowMs) + ")";
+    auto recorded =
+        connection.query(record, {migration.version, std::string(migration.name)});
+    if (!recorded) return recorded.error();
+    if (migration.version == 1) {
+      // A stable random id for this installation, for logs and support.
+      auto instance = connection.query(
+          std::string("INSERT INTO instance (id, created_at_ms) VALUES (") +
+          (sqlite ? "'inst_' || lower(hex(randomblob(12)))" : "'inst_' || substr(md5(random()::text), 1, 24)") +
+          ", " + std::string(sqlite ? kSqliteNowMs : kPostgresNowMs) + ")");
+      if (!instance) return instance.error();
+    }
+  }
+  return connection.commit();
+}
+
+}  // namespace
+
+std::span<const Migration> migrations_for(SqlDialect dialect) {
+  if (dialect == SqlDialect::kSqlite) return kSqliteMigrations;
+  return kPostgresMigrations;
+}
+
+Result<int64_t> applied_version(SqlConnection& connection) {
+  auto rows = connection.query(kSchemaVersionSql);
+  if (!rows) return rows.error();
+  return rows.value().empty() ? 0 : rows.value().int64(0, 0);
+}
+
+Result<void> migrate(SqlConnection& connection, std::span<const Migration> migrations) {
+  bool postgres = connection.dialect() == SqlDialect::kPostgres;
+  if (postgres) {
+    if (auto locked = connection.query(kPostgresMigrationLock); !locked) return locked.error();
+  }
+  auto result = [&]() -> Result<void> {
+    auto created = connection.exec_script(
+        std::string("CREATE TABLE IF NOT EXISTS schema_migrations (version ") +
+        (postgres ? "BIGINT" : "INTEGER") +
+        " PRIMARY KEY, name TEXT NOT NULL, applied_at_ms " + (postgres ? "BIGINT" : "INTEGER") +
+        " NOT NULL)" + (postgres ? "" : " STRICT"));
+    if (!created) {
+      // The first write: failing here means the database is not writable.
+      Error error = created.error();
+      error.code = postgres ? ErrorCode::kStoreUnavailable : ErrorCode::kIoError;
+      error.param = postgres ? "DATABASE_URL" : "--data-dir";
+      return error;
+    }
+    int64_t newest = migrations.empty() ? 0 : migrations.back().version;
+    if (auto current = checked_version(connection, newest); !current) return current.error();
+    for (const Migration& migration : migrations) {
+      if (auto applied = apply_one(connection, migration, newest); !applied) {
+        connection.rollback();
+        return applied;
+      }
+    }
+    return {};
+  }();
+  if (postgres) (void)connection.query(kPostgresMigrationUnlock);
+  return result;
+}
+
+}  // namespace tollgate::server

@@ -1,0 +1,99 @@
+#include "server/store/pg_connection.h"
+
+#include <optional>
+#include <pqxx/pqxx>
+
+namespace tollgate::server {
+namespace {
+
+// Seconds libpq waits for a connection; every statement is bounded by kStatementTimeoutMs.
+constexpr int kConnectTimeoutS = 5;
+constexpr int kStatementTimeoutMs = 10'000;
+
+// SQLSTATE classes worth retrying the whole transaction for: serialization failure (40001) and
+// deadlock (40P01).
+bool retryable_state(const std::string& state) { return state == "40001" || state == "40P01"; }
+
+// Adds connect_timeout to the URL unless the caller set one.
+std::string with_timeouts(const std::string& url) {
+  if (url.find("connect_timeout") != std::string::npos) return url;
+  bool is_uri = url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
+  std::string timeout = "connect_timeout=" + std::to_string(kConnectTimeoutS);
+  if (!is_uri) return url + " " + timeout;
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + timeout;
+}
+
+}  // namespace
+
+struct PgConnection::State {
+  explicit State(const std::string& url) : connection(url), work(connection) {}
+  pqxx::connection connection;
+  pqxx::nontransaction work;  // autocommit; BEGIN/COMMIT arrive as statements
+};
+
+PgConnection::PgConnection(std::unique_ptr<State> state) : state_(std::move(state)) {}
+PgConnection::~PgConnection() = default;
+
+Result<std::unique_ptr<PgConnection>> PgConnection::open(const std::string& url) {
+  try {
+    auto state = std::make_unique<State>(with_timeouts(url));
+    state->work.exec("SET statement_timeout = " + std::to_string(kStatementTimeoutMs));
+    return std::unique_ptr<PgConnection>(new PgConnection(std::move(state)));
+  } catch (const std::exception& e) {
+    // The message names host and port, never the password: libpq does not echo it.
+    return fail(ErrorCode::kStoreUnavailable,
+                std::string("cannot connect to PostgreSQL: ") + e.what(), "DATABASE_URL");
+  }
+}
+
+Result<SqlRows> PgConnection::query(std::string_view sql, const SqlParams& params) {
+  retryable_ = false;
+  std::vector<std::optional<std::string>> values;
+  values.reserve(params.size());
+  for (const SqlValue& param : params) {
+    if (const auto* number = std::get_if<int64_t>(&param)) {
+      values.emplace_back(std::to_string(*number));
+    } else if (const auto* text = std::get_if<std::string>(&param)) {
+      values.emplace_back(*text);
+    } else {
+      values.emplace_back(std::nullopt);
+    }
+  }
+  try {
+    pqxx::result result =
+        state_->work.exec_params(std::string(sql), pqxx::prepare::make_dynamic_params(values));
+    size_t columns = static_cast<size_t>(result.columns());
+    std::vector<SqlValue> cells;
+    cells.reserve(result.size() * columns);
+    for (const auto& row : result) {
+      for (const auto& field : row) {
+        if (field.is_null()) {
+          cells.emplace_back(nullptr);
+        } else {
+          cells.emplace_back(std::string(field.c_str(), field.size()));
+        }
+      }
+    }
+    return SqlRows(columns, std::move(cells));
+  } catch (const pqxx::sql_error& e) {
+    retryable_ = retryable_state(e.sqlstate());
+    return fail(ErrorCode::kStoreUnavailable, std::string("query: ") + e.what());
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::kStoreUnavailable, std::string("query: ") + e.what());
+  }
+}
+
+Result<void> PgConnection::exec_script(std::string_view sql) {
+  retryable_ = false;
+  try {
+    state_->work.exec(std::string(sql));
+    return {};
+  } catch (const pqxx::sql_error& e) {
+    retryable_ = retryable_state(e.sqlstate());
+    return fail(ErrorCode::kStoreUnavailable, std::string("script: ") + e.what());
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::kStoreUnavailable, std::string("script: ") + e.what());
+  }
+}
+
+}  // namespace tollgate::server

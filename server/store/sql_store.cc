@@ -1,0 +1,409 @@
+#include "server/store/sql_store.h"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "server/store/migrations.h"
+
+namespace tollgate::server {
+namespace {
+
+using json = nlohmann::json;
+
+// How long a call waits for a free connection before answering kStoreUnavailable.
+constexpr std::chrono::milliseconds kPoolWait{5'000};
+
+constexpr std::string_view kProjectColumns = "id, name, demo, settings, created_at_ms";
+
+Project read_project(const SqlRows& rows, size_t r) {
+  Project project;
+  project.id = rows.text(r, 0);
+  project.name = rows.text(r, 1);
+  project.demo = rows.int64(r, 2) != 0;
+  project.settings = settings_from_json(rows.text(r, 3));
+  project.created_at_ms = rows.int64(r, 4);
+  return project;
+}
+
+const char* kind_name(KeyKind kind) {
+  return kind == KeyKind::kPublishable ? "publishable" : "secret";
+}
+
+// The numeric part of an entry id "le_<seq>"; 0 when it is not one.
+int64_t entry_seq(std::string_view id) {
+  if (id.substr(0, 3) != "le_" || id.size() > 3 + 18 || id.size() == 3) return 0;
+  int64_t seq = 0;
+  for (char c : id.substr(3)) {
+    if (c < '0' || c > '9') return 0;
+    seq = seq * 10 + (c - '0');
+  }
+  return seq;
+}
+
+}  // namespace
+
+extern const std::string_view kAccountColumns;
+Account read_account(const SqlRows& rows, size_t r);
+
+std::string settings_to_json(const ProjectSettings& settings) {
+  json plans = json::array();
+  for (const Plan& plan : settings.plans) {
+    plans.push_back({{"name", plan.name},
+                     {"monthlyCredits", plan.monthly_credits},
+                     {"priceMicros", plan.price_micros}});
+  }
+  json out = {{"secureMetering", settings.secure_metering},
+              {"plans", plans},
+              {"startingCredits", settings.starting_credits},
+              {"lowBalanceThreshold", settings.low_balance_threshold},
+              {"budgetMicros", nullptr}};
+  if (settings.budget_micros) out["budgetMicros"] = *settings.budget_micros;
+  return out.dump();
+}
+
+ProjectSettings settings_from_json(std::string_view text) {
+  ProjectSettings settings;
+  json in = json::parse(text, nullptr, false);
+  if (!in.is_object()) return settings;
+  settings.secure_metering = in.value("secureMetering", false);
+  settings.starting_credits = in.value("startingCredits", int64_t{0});
+  settings.low_balance_threshold = in.value("lowBalanceThreshold", int64_t{0});
+  if (in.contains("budgetMicros") && in["budgetMicros"].is_number_integer())
+    settings.budget_micros = in["budgetMicros"].get<int64_t>();
+  if (in.contains("plans") && in["plans"].is_array()) {
+    for (const json& plan : in["plans"]) {
+      settings.plans.push_back({plan.value("name", std::string()),
+                                plan.value("monthlyCredits", int64_t{0}),
+                                plan.value("priceMicros", int64_t{0})});
+    }
+  }
+  return settings;
+}
+
+int64_t month_start_ms(int64_t now_ms) {
+  using namespace std::chrono;
+  sys_days day = floor<days>(sys_time<milliseconds>(milliseconds(now_ms)));
+  year_month_day date(day);
+  sys_days first = date.year() / date.month() / std::chrono::day(1);
+  return duration_cast<milliseconds>(first.time_since_epoch()).count();
+}
+
+// ---- The pool ------------------------------------------------------------------------------
+
+Result<std::unique_ptr<SqlStore>> SqlStore::open(ConnectionFactory factory, size_t pool_size) {
+  auto first = factory();
+  if (!first) return first.error();
+  std::string_view kind =
+      first.value()->dialect() == SqlDialect::kSqlite ? "sqlite" : "postgres";
+  std::unique_ptr<SqlStore> store(new SqlStore(std::move(factory), kind));
+  auto& connection = *first.value();
+  if (auto migrated = migrate(connection, migrations_for(connection.dialect())); !migrated)
+    return migrated.error();
+  store->idle_.push_back(std::move(first).value());
+  store->missing_ = pool_size > 1 ? pool_size - 1 : 0;  // opened on demand
+  return store;
+}
+
+SqlStore::Lease::~Lease() {
+  if (connection_) store_.give_back(std::move(connection_), broken_);
+}
+
+Result<SqlStore::Lease> SqlStore::lease() {
+  std::unique_lock lock(mutex_);
+  if (!available_.wait_for(lock, kPoolWait, [this] { return !idle_.empty() || missing_ > 0; })) {
+    return fail(ErrorCode::kStoreUnavailable, "no database connection became free in time");
+  }
+  if (!idle_.empty()) {
+    auto connection = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(*this, std::move(connection));
+  }
+  --missing_;
+  lock.unlock();
+  auto opened = factory_();
+  if (!opened) {
+    lock.lock();
+    ++missing_;
+    available_.notify_one();
+    return opened.error();
+  }
+  return Lease(*this, std::move(opened).value());
+}
+
+void SqlStore::give_back(std::unique_ptr<SqlConnection> connection, bool broken) {
+  std::lock_guard lock(mutex_);
+  // Only PostgreSQL connections are replaced: reopening an in-memory SQLite database would
+  // lose it, and a SQLite error is never a broken connection.
+  if (broken && connection->dialect() == SqlDialect::kPostgres) {
+    connection.reset();
+    ++missing_;
+  } else {
+    idle_.push_back(std::move(connection));
+  }
+  available_.notify_one();
+}
+
+// ---- Small reads and writes ----------------------------------------------------------------
+
+// Runs `body` on a leased connection; a failure marks the connection for replacement.
+#define TG_LEASE(name)               \
+  auto name##_lease = lease();       \
+  if (!name##_lease) return name##_lease.error(); \
+  Lease& name = name##_lease.value()
+
+Result<int64_t> SqlStore::schema_version() {
+  TG_LEASE(db);
+  auto version = applied_version(*db);
+  if (!version) db.mark_broken();
+  return version;
+}
+
+Result<void> SqlStore::ping() {
+  TG_LEASE(db);
+  auto one = db->query("SELECT 1");
+  if (!one) {
+    db.mark_broken();
+    return one.error();
+  }
+  return {};
+}
+
+Result<std::optional<std::string>> SqlStore::get_setting(std::string_view name) {
+  TG_LEASE(db);
+  auto rows = db->query("SELECT value FROM settings WHERE name = $1", {std::string(name)});
+  if (!rows) return db.mark_broken(), rows.error();
+  if (rows.value().empty()) return std::optional<std::string>();
+  return std::optional<std::string>(rows.value().text(0, 0));
+}
+
+Result<std::string> SqlStore::put_setting_if_absent(std::string_view name,
+                                                    std::string_view value) {
+  TG_LEASE(db);
+  auto inserted = db->query(
+      "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+      {std::string(name), std::string(value)});
+  if (!inserted) return db.mark_broken(), inserted.error();
+  auto rows = db->query("SELECT value FROM settings WHERE name = $1", {std::string(name)});
+  if (!rows || rows.value().empty()) {
+    db.mark_broken();
+    return fail(ErrorCode::kStoreUnavailable, "setting " + std::string(name) + " was not stored");
+  }
+  return rows.value().text(0, 0);
+}
+
+Result<void> SqlStore::create_project(const Project& project, std::span<const KeyRecord> keys) {
+  TG_LEASE(db);
+  auto failed = [&](const Error& error) -> Result<void> {
+    db->rollback();
+    db.mark_broken();
+    return error;
+  };
+  if (auto begun = db->begin_write(); !begun) return failed(begun.error());
+  auto inserted = db->query(
+      "INSERT INTO projects (id, name, demo, settings, period_start_ms, created_at_ms) "
+      "VALUES ($1, $2, $3, $4, $5, $6)",
+      {project.id, project.name, int64_t{project.demo ? 1 : 0},
+       settings_to_json(project.settings), month_start_ms(project.created_at_ms),
+       project.created_at_ms});
+  if (!inserted) return failed(inserted.error());
+  for (const KeyRecord& key : keys) {
+    auto stored = db->query(
+        "INSERT INTO api_keys (id, project_id, kind, hash, hint, created_at_ms) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        {key.id, project.id, std::string(kind_name(key.kind)), key.hash, key.hint,
+         project.created_at_ms});
+    if (!stored) return failed(stored.error());
+  }
+  if (auto committed = db->commit(); !committed) return failed(committed.error());
+  return {};
+}
+
+Result<std::optional<Project>> SqlStore::get_project(std::string_view id) {
+  TG_LEASE(db);
+  auto rows = db->query("SELECT " + std::string(kProjectColumns) + " FROM projects WHERE id = $1",
+                        {std::string(id)});
+  if (!rows) return db.mark_broken(), rows.error();
+  if (rows.value().empty()) return std::optional<Project>();
+  return std::optional<Project>(read_project(rows.value(), 0));
+}
+
+Result<std::optional<Project>> SqlStore::demo_project() {
+  TG_LEASE(db);
+  auto rows = db->query("SELECT " + std::string(kProjectColumns) +
+                        " FROM projects WHERE demo = 1 ORDER BY created_at_ms LIMIT 1");
+  if (!rows) return db.mark_broken(), rows.error();
+  if (rows.value().empty()) return std::optional<Project>();
+  return std::optional<Project>(read_project(rows.value(), 0));
+}
+
+Result<void> SqlStore::update_project_settings(std::string_view id,
+                                               const ProjectSettings& settings) {
+  TG_LEASE(db);
+  auto updated = db->query("UPDATE projects SET settings = $1 WHERE id = $2",
+                           {settings_to_json(settings), std::string(id)});
+  if (!updated) return db.mark_broken(), updated.error();
+  return {};
+}
+
+Result<std::optional<KeyRecord>> SqlStore::find_key(std::string_view hash) {
+  TG_LEASE(db);
+  auto rows = db->query(
+      "SELECT id, project_id, kind, hash, hint FROM api_keys "
+      "WHERE hash = $1 AND revoked_at_ms IS NULL",
+      {std::string(hash)});
+  if (!rows) return db.mark_broken(), rows.error();
+  if (rows.value().empty()) return std::optional<KeyRecord>();
+  const SqlRows& r = rows.value();
+  return std::optional<KeyRecord>(
+      KeyRecord{r.text(0, 0), r.text(0, 1),
+                r.text(0, 2) == "publishable" ? KeyKind::kPublishable : KeyKind::kSecret,
+                r.text(0, 3), r.text(0, 4)});
+}
+
+Result<Account> SqlStore::get_account(std::string_view project_id, std::string_view user_id,
+                                      int64_t now_ms) {
+  TG_LEASE(db);
+  auto rows = db->query("SELECT " + std::string(kAccountColumns) +
+                            " FROM accounts WHERE project_id = $1 AND user_id = $2",
+                        {std::string(project_id), std::string(user_id)});
+  if (!rows) return db.mark_broken(), rows.error();
+  if (!rows.value().empty()) {
+    Account account = read_account(rows.value(), 0);
+    if (account.period_start_ms < month_start_ms(now_ms)) {
+      account.period_start_ms = month_start_ms(now_ms);
+      account.period_spent_micros = 0;
+    }
+    return account;
+  }
+  auto project = db->query("SELECT settings FROM projects WHERE id = $1", {std::string(project_id)});
+  if (!project) return db.mark_broken(), project.error();
+  Account account;
+  account.project_id = project_id;
+  account.user_id = user_id;
+  account.exists = false;
+  account.period_start_ms = month_start_ms(now_ms);
+  if (!project.value().empty())
+    account.balance = settings_from_json(project.value().text(0, 0)).starting_credits;
+  return account;
+}
+
+Result<std::vector<Account>> SqlStore::list_accounts(std::string_view project_id,
+                                                     const Page& page) {
+  TG_LEASE(db);
+  auto rows = db->query("SELECT " + std::string(kAccountColumns) +
+                            " FROM accounts WHERE project_id = $1 AND user_id > $2"
+                            " ORDER BY user_id LIMIT $3",
+                        {std::string(project_id), page.starting_after.value_or(""), page.limit});
+  if (!rows) return db.mark_broken(), rows.error();
+  std::vector<Account> accounts;
+  for (size_t r = 0; r < rows.value().size(); ++r) accounts.push_back(read_account(rows.value(), r));
+  return accounts;
+}
+
+Result<AccountStats> SqlStore::account_stats(std::string_view project_id) {
+  TG_LEASE(db);
+  auto project = db->query("SELECT settings FROM projects WHERE id = $1", {std::string(project_id)});
+  auto rows = db->query(
+      "SELECT plan, count(*), coalesce(sum(balance), 0) FROM accounts WHERE project_id = $1 "
+      "GROUP BY plan",
+      {std::string(project_id)});
+  if (!project || !rows) return db.mark_broken(), (project ? rows.error() : project.error());
+  ProjectSettings settings;
+  if (!project.value().empty()) settings = settings_from_json(project.value().text(0, 0));
+  AccountStats stats;
+  for (size_t r = 0; r < rows.value().size(); ++r) {
+    std::string plan = rows.value().text(r, 0);
+    int64_t count = rows.value().int64(r, 1);
+    stats.total += count;
+    stats.credits_outstanding += rows.value().int64(r, 2);
+    for (const Plan& known : settings.plans) {
+      if (known.name == plan && known.price_micros > 0) {
+        stats.paid += count;
+        stats.mrr_micros += count * known.price_micros;
+      }
+    }
+  }
+  return stats;
+}
+
+Result<std::vector<LedgerEntry>> SqlStore::list_ledger(std::string_view project_id,
+                                                       std::optional<std::string> user_id,
+                                                       const Page& page) {
+  TG_LEASE(db);
+  int64_t before = page.starting_after ? entry_seq(*page.starting_after) : INT64_MAX;
+  std::string sql =
+      "SELECT seq, project_id, user_id, kind, amount, balance_after, event, reason, hold_id, "
+      "created_at_ms FROM ledger WHERE project_id = $1 AND seq < $2";
+  SqlParams params{std::string(project_id), before, page.limit};
+  if (user_id) {
+    sql += " AND user_id = $4";
+    params.emplace_back(*user_id);
+  }
+  sql += " ORDER BY seq DESC LIMIT $3";
+  auto rows = db->query(sql, params);
+  if (!rows) return db.mark_broken(), rows.error();
+  std::vector<LedgerEntry> entries;
+  const SqlRows& r = rows.value();
+  for (size_t i = 0; i < r.size(); ++i) {
+    entries.push_back({r.int64(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.int64(i, 4),
+                       r.int64(i, 5), r.text(i, 6), r.text(i, 7), r.text(i, 8), r.int64(i, 9)});
+  }
+  return entries;
+}
+
+Result<std::optional<Hold>> SqlStore::get_hold(std::string_view project_id,
+                                               std::string_view hold_id) {
+  TG_LEASE(db);
+  auto rows = db->query(
+      "SELECT id, project_id, user_id, credits, micros, status, expires_at_ms FROM holds "
+      "WHERE project_id = $1 AND id = $2",
+      {std::string(project_id), std::string(hold_id)});
+  if (!rows) return db.mark_broken(), rows.error();
+  if (rows.value().empty()) return std::optional<Hold>();
+  const SqlRows& r = rows.value();
+  return std::optional<Hold>(Hold{r.text(0, 0), r.text(0, 1), r.text(0, 2), r.int64(0, 3),
+                                  r.int64(0, 4), r.text(0, 5), r.int64(0, 6)});
+}
+
+Result<Analytics> SqlStore::analytics(std::string_view project_id, int64_t from_ms,
+                                      int64_t to_ms, int64_t interval_ms) {
+  Analytics analytics;
+  {
+    TG_LEASE(db);
+    auto series = db->query(
+        "SELECT (created_at_ms / $4) * $4 AS bucket, count(*), coalesce(sum(-amount), 0) "
+        "FROM ledger WHERE project_id = $1 AND kind = 'debit' AND created_at_ms >= $2 "
+        "AND created_at_ms < $3 GROUP BY bucket ORDER BY bucket",
+        {std::string(project_id), from_ms, to_ms, interval_ms});
+    auto events = db->query(
+        "SELECT event, count(*) AS calls, coalesce(sum(-amount), 0) AS credits "
+        "FROM ledger WHERE project_id = $1 AND kind = 'debit' AND created_at_ms >= $2 "
+        "AND created_at_ms < $3 GROUP BY event ORDER BY credits DESC, calls DESC, event LIMIT 10",
+        {std::string(project_id), from_ms, to_ms});
+    if (!series || !events) return db.mark_broken(), (series ? events.error() : series.error());
+    for (size_t r = 0; r < series.value().size(); ++r) {
+      analytics.series.push_back(
+          {series.value().int64(r, 0), series.value().int64(r, 1), series.value().int64(r, 2)});
+    }
+    for (size_t r = 0; r < events.value().size(); ++r) {
+      analytics.top_events.push_back(
+          {events.value().text(r, 0), events.value().int64(r, 1), events.value().int64(r, 2)});
+    }
+  }
+  auto stats = account_stats(project_id);
+  if (!stats) return stats.error();
+  analytics.stats = stats.value();
+  return analytics;
+}
+
+Result<int64_t> SqlStore::purge_idempotency(int64_t now_ms) {
+  TG_LEASE(db);
+  auto rows = db->query("DELETE FROM idempotency WHERE created_at_ms < $1 RETURNING key",
+                        {now_ms - kIdempotencyRetentionMs});
+  if (!rows) return db.mark_broken(), rows.error();
+  return static_cast<int64_t>(rows.value().size());
+}
+
+#undef TG_LEASE
+
+}  // namespace tollgate::server

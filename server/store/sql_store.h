@@ -1,0 +1,97 @@
+// The Store over SqlConnections: one implementation for SQLite and PostgreSQL.
+//
+// Connections come from a small pool; each call borrows one for its whole transaction. SQLite
+// keeps a single connection (one writer, which is what the ledger relies on there); PostgreSQL
+// keeps kPostgresPoolSize and serialises writers with row locks taken in a fixed order.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "server/store/sql.h"
+#include "server/store/store.h"
+
+namespace tollgate::server {
+
+using ConnectionFactory = std::function<Result<std::unique_ptr<SqlConnection>>()>;
+
+class SqlStore final : public Store {
+ public:
+  // Opens `pool_size` connections and migrates the schema through the first one.
+  static Result<std::unique_ptr<SqlStore>> open(ConnectionFactory factory, size_t pool_size);
+
+  std::string_view kind() const override { return kind_; }
+  Result<int64_t> schema_version() override;
+  Result<void> ping() override;
+
+  Result<std::optional<std::string>> get_setting(std::string_view name) override;
+  Result<std::string> put_setting_if_absent(std::string_view name,
+                                            std::string_view value) override;
+
+  Result<void> create_project(const Project& project, std::span<const KeyRecord> keys) override;
+  Result<std::optional<Project>> get_project(std::string_view id) override;
+  Result<std::optional<Project>> demo_project() override;
+  Result<void> update_project_settings(std::string_view id,
+                                       const ProjectSettings& settings) override;
+  Result<std::optional<KeyRecord>> find_key(std::string_view hash) override;
+
+  Result<std::vector<LedgerOutcome>> apply(std::span<const LedgerCommand> commands,
+                                           int64_t now_ms) override;
+
+  Result<Account> get_account(std::string_view project_id, std::string_view user_id,
+                              int64_t now_ms) override;
+  Result<std::vector<Account>> list_accounts(std::string_view project_id,
+                                             const Page& page) override;
+  Result<AccountStats> account_stats(std::string_view project_id) override;
+  Result<std::vector<LedgerEntry>> list_ledger(std::string_view project_id,
+                                               std::optional<std::string> user_id,
+                                               const Page& page) override;
+  Result<std::optional<Hold>> get_hold(std::string_view project_id,
+                                       std::string_view hold_id) override;
+  Result<Analytics> analytics(std::string_view project_id, int64_t from_ms, int64_t to_ms,
+                              int64_t interval_ms) override;
+  Result<int64_t> purge_idempotency(int64_t now_ms) override;
+
+ private:
+  // A borrowed connection, returned to the pool when it goes out of scope. A connection whose
+  // last call failed is replaced, so a dropped PostgreSQL session heals on the next call.
+  class Lease {
+   public:
+    Lease(SqlStore& store, std::unique_ptr<SqlConnection> connection)
+        : store_(store), connection_(std::move(connection)) {}
+    Lease(Lease&&) = default;
+    ~Lease();
+    SqlConnection& operator*() const { return *connection_; }
+    SqlConnection* operator->() const { return connection_.get(); }
+    void mark_broken() { broken_ = true; }
+
+   private:
+    SqlStore& store_;
+    std::unique_ptr<SqlConnection> connection_;
+    bool broken_ = false;
+  };
+
+  SqlStore(ConnectionFactory factory, std::string_view kind)
+      : factory_(std::move(factory)), kind_(kind) {}
+  Result<Lease> lease();
+  void give_back(std::unique_ptr<SqlConnection> connection, bool broken);
+
+  ConnectionFactory factory_;
+  std::string_view kind_;
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<SqlConnection>> idle_;
+  size_t missing_ = 0;  // connections to reopen on the next lease
+};
+
+// Project settings as stored (JSON text).
+std::string settings_to_json(const ProjectSettings& settings);
+ProjectSettings settings_from_json(std::string_view text);
+
+// The start of the calendar month (UTC) holding `now_ms`, in Unix ms.
+int64_t month_start_ms(int64_t now_ms);
+
+}  // namespace tollgate::server
