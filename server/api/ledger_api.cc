@@ -262,6 +262,19 @@ void add_account_routes(Router& router, ApiContext& api) {
     return json_response(http::status::ok, {{"data", data}, {"hasMore", more}});
   });
 
+  router.add(http::verb::get, "/v1/ledger/audit", [&api](const Request& request) {
+    auto caller = api.auth.authenticate(request, nullptr, Access::kSecretKey);
+    if (!caller) return error_response(caller.error());
+    auto audit = api.store.audit(caller.value().project.id);
+    if (!audit) return error_response(audit.error());
+    const LedgerAudit& a = audit.value();
+    return json_response(http::status::ok, {{"ok", a.mismatched.empty()},
+                                            {"accounts", a.accounts},
+                                            {"entries", a.entries},
+                                            {"openHolds", a.open_holds},
+                                            {"mismatchedUserIds", a.mismatched}});
+  });
+
   router.add(http::verb::get, "/v1/analytics", [&api](const Request& request) {
     auto caller = api.auth.authenticate(request, nullptr, Access::kSecretKey);
     if (!caller) return error_response(caller.error());

@@ -111,6 +111,9 @@ constexpr std::string_view kLedgerSchema = R"sql(
     PRIMARY KEY (scope, key)
   ) STRICT_TABLE;
   CREATE INDEX idempotency_by_age ON idempotency (created_at_ms);
+
+  -- A stable random id for this installation, for logs and support.
+  INSERT INTO instance (id, created_at_ms) VALUES ('inst_' || RANDOM_HEX, NOW_MS);
 )sql";
 
 std::string dialect_schema(SqlDialect dialect) {
@@ -123,6 +126,9 @@ std::string dialect_schema(SqlDialect dialect) {
   replace_all("SEQ_PK", sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY");
   replace_all("INT64", sqlite ? "INTEGER" : "BIGINT");
   replace_all("STRICT_TABLE", sqlite ? "STRICT" : "");
+  replace_all("RANDOM_HEX",
+              sqlite ? "lower(hex(randomblob(12)))" : "substr(md5(random()::text), 1, 24)");
+  replace_all("NOW_MS", sqlite ? kSqliteNowMs : kPostgresNowMs);
   return sql;
 }
 
@@ -163,14 +169,6 @@ Result<void> apply_one(SqlConnection& connection, const Migration& migration, in
     auto recorded =
         connection.query(record, {migration.version, std::string(migration.name)});
     if (!recorded) return recorded.error();
-    if (migration.version == 1) {
-      // A stable random id for this installation, for logs and support.
-      auto instance = connection.query(
-          std::string("INSERT INTO instance (id, created_at_ms) VALUES (") +
-          (sqlite ? "'inst_' || lower(hex(randomblob(12)))" : "'inst_' || substr(md5(random()::text), 1, 24)") +
-          ", " + std::string(sqlite ? kSqliteNowMs : kPostgresNowMs) + ")");
-      if (!instance) return instance.error();
-    }
   }
   return connection.commit();
 }

@@ -17,7 +17,7 @@ class PgConnection final : public SqlConnection {
   ~PgConnection() override;
 
   SqlDialect dialect() const override { return SqlDialect::kPostgres; }
-  Result<SqlRows> query(std::string_view sql, const SqlParams& params) override;
+  Result<SqlRows> query(std::string_view sql, const SqlParams& params = {}) override;
   Result<void> exec_script(std::string_view sql) override;
   bool last_error_retryable() const override { return retryable_; }
 

@@ -396,6 +396,28 @@ Result<Analytics> SqlStore::analytics(std::string_view project_id, int64_t from_
   return analytics;
 }
 
+Result<LedgerAudit> SqlStore::audit(std::string_view project_id) {
+  TG_LEASE(db);
+  SqlParams project{std::string(project_id)};
+  auto mismatched = db->query(
+      "SELECT a.user_id FROM accounts a LEFT JOIN ledger l "
+      "ON l.project_id = a.project_id AND l.user_id = a.user_id WHERE a.project_id = $1 "
+      "GROUP BY a.user_id, a.balance "
+      "HAVING a.balance <> coalesce(sum(l.amount), 0) OR a.balance < 0 ORDER BY a.user_id",
+      project);
+  auto counts = db->query(
+      "SELECT (SELECT count(*) FROM accounts WHERE project_id = $1), "
+      "(SELECT count(*) FROM ledger WHERE project_id = $1), "
+      "(SELECT count(*) FROM holds WHERE project_id = $1 AND status = 'open')",
+      project);
+  if (!mismatched || !counts) return db.mark_broken(), (counts ? mismatched.error() : counts.error());
+  LedgerAudit audit{counts.value().int64(0, 0), counts.value().int64(0, 1),
+                    counts.value().int64(0, 2), {}};
+  for (size_t r = 0; r < mismatched.value().size(); ++r)
+    audit.mismatched.push_back(mismatched.value().text(r, 0));
+  return audit;
+}
+
 Result<int64_t> SqlStore::purge_idempotency(int64_t now_ms) {
   TG_LEASE(db);
   auto rows = db->query("DELETE FROM idempotency WHERE created_at_ms < $1 RETURNING key",

@@ -53,6 +53,7 @@ class SqlStore final : public Store {
                                        std::string_view hold_id) override;
   Result<Analytics> analytics(std::string_view project_id, int64_t from_ms, int64_t to_ms,
                               int64_t interval_ms) override;
+  Result<LedgerAudit> audit(std::string_view project_id) override;
   Result<int64_t> purge_idempotency(int64_t now_ms) override;
 
  private:

@@ -19,7 +19,7 @@ class SqliteConnection final : public SqlConnection {
   ~SqliteConnection() override;
 
   SqlDialect dialect() const override { return SqlDialect::kSqlite; }
-  Result<SqlRows> query(std::string_view sql, const SqlParams& params) override;
+  Result<SqlRows> query(std::string_view sql, const SqlParams& params = {}) override;
   Result<void> exec_script(std::string_view sql) override;
   bool last_error_retryable() const override { return retryable_; }
 

@@ -214,6 +214,15 @@ struct Analytics {
   AccountStats stats;
 };
 
+// The ledger checked against its rules: every balance equals the sum of its entries and none is
+// negative. `mismatched` lists the users breaking either rule (empty when all is well).
+struct LedgerAudit {
+  int64_t accounts = 0;
+  int64_t entries = 0;
+  int64_t open_holds = 0;
+  std::vector<std::string> mismatched;
+};
+
 // ---- The store -----------------------------------------------------------------------------
 
 class Store {
@@ -259,6 +268,8 @@ class Store {
                                                std::string_view hold_id) = 0;
   virtual Result<Analytics> analytics(std::string_view project_id, int64_t from_ms,
                                       int64_t to_ms, int64_t interval_ms) = 0;
+
+  virtual Result<LedgerAudit> audit(std::string_view project_id) = 0;
 
   // Deletes idempotency records older than kIdempotencyRetentionMs.
   virtual Result<int64_t> purge_idempotency(int64_t now_ms) = 0;

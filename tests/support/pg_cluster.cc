@@ -57,7 +57,7 @@ CommandResult run(const std::vector<std::string>& argv, const std::string& cwd, 
                     std::to_string(kKillGraceSeconds) + " " +
                     std::to_string(kCommandTimeoutSeconds);
   if (as_postgres && ::geteuid() == 0) cmd += std::string(" runuser -u ") + kPostgresUser + " --";
-  for (const auto& arg : argv) cmd += " " + quote(arg);
+  for (const auto& arg : argv) cmd.append(1, ' ').append(quote(arg));
   cmd += " </dev/null 2>&1";
 
   CommandResult result{false, ""};

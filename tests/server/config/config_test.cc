@@ -62,6 +62,21 @@ struct BadInput {
   std::string param;
 };
 
+TEST(Config, DemoDatabaseUrlAndProjectsCreate) {
+  auto serve = parse({"serve", "--demo"}, {{"DATABASE_URL", "postgresql://u@127.0.0.1/db"},
+                                           {"TOLLGATE_ADMIN_TOKEN", "0123456789abcdef"}});
+  ASSERT_TRUE(serve.ok()) << serve.error().message;
+  EXPECT_TRUE(serve.value().serve.demo);
+  EXPECT_EQ(serve.value().serve.database_url, "postgresql://u@127.0.0.1/db");
+  EXPECT_EQ(serve.value().serve.admin_token, "0123456789abcdef");
+  auto create = parse({"projects", "create", "--name", "acme", "--json", "--data-dir", "d"}, {});
+  ASSERT_TRUE(create.ok()) << create.error().message;
+  EXPECT_EQ(create.value().command, Command::kProjectsCreate);
+  EXPECT_EQ(create.value().projects_create.name, "acme");
+  EXPECT_TRUE(create.value().projects_create.json);
+  EXPECT_EQ(create.value().serve.data_dir, "d");
+}
+
 TEST(Config, BadInputNamesTheFlagOrVariable) {
   std::vector<BadInput> cases = {
       {{"serve", "--frob"}, {}, "--frob"},
@@ -77,7 +92,14 @@ TEST(Config, BadInputNamesTheFlagOrVariable) {
       {{"serve", "--body-bytes-max", "0"}, {}, "--body-bytes-max"},
       {{"serve", "--idle-timeout-ms", "5"}, {}, "--idle-timeout-ms"},
       {{"serve"}, {{"TOLLGATE_PORT", "abc"}}, "TOLLGATE_PORT"},
-      {{"serve"}, {{"DATABASE_URL", "postgres://x"}}, "DATABASE_URL"},
+      {{"serve"}, {{"DATABASE_URL", "mysql://x"}}, "DATABASE_URL"},
+      {{"serve"}, {{"TOLLGATE_ADMIN_TOKEN", "short"}}, "TOLLGATE_ADMIN_TOKEN"},
+      {{"serve", "--demo=1"}, {}, "--demo"},
+      {{"projects"}, {}, "projects"},
+      {{"projects", "create"}, {}, "--name"},
+      {{"projects", "create", "--name"}, {}, "--name"},
+      {{"projects", "create", "--name="}, {}, "--name"},
+      {{"projects", "create", "--name", "a", "--demo"}, {}, "--demo"},
       {{"launch"}, {}, "launch"},
       {{"serve", "extra"}, {}, "extra"},
   };

@@ -1,0 +1,376 @@
+// The ledger's rules, checked identically against both stores: SQLite (a file in a temp dir)
+// and PostgreSQL (a throwaway cluster started for this process).
+//
+// After every test the audit must pass: each balance equals the sum of its entries and none is
+// negative.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include "server/ledger/ledger_writer.h"
+#include "server/store/store.h"
+#include "tests/support/pg_cluster.h"
+
+namespace tollgate::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kNow = 1'790'000'000'000;  // a fixed "now" in Nov 2026
+
+struct SqliteBackend {
+  static constexpr const char* kName = "Sqlite";
+  fs::path dir = fs::temp_directory_path() /
+                 ("tollgate-ledger-" + std::to_string(::getpid()) + "-" +
+                  std::to_string(std::atomic_fetch_add(&counter, 1)));
+  static inline std::atomic<int> counter{0};
+  ~SqliteBackend() { fs::remove_all(dir); }
+  // Every call opens another Store on the same database, as another process would.
+  Result<std::unique_ptr<Store>> open() { return open_store({dir.string(), ""}); }
+};
+
+struct PostgresBackend {
+  static constexpr const char* kName = "Postgres";
+  std::string url = testing::PgCluster::shared() ? testing::PgCluster::shared()->fresh_database()
+                                                 : std::string();
+  Result<std::unique_ptr<Store>> open() {
+    if (url.empty()) return fail(ErrorCode::kStoreUnavailable, "no PostgreSQL cluster");
+    return open_store({"", url});
+  }
+};
+
+template <typename Backend>
+class LedgerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = backend_.open();
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    store_ = std::move(opened).value();
+    project_ = make_project("proj_a", 100);
+  }
+
+  void TearDown() override {
+    if (!store_) return;
+    for (const std::string& id : projects_) {
+      auto audit = store_->audit(id);
+      ASSERT_TRUE(audit.ok()) << audit.error().message;
+      EXPECT_TRUE(audit.value().mismatched.empty())
+          << "balance != sum of entries for " << audit.value().mismatched.front();
+    }
+  }
+
+  std::string make_project(const std::string& id, int64_t starting_credits,
+                           std::optional<int64_t> budget_micros = std::nullopt) {
+    Project project;
+    project.id = id;
+    project.name = id;
+    project.created_at_ms = kNow;
+    project.settings.starting_credits = starting_credits;
+    project.settings.budget_micros = budget_micros;
+    project.settings.plans = {{"pro", 1000, 19'000'000}};
+    KeyRecord key{"key_" + id, id, KeyKind::kSecret, "hash_" + id, "abcd"};
+    EXPECT_TRUE(store_->create_project(project, std::span<const KeyRecord>(&key, 1)).ok());
+    projects_.push_back(id);
+    return id;
+  }
+
+  LedgerOutcome run(LedgerCommandBody body, std::optional<Idempotency> idem = std::nullopt,
+                    int64_t now = kNow) {
+    LedgerCommand command{std::move(body), std::move(idem)};
+    auto outcomes = store_->apply(std::span<const LedgerCommand>(&command, 1), now);
+    EXPECT_TRUE(outcomes.ok()) << outcomes.error().message;
+    if (!outcomes.ok()) return {};
+    return outcomes.value().at(0);
+  }
+
+  LedgerOutcome meter(const std::string& user, int64_t cost,
+                      std::optional<Idempotency> idem = std::nullopt) {
+    return run(MeterCommand{project_, user, "gen", cost}, std::move(idem));
+  }
+
+  int64_t balance(const std::string& user) {
+    return store_->get_account(project_, user, kNow).value().balance;
+  }
+
+  // 64 threads meter `cost` at once against a fresh user through `stores` (round robin), each
+  // with its own LedgerWriter as separate processes would have; returns how many were allowed.
+  int concurrent_meters(std::vector<Store*> stores, const std::string& user, int64_t cost) {
+    std::vector<std::unique_ptr<LedgerWriter>> writers;
+    for (Store* store : stores) writers.push_back(std::make_unique<LedgerWriter>(*store));
+    std::atomic<int> allowed{0};
+    std::atomic<int> failed{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 64; ++i) {
+      threads.emplace_back([&, i] {
+        auto outcome = writers[i % writers.size()]->apply(
+            LedgerCommand{MeterCommand{project_, user, "gen", cost}, std::nullopt});
+        if (!outcome.ok()) {
+          ++failed;
+        } else if (!outcome.value().error) {
+          ++allowed;
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(failed.load(), 0);
+    return allowed.load();
+  }
+
+  Backend backend_;
+  std::unique_ptr<Store> store_;
+  std::string project_;
+  std::vector<std::string> projects_;
+};
+
+struct BackendNames {
+  template <typename T>
+  static std::string GetName(int) {
+    return T::kName;
+  }
+};
+
+using Backends = ::testing::Types<SqliteBackend, PostgresBackend>;
+TYPED_TEST_SUITE(LedgerTest, Backends, BackendNames);
+
+TYPED_TEST(LedgerTest, FirstSightGrantsStartingCreditsAsAnEntry) {
+  auto before = this->store_->get_account(this->project_, "u1", kNow);
+  ASSERT_TRUE(before.ok());
+  EXPECT_FALSE(before.value().exists);
+  EXPECT_EQ(before.value().balance, 100);
+  auto outcome = this->meter("u1", 1);
+  EXPECT_FALSE(outcome.error);
+  EXPECT_EQ(outcome.account->balance, 99);
+  auto entries = this->store_->list_ledger(this->project_, "u1", Page{});
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries.value().size(), 2u);
+  EXPECT_EQ(entries.value()[1].kind, "grant");
+  EXPECT_EQ(entries.value()[1].amount, 100);
+  EXPECT_EQ(entries.value()[0].kind, "debit");
+  EXPECT_EQ(entries.value()[0].amount, -1);
+  EXPECT_EQ(entries.value()[0].balance_after, 99);
+}
+
+TYPED_TEST(LedgerTest, BlockedMeterDeductsNothing) {
+  EXPECT_FALSE(this->meter("u1", 60).error);
+  auto blocked = this->meter("u1", 41);
+  ASSERT_TRUE(blocked.error);
+  EXPECT_EQ(blocked.error->code, ErrorCode::kInsufficientCredits);
+  EXPECT_EQ(blocked.account->balance, 40);
+  EXPECT_EQ(this->balance("u1"), 40);
+  EXPECT_FALSE(this->meter("u1", 40).error);
+  EXPECT_EQ(this->balance("u1"), 0);
+  EXPECT_TRUE(this->meter("u1", 1).error);
+}
+
+TYPED_TEST(LedgerTest, BatchDecidesInArrivalOrder) {
+  std::vector<LedgerCommand> commands;
+  for (int64_t cost : {30, 50, 40, 20}) {
+    commands.push_back({MeterCommand{this->project_, "u1", "gen", cost}, std::nullopt});
+  }
+  auto outcomes = this->store_->apply(commands, kNow);
+  ASSERT_TRUE(outcomes.ok()) << outcomes.error().message;
+  EXPECT_FALSE(outcomes.value()[0].error);  // 100 -> 70
+  EXPECT_FALSE(outcomes.value()[1].error);  // 70 -> 20
+  EXPECT_TRUE(outcomes.value()[2].error);   // 40 > 20
+  EXPECT_FALSE(outcomes.value()[3].error);  // 20 -> 0
+  EXPECT_EQ(this->balance("u1"), 0);
+}
+
+TYPED_TEST(LedgerTest, RaceAllowsExactlyFloorOfBalanceOverCost) {
+  for (int64_t cost : {2, 3, 7}) {  // 64 meters ask for more than 100 credits hold
+    std::string user = "racer-" + std::to_string(cost);
+    int allowed = this->concurrent_meters({this->store_.get()}, user, cost);
+    EXPECT_EQ(allowed, 100 / cost) << "cost " << cost;
+    EXPECT_EQ(this->balance(user), 100 % cost);
+  }
+}
+
+TYPED_TEST(LedgerTest, TwoStoresOnOneDatabaseStayExact) {
+  auto second = this->backend_.open();
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  int allowed =
+      this->concurrent_meters({this->store_.get(), second.value().get()}, "shared", 3);
+  EXPECT_EQ(allowed, 33);
+  EXPECT_EQ(this->balance("shared"), 1);
+}
+
+TYPED_TEST(LedgerTest, CreditsGrantAndRefund) {
+  auto granted = this->run(CreditCommand{this->project_, "u1", "grant", 50, "promo"});
+  EXPECT_FALSE(granted.error);
+  EXPECT_EQ(granted.account->balance, 150);
+  EXPECT_GT(granted.entry_seq, 0);
+  auto refunded = this->run(CreditCommand{this->project_, "u1", "refund", 5, "bad output"});
+  EXPECT_EQ(refunded.account->balance, 155);
+  auto overflow =
+      this->run(CreditCommand{this->project_, "u1", "grant", INT64_MAX, "too much"});
+  ASSERT_TRUE(overflow.error);
+  EXPECT_EQ(overflow.error->code, ErrorCode::kOverflow);
+  EXPECT_EQ(this->balance("u1"), 155);
+}
+
+TYPED_TEST(LedgerTest, UpdateAccountChecksThePlan) {
+  auto bad = this->run(UpdateAccountCommand{this->project_, "u1", "platinum", {}});
+  ASSERT_TRUE(bad.error);
+  EXPECT_EQ(bad.error->param, "plan");
+  auto good = this->run(UpdateAccountCommand{this->project_, "u1", "pro",
+                                              std::optional<int64_t>(5'000'000)});
+  EXPECT_FALSE(good.error);
+  EXPECT_EQ(good.account->plan, "pro");
+  EXPECT_EQ(good.account->spend_cap_micros, 5'000'000);
+  auto stats = this->store_->account_stats(this->project_);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats.value().total, 1);
+  EXPECT_EQ(stats.value().paid, 1);
+  EXPECT_EQ(stats.value().mrr_micros, 19'000'000);
+  EXPECT_EQ(stats.value().credits_outstanding, 100);
+}
+
+TYPED_TEST(LedgerTest, IdempotencyReplaysAndRefusesADifferentBody) {
+  Idempotency idem{"key_a", "k1", "hash-1"};
+  auto first = this->meter("u1", 10, idem);
+  EXPECT_FALSE(first.replayed);
+  auto again = this->meter("u1", 10, idem);
+  EXPECT_TRUE(again.replayed);
+  EXPECT_EQ(again.account->balance, 90);
+  EXPECT_EQ(this->balance("u1"), 90);
+  auto different = this->meter("u1", 11, Idempotency{"key_a", "k1", "hash-2"});
+  ASSERT_TRUE(different.error);
+  EXPECT_EQ(different.error->code, ErrorCode::kConflict);
+  // Another API key's "k1" is a different request.
+  EXPECT_FALSE(this->meter("u1", 10, Idempotency{"key_b", "k1", "hash-1"}).replayed);
+  EXPECT_EQ(this->balance("u1"), 80);
+  // A duplicate inside one batch is answered from the first.
+  std::vector<LedgerCommand> batch(
+      2, LedgerCommand{MeterCommand{this->project_, "u1", "gen", 5}, Idempotency{"key_a", "k2", "h"}});
+  auto outcomes = this->store_->apply(batch, kNow);
+  ASSERT_TRUE(outcomes.ok());
+  EXPECT_FALSE(outcomes.value()[0].replayed);
+  EXPECT_TRUE(outcomes.value()[1].replayed);
+  EXPECT_EQ(outcomes.value()[1].account->balance, 75);
+  EXPECT_EQ(this->balance("u1"), 75);
+  // After 24 h the key is free again.
+  auto later = this->run(MeterCommand{this->project_, "u1", "gen", 10}, idem,
+                         kNow + kIdempotencyRetentionMs + 1);
+  EXPECT_FALSE(later.replayed);
+  EXPECT_EQ(later.account->balance, 65);
+}
+
+TYPED_TEST(LedgerTest, HoldReserveSettleRelease) {
+  auto reserved = this->run(ReserveCommand{this->project_, "u1", "hold_1", 30, 1000, 60'000});
+  ASSERT_FALSE(reserved.error);
+  EXPECT_EQ(reserved.account->balance, 70);
+  EXPECT_EQ(reserved.account->held_micros, 1000);
+  auto over = this->run(SettleCommand{this->project_, "hold_1", 31, 0});
+  ASSERT_TRUE(over.error);
+  EXPECT_EQ(over.error->param, "credits");
+  auto settled = this->run(SettleCommand{this->project_, "hold_1", 12, 400});
+  ASSERT_FALSE(settled.error);
+  EXPECT_EQ(settled.account->balance, 88);
+  EXPECT_EQ(settled.account->held_micros, 0);
+  EXPECT_EQ(settled.account->period_spent_micros, 400);
+  auto twice = this->run(SettleCommand{this->project_, "hold_1", 1, 0});
+  ASSERT_TRUE(twice.error);
+  EXPECT_EQ(twice.error->code, ErrorCode::kConflict);
+  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u1", "hold_2", 50, 0, 60'000}).error);
+  auto released = this->run(ReleaseCommand{this->project_, "hold_2"});
+  EXPECT_EQ(released.account->balance, 88);
+  auto reused = this->run(ReserveCommand{this->project_, "u1", "hold_2", 1, 0, 60'000});
+  ASSERT_TRUE(reused.error);
+  EXPECT_EQ(reused.error->code, ErrorCode::kConflict);
+  auto missing = this->run(ReleaseCommand{this->project_, "hold_nope"});
+  ASSERT_TRUE(missing.error);
+  EXPECT_EQ(missing.error->code, ErrorCode::kNotFound);
+}
+
+TYPED_TEST(LedgerTest, HoldsNeverOvershootAnyBudgetLevel) {
+  // The balance: 100 credits, so only three holds of 30.
+  int granted = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto outcome = this->run(
+        ReserveCommand{this->project_, "u1", "hold_b" + std::to_string(i), 30, 0, 60'000});
+    granted += outcome.error ? 0 : 1;
+  }
+  EXPECT_EQ(granted, 3);
+  // The user's spend cap: $0.01 = 10,000 micros.
+  this->run(UpdateAccountCommand{this->project_, "u2", {}, std::optional<int64_t>(10'000)});
+  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u2", "hold_c1", 1, 6'000, 60'000}).error);
+  auto capped = this->run(ReserveCommand{this->project_, "u2", "hold_c2", 1, 6'000, 60'000});
+  ASSERT_TRUE(capped.error);
+  EXPECT_NE(capped.error->message.find("spend cap"), std::string::npos);
+  EXPECT_EQ(this->balance("u2"), 99);  // the refused hold took nothing
+  // The project's budget: $0.02 across all its users.
+  std::string budgeted = this->make_project("proj_budget", 100, 20'000);
+  EXPECT_FALSE(this->run(ReserveCommand{budgeted, "x", "hold_p1", 1, 15'000, 60'000}).error);
+  auto over = this->run(ReserveCommand{budgeted, "y", "hold_p2", 1, 15'000, 60'000});
+  ASSERT_TRUE(over.error);
+  EXPECT_NE(over.error->message.find("budget"), std::string::npos);
+  EXPECT_FALSE(this->run(SettleCommand{budgeted, "hold_p1", 1, 5'000}).error);
+  EXPECT_FALSE(this->run(ReserveCommand{budgeted, "y", "hold_p3", 1, 15'000, 60'000}).error);
+}
+
+TYPED_TEST(LedgerTest, ExpiredHoldsSettleAtTheReservedAmount) {
+  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u1", "hold_e", 25, 700, 1'000}).error);
+  auto early = this->run(ExpireHoldsCommand{}, std::nullopt, kNow + 999);
+  EXPECT_EQ(early.amount, 0);
+  auto swept = this->run(ExpireHoldsCommand{}, std::nullopt, kNow + 1'000);
+  EXPECT_EQ(swept.amount, 1);
+  auto hold = this->store_->get_hold(this->project_, "hold_e");
+  ASSERT_TRUE(hold.ok() && hold.value());
+  EXPECT_EQ(hold.value()->status, "expired");
+  auto account = this->store_->get_account(this->project_, "u1", kNow);
+  EXPECT_EQ(account.value().balance, 75);
+  EXPECT_EQ(account.value().held_micros, 0);
+  EXPECT_EQ(account.value().period_spent_micros, 700);
+  auto audit = this->store_->audit(this->project_);
+  EXPECT_EQ(audit.value().open_holds, 0);
+}
+
+TYPED_TEST(LedgerTest, LedgerAndAccountsPaginate) {
+  for (int i = 0; i < 5; ++i) this->meter("user-" + std::to_string(i), 1);
+  auto first = this->store_->list_accounts(this->project_, Page{2, std::nullopt});
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first.value().size(), 2u);
+  auto next = this->store_->list_accounts(this->project_, Page{10, first.value()[1].user_id});
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next.value().size(), 3u);
+  EXPECT_EQ(next.value()[0].user_id, "user-2");
+  auto entries = this->store_->list_ledger(this->project_, std::nullopt, Page{3, std::nullopt});
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries.value().size(), 3u);
+  auto older = this->store_->list_ledger(
+      this->project_, std::nullopt, Page{100, "le_" + std::to_string(entries.value()[2].seq)});
+  ASSERT_TRUE(older.ok());
+  EXPECT_EQ(older.value().size(), 7u);  // 10 entries in all: 5 grants, 5 debits
+}
+
+TYPED_TEST(LedgerTest, AnalyticsBucketsDebitsAndRanksEvents) {
+  this->run(MeterCommand{this->project_, "u1", "image", 5});
+  this->run(MeterCommand{this->project_, "u1", "chat", 1}, std::nullopt, kNow + 3'600'000);
+  this->run(MeterCommand{this->project_, "u2", "image", 5}, std::nullopt, kNow + 3'600'000);
+  auto analytics =
+      this->store_->analytics(this->project_, kNow - 3'600'000, kNow + 7'200'000, 3'600'000);
+  ASSERT_TRUE(analytics.ok()) << analytics.error().message;
+  ASSERT_EQ(analytics.value().series.size(), 2u);
+  EXPECT_EQ(analytics.value().series[0].calls, 1);
+  EXPECT_EQ(analytics.value().series[1].calls, 2);
+  EXPECT_EQ(analytics.value().series[1].credits, 6);
+  ASSERT_EQ(analytics.value().top_events.size(), 2u);
+  EXPECT_EQ(analytics.value().top_events[0].event, "image");
+  EXPECT_EQ(analytics.value().top_events[0].credits, 10);
+  EXPECT_EQ(analytics.value().stats.total, 2);
+}
+
+TYPED_TEST(LedgerTest, UnknownProjectIsNotFoundAndWritesNothing) {
+  auto outcome = this->run(MeterCommand{"proj_missing", "u1", "gen", 1});
+  ASSERT_TRUE(outcome.error);
+  EXPECT_EQ(outcome.error->code, ErrorCode::kNotFound);
+  auto audit = this->store_->audit("proj_missing");
+  ASSERT_TRUE(audit.ok());
+  EXPECT_EQ(audit.value().entries, 0);
+}
+
+}  // namespace
+}  // namespace tollgate::server
