@@ -58,13 +58,15 @@ run: server
 	@port=$${TOLLGATE_PORT:-8787}; \
 	echo ""; \
 	echo "Tollgate is starting on http://localhost:$$port (SQLite in $${TOLLGATE_DATA_DIR:-./data})"; \
+	echo "It serves a demo project: calls without a key meter its users (100 credits each)."; \
 	echo "Try next:"; \
 	echo "  curl http://localhost:$$port/healthz"; \
-	echo "  $(BUILD)/bin/tollgate --help"; \
-	echo "  read docs/README.md"; \
+	echo "  curl -X POST http://localhost:$$port/v1/meter -H 'content-type: application/json' \\"; \
+	echo "       -d '{\"userId\":\"alice\",\"event\":\"image_gen\",\"cost\":5}'"; \
+	echo "  read docs/metering.md (the demo's secret key is printed below, once)"; \
 	echo "Stop with Ctrl-C."; \
 	echo ""
-	@exec $(BUILD)/bin/tollgate serve
+	@exec $(BUILD)/bin/tollgate serve --demo
 
 test: native wasm asan
 	@$(MAKE) -k --no-print-directory test-native test-js test-asan; status=$$?; \

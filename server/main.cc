@@ -43,7 +43,12 @@ Result<std::string> demo_project(Store& store) {
   if (!existing) return existing.error();
   if (existing.value()) return existing.value()->id;
   auto created = create_project(store, "Demo project", true, system_now_ms());
-  if (!created) return created.error();
+  if (!created) {
+    // Another process starting with --demo made it first.
+    auto raced = store.demo_project();
+    if (raced && raced.value()) return raced.value()->id;
+    return created.error();
+  }
   ProjectSettings settings;
   settings.starting_credits = kDemoStartingCredits;
   settings.plans = {{"pro", 1'000, 19'000'000}};

@@ -35,7 +35,8 @@ Result<void> apply_flag(std::string_view flag, std::string_view value, BenchFlag
     if (!threads) return threads.error();
     out.serve.threads = static_cast<int>(threads.value());
   } else if (flag == "--data-dir") {
-    if (value.empty()) return fail(ErrorCode::kInvalidArgument, "--data-dir is empty", "--data-dir");
+    if (value.empty())
+      return fail(ErrorCode::kInvalidArgument, "--data-dir is empty", "--data-dir");
     out.serve.data_dir = std::string(value);
   } else {
     return fail(ErrorCode::kInvalidArgument,
@@ -68,12 +69,11 @@ Result<BenchFlags> parse_bench_flags(int argc, char** argv, int default_threads)
 }
 
 int serve(const server::ServeConfig& config, server::Router router, server::Logger& log,
-          nlohmann::ordered_json fields) {
+          const nlohmann::ordered_json& fields) {
   auto server = server::Server::create(config, std::move(router), log);
   if (!server) return exit_with(server.error());
-  nlohmann::ordered_json line = {{"host", config.host},
-                                 {"port", server.value()->port()},
-                                 {"threads", config.threads}};
+  nlohmann::ordered_json line = {
+      {"host", config.host}, {"port", server.value()->port()}, {"threads", config.threads}};
   line.update(fields);
   log.info("listening", std::move(line));
   server.value()->run();

@@ -32,7 +32,7 @@ int tollgate_default_threads();
 // Serves `router` until SIGINT/SIGTERM, logging "listening" (with `fields` added) once bound.
 // Returns the process exit code.
 int serve(const server::ServeConfig& config, server::Router router, server::Logger& log,
-          nlohmann::ordered_json fields);
+          const nlohmann::ordered_json& fields);
 
 // Prints the error as one JSON line on stderr; returns 2 for bad usage, 1 otherwise.
 int exit_with(const Error& error);

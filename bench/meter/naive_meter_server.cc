@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
   auto opened = open_store({config.serve.data_dir, config.database_url});
   if (!opened) return bench::exit_with(opened.error());
   Store& store = *opened.value();
-  if (auto created = create_bench_project(store); !created) return bench::exit_with(created.error());
+  if (auto created = create_bench_project(store); !created)
+    return bench::exit_with(created.error());
 
   Router router;
   router.add(http::verb::post, "/v1/meter",

@@ -36,8 +36,11 @@ const REQUESTS_MAX_PER_RUN = 2_000_000; // safety bound on one wrk run, split ac
 const USERS_MANY = 10_000;
 const STARTING_CREDITS = 1_000_000_000; // far more than any run can spend
 const OUTPUT_TAIL_BYTES = 600; // of a failed process's stderr, in a footnote
+const FOOTNOTE_CHARS_MAX = 400;
 const IDLE_SAMPLE_MS = 1_000; // how long the machine's load is sampled before the run
 const IDLE_BUSY_CORES_MAX = 0.25; // more than this busy before the run earns a warning
+
+const NUMERIC_FLAG_MAX = 512; // seconds, connections or threads given on the command line
 
 const TARGETS = { vsNaive: 10, vsCeiling: 0.5, p99Ms: 10 };
 
@@ -57,8 +60,9 @@ function parseArgs(argv) {
     else if (flag === '--stores') opts.stores = value.split(',').filter(Boolean);
     else if (numeric[flag]) {
       const n = Number(value);
-      if (!Number.isInteger(n) || n < (flag === '--warmup' ? 0 : 1) || n > 600) {
-        throw new Error(`${flag} must be an integer in [1, 600]`);
+      const min = flag === '--warmup' ? 0 : 1;
+      if (!Number.isInteger(n) || n < min || n > NUMERIC_FLAG_MAX) {
+        throw new Error(`${flag} must be an integer in [${min}, ${NUMERIC_FLAG_MAX}]`);
       }
       opts[numeric[flag]] = n;
     } else throw new Error(`unknown flag ${flag}`);
@@ -76,6 +80,7 @@ const shownPath = (p) => (p.startsWith(ROOT + path.sep) ? path.relative(ROOT, p)
 const live = new Set(); // child processes still running
 const tempDirs = new Set();
 let pg = null;
+let interrupted = false; // set by SIGINT/SIGTERM: start nothing new
 
 function tempDir(prefix) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -88,19 +93,26 @@ function removeDir(dir) {
   tempDirs.delete(dir);
 }
 
+// Adds child.exited, a promise of { code, signal } that also settles when spawning fails.
 function track(child) {
   live.add(child);
-  child.exited = new Promise((resolve) =>
+  child.exited = new Promise((resolve) => {
     child.once('exit', (code, signal) => {
       live.delete(child);
       resolve({ code, signal });
-    }));
+    });
+    child.once('error', () => {
+      if (child.pid !== undefined) return; // a failed kill(): 'exit' still comes
+      live.delete(child);
+      resolve({ code: null, signal: 'spawn failed' });
+    });
+  });
   return child;
 }
 
 // SIGTERM, wait, then SIGKILL. Resolves to how it exited.
 async function stopProcess(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exited;
+  if (!live.has(child)) return child.exited;
   child.kill('SIGTERM');
   let timer;
   const timedOut = new Promise((resolve) => { timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS); });
@@ -112,10 +124,27 @@ async function stopProcess(child) {
   return { ...result, forced: true };
 }
 
-async function cleanup() {
+// Stops the cluster once; every caller awaits the same stop.
+function stopPostgres() {
+  if (!pg) return Promise.resolve();
+  const cluster = pg;
+  cluster.stopping ??= cluster.stop()
+    .catch((err) => console.error(`bench: stopping PostgreSQL: ${err.message}`))
+    .finally(() => { if (pg === cluster) pg = null; });
+  return cluster.stopping;
+}
+
+// Shared by the signal handler and main's finally, so neither exits while the other still stops
+// PostgreSQL.
+let cleaning = null;
+function cleanup() {
+  cleaning ??= cleanupOnce();
+  return cleaning;
+}
+
+async function cleanupOnce() {
   await Promise.all([...live].map(stopProcess));
-  if (pg) await pg.stop().catch((err) => console.error(`bench: stopping PostgreSQL: ${err.message}`));
-  pg = null;
+  await stopPostgres();
   for (const dir of [...tempDirs]) removeDir(dir);
 }
 
@@ -165,11 +194,15 @@ function postgresTicks() {
   return ticks;
 }
 
-function machineBusyTicks() {
-  const [, ...v] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
-  const n = v.map(Number);
-  return n.slice(0, 8).reduce((a, b) => a + b, 0) - n[3] - n[4]; // all but idle and iowait
+// /proc/stat's first line: user nice system idle iowait irq softirq steal (in ticks, all cores).
+function machineTicks() {
+  const [user, nice, system, , , irq, softirq] = fs.readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { busy: user + nice + system + irq + softirq, irq: irq + softirq };
 }
+const machineBusyTicks = () => machineTicks().busy;
+// Interrupt work, mostly loopback packets: no process is charged for it.
+const irqTicks = () => machineTicks().irq;
 
 // ---- HTTP helpers --------------------------------------------------------------------------
 // One request on its own connection (agent: false), so no idle keep-alive delays shutdown.
@@ -206,6 +239,7 @@ function childEnv(databaseUrl) {
 // Starts argv with stdout/stderr in files (a pipe would cost the runner CPU under load, and an
 // undrained one would block the server) and resolves to { child, port } once it logs listening.
 async function startServer(argv, env, logDir) {
+  if (interrupted) throw new Error('interrupted');
   const outFile = path.join(logDir, 'stdout.log');
   const errFile = path.join(logDir, 'stderr.log');
   const out = fs.openSync(outFile, 'w');
@@ -214,6 +248,7 @@ async function startServer(argv, env, logDir) {
   fs.closeSync(out);
   fs.closeSync(err);
   const spawnError = new Promise((_, reject) => child.once('error', reject));
+  spawnError.catch(() => {}); // raced below; an error after we return must not crash the runner
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     const port = listeningPort(outFile);
@@ -244,7 +279,6 @@ function listeningPort(file) {
 // Each kind: how to prepare its store and start it. Resolves to { child, port, token }.
 const SERVERS = {
   ceiling: {
-    label: 'ceiling',
     binary: (b) => path.join(b, 'bin/bench_hello_server'),
     async start({ bin, logDir }) {
       const s = await startServer([bin, '--port', '0'], childEnv(), logDir);
@@ -252,7 +286,6 @@ const SERVERS = {
     },
   },
   naive: {
-    label: 'naive',
     binary: (b) => path.join(b, 'bin/bench_naive_meter_server'),
     async start({ bin, logDir, dataDir, databaseUrl }) {
       const argv = [bin, '--port', '0', '--threads', '8', ...(databaseUrl ? [] : ['--data-dir', dataDir])];
@@ -261,7 +294,6 @@ const SERVERS = {
     },
   },
   tollgate: {
-    label: 'tollgate',
     binary: (b) => path.join(b, 'bin/tollgate'),
     async start({ bin, logDir, dataDir, databaseUrl }) {
       const env = childEnv(databaseUrl);
@@ -304,6 +336,7 @@ async function createProject(bin, where, env) {
 
 // ---- wrk -----------------------------------------------------------------------------------
 function runWrk(opts, port, users, token, seconds) {
+  if (interrupted) return Promise.reject(new Error('interrupted'));
   const perThreadMax = Math.ceil(REQUESTS_MAX_PER_RUN / opts.wrkThreads);
   const args = ['-t', String(opts.wrkThreads), '-c', String(opts.connections), '-d', `${seconds}s`,
     '--timeout', WRK_SOCKET_TIMEOUT, '-s', path.join(HERE, 'meter.lua'),
@@ -332,6 +365,7 @@ function runWrk(opts, port, users, token, seconds) {
 
 // ---- One cell: one server, one store, one user mix -----------------------------------------
 async function measure(kind, store, users, opts) {
+  if (interrupted) throw new Error('interrupted');
   const server = SERVERS[kind];
   const bin = server.binary(opts.build);
   if (!fs.existsSync(bin)) throw new Error(`${shownPath(bin)} is not built`);
@@ -352,15 +386,16 @@ async function measure(kind, store, users, opts) {
     if (opts.warmup > 0) await runWrk(opts, running.port, users, running.token, opts.warmup);
 
     const ticks = () => ({ server: processTicks(running.child.pid), wrk: childrenTicks(),
-      postgres: postgresTicks(), machine: machineBusyTicks() });
+      postgres: postgresTicks(), irq: irqTicks(), machine: machineBusyTicks() });
     const before = ticks();
     const result = await runWrk(opts, running.port, users, running.token, opts.duration);
     const seconds = result.duration_us / 1e6;
-    const cores = (ticks) => ticks / CLK_TCK / seconds;
+    const cores = (n) => n / CLK_TCK / seconds;
     const after = ticks();
     result.cpu = Object.fromEntries(Object.keys(after).map((k) => [k, cores(after[k] - before[k])]));
     // Everything else on the machine, e.g. a compiler: it competes with the run for the cores.
-    result.cpu.other = Math.max(0, result.cpu.machine - result.cpu.server - result.cpu.wrk - result.cpu.postgres);
+    const { machine, server: own, wrk, postgres, irq } = result.cpu;
+    result.cpu.other = Math.max(0, machine - own - wrk - postgres - irq);
     const exit = await stopProcess(running.child);
     running = null;
     if (exit.code !== 0) result.exitNote = `exited ${exit.code ?? exit.signal}${exit.forced ? ' (SIGKILL after timeout)' : ''} after SIGTERM`;
@@ -374,7 +409,8 @@ async function measure(kind, store, users, opts) {
 // ---- The table -----------------------------------------------------------------------------
 // Footnotes, one per distinct reason, each listing the cells it applies to.
 const footnotes = [];
-function footnote(reason, where) {
+function footnote(text, where) {
+  const reason = text.replace(/\s+/g, ' ').trim().slice(0, FOOTNOTE_CHARS_MAX);
   let note = footnotes.find((n) => n.reason === reason);
   if (!note) footnotes.push((note = { reason, where: [] }));
   note.where.push(where);
@@ -383,6 +419,8 @@ function footnote(reason, where) {
 
 const fmtOps = (r) => Math.round(r.ops_per_s).toLocaleString('en-US');
 const fmtMs = (us) => { const ms = us / 1000; return ms < 10 ? ms.toFixed(2) : ms.toFixed(1); };
+const fmtCpu = (c) => `cores: server ${c.server.toFixed(2)}, wrk ${c.wrk.toFixed(2)}` +
+  `${c.postgres ? `, postgres ${c.postgres.toFixed(2)}` : ''}, machine ${c.machine.toFixed(2)}`;
 const mark = (ok) => (ok ? 'pass' : 'MISS');
 
 function cells(row, kind) {
@@ -439,7 +477,8 @@ function cpuSummary(rows) {
   const pgRuns = all.filter((r) => r.cpu.postgres > 0);
   return `CPU in cores of ${os.cpus().length} during the measured runs: wrk ${span(all.map((r) => r.cpu.wrk))}; ` +
     `server ${servers.join(', ')}; PostgreSQL ${span(pgRuns.map((r) => r.cpu.postgres))}; ` +
-    `other processes ${span(all.map((r) => r.cpu.other))}; machine busy ${span(all.map((r) => r.cpu.machine))}.`;
+    `kernel irq ${span(all.map((r) => r.cpu.irq))}; other processes ${span(all.map((r) => r.cpu.other))}; ` +
+    `machine busy ${span(all.map((r) => r.cpu.machine))}.`;
 }
 
 function filesystemOf(dir) {
@@ -506,14 +545,11 @@ async function main() {
             row[kind] = { error: err.message };
           }
         }
-        process.stderr.write(row[kind].error ? 'n/a\n' : `${fmtOps(row[kind])} ops/s\n`);
+        process.stderr.write(row[kind].error ? 'n/a\n' : `${fmtOps(row[kind])} ops/s (${fmtCpu(row[kind].cpu)})\n`);
       }
       rows.push(row);
     }
-    if (pg) {
-      await pg.stop();
-      pg = null;
-    }
+    await stopPostgres();
   }
 
   console.log('');
@@ -523,6 +559,12 @@ async function main() {
   console.log(`ceiling: our HTTP stack, constant answer; naive: 1 store transaction per request (8 threads); ` +
     'tollgate: `tollgate serve`. "users": one hot user, or 10,000 picked at random per request.');
   console.log(cpuSummary(rows));
+  const otherMax = Math.max(0, ...rows.flatMap((row) => ['ceiling', 'naive', 'tollgate']
+    .filter((k) => !row[k].error).map((k) => row[k].cpu.other)));
+  if (otherMax > IDLE_BUSY_CORES_MAX) {
+    console.log(`warning: other processes used up to ${otherMax.toFixed(2)} cores during a run; ` +
+      'compare only columns of the same row, and rerun on an idle machine for published numbers');
+  }
   footnotes.forEach((n, i) => console.log(`[${i + 1}] ${n.where.join(', ')}: ${n.reason}`));
   console.log(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
   const ours = rows.some((row) => row.ceiling.error || row.naive.error);
@@ -532,6 +574,7 @@ async function main() {
 process.on('exit', cleanupSync);
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
+    interrupted = true;
     console.error(`bench: ${signal}, stopping`);
     cleanup().finally(() => process.exit(130));
   });

@@ -4,6 +4,8 @@
 // Every change goes through the LedgerWriter (group commit) and is answered after its batch
 // commits. Input is validated completely before anything is queued, so a rejected request
 // writes nothing.
+#include <algorithm>
+
 #include "server/api/api.h"
 #include "server/api/input.h"
 #include "server/api/render.h"
@@ -80,6 +82,11 @@ Result<std::string> user_param(const PathParams& params) {
   const std::string& user = params.at("userId");
   if (auto checked = check_text(user, "userId", kUserIdBytesMax); !checked) return checked.error();
   return user;
+}
+
+bool is_entry_id(std::string_view id) {
+  if (id.size() < 4 || id.size() > 3 + 18 || id.substr(0, 3) != "le_") return false;
+  return std::all_of(id.begin() + 3, id.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 Page page_of(int64_t limit, const QueryParams& query) {
@@ -192,6 +199,15 @@ void add_account_routes(Router& router, ApiContext& api) {
     auto plan = optional_string_field(body.value(), "plan", 64);
     if (!plan) return respond(error_response(plan.error()));
     update.plan = plan.value();
+    const auto& plans = caller.value().project.settings.plans;
+    if (update.plan && *update.plan != "free" &&
+        std::none_of(plans.begin(), plans.end(),
+                     [&](const Plan& p) { return p.name == *update.plan; })) {
+      return respond(error_response(fail(ErrorCode::kInvalidArgument,
+                                         "no plan named '" + *update.plan +
+                                             "' in this project's settings",
+                                         "plan")));
+    }
     if (body.value().contains("spendCapMicros")) {
       if (body.value()["spendCapMicros"].is_null()) {
         update.spend_cap_micros = std::optional<int64_t>();
@@ -252,8 +268,13 @@ void add_account_routes(Router& router, ApiContext& api) {
       if (!checked) return error_response(checked.error());
       user = checked.value();
     }
-    auto entries =
-        api.store.list_ledger(caller.value().project.id, user, page_of(limit.value(), query));
+    Page page = page_of(limit.value(), query);
+    if (page.starting_after && !is_entry_id(*page.starting_after)) {
+      return error_response(fail(ErrorCode::kInvalidArgument,
+                                 "'starting_after' must be a ledger entry id such as le_42",
+                                 "starting_after"));
+    }
+    auto entries = api.store.list_ledger(caller.value().project.id, user, page);
     if (!entries) return error_response(entries.error());
     bool more = static_cast<int64_t>(entries.value().size()) > limit.value();
     if (more) entries.value().pop_back();

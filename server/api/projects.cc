@@ -47,6 +47,10 @@ Result<std::vector<Plan>> parse_plans(const json& value) {
         return scoped;
       }
     }
+    if (name.value() == "free" && price.value() != 0) {
+      return fail(ErrorCode::kInvalidArgument, "the 'free' plan cannot have a price",
+                  where + ".priceMicros");
+    }
     for (const Plan& earlier : plans) {
       if (earlier.name == name.value()) {
         return fail(ErrorCode::kInvalidArgument, "plan '" + name.value() + "' is listed twice",

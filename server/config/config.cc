@@ -226,8 +226,8 @@ Flags for serve (each also read from the environment variable shown):
   --data-dir DIR           where the SQLite database lives (TOLLGATE_DATA_DIR, default ./data)
   --body-bytes-max N       largest request body accepted (TOLLGATE_BODY_BYTES_MAX, default 1048576)
   --idle-timeout-ms N      close a connection idle this long (TOLLGATE_IDLE_TIMEOUT_MS, default 30000)
-  --demo                   create a demo project on an empty store and print its keys;
-                           calls without a key then act as its publishable key
+  --demo                   serve a demo project (made, and its keys printed, the first
+                           time); calls without a key act as its publishable key
 
 Environment only:
   DATABASE_URL             postgresql://… to store data in PostgreSQL instead of SQLite

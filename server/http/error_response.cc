@@ -81,6 +81,13 @@ Response json_response(http::status status, const nlohmann::ordered_json& body) 
 }
 
 Response error_response(const Error& error) {
+  if (error.code == ErrorCode::kStoreUnavailable) {
+    // Database messages can name hosts, tables or internal state: never show them to clients.
+    return json_response(
+        http_status(error.code),
+        error_body(fail(error.code, "the store is unavailable; nothing was changed, retry shortly",
+                        error.param == "DATABASE_URL" ? "" : error.param)));
+  }
   return json_response(http_status(error.code), error_body(error));
 }
 

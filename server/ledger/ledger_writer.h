@@ -38,7 +38,7 @@ class LedgerWriter {
   using Done = std::function<void(Result<LedgerOutcome>)>;
 
   LedgerWriter(Store& store, Clock clock = system_now_ms);
-  ~LedgerWriter();  // answers what is still queued with kStoreUnavailable, then stops
+  ~LedgerWriter();  // applies what is already queued, then stops; later submits get 503
   LedgerWriter(const LedgerWriter&) = delete;
   LedgerWriter& operator=(const LedgerWriter&) = delete;
 

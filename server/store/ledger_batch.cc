@@ -416,12 +416,13 @@ class LedgerBatch {
 
   // Closes an open hold: charges (credits, micros) of it and returns the rest of the credits.
   LedgerOutcome close_hold(HoldState& hold, int64_t credits, int64_t micros, const char* status,
-                           const char* entry_kind, size_t index) {
+                           const char* entry_kind, size_t index, std::string reason = {}) {
     AccountState* state = account(hold.hold.project_id, hold.hold.user_id);
     if (state == nullptr) return no_project(hold.hold.project_id);
     Account& a = state->account;
     ProjectState& project = projects_[hold.hold.project_id];
-    add_entry(*state, entry_kind, hold.hold.credits - credits, index, "", "", hold.hold.id);
+    add_entry(*state, entry_kind, hold.hold.credits - credits, index, "", std::move(reason),
+              hold.hold.id);
     a.held_micros -= hold.hold.micros;
     a.period_spent_micros += micros;
     project.held_micros -= hold.hold.micros;
@@ -484,7 +485,8 @@ class LedgerBatch {
     for (const std::string& id : expired_) {
       HoldState& hold = holds_.at(id);
       if (hold.hold.status != "open") continue;  // settled earlier in this batch
-      close_hold(hold, hold.hold.credits, hold.hold.micros, "expired", "settle", index);
+      close_hold(hold, hold.hold.credits, hold.hold.micros, "expired", "settle", index,
+                 "hold expired: charged as reserved");
       ++expired;
     }
     expired_.clear();

@@ -42,6 +42,9 @@ constexpr std::string_view kLedgerSchema = R"sql(
     created_at_ms       INT64 NOT NULL
   ) STRICT_TABLE;
 
+  -- At most one demo project, even when several processes start with --demo at once.
+  CREATE UNIQUE INDEX one_demo_project ON projects (demo) WHERE demo = 1;
+
   -- API keys: only the SHA-256 of the secret is stored.
   CREATE TABLE api_keys (
     id            TEXT PRIMARY KEY,

@@ -12,11 +12,12 @@ function tempDir(prefix = 'tollgate-test-') {
 }
 
 /**
- * Resolves once the server logs "listening". `fdLimit` caps the process's open files. `logs` collects every parsed stdout line.
+ * Resolves once the server logs "listening". With `dataDir`, it serves that directory and leaves
+ * it in place when stopped (for restarts); otherwise a throwaway one. `fdLimit` caps the process's open files. `logs` collects every parsed stdout line.
  * `exited` resolves with {code, signal} when the process ends.
  */
-async function startServer({ args = [], env = {}, fdLimit } = {}) {
-  const dataDir = tempDir();
+async function startServer({ args = [], env = {}, fdLimit, dataDir: reuse } = {}) {
+  const dataDir = reuse || tempDir();
   const argv = ['serve', '--port', '0', '--data-dir', dataDir, ...args];
   // With fdLimit, start through the shell so `ulimit -n` applies to the server alone.
   const [command, commandArgs] = fdLimit
@@ -59,8 +60,13 @@ async function startServer({ args = [], env = {}, fdLimit } = {}) {
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       const result = await exited;
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (!reuse) fs.rmSync(dataDir, { recursive: true, force: true });
       return result;
+    },
+    /** Kills the process at once, as a crash would; the data dir stays for a restart. */
+    async crash() {
+      proc.kill('SIGKILL');
+      return exited;
     },
   };
 }
