@@ -194,11 +194,76 @@ class LedgerBatch {
         state.dirty = lock;
       }
     }
-    for (const AccountKey& key : accounts) {
-      if (!projects_.count(key.first)) continue;
-      if (auto loaded = lock_account(key); !loaded) return loaded;
+    std::map<std::string, std::vector<std::string>> users_by_project;  // sorted: lock order
+    for (const auto& [project, user] : accounts) {
+      if (projects_.count(project)) users_by_project[project].push_back(user);
+    }
+    for (const auto& [project, users] : users_by_project) {
+      if (auto locked = lock_accounts(project, users); !locked) return locked;
     }
     return {};
+  }
+
+  // The SQL for "the texts in the JSON array $n", in each dialect.
+  std::string json_texts(int param) const {
+    std::string p = "$" + std::to_string(param);
+    return db_.dialect() == SqlDialect::kSqlite ? "SELECT value FROM json_each(" + p + ")"
+                                                : "SELECT jsonb_array_elements_text(" + p +
+                                                      "::jsonb)";
+  }
+
+  static std::string json_array(const std::vector<std::string>& texts) {
+    return json(texts).dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+
+  // Locks a project's accounts in user-id order with one statement, first creating (in one more
+  // statement) those seen for the first time, with the project's starting credits.
+  Result<void> lock_accounts(const std::string& project, const std::vector<std::string>& users) {
+    auto select = [&](const std::vector<std::string>& which) {
+      return db_.query("SELECT " + std::string(kAccountColumns) +
+                           " FROM accounts WHERE project_id = $1 AND user_id IN (" +
+                           json_texts(2) + ") ORDER BY user_id" + std::string(db_.for_update()),
+                       {project, json_array(which)});
+    };
+    auto rows = select(users);
+    if (!rows) return rows.error();
+    std::set<std::string> found;
+    for (size_t r = 0; r < rows.value().size(); ++r) add_account(rows.value(), r, found);
+    std::vector<std::string> missing;
+    for (const std::string& user : users) {
+      if (!found.count(user)) missing.push_back(user);
+    }
+    if (missing.empty()) return {};
+    int64_t starting = projects_[project].settings.starting_credits;
+    auto created = db_.query(
+        "INSERT INTO accounts (project_id, user_id, plan, balance, period_start_ms, "
+        "created_at_ms, updated_at_ms) SELECT $1, u.value, 'free', $3, $4, $5, $5 FROM (" +
+            json_texts(2) + (db_.dialect() == SqlDialect::kSqlite ? "" : " AS value") +
+            ") AS u ORDER BY u.value ON CONFLICT (project_id, user_id) DO NOTHING RETURNING user_id",
+        {project, json_array(missing), starting, month_start_ms(now_ms_), now_ms_});
+    if (!created) return created.error();
+    for (size_t r = 0; r < created.value().size() && starting > 0; ++r) {
+      AccountKey key{project, created.value().text(r, 0)};
+      entries_.push_back({key, "grant", starting, starting, "", "starting credits", "", SIZE_MAX});
+    }
+    // Rows another process created meanwhile are locked here along with ours.
+    rows = select(missing);
+    if (!rows) return rows.error();
+    for (size_t r = 0; r < rows.value().size(); ++r) add_account(rows.value(), r, found);
+    if (found.size() != users.size()) return fail(ErrorCode::kStoreUnavailable, "account vanished");
+    return {};
+  }
+
+  void add_account(const SqlRows& rows, size_t r, std::set<std::string>& found) {
+    AccountState state{read_account(rows, r), false};
+    if (state.account.period_start_ms < month_start_ms(now_ms_)) {
+      state.account.period_start_ms = month_start_ms(now_ms_);
+      state.account.period_spent_micros = 0;
+      state.dirty = true;
+    }
+    found.insert(state.account.user_id);
+    accounts_.emplace(AccountKey{state.account.project_id, state.account.user_id},
+                      std::move(state));
   }
 
   void add_hold(const SqlRows& rows, size_t r) {
@@ -206,39 +271,6 @@ class LedgerBatch {
     state.hold = Hold{rows.text(r, 0), rows.text(r, 1), rows.text(r, 2), rows.int64(r, 3),
                       rows.int64(r, 4), rows.text(r, 5), rows.int64(r, 6)};
     holds_.emplace(state.hold.id, std::move(state));
-  }
-
-  // Locks the account, creating it (with the project's starting credits) on first sight.
-  Result<void> lock_account(const AccountKey& key) {
-    std::string select = "SELECT " + std::string(kAccountColumns) +
-                         " FROM accounts WHERE project_id = $1 AND user_id = $2" +
-                         std::string(db_.for_update());
-    auto rows = db_.query(select, {key.first, key.second});
-    if (!rows) return rows.error();
-    if (rows.value().empty()) {
-      int64_t starting = projects_[key.first].settings.starting_credits;
-      auto created = db_.query(
-          "INSERT INTO accounts (project_id, user_id, plan, balance, period_start_ms, "
-          "created_at_ms, updated_at_ms) VALUES ($1, $2, 'free', $3, $4, $5, $5) "
-          "ON CONFLICT (project_id, user_id) DO NOTHING RETURNING user_id",
-          {key.first, key.second, starting, month_start_ms(now_ms_), now_ms_});
-      if (!created) return created.error();
-      if (!created.value().empty() && starting > 0) {
-        entries_.push_back({key, "grant", starting, starting, "", "starting credits", "",
-                            SIZE_MAX});
-      }
-      rows = db_.query(select, {key.first, key.second});
-      if (!rows) return rows.error();
-      if (rows.value().empty()) return fail(ErrorCode::kStoreUnavailable, "account vanished");
-    }
-    AccountState state{read_account(rows.value(), 0), false};
-    if (state.account.period_start_ms < month_start_ms(now_ms_)) {
-      state.account.period_start_ms = month_start_ms(now_ms_);
-      state.account.period_spent_micros = 0;
-      state.dirty = true;
-    }
-    accounts_.emplace(key, std::move(state));
-    return {};
   }
 
   Result<void> load_idempotency(std::span<const LedgerCommand> commands) {
@@ -497,7 +529,8 @@ class LedgerBatch {
 
   // ---- 3. Writes ---------------------------------------------------------------------------
 
-  Result<void> write(std::span<const LedgerCommand>, std::vector<LedgerOutcome>& outcomes) {
+  // SQLite runs in-process, so one cached statement per row costs microseconds.
+  Result<void> insert_entries(std::vector<LedgerOutcome>& outcomes) {
     for (const PendingEntry& entry : entries_) {
       auto rows = db_.query(
           "INSERT INTO ledger (project_id, user_id, kind, amount, balance_after, event, reason, "
@@ -509,6 +542,10 @@ class LedgerBatch {
       if (entry.command < outcomes.size() && !rows.value().empty())
         outcomes[entry.command].entry_seq = rows.value().int64(0, 0);
     }
+    return {};
+  }
+
+  Result<void> update_accounts() {
     for (const auto& [key, state] : accounts_) {
       if (!state.dirty) continue;
       const Account& a = state.account;
@@ -516,9 +553,82 @@ class LedgerBatch {
           "UPDATE accounts SET plan = $3, balance = $4, spend_cap_micros = $5, "
           "period_start_ms = $6, period_spent_micros = $7, held_micros = $8, updated_at_ms = $9 "
           "WHERE project_id = $1 AND user_id = $2",
-          {key.first, key.second, a.plan, a.balance, nullable(a.spend_cap_micros), a.period_start_ms,
-           a.period_spent_micros, a.held_micros, now_ms_});
+          {key.first, key.second, a.plan, a.balance, nullable(a.spend_cap_micros),
+           a.period_start_ms, a.period_spent_micros, a.held_micros, now_ms_});
       if (!rows) return rows.error();
+    }
+    return {};
+  }
+
+  // PostgreSQL is a round trip away, so a batch's entries go in two statements whatever their
+  // number: one reserves their sequence numbers, one inserts them all from a JSON array.
+  Result<void> insert_entries_bulk(std::vector<LedgerOutcome>& outcomes) {
+    if (entries_.empty()) return {};
+    auto seqs = db_.query(
+        "SELECT nextval(pg_get_serial_sequence('ledger', 'seq')) FROM generate_series(1, $1)",
+        {static_cast<int64_t>(entries_.size())});
+    if (!seqs) return seqs.error();
+    std::vector<int64_t> numbers;
+    for (size_t r = 0; r < seqs.value().size(); ++r) numbers.push_back(seqs.value().int64(r, 0));
+    std::sort(numbers.begin(), numbers.end());
+    if (numbers.size() != entries_.size())
+      return fail(ErrorCode::kStoreUnavailable, "ledger sequence short");
+    json rows = json::array();
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      const PendingEntry& e = entries_[i];
+      auto text = [](const std::string& s) { return s.empty() ? json() : json(s); };
+      rows.push_back({{"seq", numbers[i]}, {"project_id", e.account.first},
+                      {"user_id", e.account.second}, {"kind", e.kind}, {"amount", e.amount},
+                      {"balance_after", e.balance_after}, {"event", text(e.event)},
+                      {"reason", text(e.reason)}, {"hold_id", text(e.hold_id)},
+                      {"created_at_ms", now_ms_}});
+      if (e.command < outcomes.size()) outcomes[e.command].entry_seq = numbers[i];
+    }
+    auto inserted = db_.query(
+        "INSERT INTO ledger (seq, project_id, user_id, kind, amount, balance_after, event, "
+        "reason, hold_id, created_at_ms) SELECT * FROM jsonb_to_recordset($1::jsonb) AS x("
+        "seq bigint, project_id text, user_id text, kind text, amount bigint, "
+        "balance_after bigint, event text, reason text, hold_id text, created_at_ms bigint)",
+        {rows.dump(-1, ' ', false, json::error_handler_t::replace)});
+    if (!inserted) return inserted.error();
+    return {};
+  }
+
+  Result<void> update_accounts_bulk() {
+    json rows = json::array();
+    for (const auto& [key, state] : accounts_) {
+      if (!state.dirty) continue;
+      const Account& a = state.account;
+      rows.push_back({{"project_id", key.first}, {"user_id", key.second}, {"plan", a.plan},
+                      {"balance", a.balance},
+                      {"spend_cap_micros", a.spend_cap_micros ? json(*a.spend_cap_micros) : json()},
+                      {"period_start_ms", a.period_start_ms},
+                      {"period_spent_micros", a.period_spent_micros},
+                      {"held_micros", a.held_micros}});
+    }
+    if (rows.empty()) return {};
+    auto updated = db_.query(
+        "UPDATE accounts AS a SET plan = x.plan, balance = x.balance, "
+        "spend_cap_micros = x.spend_cap_micros, period_start_ms = x.period_start_ms, "
+        "period_spent_micros = x.period_spent_micros, held_micros = x.held_micros, "
+        "updated_at_ms = $2 FROM jsonb_to_recordset($1::jsonb) AS x(project_id text, "
+        "user_id text, plan text, balance bigint, spend_cap_micros bigint, "
+        "period_start_ms bigint, period_spent_micros bigint, held_micros bigint) "
+        "WHERE a.project_id = x.project_id AND a.user_id = x.user_id",
+        {rows.dump(-1, ' ', false, json::error_handler_t::replace), now_ms_});
+    if (!updated) return updated.error();
+    return {};
+  }
+
+
+  Result<void> write(std::span<const LedgerCommand>, std::vector<LedgerOutcome>& outcomes) {
+    bool postgres = db_.dialect() == SqlDialect::kPostgres;
+    if (auto written = postgres ? insert_entries_bulk(outcomes) : insert_entries(outcomes);
+        !written) {
+      return written;
+    }
+    if (auto written = postgres ? update_accounts_bulk() : update_accounts(); !written) {
+      return written;
     }
     for (const auto& [id, state] : projects_) {
       if (!state.dirty || !state.locked) continue;
