@@ -1,6 +1,5 @@
 #include "server/api/render.h"
 
-#include "server/store/sql_store.h"
 #include "tollgate/money/money.h"
 
 namespace tollgate::server {
