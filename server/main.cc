@@ -66,9 +66,23 @@ int serve(const ServeConfig& config) {
   if (!store) return exit_with(store.error());
   Store& db = *store.value();
 
+  auto ledger = std::make_unique<LedgerWriter>(db);
+  Authenticator auth(db, std::nullopt);
+  ApiContext api{db, *ledger, auth, ""};
+  Router router;
+  add_health_routes(router, db);
+  add_project_routes(router, api);
+  add_meter_routes(router, api);
+  add_account_routes(router, api);
+
+  // Bind first: secrets are made (and shown once) only when the server can actually start.
+  auto server = Server::create(config, std::move(router), log);
+  if (!server) return exit_with(server.error());
+
   std::optional<std::string> new_admin_token;
   auto admin_hash = admin_token_hash(db, config.admin_token, new_admin_token);
   if (!admin_hash) return exit_with(admin_hash.error());
+  api.admin_token_hash = admin_hash.value();
   if (new_admin_token) {
     show_once("admin token created; POST /v1/projects needs it", "  " + *new_admin_token + "\n");
   }
@@ -77,19 +91,9 @@ int serve(const ServeConfig& config) {
     auto demo = demo_project(db);
     if (!demo) return exit_with(demo.error());
     demo_id = demo.value();
+    auth.set_demo_project(*demo_id);
   }
 
-  auto ledger = std::make_unique<LedgerWriter>(db);
-  Authenticator auth(db, demo_id);
-  ApiContext api{db, *ledger, auth, admin_hash.value()};
-  Router router;
-  add_health_routes(router, db);
-  add_project_routes(router, api);
-  add_meter_routes(router, api);
-  add_account_routes(router, api);
-
-  auto server = Server::create(config, std::move(router), log);
-  if (!server) return exit_with(server.error());
   log.info("listening",
            {{"host", config.host},
             {"port", server.value()->port()},

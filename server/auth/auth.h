@@ -41,6 +41,9 @@ class Authenticator {
   // endpoint needs the secret key and got the publishable one.
   Result<Caller> authenticate(const Request& request, const nlohmann::json* body, Access access);
 
+  // Makes keyless requests act as this project's publishable key. Call before serving.
+  void set_demo_project(std::string id) { demo_project_id_ = std::move(id); }
+
   // The project, from the cache when fresh.
   Result<Project> project(const std::string& id);
   void forget_project(const std::string& id);
