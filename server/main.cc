@@ -66,7 +66,7 @@ int serve(const ServeConfig& config) {
   if (!store) return exit_with(store.error());
   Store& db = *store.value();
 
-  auto ledger = std::make_unique<LedgerWriter>(db);
+  auto ledger = std::make_unique<LedgerWriter>(db, ledger_partitions_for(db));
   Authenticator auth(db, std::nullopt);
   ApiContext api{db, *ledger, auth, ""};
   Router router;

@@ -1,5 +1,6 @@
 #include "server/ledger/ledger_writer.h"
 
+#include <algorithm>
 #include <future>
 
 namespace tollgate::server {
@@ -9,33 +10,65 @@ int64_t system_now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-LedgerWriter::LedgerWriter(Store& store, Clock clock)
+size_t ledger_partitions_for(const Store& store) {
+  return store.kind() == "postgres" ? kPostgresLedgerPartitions : 1;
+}
+
+LedgerWriter::LedgerWriter(Store& store, size_t partitions, Clock clock)
     : store_(store),
       clock_(std::move(clock)),
       next_hold_sweep_(std::chrono::steady_clock::now()),
-      next_purge_(std::chrono::steady_clock::now()),
-      thread_([this] { run(); }) {}
+      next_purge_(std::chrono::steady_clock::now()) {
+  for (size_t i = 0; i < std::max<size_t>(partitions, 1); ++i)
+    partitions_.push_back(std::make_unique<Partition>());
+  for (size_t i = 0; i < partitions_.size(); ++i) {
+    Partition& partition = *partitions_[i];
+    partition.thread = std::thread([this, &partition, i] { run(partition, i == 0); });
+  }
+}
 
 LedgerWriter::~LedgerWriter() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
+  for (auto& partition : partitions_) {
+    {
+      std::lock_guard lock(partition->mutex);
+      partition->stopping = true;
+    }
+    partition->wake.notify_one();
   }
-  wake_.notify_one();
-  thread_.join();
+  for (auto& partition : partitions_) partition->thread.join();
+}
+
+LedgerWriter::Partition& LedgerWriter::partition_for(const LedgerCommand& command) {
+  if (partitions_.size() == 1) return *partitions_[0];
+  std::string key = std::visit(
+      [](const auto& body) -> std::string {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, SettleCommand> || std::is_same_v<T, ReleaseCommand>) {
+          return body.hold_id;
+        } else if constexpr (std::is_same_v<T, ExpireHoldsCommand>) {
+          return {};
+        } else {
+          return body.project_id + '\n' + body.user_id;
+        }
+      },
+      command.body);
+  return *partitions_[std::hash<std::string>{}(key) % partitions_.size()];
 }
 
 void LedgerWriter::submit(LedgerCommand command, Done done) {
+  Partition& partition = partition_for(command);
+  bool stopping = false;
   {
-    std::lock_guard lock(mutex_);
-    if (!stopping_ && queue_.size() < kQueueCommandsMax) {
-      queue_.push_back({std::move(command), std::move(done)});
-      if (queue_.size() == 1) wake_.notify_one();
+    std::lock_guard lock(partition.mutex);
+    stopping = partition.stopping;
+    if (!stopping && partition.queue.size() < kQueueCommandsMax) {
+      partition.queue.push_back({std::move(command), std::move(done)});
+      if (partition.queue.size() == 1) partition.wake.notify_one();
       return;
     }
   }
   done(fail(ErrorCode::kStoreUnavailable,
-            stopping_ ? "the server is shutting down" : "the ledger is overloaded; retry shortly"));
+            stopping ? "the server is shutting down" : "the ledger is overloaded; retry shortly"));
 }
 
 Result<LedgerOutcome> LedgerWriter::apply(LedgerCommand command) {
@@ -46,22 +79,26 @@ Result<LedgerOutcome> LedgerWriter::apply(LedgerCommand command) {
   return future.get();
 }
 
-void LedgerWriter::run() {
+void LedgerWriter::run(Partition& partition, bool housekeeper) {
   std::vector<Pending> batch;
   std::vector<LedgerCommand> commands;
   while (true) {
     batch.clear();
     {
-      std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, kHoldSweepInterval, [this] { return stopping_ || !queue_.empty(); });
-      if (!queue_.empty() && queue_.size() < kBatchCommandsMax && kBatchLinger.count() > 0) {
-        wake_.wait_for(lock, kBatchLinger, [this] { return stopping_ || queue_.size() >= kBatchCommandsMax; });
+      std::unique_lock lock(partition.mutex);
+      partition.wake.wait_for(lock, kHoldSweepInterval,
+                              [&] { return partition.stopping || !partition.queue.empty(); });
+      if (!partition.queue.empty() && partition.queue.size() < kBatchCommandsMax &&
+          kBatchLinger.count() > 0) {
+        partition.wake.wait_for(lock, kBatchLinger, [&] {
+          return partition.stopping || partition.queue.size() >= kBatchCommandsMax;
+        });
       }
-      while (!queue_.empty() && batch.size() < kBatchCommandsMax) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+      while (!partition.queue.empty() && batch.size() < kBatchCommandsMax) {
+        batch.push_back(std::move(partition.queue.front()));
+        partition.queue.pop_front();
       }
-      if (batch.empty() && stopping_) return;
+      if (batch.empty() && partition.stopping) return;
     }
     int64_t now_ms = clock_();
     if (!batch.empty()) {
@@ -76,7 +113,7 @@ void LedgerWriter::run() {
         }
       }
     }
-    housekeeping(now_ms);
+    if (housekeeper) housekeeping(now_ms);
   }
 }
 

@@ -1,10 +1,13 @@
-// Group commit for the ledger: every ledger command from every connection goes through one
-// queue, and a single writer thread applies them in batches, each batch one transaction.
+// Group commit for the ledger: every ledger command from every connection goes through a
+// queue, and a writer thread applies queued commands in batches, each batch one transaction.
 //
-// Commands are decided in arrival order. Each caller is answered after the batch holding its
-// command commits, so an acknowledged debit is durable; a batch the store cannot commit answers
-// every caller in it with kStoreUnavailable (503), and nothing in it took effect. The writer also
-// sweeps expired holds and old idempotency records between batches.
+// There is one writer per partition: an account's commands always go to the same partition
+// (by a hash of project and user), so each account's commands are decided in arrival order.
+// SQLite has one writer anyway, so it gets one partition; PostgreSQL gets several, which commit
+// in parallel on separate connections while row locks keep them exact. Each caller is answered
+// after the batch holding its command commits, so an acknowledged debit is durable; a batch the
+// store cannot commit answers every caller in it with kStoreUnavailable (503), and nothing in it
+// took effect. The first writer also sweeps expired holds and old idempotency records.
 //
 // Limits: at most kBatchCommandsMax commands per batch; a batch waits at most kBatchLinger for
 // more commands after the first (zero: the batch forms from whatever queued while the previous
@@ -17,7 +20,9 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "server/store/store.h"
 
@@ -25,7 +30,8 @@ namespace tollgate::server {
 
 inline constexpr size_t kBatchCommandsMax = 512;
 inline constexpr std::chrono::microseconds kBatchLinger{0};
-inline constexpr size_t kQueueCommandsMax = 16'384;
+inline constexpr size_t kQueueCommandsMax = 16'384;  // per partition
+inline constexpr size_t kPostgresLedgerPartitions = 4;
 inline constexpr std::chrono::milliseconds kHoldSweepInterval{1'000};
 inline constexpr std::chrono::minutes kIdempotencyPurgeInterval{10};
 
@@ -37,7 +43,8 @@ class LedgerWriter {
  public:
   using Done = std::function<void(Result<LedgerOutcome>)>;
 
-  LedgerWriter(Store& store, Clock clock = system_now_ms);
+  // `partitions` writer threads (at least one); see ledger_partitions_for().
+  LedgerWriter(Store& store, size_t partitions = 1, Clock clock = system_now_ms);
   ~LedgerWriter();  // applies what is already queued, then stops; later submits get 503
   LedgerWriter(const LedgerWriter&) = delete;
   LedgerWriter& operator=(const LedgerWriter&) = delete;
@@ -53,18 +60,25 @@ class LedgerWriter {
     LedgerCommand command;
     Done done;
   };
-  void run();
+  struct Partition {
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<Pending> queue;
+    bool stopping = false;
+    std::thread thread;
+  };
+  void run(Partition& partition, bool housekeeper);
   void housekeeping(int64_t now_ms);
+  Partition& partition_for(const LedgerCommand& command);
 
   Store& store_;
   Clock clock_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Pending> queue_;
-  bool stopping_ = false;
   std::chrono::steady_clock::time_point next_hold_sweep_;
   std::chrono::steady_clock::time_point next_purge_;
-  std::thread thread_;  // last: starts after every member above exists
+  std::vector<std::unique_ptr<Partition>> partitions_;
 };
+
+// One writer for SQLite (a single writer is all it has), kPostgresLedgerPartitions for PostgreSQL.
+size_t ledger_partitions_for(const Store& store);
 
 }  // namespace tollgate::server

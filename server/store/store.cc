@@ -10,8 +10,9 @@
 namespace tollgate::server {
 namespace {
 
-// PostgreSQL connections per process: the ledger writer plus concurrent readers.
-constexpr size_t kPostgresPoolSize = 4;
+// PostgreSQL connections per process: one per ledger writer (kPostgresLedgerPartitions) plus
+// as many for concurrent reads.
+constexpr size_t kPostgresPoolSize = 8;
 constexpr size_t kSqlitePoolSize = 2;
 
 }  // namespace

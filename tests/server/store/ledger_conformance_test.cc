@@ -99,7 +99,9 @@ class LedgerTest : public ::testing::Test {
   // with its own LedgerWriter as separate processes would have; returns how many were allowed.
   int concurrent_meters(std::vector<Store*> stores, const std::string& user, int64_t cost) {
     std::vector<std::unique_ptr<LedgerWriter>> writers;
-    for (Store* store : stores) writers.push_back(std::make_unique<LedgerWriter>(*store));
+    for (Store* store : stores) {
+      writers.push_back(std::make_unique<LedgerWriter>(*store, ledger_partitions_for(*store)));
+    }
     std::atomic<int> allowed{0};
     std::atomic<int> failed{0};
     std::vector<std::thread> threads;
@@ -186,6 +188,23 @@ TYPED_TEST(LedgerTest, RaceAllowsExactlyFloorOfBalanceOverCost) {
     EXPECT_EQ(allowed, 100 / cost) << "cost " << cost;
     EXPECT_EQ(this->balance(user), 100 % cost);
   }
+}
+
+TYPED_TEST(LedgerTest, ManyUsersAcrossPartitionsStayExact) {
+  // 8 users x 16 meters of 7 against 100 credits each, all at once: 14 allowed per user.
+  LedgerWriter writer(*this->store_, ledger_partitions_for(*this->store_));
+  std::atomic<int> allowed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 128; ++i) {
+    threads.emplace_back([&, i] {
+      auto outcome = writer.apply(LedgerCommand{
+          MeterCommand{this->project_, "many-" + std::to_string(i % 8), "gen", 7}, std::nullopt});
+      if (outcome.ok() && !outcome.value().error) ++allowed;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(allowed.load(), 8 * 14);
+  for (int u = 0; u < 8; ++u) EXPECT_EQ(this->balance("many-" + std::to_string(u)), 2);
 }
 
 TYPED_TEST(LedgerTest, TwoStoresOnOneDatabaseStayExact) {
