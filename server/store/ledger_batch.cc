@@ -204,16 +204,38 @@ class LedgerBatch {
     return {};
   }
 
-  // The SQL for "the texts in the JSON array $n", in each dialect.
-  std::string json_texts(int param) const {
-    std::string p = "$" + std::to_string(param);
-    return db_.dialect() == SqlDialect::kSqlite ? "SELECT value FROM json_each(" + p + ")"
-                                                : "SELECT jsonb_array_elements_text(" + p +
-                                                      "::jsonb)";
+  // A list of texts as one parameter, and the SQL matching a column against it: a JSON array
+  // read with json_each on SQLite, a text[] on PostgreSQL (whose planner then knows its length
+  // and uses the primary key instead of scanning the table).
+  SqlValue text_list(const std::vector<std::string>& texts) const {
+    if (db_.dialect() == SqlDialect::kSqlite) {
+      return json(texts).dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+    std::string array = "{";
+    for (const std::string& text : texts) {
+      if (array.size() > 1) array += ',';
+      array += '"';
+      for (char c : text) {
+        if (c == '"' || c == '\\') array += '\\';
+        array += c;
+      }
+      array += '"';
+    }
+    return array + "}";
   }
 
-  static std::string json_array(const std::vector<std::string>& texts) {
-    return json(texts).dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string in_list(std::string_view column, int param) const {
+    std::string p = "$" + std::to_string(param);
+    if (db_.dialect() == SqlDialect::kSqlite) {
+      return std::string(column) + " IN (SELECT value FROM json_each(" + p + "))";
+    }
+    return std::string(column) + " = ANY(" + p + "::text[])";
+  }
+
+  std::string list_rows(int param) const {
+    std::string p = "$" + std::to_string(param);
+    if (db_.dialect() == SqlDialect::kSqlite) return "(SELECT value FROM json_each(" + p + "))";
+    return "(SELECT unnest(" + p + "::text[]) AS value)";
   }
 
   // Locks a project's accounts in user-id order with one statement, first creating (in one more
@@ -221,9 +243,9 @@ class LedgerBatch {
   Result<void> lock_accounts(const std::string& project, const std::vector<std::string>& users) {
     auto select = [&](const std::vector<std::string>& which) {
       return db_.query("SELECT " + std::string(kAccountColumns) +
-                           " FROM accounts WHERE project_id = $1 AND user_id IN (" +
-                           json_texts(2) + ") ORDER BY user_id" + std::string(db_.for_update()),
-                       {project, json_array(which)});
+                           " FROM accounts WHERE project_id = $1 AND " + in_list("user_id", 2) +
+                           " ORDER BY user_id" + std::string(db_.for_update()),
+                       {project, text_list(which)});
     };
     auto rows = select(users);
     if (!rows) return rows.error();
@@ -237,10 +259,10 @@ class LedgerBatch {
     int64_t starting = projects_[project].settings.starting_credits;
     auto created = db_.query(
         "INSERT INTO accounts (project_id, user_id, plan, balance, period_start_ms, "
-        "created_at_ms, updated_at_ms) SELECT $1, u.value, 'free', $3, $4, $5, $5 FROM (" +
-            json_texts(2) + (db_.dialect() == SqlDialect::kSqlite ? "" : " AS value") +
-            ") AS u ORDER BY u.value ON CONFLICT (project_id, user_id) DO NOTHING RETURNING user_id",
-        {project, json_array(missing), starting, month_start_ms(now_ms_), now_ms_});
+        "created_at_ms, updated_at_ms) SELECT $1, u.value, 'free', $3, $4, $5, $5 FROM " +
+            list_rows(2) +
+            " AS u ORDER BY u.value ON CONFLICT (project_id, user_id) DO NOTHING RETURNING user_id",
+        {project, text_list(missing), starting, month_start_ms(now_ms_), now_ms_});
     if (!created) return created.error();
     for (size_t r = 0; r < created.value().size() && starting > 0; ++r) {
       AccountKey key{project, created.value().text(r, 0)};
@@ -596,8 +618,10 @@ class LedgerBatch {
 
   Result<void> update_accounts_bulk() {
     json rows = json::array();
+    std::vector<std::string> users;
     for (const auto& [key, state] : accounts_) {
       if (!state.dirty) continue;
+      users.push_back(key.second);
       const Account& a = state.account;
       rows.push_back({{"project_id", key.first}, {"user_id", key.second}, {"plan", a.plan},
                       {"balance", a.balance},
@@ -614,8 +638,9 @@ class LedgerBatch {
         "updated_at_ms = $2 FROM jsonb_to_recordset($1::jsonb) AS x(project_id text, "
         "user_id text, plan text, balance bigint, spend_cap_micros bigint, "
         "period_start_ms bigint, period_spent_micros bigint, held_micros bigint) "
-        "WHERE a.project_id = x.project_id AND a.user_id = x.user_id",
-        {rows.dump(-1, ' ', false, json::error_handler_t::replace), now_ms_});
+        "WHERE a.project_id = x.project_id AND a.user_id = x.user_id AND " +
+            in_list("a.user_id", 3),  // lets the planner expect few rows and use the key
+        {rows.dump(-1, ' ', false, json::error_handler_t::replace), now_ms_, text_list(users)});
     if (!updated) return updated.error();
     return {};
   }

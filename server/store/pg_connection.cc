@@ -1,5 +1,6 @@
 #include "server/store/pg_connection.h"
 
+#include <map>
 #include <optional>
 #include <pqxx/pqxx>
 
@@ -25,10 +26,15 @@ std::string with_timeouts(const std::string& url) {
 
 }  // namespace
 
+// Statements prepared per connection: planning a statement costs as much as running it, and the
+// store's statements are fixed texts. Bounded against a caller building SQL per request.
+constexpr size_t kPreparedStatementsMax = 256;
+
 struct PgConnection::State {
   explicit State(const std::string& url) : connection(url), work(connection) {}
   pqxx::connection connection;
   pqxx::nontransaction work;  // autocommit; BEGIN/COMMIT arrive as statements
+  std::map<std::string, std::string, std::less<>> prepared;  // SQL text -> statement name
 };
 
 PgConnection::PgConnection(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -60,8 +66,16 @@ Result<SqlRows> PgConnection::query(std::string_view sql, const SqlParams& param
     }
   }
   try {
+    auto found = state_->prepared.find(sql);
+    if (found == state_->prepared.end() && state_->prepared.size() < kPreparedStatementsMax) {
+      std::string name = "tg" + std::to_string(state_->prepared.size());
+      state_->connection.prepare(name, std::string(sql));
+      found = state_->prepared.emplace(std::string(sql), name).first;
+    }
     pqxx::result result =
-        state_->work.exec_params(std::string(sql), pqxx::prepare::make_dynamic_params(values));
+        found != state_->prepared.end()
+            ? state_->work.exec_prepared(found->second, pqxx::prepare::make_dynamic_params(values))
+            : state_->work.exec_params(std::string(sql), pqxx::prepare::make_dynamic_params(values));
     size_t columns = static_cast<size_t>(result.columns());
     std::vector<SqlValue> cells;
     cells.reserve(result.size() * columns);
