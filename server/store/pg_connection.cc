@@ -44,6 +44,9 @@ Result<std::unique_ptr<PgConnection>> PgConnection::open(const std::string& url)
   try {
     auto state = std::make_unique<State>(with_timeouts(url));
     state->work.exec("SET statement_timeout = " + std::to_string(kStatementTimeoutMs));
+    // Plan each execution with its actual parameters: a generic plan cannot see how short a
+    // batch's user list is, and would scan whole tables instead of using their keys.
+    state->work.exec("SET plan_cache_mode = force_custom_plan");
     return std::unique_ptr<PgConnection>(new PgConnection(std::move(state)));
   } catch (const std::exception& e) {
     // The message names host and port, never the password: libpq does not echo it.
