@@ -49,11 +49,13 @@ Result<std::string> demo_project(Store& store) {
     if (raced && raced.value()) return raced.value()->id;
     return created.error();
   }
-  ProjectSettings settings;
-  settings.starting_credits = kDemoStartingCredits;
-  settings.plans = {{"pro", 1'000, 19'000'000}};
-  if (auto saved = store.update_project_settings(created.value().project.id, settings); !saved)
-    return saved.error();
+  auto configured = store.patch_project_settings(
+      created.value().project.id, [](ProjectSettings& settings) -> Result<void> {
+        settings.starting_credits = kDemoStartingCredits;
+        settings.plans = {{"pro", 1'000, 19'000'000}};
+        return {};
+      });
+  if (!configured) return configured.error();
   show_once("demo project " + created.value().project.id + " created",
             "  publishable key: " + created.value().publishable_key +
                 "\n  secret key:      " + created.value().secret_key + "\n");
@@ -66,7 +68,7 @@ int serve(const ServeConfig& config) {
   if (!store) return exit_with(store.error());
   Store& db = *store.value();
 
-  auto ledger = std::make_unique<LedgerWriter>(db, ledger_partitions_for(db));
+  auto ledger = std::make_unique<LedgerWriter>(db, ledger_partitions_for(db), &log);
   Authenticator auth(db, std::nullopt);
   ApiContext api{db, *ledger, auth, ""};
   Router router;

@@ -195,6 +195,11 @@ void add_account_routes(Router& router, ApiContext& api) {
     if (!user) return respond(error_response(user.error()));
     if (auto known = only_fields(body.value(), {"plan", "spendCapMicros"}); !known)
       return respond(error_response(known.error()));
+    if (!body.value().contains("plan") && !body.value().contains("spendCapMicros")) {
+      return respond(error_response(fail(ErrorCode::kInvalidArgument,
+                                         "nothing to change: send 'plan' or 'spendCapMicros'",
+                                         "body")));
+    }
     UpdateAccountCommand update{caller.value().project.id, user.value(), {}, {}};
     auto plan = optional_string_field(body.value(), "plan", 64);
     if (!plan) return respond(error_response(plan.error()));

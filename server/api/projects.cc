@@ -164,15 +164,12 @@ void add_project_routes(Router& router, ApiContext& api) {
                                         Access::kSecretKey);
     if (!caller) return error_response(caller.error());
     if (!body) return error_response(body.error());
-    // Read fresh from the store, not the cache, so one PATCH never undoes another.
-    auto stored = api.store.get_project(caller.value().project.id);
-    if (!stored) return error_response(stored.error());
-    if (!stored.value()) return error_response(fail(ErrorCode::kNotFound, "project not found"));
-    Project project = *stored.value();
-    if (auto patched = patch_settings(body.value(), project.settings); !patched)
-      return error_response(patched.error());
-    if (auto saved = api.store.update_project_settings(project.id, project.settings); !saved)
-      return error_response(saved.error());
+    // Patched inside one store transaction, so concurrent PATCHes never undo each other.
+    auto patched = api.store.patch_project_settings(
+        caller.value().project.id,
+        [&body](ProjectSettings& settings) { return patch_settings(body.value(), settings); });
+    if (!patched) return error_response(patched.error());
+    const Project& project = patched.value();
     api.auth.forget_project(project.id);
     return json_response(http::status::ok, render_project(project));
   });

@@ -1,5 +1,7 @@
 #include "server/auth/auth.h"
 
+#include <cctype>
+
 #include "server/auth/crypto.h"
 #include "server/http/query.h"
 #include "tollgate/core/bytes.h"
@@ -8,12 +10,16 @@
 namespace tollgate::server {
 
 std::string_view bearer_token(const Request& request) {
-  constexpr std::string_view kBearer = "Bearer ";
   auto header = request.find(http::field::authorization);
   if (header == request.end()) return {};
   std::string_view value(header->value().data(), header->value().size());
-  if (value.size() <= kBearer.size() || value.substr(0, kBearer.size()) != kBearer) return {};
-  return value.substr(kBearer.size());
+  // The scheme is case-insensitive (RFC 7235): "Bearer", "bearer" and "BEARER" all count.
+  constexpr std::string_view kScheme = "bearer ";
+  if (value.size() <= kScheme.size()) return {};
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(value[i])) != kScheme[i]) return {};
+  }
+  return value.substr(kScheme.size());
 }
 
 std::string request_key(const Request& request, const nlohmann::json* body) {
@@ -36,6 +42,11 @@ bool admin_token_matches(std::string_view presented, std::string_view stored_has
 
 Result<Caller> Authenticator::authenticate(const Request& request, const nlohmann::json* body,
                                            Access access) {
+  if (request.find(http::field::authorization) != request.end() && bearer_token(request).empty()) {
+    // Never fall back to the demo project for a key sent the wrong way.
+    return fail(ErrorCode::kUnauthenticated,
+                "the Authorization header must be 'Bearer <key>'");
+  }
   std::string key = request_key(request, body);
   if (key.empty()) {
     if (!demo_project_id_) {

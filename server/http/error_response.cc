@@ -85,7 +85,9 @@ Response error_response(const Error& error) {
     // Database messages can name hosts, tables or internal state: never show them to clients.
     return json_response(
         http_status(error.code),
-        error_body(fail(error.code, "the store is unavailable; nothing was changed, retry shortly",
+        error_body(fail(error.code,
+                        "the store is unavailable; retry shortly (with the same "
+                        "Idempotency-Key, so a retry can never apply twice)",
                         error.param == "DATABASE_URL" ? "" : error.param)));
   }
   return json_response(http_status(error.code), error_body(error));

@@ -14,8 +14,9 @@ size_t ledger_partitions_for(const Store& store) {
   return store.kind() == "postgres" ? kPostgresLedgerPartitions : 1;
 }
 
-LedgerWriter::LedgerWriter(Store& store, size_t partitions, Clock clock)
+LedgerWriter::LedgerWriter(Store& store, size_t partitions, Logger* log, Clock clock)
     : store_(store),
+      log_(log),
       clock_(std::move(clock)),
       next_hold_sweep_(std::chrono::steady_clock::now()),
       next_purge_(std::chrono::steady_clock::now()) {
@@ -105,6 +106,10 @@ void LedgerWriter::run(Partition& partition, bool housekeeper) {
       commands.clear();
       for (Pending& pending : batch) commands.push_back(std::move(pending.command));
       auto outcomes = store_.apply(commands, now_ms);
+      if (!outcomes && log_ != nullptr) {
+        log_->warn("ledger_batch_failed",
+                    {{"commands", batch.size()}, {"reason", outcomes.error().message}});
+      }
       for (size_t i = 0; i < batch.size(); ++i) {
         if (outcomes) {
           batch[i].done(std::move(outcomes.value()[i]));

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/log/logger.h"
 #include "server/store/store.h"
 
 namespace tollgate::server {
@@ -43,8 +44,10 @@ class LedgerWriter {
  public:
   using Done = std::function<void(Result<LedgerOutcome>)>;
 
-  // `partitions` writer threads (at least one); see ledger_partitions_for().
-  LedgerWriter(Store& store, size_t partitions = 1, Clock clock = system_now_ms);
+  // `partitions` writer threads (at least one); see ledger_partitions_for(). A failed batch is
+  // logged to `log` when given (its callers only see a 503 without the store's detail).
+  LedgerWriter(Store& store, size_t partitions = 1, Logger* log = nullptr,
+               Clock clock = system_now_ms);
   ~LedgerWriter();  // applies what is already queued, then stops; later submits get 503
   LedgerWriter(const LedgerWriter&) = delete;
   LedgerWriter& operator=(const LedgerWriter&) = delete;
@@ -72,6 +75,7 @@ class LedgerWriter {
   Partition& partition_for(const LedgerCommand& command);
 
   Store& store_;
+  Logger* log_;
   Clock clock_;
   std::chrono::steady_clock::time_point next_hold_sweep_;
   std::chrono::steady_clock::time_point next_purge_;

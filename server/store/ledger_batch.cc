@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <tuple>
 #include <thread>
 
 #include "server/store/sql_store.h"
@@ -187,7 +188,7 @@ class LedgerBatch {
       bool lock = budget_projects.count(project) > 0;
       auto rows = db_.query(
           "SELECT settings, period_start_ms, period_spent_micros, held_micros FROM projects "
-          "WHERE id = $1" + std::string(lock ? db_.for_update() : ""),
+          "WHERE id = $1" + std::string(lock ? db_.for_no_key_update() : ""),
           {project});
       if (!rows) return rows.error();
       if (rows.value().empty()) continue;  // commands on it fail with kNotFound
@@ -434,6 +435,10 @@ class LedgerBatch {
   LedgerOutcome apply_one(const ReserveCommand& reserve, size_t index) {
     AccountState* state = account(reserve.project_id, reserve.user_id);
     if (state == nullptr) return no_project(reserve.project_id);
+    if (reserve.credits < 0 || reserve.micros < 0 || reserve.ttl_ms <= 0) {
+      return failed(ErrorCode::kInvalidArgument,
+                    "a hold reserves non-negative amounts for a positive time", "hold");
+    }
     if (holds_.count(reserve.hold_id)) {
       return failed(ErrorCode::kConflict, "hold " + reserve.hold_id + " already exists", "hold");
     }
@@ -688,6 +693,11 @@ class LedgerBatch {
         if (!rows) return rows.error();
       }
     }
+    // In key order, so two batches claiming the same keys cannot wait on each other in a cycle.
+    std::sort(new_idempotency_.begin(), new_idempotency_.end(),
+              [](const NewIdempotency& a, const NewIdempotency& b) {
+                return std::tie(a.scope, a.key) < std::tie(b.scope, b.key);
+              });
     for (const auto& record : new_idempotency_) {
       // Drop an expired record for the same key, then claim it; a concurrent claim by another
       // process makes the insert return nothing, and the batch is retried to replay it.
@@ -754,8 +764,10 @@ Result<std::vector<LedgerOutcome>> SqlStore::apply(std::span<const LedgerCommand
     auto outcomes = batch.run(commands);
     if (outcomes) return outcomes;
     last = outcomes.error();
+    // Read before ROLLBACK, which is a statement of its own and resets the flag.
+    bool retryable = batch.idempotency_race() || db->last_error_retryable();
     db->rollback();
-    if (!batch.idempotency_race() && !db->last_error_retryable()) break;
+    if (!retryable) break;
     std::this_thread::sleep_for(retry_delay());
   }
   db.mark_broken();

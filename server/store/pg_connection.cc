@@ -1,8 +1,15 @@
 #include "server/store/pg_connection.h"
 
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <pqxx/pqxx>
+#include <set>
+#include <thread>
 
 namespace tollgate::server {
 namespace {
@@ -24,6 +31,69 @@ std::string with_timeouts(const std::string& url) {
   return url + (url.find('?') == std::string::npos ? "?" : "&") + timeout;
 }
 
+// statement_timeout is enforced by the server, so a server that stops answering altogether
+// (frozen, or cut off by the network) would leave a call blocked in libpq for good, and the
+// caller waiting instead of getting a 503. A watchdog thread shuts the socket of any call still
+// running kClientDeadline after it started, which fails that call at once.
+constexpr std::chrono::milliseconds kClientDeadline{kStatementTimeoutMs + 5'000};
+constexpr std::chrono::milliseconds kWatchdogTick{250};
+
+int64_t steady_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+struct WatchedCall {
+  std::atomic<int64_t> deadline_ms{0};  // 0: no call running
+  int fd = -1;
+};
+
+class Watchdog {
+ public:
+  // Never destroyed: connections may outlive static destruction order at exit.
+  static Watchdog& instance() {
+    static Watchdog* watchdog = new Watchdog();
+    return *watchdog;
+  }
+  void add(WatchedCall* call) {
+    std::lock_guard lock(mutex_);
+    calls_.insert(call);
+  }
+  void remove(WatchedCall* call) {
+    std::lock_guard lock(mutex_);
+    calls_.erase(call);
+  }
+
+ private:
+  Watchdog() {
+    std::thread([this] {
+      while (true) {
+        std::this_thread::sleep_for(kWatchdogTick);
+        int64_t now = steady_ms();
+        std::lock_guard lock(mutex_);
+        for (WatchedCall* call : calls_) {
+          int64_t deadline = call->deadline_ms.load();
+          if (deadline != 0 && now > deadline && call->fd >= 0) ::shutdown(call->fd, SHUT_RDWR);
+        }
+      }
+    }).detach();
+  }
+  std::mutex mutex_;
+  std::set<WatchedCall*> calls_;
+};
+
+// Marks a call as running for the watchdog while it is in scope.
+class CallDeadline {
+ public:
+  explicit CallDeadline(WatchedCall& call) : call_(call) {
+    call_.deadline_ms.store(steady_ms() + kClientDeadline.count());
+  }
+  ~CallDeadline() { call_.deadline_ms.store(0); }
+
+ private:
+  WatchedCall& call_;
+};
+
 }  // namespace
 
 // Statements prepared per connection: planning a statement costs as much as running it, and the
@@ -31,10 +101,21 @@ std::string with_timeouts(const std::string& url) {
 constexpr size_t kPreparedStatementsMax = 256;
 
 struct PgConnection::State {
-  explicit State(const std::string& url) : connection(url), work(connection) {}
+  explicit State(const std::string& url) : connection(url), work(connection) {
+    // A dropped session must fail, not reconnect silently mid-transaction with fresh settings:
+    // the store then replaces the whole connection.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    connection.inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    call.fd = connection.sock();
+    Watchdog::instance().add(&call);
+  }
+  ~State() { Watchdog::instance().remove(&call); }
   pqxx::connection connection;
   pqxx::nontransaction work;  // autocommit; BEGIN/COMMIT arrive as statements
   std::map<std::string, std::string, std::less<>> prepared;  // SQL text -> statement name
+  WatchedCall call;
 };
 
 PgConnection::PgConnection(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -68,6 +149,7 @@ Result<SqlRows> PgConnection::query(std::string_view sql, const SqlParams& param
       values.emplace_back(std::nullopt);
     }
   }
+  CallDeadline deadline(state_->call);
   try {
     auto found = state_->prepared.find(sql);
     if (found == state_->prepared.end() && state_->prepared.size() < kPreparedStatementsMax) {
@@ -92,6 +174,13 @@ Result<SqlRows> PgConnection::query(std::string_view sql, const SqlParams& param
       }
     }
     return SqlRows(columns, std::move(cells));
+  } catch (const pqxx::deadlock_detected& e) {
+    // libpqxx 6 derives these two from transaction_rollback, not sql_error.
+    retryable_ = true;
+    return fail(ErrorCode::kStoreUnavailable, std::string("query: ") + e.what());
+  } catch (const pqxx::serialization_failure& e) {
+    retryable_ = true;
+    return fail(ErrorCode::kStoreUnavailable, std::string("query: ") + e.what());
   } catch (const pqxx::sql_error& e) {
     retryable_ = retryable_state(e.sqlstate());
     return fail(ErrorCode::kStoreUnavailable, std::string("query: ") + e.what());
@@ -102,9 +191,16 @@ Result<SqlRows> PgConnection::query(std::string_view sql, const SqlParams& param
 
 Result<void> PgConnection::exec_script(std::string_view sql) {
   retryable_ = false;
+  CallDeadline deadline(state_->call);
   try {
     state_->work.exec(std::string(sql));
     return {};
+  } catch (const pqxx::deadlock_detected& e) {
+    retryable_ = true;
+    return fail(ErrorCode::kStoreUnavailable, std::string("script: ") + e.what());
+  } catch (const pqxx::serialization_failure& e) {
+    retryable_ = true;
+    return fail(ErrorCode::kStoreUnavailable, std::string("script: ") + e.what());
   } catch (const pqxx::sql_error& e) {
     retryable_ = retryable_state(e.sqlstate());
     return fail(ErrorCode::kStoreUnavailable, std::string("script: ") + e.what());

@@ -80,6 +80,11 @@ class SqlConnection {
   std::string_view for_update() const {
     return dialect() == SqlDialect::kPostgres ? " FOR UPDATE" : "";
   }
+  // A row lock that still lets foreign-key checks (FOR KEY SHARE) from other writers through:
+  // for rows whose key never changes, such as a project whose counters a batch updates.
+  std::string_view for_no_key_update() const {
+    return dialect() == SqlDialect::kPostgres ? " FOR NO KEY UPDATE" : "";
+  }
 
  private:
   static Result<void> discard(Result<SqlRows> rows) {

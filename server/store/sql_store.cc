@@ -236,13 +236,29 @@ Result<std::optional<Project>> SqlStore::demo_project() {
   return std::optional<Project>(read_project(rows.value(), 0));
 }
 
-Result<void> SqlStore::update_project_settings(std::string_view id,
-                                               const ProjectSettings& settings) {
+Result<Project> SqlStore::patch_project_settings(std::string_view id,
+                                                 const SettingsPatch& patch) {
   TG_LEASE(db);
+  auto failed = [&](const Error& error, bool broken) -> Result<Project> {
+    db->rollback();
+    if (broken) db.mark_broken();
+    return error;
+  };
+  if (auto begun = db->begin_write(); !begun) return failed(begun.error(), true);
+  auto rows = db->query("SELECT " + std::string(kProjectColumns) + " FROM projects WHERE id = $1" +
+                            std::string(db->for_no_key_update()),
+                        {std::string(id)});
+  if (!rows) return failed(rows.error(), true);
+  if (rows.value().empty()) {
+    return failed(fail(ErrorCode::kNotFound, "no project " + std::string(id)), false);
+  }
+  Project project = read_project(rows.value(), 0);
+  if (auto patched = patch(project.settings); !patched) return failed(patched.error(), false);
   auto updated = db->query("UPDATE projects SET settings = $1 WHERE id = $2",
-                           {settings_to_json(settings), std::string(id)});
-  if (!updated) return db.mark_broken(), updated.error();
-  return {};
+                           {settings_to_json(project.settings), std::string(id)});
+  if (!updated) return failed(updated.error(), true);
+  if (auto committed = db->commit(); !committed) return failed(committed.error(), true);
+  return project;
 }
 
 Result<std::optional<KeyRecord>> SqlStore::find_key(std::string_view hash) {

@@ -34,8 +34,8 @@ class SqlStore final : public Store {
   Result<void> create_project(const Project& project, std::span<const KeyRecord> keys) override;
   Result<std::optional<Project>> get_project(std::string_view id) override;
   Result<std::optional<Project>> demo_project() override;
-  Result<void> update_project_settings(std::string_view id,
-                                       const ProjectSettings& settings) override;
+  Result<Project> patch_project_settings(std::string_view id,
+                                         const SettingsPatch& patch) override;
   Result<std::optional<KeyRecord>> find_key(std::string_view hash) override;
 
   Result<std::vector<LedgerOutcome>> apply(std::span<const LedgerCommand> commands,

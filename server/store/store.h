@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -244,8 +245,12 @@ class Store {
   virtual Result<void> create_project(const Project& project, std::span<const KeyRecord> keys) = 0;
   virtual Result<std::optional<Project>> get_project(std::string_view id) = 0;
   virtual Result<std::optional<Project>> demo_project() = 0;
-  virtual Result<void> update_project_settings(std::string_view id,
-                                               const ProjectSettings& settings) = 0;
+  // Reads the settings under a write lock, lets `patch` change them and stores the result, in
+  // one transaction, so concurrent patches never undo each other. A failed patch writes
+  // nothing and its error is returned; kNotFound for an unknown project.
+  using SettingsPatch = std::function<Result<void>(ProjectSettings&)>;
+  virtual Result<Project> patch_project_settings(std::string_view id,
+                                                 const SettingsPatch& patch) = 0;
   // The live (not revoked) key with this hash.
   virtual Result<std::optional<KeyRecord>> find_key(std::string_view hash) = 0;
 

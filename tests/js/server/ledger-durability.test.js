@@ -2,6 +2,7 @@
 // concurrent meters allow exactly floor(balance / cost), two processes on one PostgreSQL stay
 // exact, a kill -9 under load loses no acknowledged meter, and a store that stops answering
 // fails closed with 503.
+const { spawnSync } = require('node:child_process');
 const { startServer, tempDir } = require('../helpers/server');
 const { startPostgres } = require('../helpers/postgres');
 const { ADMIN_TOKEN, call, createProject, meter, expectLedgerSound } = require('../helpers/api');
@@ -150,6 +151,38 @@ describe('PostgreSQL', () => {
       await expectLedgerSound(b, project.sk);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  test('a frozen database fails closed with 503 within the client deadline', async () => {
+    const own = await startPostgres();
+    const server = await serverOn(own.url);
+    const postmaster = Number(require('node:fs').readFileSync(`${own.dir}/data/postmaster.pid`, 'utf8').split('\n')[0]);
+    const signalAll = (signal) => {
+      process.kill(postmaster, signal);
+      spawnSync('pkill', [`-${signal.replace('SIG', '')}`, '-P', String(postmaster)]);
+    };
+    try {
+      const project = await createProject(server, { startingCredits: 10 });
+      expect((await meter(server, project.sk, { userId: 'u', event: 'e' })).status).toBe(200);
+      signalAll('SIGSTOP');
+      const started = Date.now();
+      const refused = await meter(server, project.sk, { userId: 'u', event: 'e' });
+      expect(refused.status).toBe(503);
+      expect(Date.now() - started).toBeLessThan(30_000);
+      signalAll('SIGCONT');
+      // Once the database answers again, so does the ledger, with nothing applied twice.
+      let recovered;
+      for (let i = 0; i < 50 && recovered?.status !== 200; i++) {
+        recovered = await meter(server, project.sk, { userId: 'u', event: 'e' });
+        if (recovered.status !== 200) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(recovered.status).toBe(200);
+      await expectLedgerSound(server, project.sk);
+    } finally {
+      signalAll('SIGCONT');
+      await server.stop();
+      await own.stop();
     }
   });
 

@@ -59,6 +59,14 @@ describe('keys', () => {
     expect(viaQuery.body.remaining).toBe(99);
   });
 
+  test('the Bearer scheme is case-insensitive, and any other scheme is 401', async () => {
+    const lower = await call(server, 'GET', '/v1/check?userId=k2', { headers: { authorization: `bearer ${project.pk}` } });
+    expect(lower.status).toBe(200);
+    const basic = await call(server, 'GET', '/v1/check?userId=k2', { headers: { authorization: `Basic ${project.pk}` } });
+    expect(basic.status).toBe(401);
+    expect(basic.body.error.message).toMatch(/Bearer/);
+  });
+
   test('secret-key endpoints refuse the publishable key with 403', async () => {
     for (const [method, path, body] of [
       ['GET', '/v1/accounts'],
@@ -240,6 +248,13 @@ describe('accounts, credits and the ledger', () => {
     expect(badCap.body.error.param).toBe('spendCapMicros');
     const cleared = await call(server, 'PATCH', '/v1/accounts/erin', { key: project.sk, body: { spendCapMicros: null } });
     expect(cleared.body.spendCapMicros).toBeNull();
+    const before = await expectLedgerSound(server, project.sk);
+    const empty = await call(server, 'PATCH', '/v1/accounts/never-seen', { key: project.sk, body: {} });
+    expect(empty.status).toBe(400);
+    expect(empty.body.error.param).toBe('body');
+    const unknown = await call(server, 'PATCH', '/v1/accounts/never-seen', { key: project.sk, body: { plan: 'gold' } });
+    expect(unknown.status).toBe(400);
+    expect((await expectLedgerSound(server, project.sk)).accounts).toBe(before.accounts);
   });
 
   test('ledger entries page newest first', async () => {
@@ -281,6 +296,19 @@ describe('accounts, credits and the ledger', () => {
     ]) {
       const res = await call(server, 'GET', `/v1/analytics?${query}`, { key: project.sk });
       expect([query, res.status, res.body.error.param]).toEqual([query, 400, param]);
+    }
+  });
+
+  test('concurrent settings PATCHes of different fields all persist', async () => {
+    const own = await createProject(server);
+    for (let round = 1; round <= 10; round++) {
+      await Promise.all([
+        call(server, 'PATCH', '/v1/projects/current', { key: own.sk, body: { startingCredits: round } }),
+        call(server, 'PATCH', '/v1/projects/current', { key: own.sk, body: { lowBalanceThreshold: round } }),
+        call(server, 'PATCH', '/v1/projects/current', { key: own.sk, body: { budgetMicros: round } }),
+      ]);
+      const current = await call(server, 'GET', '/v1/projects/current', { key: own.sk });
+      expect(current.body.settings).toMatchObject({ startingCredits: round, lowBalanceThreshold: round, budgetMicros: round });
     }
   });
 
@@ -326,6 +354,9 @@ describe('CLI and demo mode', () => {
       expect(keyless.status).toBe(200);
       expect(keyless.body.remaining).toBe(99);
       expect((await call(demo, 'GET', '/v1/accounts')).status).toBe(401);
+      // A key sent the wrong way is refused, never charged to the demo project.
+      const basic = await call(demo, 'POST', '/v1/meter', { body: { userId: 'visitor', event: 'try' }, headers: { authorization: `Basic ${keys.secretKey}` } });
+      expect(basic.status).toBe(401);
       const cliProject = await meter(demo, keys.secretKey, { userId: 'visitor', event: 'try' });
       expect(cliProject.status).toBe(402);  // the CLI project gives no starting credits
       // Keys never reach the log.

@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <filesystem>
 #include <thread>
 #include <vector>
 
 #include "server/ledger/ledger_writer.h"
+#include "server/store/pg_connection.h"
 #include "server/store/store.h"
 #include "tests/support/pg_cluster.h"
 
@@ -389,6 +391,44 @@ TYPED_TEST(LedgerTest, UnknownProjectIsNotFoundAndWritesNothing) {
   auto audit = this->store_->audit("proj_missing");
   ASSERT_TRUE(audit.ok());
   EXPECT_EQ(audit.value().entries, 0);
+}
+
+// A batch chosen as a deadlock victim is retried whole and succeeds, instead of failing every
+// caller in it with 503.
+TEST(PostgresOnly, DeadlockedBatchIsRetried) {
+  ASSERT_NE(testing::PgCluster::shared(), nullptr);
+  std::string url = testing::PgCluster::shared()->fresh_database();
+  auto store = open_store({"", url});
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  Project project;
+  project.id = "proj_dl";
+  project.name = "deadlock";
+  project.created_at_ms = kNow;
+  project.settings.starting_credits = 10;
+  ASSERT_TRUE(store.value()->create_project(project, {}).ok());
+  auto meters = [&] {
+    std::vector<LedgerCommand> commands;
+    for (const char* user : {"a", "b"})
+      commands.push_back({MeterCommand{"proj_dl", user, "gen", 1}, std::nullopt});
+    return commands;
+  };
+  ASSERT_TRUE(store.value()->apply(meters(), kNow).ok());  // both accounts exist
+  auto other = PgConnection::open(url);
+  ASSERT_TRUE(other.ok());
+  SqlConnection& rival = *other.value();
+  ASSERT_TRUE(rival.query("BEGIN").ok());
+  ASSERT_TRUE(rival.query("SET LOCAL deadlock_timeout = '5s'").ok());  // the batch is the victim
+  ASSERT_TRUE(rival.query("SELECT 1 FROM accounts WHERE user_id = 'b' FOR UPDATE").ok());
+  auto batch = std::async(std::launch::async, [&] { return store.value()->apply(meters(), kNow); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the batch holds a, waits for b
+  auto locked = rival.query("SELECT 1 FROM accounts WHERE user_id = 'a' FOR UPDATE");
+  ASSERT_TRUE(locked.ok()) << locked.error().message;  // granted once the batch was aborted
+  ASSERT_TRUE(rival.query("COMMIT").ok());
+  auto result = batch.get();
+  ASSERT_TRUE(result.ok()) << "batch failed instead of being retried: " << result.error().message;
+  EXPECT_FALSE(result.value()[0].error);
+  EXPECT_EQ(result.value()[1].account->balance, 8);
+  EXPECT_TRUE(store.value()->audit("proj_dl").value().mismatched.empty());
 }
 
 }  // namespace
