@@ -97,7 +97,7 @@ test-asan:
 # bench/ existed does not know those targets yet: configure it again first.
 BENCH_TARGETS := tollgate bench_hello_server bench_naive_meter_server
 bench: deps configure-native
-	@bash bench/install-bench-deps.sh
+	@bash scripts/install-deps.sh --bench
 	@grep -q bench_hello_server $(BUILD)/Makefile || cmake -S . -B $(BUILD) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS) --target $(BENCH_TARGETS) $(QUIET_MAKE)
 	@node bench/meter/run.mjs --build $(BUILD)

@@ -14,6 +14,11 @@ PACKAGES=(
   emscripten node-acorn
 )
 
+# `--bench` adds what `make bench` needs: the wrk load generator.
+if [ "${1:-}" = "--bench" ]; then
+  PACKAGES+=(wrk)
+fi
+
 log() { printf 'install-deps: %s\n' "$*"; }
 
 as_root() {

@@ -508,7 +508,7 @@ async function main() {
   try {
     execFileSync('wrk', ['-v'], { stdio: 'ignore' });
   } catch (err) {
-    if (err.code === 'ENOENT') throw new Error('wrk is not installed: run `bash bench/install-bench-deps.sh`');
+    if (err.code === 'ENOENT') throw new Error('wrk is not installed: run `bash scripts/install-deps.sh --bench`');
   }
   const started = Date.now();
   const cpu = os.cpus();

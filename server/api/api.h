@@ -26,6 +26,14 @@ inline constexpr int64_t kPageLimitMax = 100;
 inline constexpr int64_t kPageLimitDefault = 20;
 inline constexpr size_t kIdempotencyKeyBytesMax = 255;
 
+// A write request's caller and JSON body. The key is checked first (it may travel in the body),
+// then the body: a bad key is 401 even when the body is bad too.
+struct Write {
+  Caller caller;
+  nlohmann::json body;
+};
+Result<Write> authenticated_write(ApiContext& api, const Request& request, Access access);
+
 void add_project_routes(Router& router, ApiContext& api);
 void add_meter_routes(Router& router, ApiContext& api);
 void add_account_routes(Router& router, ApiContext& api);

@@ -102,29 +102,29 @@ Page page_of(int64_t limit, const QueryParams& query) {
 void add_meter_routes(Router& router, ApiContext& api) {
   router.add_async(http::verb::post, "/v1/meter",
                    [&api](const Request& request, const PathParams&, Respond respond) {
-    auto body = json_object_body(request);
-    auto caller = api.auth.authenticate(request, body ? &body.value() : nullptr, Access::kAnyKey);
-    if (!caller) return respond(error_response(caller.error()));
-    if (!body) return respond(error_response(body.error()));
-    if (caller.value().kind == KeyKind::kPublishable &&
-        caller.value().project.settings.secure_metering) {
+    auto write = authenticated_write(api, request, Access::kAnyKey);
+    if (!write) return respond(error_response(write.error()));
+    const Caller& caller = write.value().caller;
+    const json& body = write.value().body;
+    if (caller.kind == KeyKind::kPublishable &&
+        caller.project.settings.secure_metering) {
       return respond(error_response(fail(
           ErrorCode::kForbidden,
           "this project has secureMetering on: meter from your backend with the secret key")));
     }
-    if (auto known = only_fields(body.value(), {"userId", "event", "cost"}); !known)
+    if (auto known = only_fields(body, {"userId", "event", "cost"}); !known)
       return respond(error_response(known.error()));
-    auto user = string_field(body.value(), "userId", kUserIdBytesMax);
+    auto user = string_field(body, "userId", kUserIdBytesMax);
     if (!user) return respond(error_response(user.error()));
-    auto event = string_field(body.value(), "event", kEventBytesMax);
+    auto event = string_field(body, "event", kEventBytesMax);
     if (!event) return respond(error_response(event.error()));
-    auto cost = int_field(body.value(), "cost", 1, kMeterCostMax, 1);
+    auto cost = int_field(body, "cost", 1, kMeterCostMax, 1);
     if (!cost) return respond(error_response(cost.error()));
-    auto idempotency = idempotency_of(request, caller.value());
+    auto idempotency = idempotency_of(request, caller);
     if (!idempotency) return respond(error_response(idempotency.error()));
     int64_t charged = cost.value();
     submit(api,
-           MeterCommand{caller.value().project.id, user.value(), event.value(), charged},
+           MeterCommand{caller.project.id, user.value(), event.value(), charged},
            idempotency.value(),
            [charged](const LedgerOutcome& outcome) { return render_meter(outcome, charged); },
            respond);
@@ -186,25 +186,24 @@ void add_account_routes(Router& router, ApiContext& api) {
 
   router.add_async(http::verb::patch, "/v1/accounts/{userId}",
                    [&api](const Request& request, const PathParams& params, Respond respond) {
-    auto body = json_object_body(request);
-    auto caller =
-        api.auth.authenticate(request, body ? &body.value() : nullptr, Access::kSecretKey);
-    if (!caller) return respond(error_response(caller.error()));
-    if (!body) return respond(error_response(body.error()));
+    auto write = authenticated_write(api, request, Access::kSecretKey);
+    if (!write) return respond(error_response(write.error()));
+    const Caller& caller = write.value().caller;
+    const json& body = write.value().body;
     auto user = user_param(params);
     if (!user) return respond(error_response(user.error()));
-    if (auto known = only_fields(body.value(), {"plan", "spendCapMicros"}); !known)
+    if (auto known = only_fields(body, {"plan", "spendCapMicros"}); !known)
       return respond(error_response(known.error()));
-    if (!body.value().contains("plan") && !body.value().contains("spendCapMicros")) {
+    if (!body.contains("plan") && !body.contains("spendCapMicros")) {
       return respond(error_response(fail(ErrorCode::kInvalidArgument,
                                          "nothing to change: send 'plan' or 'spendCapMicros'",
                                          "body")));
     }
-    UpdateAccountCommand update{caller.value().project.id, user.value(), {}, {}};
-    auto plan = optional_string_field(body.value(), "plan", 64);
+    UpdateAccountCommand update{caller.project.id, user.value(), {}, {}};
+    auto plan = optional_string_field(body, "plan", 64);
     if (!plan) return respond(error_response(plan.error()));
     update.plan = plan.value();
-    const auto& plans = caller.value().project.settings.plans;
+    const auto& plans = caller.project.settings.plans;
     if (update.plan && *update.plan != "free" &&
         std::none_of(plans.begin(), plans.end(),
                      [&](const Plan& p) { return p.name == *update.plan; })) {
@@ -213,36 +212,35 @@ void add_account_routes(Router& router, ApiContext& api) {
                                              "' in this project's settings",
                                          "plan")));
     }
-    if (body.value().contains("spendCapMicros")) {
-      if (body.value()["spendCapMicros"].is_null()) {
+    if (body.contains("spendCapMicros")) {
+      if (body["spendCapMicros"].is_null()) {
         update.spend_cap_micros = std::optional<int64_t>();
       } else {
-        auto cap = int_field(body.value(), "spendCapMicros", 0, kSpendCapMicrosMax);
+        auto cap = int_field(body, "spendCapMicros", 0, kSpendCapMicrosMax);
         if (!cap) return respond(error_response(cap.error()));
         update.spend_cap_micros = std::optional<int64_t>(cap.value());
       }
     }
-    auto idempotency = idempotency_of(request, caller.value());
+    auto idempotency = idempotency_of(request, caller);
     if (!idempotency) return respond(error_response(idempotency.error()));
     submit(api, std::move(update), idempotency.value(), render_account_outcome, respond);
   });
 
   router.add_async(http::verb::post, "/v1/accounts/{userId}/credits",
                    [&api](const Request& request, const PathParams& params, Respond respond) {
-    auto body = json_object_body(request);
-    auto caller =
-        api.auth.authenticate(request, body ? &body.value() : nullptr, Access::kSecretKey);
-    if (!caller) return respond(error_response(caller.error()));
-    if (!body) return respond(error_response(body.error()));
+    auto write = authenticated_write(api, request, Access::kSecretKey);
+    if (!write) return respond(error_response(write.error()));
+    const Caller& caller = write.value().caller;
+    const json& body = write.value().body;
     auto user = user_param(params);
     if (!user) return respond(error_response(user.error()));
-    if (auto known = only_fields(body.value(), {"amount", "reason", "type"}); !known)
+    if (auto known = only_fields(body, {"amount", "reason", "type"}); !known)
       return respond(error_response(known.error()));
-    auto amount = int_field(body.value(), "amount", 1, kCreditAmountMax);
+    auto amount = int_field(body, "amount", 1, kCreditAmountMax);
     if (!amount) return respond(error_response(amount.error()));
-    auto reason = optional_string_field(body.value(), "reason", kReasonBytesMax);
+    auto reason = optional_string_field(body, "reason", kReasonBytesMax);
     if (!reason) return respond(error_response(reason.error()));
-    auto type = optional_string_field(body.value(), "type", 16);
+    auto type = optional_string_field(body, "type", 16);
     if (!type) return respond(error_response(type.error()));
     std::string kind = type.value().value_or("grant");
     if (kind != "grant" && kind != "refund") {
@@ -253,10 +251,10 @@ void add_account_routes(Router& router, ApiContext& api) {
       return respond(error_response(
           fail(ErrorCode::kInvalidArgument, "a refund needs a 'reason'", "reason")));
     }
-    auto idempotency = idempotency_of(request, caller.value());
+    auto idempotency = idempotency_of(request, caller);
     if (!idempotency) return respond(error_response(idempotency.error()));
     submit(api,
-           CreditCommand{caller.value().project.id, user.value(), kind, amount.value(),
+           CreditCommand{caller.project.id, user.value(), kind, amount.value(),
                          reason.value().value_or("")},
            idempotency.value(), render_account_outcome, respond);
   });

@@ -159,15 +159,13 @@ void add_project_routes(Router& router, ApiContext& api) {
   });
 
   router.add(http::verb::patch, "/v1/projects/current", [&api](const Request& request) {
-    auto body = json_object_body(request);
-    auto caller = api.auth.authenticate(request, body ? &body.value() : nullptr,
-                                        Access::kSecretKey);
-    if (!caller) return error_response(caller.error());
-    if (!body) return error_response(body.error());
+    auto write = authenticated_write(api, request, Access::kSecretKey);
+    if (!write) return error_response(write.error());
+    const json& body = write.value().body;
     // Patched inside one store transaction, so concurrent PATCHes never undo each other.
     auto patched = api.store.patch_project_settings(
-        caller.value().project.id,
-        [&body](ProjectSettings& settings) { return patch_settings(body.value(), settings); });
+        write.value().caller.project.id,
+        [&body](ProjectSettings& settings) { return patch_settings(body, settings); });
     if (!patched) return error_response(patched.error());
     const Project& project = patched.value();
     api.auth.forget_project(project.id);

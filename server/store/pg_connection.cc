@@ -121,6 +121,25 @@ struct PgConnection::State {
 PgConnection::PgConnection(std::unique_ptr<State> state) : state_(std::move(state)) {}
 PgConnection::~PgConnection() = default;
 
+Error PgConnection::failure(std::string_view what) {
+  std::string prefix = std::string(what) + ": ";
+  try {
+    throw;
+  } catch (const pqxx::deadlock_detected& e) {
+    // libpqxx 6 derives these two from transaction_rollback, not sql_error.
+    retryable_ = true;
+    return fail(ErrorCode::kStoreUnavailable, prefix + e.what());
+  } catch (const pqxx::serialization_failure& e) {
+    retryable_ = true;
+    return fail(ErrorCode::kStoreUnavailable, prefix + e.what());
+  } catch (const pqxx::sql_error& e) {
+    retryable_ = retryable_state(e.sqlstate());
+    return fail(ErrorCode::kStoreUnavailable, prefix + e.what());
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::kStoreUnavailable, prefix + e.what());
+  }
+}
+
 Result<std::unique_ptr<PgConnection>> PgConnection::open(const std::string& url) {
   try {
     auto state = std::make_unique<State>(with_timeouts(url));
@@ -174,18 +193,8 @@ Result<SqlRows> PgConnection::query(std::string_view sql, const SqlParams& param
       }
     }
     return SqlRows(columns, std::move(cells));
-  } catch (const pqxx::deadlock_detected& e) {
-    // libpqxx 6 derives these two from transaction_rollback, not sql_error.
-    retryable_ = true;
-    return fail(ErrorCode::kStoreUnavailable, std::string("query: ") + e.what());
-  } catch (const pqxx::serialization_failure& e) {
-    retryable_ = true;
-    return fail(ErrorCode::kStoreUnavailable, std::string("query: ") + e.what());
-  } catch (const pqxx::sql_error& e) {
-    retryable_ = retryable_state(e.sqlstate());
-    return fail(ErrorCode::kStoreUnavailable, std::string("query: ") + e.what());
-  } catch (const std::exception& e) {
-    return fail(ErrorCode::kStoreUnavailable, std::string("query: ") + e.what());
+  } catch (...) {
+    return failure("query");
   }
 }
 
@@ -195,17 +204,8 @@ Result<void> PgConnection::exec_script(std::string_view sql) {
   try {
     state_->work.exec(std::string(sql));
     return {};
-  } catch (const pqxx::deadlock_detected& e) {
-    retryable_ = true;
-    return fail(ErrorCode::kStoreUnavailable, std::string("script: ") + e.what());
-  } catch (const pqxx::serialization_failure& e) {
-    retryable_ = true;
-    return fail(ErrorCode::kStoreUnavailable, std::string("script: ") + e.what());
-  } catch (const pqxx::sql_error& e) {
-    retryable_ = retryable_state(e.sqlstate());
-    return fail(ErrorCode::kStoreUnavailable, std::string("script: ") + e.what());
-  } catch (const std::exception& e) {
-    return fail(ErrorCode::kStoreUnavailable, std::string("script: ") + e.what());
+  } catch (...) {
+    return failure("script");
   }
 }
 

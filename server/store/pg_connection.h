@@ -24,6 +24,8 @@ class PgConnection final : public SqlConnection {
  private:
   struct State;
   explicit PgConnection(std::unique_ptr<State> state);
+  // The Error for the exception being handled; call only inside a catch block.
+  Error failure(std::string_view what);
   std::unique_ptr<State> state_;
   bool retryable_ = false;
 };
