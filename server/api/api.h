@@ -1,6 +1,7 @@
 // The /v1 API: what every handler shares, and the functions that register each area's routes.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 
@@ -27,12 +28,14 @@ inline constexpr int64_t kPageLimitDefault = 20;
 inline constexpr size_t kIdempotencyKeyBytesMax = 255;
 
 // A write request's caller and JSON body. The key is checked first (it may travel in the body),
-// then the body: a bad key is 401 even when the body is bad too.
+// then the body, which may hold only the `fields` listed: a bad key is 401 even when the body is
+// bad too.
 struct Write {
   Caller caller;
   nlohmann::json body;
 };
-Result<Write> authenticated_write(ApiContext& api, const Request& request, Access access);
+Result<Write> authenticated_write(ApiContext& api, const Request& request, Access access,
+                                  std::initializer_list<std::string_view> fields);
 
 void add_project_routes(Router& router, ApiContext& api);
 void add_meter_routes(Router& router, ApiContext& api);

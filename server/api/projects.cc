@@ -62,13 +62,9 @@ Result<std::vector<Plan>> parse_plans(const json& value) {
   return plans;
 }
 
-// Applies the fields present in a PATCH body to `settings`.
+// Applies the fields present in a PATCH body (already checked to hold only settings) to
+// `settings`.
 Result<void> patch_settings(const json& body, ProjectSettings& settings) {
-  if (auto known = only_fields(body, {"secureMetering", "plans", "startingCredits",
-                                      "lowBalanceThreshold", "budgetMicros"});
-      !known) {
-    return known;
-  }
   if (body.contains("secureMetering")) {
     if (!body["secureMetering"].is_boolean()) {
       return fail(ErrorCode::kInvalidArgument, "'secureMetering' must be true or false",
@@ -159,7 +155,9 @@ void add_project_routes(Router& router, ApiContext& api) {
   });
 
   router.add(http::verb::patch, "/v1/projects/current", [&api](const Request& request) {
-    auto write = authenticated_write(api, request, Access::kSecretKey);
+    auto write = authenticated_write(api, request, Access::kSecretKey,
+                                     {"secureMetering", "plans", "startingCredits",
+                                      "lowBalanceThreshold", "budgetMicros"});
     if (!write) return error_response(write.error());
     const json& body = write.value().body;
     // Patched inside one store transaction, so concurrent PATCHes never undo each other.
