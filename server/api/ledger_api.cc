@@ -21,8 +21,12 @@ constexpr int64_t kAnalyticsBucketsMax = 2'000;
 constexpr int64_t kTimeMsMax = (int64_t{1} << 53) - 1;
 constexpr int64_t kSpendCapMicrosMax = int64_t{1'000'000'000} * 1'000'000;
 
-// Idempotency-Key: optional; 1..kIdempotencyKeyBytesMax printable ASCII characters.
-Result<std::optional<Idempotency>> idempotency_of(const Request& request, const Caller& caller) {
+// Idempotency-Key: optional; 1..kIdempotencyKeyBytesMax printable ASCII characters. The request
+// it stands for is the method, the path and the parsed body with its keys sorted and without a
+// "key" field, so a retry that spells the same JSON differently (or moves the API key to a
+// header) is still the same request.
+Result<std::optional<Idempotency>> idempotency_of(const Request& request, const Caller& caller,
+                                                  const json& body) {
   auto header = request.find("idempotency-key");
   if (header == request.end()) return std::optional<Idempotency>();
   std::string_view key = header->value();
@@ -34,8 +38,11 @@ Result<std::optional<Idempotency>> idempotency_of(const Request& request, const 
                     " printable ASCII characters",
                 "Idempotency-Key");
   }
+  json fields = body;
+  fields.erase("key");
   std::string fingerprint = std::string(request.method_string()) + " " +
-                            std::string(target_path(request.target())) + "\n" + request.body();
+                            std::string(target_path(request.target())) + "\n" +
+                            fields.dump(-1, ' ', false, json::error_handler_t::replace);
   return std::optional<Idempotency>(
       Idempotency{caller.key_id, std::string(key), sha256_hex(fingerprint)});
 }
@@ -119,7 +126,7 @@ void add_meter_routes(Router& router, ApiContext& api) {
     if (!event) return respond(error_response(event.error()));
     auto cost = int_field(body, "cost", 1, kMeterCostMax, 1);
     if (!cost) return respond(error_response(cost.error()));
-    auto idempotency = idempotency_of(request, caller);
+    auto idempotency = idempotency_of(request, caller, body);
     if (!idempotency) return respond(error_response(idempotency.error()));
     int64_t charged = cost.value();
     submit(api,
@@ -219,7 +226,7 @@ void add_account_routes(Router& router, ApiContext& api) {
         update.spend_cap_micros = std::optional<int64_t>(cap.value());
       }
     }
-    auto idempotency = idempotency_of(request, caller);
+    auto idempotency = idempotency_of(request, caller, body);
     if (!idempotency) return respond(error_response(idempotency.error()));
     submit(api, std::move(update), idempotency.value(), render_account_outcome, respond);
   });
@@ -248,7 +255,7 @@ void add_account_routes(Router& router, ApiContext& api) {
       return respond(error_response(
           fail(ErrorCode::kInvalidArgument, "a refund needs a 'reason'", "reason")));
     }
-    auto idempotency = idempotency_of(request, caller);
+    auto idempotency = idempotency_of(request, caller, body);
     if (!idempotency) return respond(error_response(idempotency.error()));
     submit(api,
            CreditCommand{caller.project.id, user.value(), kind, amount.value(),

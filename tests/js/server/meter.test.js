@@ -187,6 +187,13 @@ describe('idempotency', () => {
     expect(again.status).toBe(200);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(again.body).toEqual(first.body);
+    // The same fields in another order, and the key in the body instead of a header.
+    const reordered = await call(server, 'POST', '/v1/meter', {
+      raw: JSON.stringify({ cost: 10, event: 'e', userId: 'bob', key: project.sk }),
+      headers: { ...headers, 'content-type': 'application/json' },
+    });
+    expect(reordered.headers.get('idempotent-replayed')).toBe('true');
+    expect(reordered.body).toEqual(first.body);
     const changed = await meter(server, project.sk, { userId: 'bob', event: 'e', cost: 11 }, headers);
     expect(changed.status).toBe(409);
     expect(changed.body.error.param).toBe('Idempotency-Key');
