@@ -182,32 +182,19 @@ class LedgerBatch {
       accounts.insert({state.hold.project_id, state.hold.user_id});
       if (state.hold.status == "open") budget_projects.insert(state.hold.project_id);
     }
-    std::set<std::string> projects;
-    for (const auto& [project, user] : accounts) projects.insert(project);
-    for (const std::string& project : projects) {
-      bool lock = budget_projects.count(project) > 0;
-      auto rows = db_.query(
-          "SELECT settings, period_start_ms, period_spent_micros, held_micros FROM projects "
-          "WHERE id = $1" + std::string(lock ? db_.for_no_key_update() : ""),
-          {project});
-      if (!rows) return rows.error();
-      if (rows.value().empty()) continue;  // commands on it fail with kNotFound
-      ProjectState& state = projects_[project];
-      state.settings = settings_from_json(rows.value().text(0, 0));
-      state.period_start_ms = rows.value().int64(0, 1);
-      state.period_spent_micros = rows.value().int64(0, 2);
-      state.held_micros = rows.value().int64(0, 3);
-      state.locked = lock;
-      if (state.period_start_ms < month_start_ms(now_ms_)) {
-        state.period_start_ms = month_start_ms(now_ms_);
-        state.period_spent_micros = 0;
-        state.dirty = lock;
-      }
+    // Settings are read up front only where a decision needs them (budgets, plans); a batch of
+    // meters on known accounts never reads its project at all.
+    std::set<std::string> needs_settings = budget_projects;
+    for (const LedgerCommand& command : commands) {
+      if (const auto* update = std::get_if<UpdateAccountCommand>(&command.body))
+        needs_settings.insert(update->project_id);
+    }
+    for (const std::string& project : needs_settings) {
+      if (auto loaded = load_project(project, budget_projects.count(project) > 0); !loaded)
+        return loaded.error();
     }
     std::map<std::string, std::vector<std::string>> users_by_project;  // sorted: lock order
-    for (const auto& [project, user] : accounts) {
-      if (projects_.count(project)) users_by_project[project].push_back(user);
-    }
+    for (const auto& [project, user] : accounts) users_by_project[project].push_back(user);
     for (const auto& [project, users] : users_by_project) {
       if (auto locked = lock_accounts(project, users); !locked) return locked;
     }
@@ -248,6 +235,30 @@ class LedgerBatch {
     return "(SELECT unnest(" + p + "::text[]) AS value)";
   }
 
+  // Reads (and with `lock`, locks) a project's settings and budget counters once per batch.
+  // False when there is no such project: its commands then fail with kNotFound.
+  Result<bool> load_project(const std::string& project, bool lock) {
+    if (projects_.count(project)) return true;
+    auto rows = db_.query(
+        "SELECT settings, period_start_ms, period_spent_micros, held_micros FROM projects "
+        "WHERE id = $1" + std::string(lock ? db_.for_no_key_update() : ""),
+        {project});
+    if (!rows) return rows.error();
+    if (rows.value().empty()) return false;
+    ProjectState& state = projects_[project];
+    state.settings = settings_from_json(rows.value().text(0, 0));
+    state.period_start_ms = rows.value().int64(0, 1);
+    state.period_spent_micros = rows.value().int64(0, 2);
+    state.held_micros = rows.value().int64(0, 3);
+    state.locked = lock;
+    if (state.period_start_ms < month_start_ms(now_ms_)) {
+      state.period_start_ms = month_start_ms(now_ms_);
+      state.period_spent_micros = 0;
+      state.dirty = lock;
+    }
+    return true;
+  }
+
   // Locks a project's accounts in user-id order with one statement, first creating (in one more
   // statement) those seen for the first time, with the project's starting credits.
   Result<void> lock_accounts(const std::string& project, const std::vector<std::string>& users) {
@@ -266,6 +277,9 @@ class LedgerBatch {
       if (!found.count(user)) missing.push_back(user);
     }
     if (missing.empty()) return {};
+    auto exists = load_project(project, false);
+    if (!exists) return exists.error();
+    if (!exists.value()) return {};  // no project: no accounts, and its commands get kNotFound
     int64_t starting = projects_[project].settings.starting_credits;
     auto created = db_.query(
         "INSERT INTO accounts (project_id, user_id, plan, balance, period_start_ms, "
@@ -598,33 +612,41 @@ class LedgerBatch {
 
   // PostgreSQL is a round trip away, so a batch's entries go in two statements whatever their
   // number: one reserves their sequence numbers, one inserts them all from a JSON array.
-  Result<void> insert_entries_bulk(std::vector<LedgerOutcome>& outcomes) {
+  Result<void> insert_entries_bulk(std::vector<LedgerOutcome>& outcomes, bool report_seqs) {
     if (entries_.empty()) return {};
-    auto seqs = db_.query(
-        "SELECT nextval(pg_get_serial_sequence('ledger', 'seq')) FROM generate_series(1, $1)",
-        {static_cast<int64_t>(entries_.size())});
-    if (!seqs) return seqs.error();
     std::vector<int64_t> numbers;
-    for (size_t r = 0; r < seqs.value().size(); ++r) numbers.push_back(seqs.value().int64(r, 0));
-    std::sort(numbers.begin(), numbers.end());
-    if (numbers.size() != entries_.size())
-      return fail(ErrorCode::kStoreUnavailable, "ledger sequence short");
+    if (report_seqs) {
+      auto seqs = db_.query(
+          "SELECT nextval(pg_get_serial_sequence('ledger', 'seq')) FROM generate_series(1, $1)",
+          {static_cast<int64_t>(entries_.size())});
+      if (!seqs) return seqs.error();
+      for (size_t r = 0; r < seqs.value().size(); ++r) numbers.push_back(seqs.value().int64(r, 0));
+      std::sort(numbers.begin(), numbers.end());
+      if (numbers.size() != entries_.size())
+        return fail(ErrorCode::kStoreUnavailable, "ledger sequence short");
+    }
     json rows = json::array();
     for (size_t i = 0; i < entries_.size(); ++i) {
       const PendingEntry& e = entries_[i];
       auto text = [](const std::string& s) { return s.empty() ? json() : json(s); };
-      rows.push_back({{"seq", numbers[i]}, {"project_id", e.account.first},
-                      {"user_id", e.account.second}, {"kind", e.kind}, {"amount", e.amount},
-                      {"balance_after", e.balance_after}, {"event", text(e.event)},
-                      {"reason", text(e.reason)}, {"hold_id", text(e.hold_id)},
-                      {"created_at_ms", now_ms_}});
-      if (e.command < outcomes.size()) outcomes[e.command].entry_seq = numbers[i];
+      rows.push_back({{"project_id", e.account.first}, {"user_id", e.account.second},
+                      {"kind", e.kind}, {"amount", e.amount}, {"balance_after", e.balance_after},
+                      {"event", text(e.event)}, {"reason", text(e.reason)},
+                      {"hold_id", text(e.hold_id)}, {"created_at_ms", now_ms_}});
+      if (report_seqs) {
+        rows.back()["seq"] = numbers[i];
+        if (e.command < outcomes.size()) outcomes[e.command].entry_seq = numbers[i];
+      }
     }
+    // Without reserved numbers the sequence default numbers the rows as they are inserted.
+    std::string columns = std::string(report_seqs ? "seq, " : "") +
+                          "project_id, user_id, kind, amount, balance_after, event, reason, "
+                          "hold_id, created_at_ms";
     auto inserted = db_.query(
-        "INSERT INTO ledger (seq, project_id, user_id, kind, amount, balance_after, event, "
-        "reason, hold_id, created_at_ms) SELECT * FROM jsonb_to_recordset($1::jsonb) AS x("
-        "seq bigint, project_id text, user_id text, kind text, amount bigint, "
-        "balance_after bigint, event text, reason text, hold_id text, created_at_ms bigint)",
+        "INSERT INTO ledger (" + columns + ") SELECT " + columns +
+            " FROM jsonb_to_recordset($1::jsonb) AS x(seq bigint, project_id text, user_id text, "
+            "kind text, amount bigint, balance_after bigint, event text, reason text, "
+            "hold_id text, created_at_ms bigint)",
         {rows.dump(-1, ' ', false, json::error_handler_t::replace)});
     if (!inserted) return inserted.error();
     return {};
@@ -660,9 +682,15 @@ class LedgerBatch {
   }
 
 
-  Result<void> write(std::span<const LedgerCommand>, std::vector<LedgerOutcome>& outcomes) {
+  Result<void> write(std::span<const LedgerCommand> commands,
+                     std::vector<LedgerOutcome>& outcomes) {
     bool postgres = db_.dialect() == SqlDialect::kPostgres;
-    if (auto written = postgres ? insert_entries_bulk(outcomes) : insert_entries(outcomes);
+    // Only a credit's answer shows its entry's id; meters need no sequence numbers back.
+    bool report_seqs = std::any_of(commands.begin(), commands.end(), [](const LedgerCommand& c) {
+      return std::holds_alternative<CreditCommand>(c.body);
+    });
+    if (auto written =
+            postgres ? insert_entries_bulk(outcomes, report_seqs) : insert_entries(outcomes);
         !written) {
       return written;
     }
