@@ -23,11 +23,6 @@
 
 namespace tollgate::server {
 
-extern const std::string_view kAccountColumns;
-const std::string_view kAccountColumns =
-    "project_id, user_id, plan, balance, spend_cap_micros, period_start_ms, "
-    "period_spent_micros, held_micros, created_at_ms, updated_at_ms";
-
 Account read_account(const SqlRows& rows, size_t r) {
   Account account;
   account.project_id = rows.text(r, 0);

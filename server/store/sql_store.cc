@@ -42,9 +42,6 @@ int64_t entry_seq(std::string_view id) {
 
 }  // namespace
 
-extern const std::string_view kAccountColumns;
-Account read_account(const SqlRows& rows, size_t r);
-
 std::string settings_to_json(const ProjectSettings& settings) {
   json plans = json::array();
   for (const Plan& plan : settings.plans) {
@@ -145,7 +142,8 @@ void SqlStore::give_back(std::unique_ptr<SqlConnection> connection, bool broken)
 
 // ---- Small reads and writes ----------------------------------------------------------------
 
-// Runs `body` on a leased connection; a failure marks the connection for replacement.
+// Declares `name`, a connection leased for the rest of the enclosing function (or returns the
+// lease's error). Callers mark it broken when a statement fails, so it is replaced.
 #define TG_LEASE(name)               \
   auto name##_lease = lease();       \
   if (!name##_lease) return name##_lease.error(); \

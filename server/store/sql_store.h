@@ -88,6 +88,12 @@ class SqlStore final : public Store {
   size_t missing_ = 0;  // connections to reopen on the next lease
 };
 
+// The accounts columns every account query selects, in the order read_account() reads them.
+inline constexpr std::string_view kAccountColumns =
+    "project_id, user_id, plan, balance, spend_cap_micros, period_start_ms, "
+    "period_spent_micros, held_micros, created_at_ms, updated_at_ms";
+Account read_account(const SqlRows& rows, size_t r);
+
 // Project settings as stored (JSON text).
 std::string settings_to_json(const ProjectSettings& settings);
 ProjectSettings settings_from_json(std::string_view text);

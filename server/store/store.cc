@@ -15,20 +15,25 @@ namespace {
 constexpr size_t kPostgresPoolSize = 8;
 constexpr size_t kSqlitePoolSize = 2;
 
+// A pool of `size` connections of type C, each opened with C::open(target).
+template <typename C>
+Result<std::unique_ptr<Store>> open_pool(std::string target, size_t size) {
+  auto store = SqlStore::open(
+      [target]() -> Result<std::unique_ptr<SqlConnection>> {
+        auto connection = C::open(target);
+        if (!connection) return connection.error();
+        return std::unique_ptr<SqlConnection>(std::move(connection).value());
+      },
+      size);
+  if (!store) return store.error();
+  return std::unique_ptr<Store>(std::move(store).value());
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_store(const StoreOptions& options) {
   if (!options.database_url.empty()) {
-    std::string url = options.database_url;
-    auto store = SqlStore::open(
-        [url]() -> Result<std::unique_ptr<SqlConnection>> {
-          auto connection = PgConnection::open(url);
-          if (!connection) return connection.error();
-          return std::unique_ptr<SqlConnection>(std::move(connection).value());
-        },
-        kPostgresPoolSize);
-    if (!store) return store.error();
-    return std::unique_ptr<Store>(std::move(store).value());
+    return open_pool<PgConnection>(options.database_url, kPostgresPoolSize);
   }
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -45,15 +50,7 @@ Result<std::unique_ptr<Store>> open_store(const StoreOptions& options) {
   std::string path = (fs::path(options.data_dir) / "tollgate.db").string();
   // Two connections: WAL lets a reader run beside the ledger writer, and BEGIN IMMEDIATE keeps
   // writes to one at a time.
-  auto store = SqlStore::open(
-      [path]() -> Result<std::unique_ptr<SqlConnection>> {
-        auto connection = SqliteConnection::open(path);
-        if (!connection) return connection.error();
-        return std::unique_ptr<SqlConnection>(std::move(connection).value());
-      },
-      kSqlitePoolSize);
-  if (!store) return store.error();
-  return std::unique_ptr<Store>(std::move(store).value());
+  return open_pool<SqliteConnection>(path, kSqlitePoolSize);
 }
 
 }  // namespace tollgate::server
