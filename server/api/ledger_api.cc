@@ -11,6 +11,7 @@
 #include "server/api/render.h"
 #include "server/auth/crypto.h"
 #include "server/http/error_response.h"
+#include "tollgate/token/runtime_token.h"
 
 namespace tollgate::server {
 namespace {
@@ -18,7 +19,6 @@ namespace {
 constexpr int64_t kHourMs = 3'600'000;
 constexpr int64_t kDayMs = 24 * kHourMs;
 constexpr int64_t kAnalyticsBucketsMax = 2'000;
-constexpr int64_t kTimeMsMax = (int64_t{1} << 53) - 1;
 constexpr int64_t kSpendCapMicrosMax = int64_t{1'000'000'000} * 1'000'000;
 
 // Idempotency-Key: optional; 1..kIdempotencyKeyBytesMax printable ASCII characters. The request
@@ -89,11 +89,6 @@ Result<std::string> user_param(const PathParams& params) {
   const std::string& user = params.at("userId");
   if (auto checked = check_text(user, "userId", kUserIdBytesMax); !checked) return checked.error();
   return user;
-}
-
-bool is_entry_id(std::string_view id) {
-  if (id.size() < 4 || id.size() > 3 + 18 || id.substr(0, 3) != "le_") return false;
-  return std::all_of(id.begin() + 3, id.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 Page page_of(int64_t limit, const QueryParams& query) {
@@ -276,7 +271,7 @@ void add_account_routes(Router& router, ApiContext& api) {
       user = checked.value();
     }
     Page page = page_of(limit.value(), query);
-    if (page.starting_after && !is_entry_id(*page.starting_after)) {
+    if (page.starting_after && !parse_entry_id(*page.starting_after)) {
       return error_response(fail(ErrorCode::kInvalidArgument,
                                  "'starting_after' must be a ledger entry id such as le_42",
                                  "starting_after"));
@@ -308,9 +303,9 @@ void add_account_routes(Router& router, ApiContext& api) {
     if (!caller) return error_response(caller.error());
     QueryParams query = parse_query(request.target());
     int64_t now = api.now_ms();
-    auto to = int_param(query, "to_ms", 0, kTimeMsMax, now);
+    auto to = int_param(query, "to_ms", 0, token::kTimeMsMax, now);
     if (!to) return error_response(to.error());
-    auto from = int_param(query, "from_ms", 0, kTimeMsMax, std::max<int64_t>(0, to.value() - 30 * kDayMs));
+    auto from = int_param(query, "from_ms", 0, token::kTimeMsMax, std::max<int64_t>(0, to.value() - 30 * kDayMs));
     if (!from) return error_response(from.error());
     if (from.value() >= to.value()) {
       return error_response(

@@ -13,8 +13,6 @@ ojson json_or_null(const std::optional<int64_t>& value) {
 
 }  // namespace
 
-std::string entry_id(int64_t seq) { return "le_" + std::to_string(seq); }
-
 ojson render_created_project(const CreatedProject& created) {
   return {{"id", created.project.id},
           {"name", created.project.name},

@@ -19,7 +19,4 @@ ojson render_stats(const AccountStats& stats);
 ojson render_analytics(const Analytics& analytics, int64_t from_ms, int64_t to_ms,
                        int64_t interval_ms);
 
-// "le_<seq>", the public id of a ledger entry.
-std::string entry_id(int64_t seq);
-
 }  // namespace tollgate::server

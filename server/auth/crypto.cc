@@ -33,11 +33,7 @@ std::vector<uint8_t> random_bytes(size_t count) {
 }
 
 std::string new_id(std::string_view prefix) {
-  static constexpr std::string_view kBase62 =
-      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-  std::string id(prefix);
-  for (uint8_t byte : random_bytes(kIdRandomChars)) id += kBase62[byte % 62];
-  return id;
+  return std::string(prefix) + keys::base62(random_bytes(kIdRandomChars));
 }
 
 std::string new_api_key(std::string_view prefix) {

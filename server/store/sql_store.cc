@@ -29,17 +29,6 @@ const char* kind_name(KeyKind kind) {
   return kind == KeyKind::kPublishable ? "publishable" : "secret";
 }
 
-// The numeric part of an entry id "le_<seq>"; 0 when it is not one.
-int64_t entry_seq(std::string_view id) {
-  if (id.substr(0, 3) != "le_" || id.size() > 3 + 18 || id.size() == 3) return 0;
-  int64_t seq = 0;
-  for (char c : id.substr(3)) {
-    if (c < '0' || c > '9') return 0;
-    seq = seq * 10 + (c - '0');
-  }
-  return seq;
-}
-
 }  // namespace
 
 std::string settings_to_json(const ProjectSettings& settings) {
@@ -344,7 +333,8 @@ Result<std::vector<LedgerEntry>> SqlStore::list_ledger(std::string_view project_
                                                        std::optional<std::string> user_id,
                                                        const Page& page) {
   TG_LEASE(db);
-  int64_t before = page.starting_after ? entry_seq(*page.starting_after) : INT64_MAX;
+  int64_t before = INT64_MAX;
+  if (page.starting_after) before = parse_entry_id(*page.starting_after).value_or(0);
   std::string sql =
       "SELECT seq, project_id, user_id, kind, amount, balance_after, event, reason, hold_id, "
       "created_at_ms FROM ledger WHERE project_id = $1 AND seq < $2";

@@ -1,5 +1,6 @@
 #include "server/store/store.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
@@ -30,6 +31,22 @@ Result<std::unique_ptr<Store>> open_pool(std::string target, size_t size) {
 }
 
 }  // namespace
+
+std::string entry_id(int64_t seq) { return "le_" + std::to_string(seq); }
+
+std::optional<int64_t> parse_entry_id(std::string_view id) {
+  constexpr std::string_view kPrefix = "le_";
+  constexpr size_t kDigitsMax = 18;  // stays below INT64_MAX
+  std::string_view digits = id.substr(std::min(id.size(), kPrefix.size()));
+  if (id.substr(0, kPrefix.size()) != kPrefix || digits.empty() || digits.size() > kDigitsMax)
+    return std::nullopt;
+  int64_t seq = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    seq = seq * 10 + (c - '0');
+  }
+  return seq;
+}
 
 Result<std::unique_ptr<Store>> open_store(const StoreOptions& options) {
   if (!options.database_url.empty()) {

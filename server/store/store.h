@@ -88,6 +88,10 @@ struct LedgerEntry {
   int64_t created_at_ms = 0;
 };
 
+// The public id of a ledger entry, "le_<seq>", and back (nullopt for anything else).
+std::string entry_id(int64_t seq);
+std::optional<int64_t> parse_entry_id(std::string_view id);
+
 struct Hold {
   std::string id;
   std::string project_id;

@@ -39,6 +39,13 @@ bool valid_prefix(std::string_view prefix) {
 
 }  // namespace
 
+std::string base62(std::span<const uint8_t> random) {
+  std::string out;
+  out.reserve(random.size());
+  for (uint8_t byte : random) out += kBase62[byte % 62];
+  return out;
+}
+
 uint32_t crc32(std::string_view data) {
   uint32_t c = 0xFFFFFFFFu;
   for (unsigned char byte : data) c = kCrcTable[(c ^ byte) & 0xFF] ^ (c >> 8);
@@ -55,9 +62,7 @@ Result<std::string> format_key(std::string_view prefix, std::span<const uint8_t>
   }
   std::string key(prefix);
   key += '_';
-  // 256 is not a multiple of 62, so some characters are slightly likelier; each still carries
-  // over 5.9 bits, which leaves the key far beyond guessing.
-  for (size_t i = 0; i < kKeyRandomChars; ++i) key += kBase62[random[i] % 62];
+  key += base62(random.first(kKeyRandomChars));
   key += checksum_chars(crc32(key));
   return key;
 }

@@ -19,6 +19,10 @@ inline constexpr size_t kKeyRandomChars = 32;
 inline constexpr size_t kKeyChecksumChars = 6;
 inline constexpr size_t kKeyPrefixCharsMax = 8;
 
+// One base62 character (0-9A-Za-z) per byte. 256 is not a multiple of 62, so some characters
+// are slightly likelier; each still carries over 5.9 bits of the byte's randomness.
+std::string base62(std::span<const uint8_t> random);
+
 // CRC-32 (IEEE 802.3, as zlib computes it).
 uint32_t crc32(std::string_view data);
 
