@@ -63,6 +63,7 @@ Result<std::string> demo_project(Store& store) {
 }
 
 int serve(const ServeConfig& config) {
+  keep_freed_memory();
   Logger log(stdout);
   auto store = open_store({config.data_dir, config.database_url});
   if (!store) return exit_with(store.error());

@@ -70,6 +70,7 @@ Result<BenchFlags> parse_bench_flags(int argc, char** argv, int default_threads)
 
 int serve(const server::ServeConfig& config, server::Router router, server::Logger& log,
           const nlohmann::ordered_json& fields) {
+  server::keep_freed_memory();  // as `tollgate serve` does
   auto server = server::Server::create(config, std::move(router), log);
   if (!server) return exit_with(server.error());
   nlohmann::ordered_json line = {

@@ -1,5 +1,7 @@
 #include "server/http/server.h"
 
+#include <malloc.h>
+
 #include <boost/asio/post.hpp>
 #include <csignal>
 #include <thread>
@@ -89,6 +91,11 @@ void Server::finish() {
   // With the timer and signal wait cancelled, run() returns once the last handler completes.
   deadline_.cancel();
   signals_.cancel();
+}
+
+void keep_freed_memory() {
+  mallopt(M_TRIM_THRESHOLD, kMallocTrimThresholdBytes);
+  mallopt(M_MMAP_THRESHOLD, kMallocMmapThresholdBytes);
 }
 
 }  // namespace tollgate::server

@@ -9,15 +9,55 @@ int64_t unix_ms_now() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+Logger::Logger(std::FILE* out) : out_(out), thread_([this] { run(); }) {}
+
+Logger::~Logger() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  queued_.notify_one();
+  thread_.join();
+}
+
 void Logger::log(std::string_view level, std::string_view event, nlohmann::ordered_json fields) {
   nlohmann::ordered_json line = {{"ts_ms", unix_ms_now()}, {"level", level}, {"event", event}};
   for (auto& [key, value] : fields.items()) line[key] = std::move(value);
   // `replace` so a stray invalid UTF-8 byte (e.g. from a request path) cannot throw here.
   std::string text = line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-  std::lock_guard lock(mutex_);
-  std::fputs(text.c_str(), out_);
-  std::fputc('\n', out_);
-  std::fflush(out_);
+  bool first = false;
+  {
+    std::unique_lock lock(mutex_);
+    written_.wait(lock, [&] { return queue_.size() < kLogQueueBytesMax || stopping_; });
+    first = queue_.empty();
+    if (first) ++queued_batches_;
+    queue_.append(text).push_back('\n');
+  }
+  // Without a waiter (the log thread is busy writing) this costs no system call.
+  if (first) queued_.notify_one();
+}
+
+void Logger::flush() {
+  std::unique_lock lock(mutex_);
+  uint64_t target = queued_batches_;
+  written_.wait(lock, [&] { return written_batches_ >= target || stopping_; });
+}
+
+void Logger::run() {
+  std::string batch;
+  std::unique_lock lock(mutex_);
+  while (true) {
+    queued_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+    if (queue_.empty()) return;  // stopping, and everything is written
+    batch.swap(queue_);
+    lock.unlock();
+    std::fwrite(batch.data(), 1, batch.size(), out_);
+    std::fflush(out_);
+    batch.clear();
+    lock.lock();
+    ++written_batches_;
+    written_.notify_all();
+  }
 }
 
 }  // namespace tollgate::server

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <thread>
 
+#include "server/store/sqlite_wal_vfs.h"
+
 namespace tollgate::server {
 namespace {
 
@@ -32,7 +34,7 @@ std::string to_sqlite_placeholders(std::string_view sql) {
 Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(const std::string& path) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, coalescing_wal_vfs());
   std::unique_ptr<SqliteConnection> connection(new SqliteConnection(db));
   auto io_error = [&](Error error) {
     error.code = ErrorCode::kIoError;

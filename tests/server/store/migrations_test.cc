@@ -10,6 +10,7 @@
 
 #include "server/store/sqlite_connection.h"
 #include "server/store/store.h"
+#include "tests/support/temp_files.h"
 
 namespace tollgate::server {
 namespace {
@@ -27,35 +28,6 @@ Result<std::unique_ptr<SqliteConnection>> open_migrated(
 }
 
 int64_t version_of(SqlConnection& connection) { return applied_version(connection).value(); }
-
-class TempDir {
- public:
-  TempDir()
-      : path_(fs::temp_directory_path() /
-              ("tollgate-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))) {
-    fs::remove_all(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
-
-// A database file path that is removed, with its WAL and shared-memory files, on scope exit.
-class TempDb {
- public:
-  const std::string& path() const { return path_; }
-  void remove() const {
-    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path_ + suffix);
-  }
-  ~TempDb() { remove(); }
-
- private:
-  TempDir dir_;
-  std::string path_ = dir_.path().string() + ".db";
-};
 
 TEST(Migrations, CreatesDataDirAndAppliesMigrations) {
   TempDir dir;

@@ -1,0 +1,80 @@
+// The log thread: every line written, whole and in each thread's order, by flush() or by the
+// destructor; and a full queue holds callers back instead of dropping lines.
+#include "server/log/logger.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace tollgate::server {
+namespace {
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+std::vector<nlohmann::json> lines_of(std::FILE* f) {
+  std::fflush(f);
+  std::rewind(f);
+  std::vector<nlohmann::json> lines;
+  char buffer[4096];
+  std::string text;
+  while (size_t n = std::fread(buffer, 1, sizeof buffer, f)) text.append(buffer, n);
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+TEST(Logger, FlushWritesEveryEarlierLine) {
+  std::unique_ptr<std::FILE, FileCloser> file(std::tmpfile());
+  ASSERT_NE(file, nullptr);
+  Logger log(file.get());
+  log.info("first", {{"n", 1}});
+  log.warn("second");
+  log.flush();
+  auto lines = lines_of(file.get());
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["event"], "first");
+  EXPECT_EQ(lines[0]["level"], "info");
+  EXPECT_EQ(lines[0]["n"], 1);
+  EXPECT_TRUE(lines[0]["ts_ms"].is_number_integer());
+  EXPECT_EQ(lines[1]["event"], "second");
+  EXPECT_EQ(lines[1]["level"], "warn");
+}
+
+TEST(Logger, ManyThreadsPastTheQueueBoundLoseNothing) {
+  std::unique_ptr<std::FILE, FileCloser> file(std::tmpfile());
+  ASSERT_NE(file, nullptr);
+  constexpr int kThreads = 4;
+  // About 4 × kLogQueueBytesMax in all, so callers must wait for the log thread.
+  const std::string padding(1000, 'x');
+  const int per_thread = static_cast<int>(kLogQueueBytesMax / padding.size());
+  {
+    Logger log(file.get());
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < per_thread; ++i)
+          log.info("line", {{"thread", t}, {"i", i}, {"padding", padding}});
+      });
+    }
+    for (auto& thread : threads) thread.join();
+  }  // the destructor writes what is still queued
+  auto lines = lines_of(file.get());
+  ASSERT_EQ(lines.size(), static_cast<size_t>(kThreads * per_thread));
+  std::map<int, int> next;  // per thread: the next `i` expected
+  for (const auto& line : lines) {
+    int t = line["thread"];
+    EXPECT_EQ(line["i"].get<int>(), next[t]) << "thread " << t;
+    next[t] = line["i"].get<int>() + 1;
+  }
+}
+
+}  // namespace
+}  // namespace tollgate::server
