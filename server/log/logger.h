@@ -3,9 +3,9 @@
 // Thread-safe and off the request path: log() formats the line and queues it, and one log thread
 // writes whatever has queued with a single write, so a busy server pays one write per batch of
 // lines instead of one per request. An idle server writes each line within microseconds. The
-// destructor writes everything still queued; a process killed with -9 can lose only the lines of
-// the write in progress. At most kLogQueueBytesMax wait; beyond that log() blocks until the log
-// thread catches up, so lines are never dropped.
+// destructor writes everything still queued; a process killed with -9 loses the lines still
+// queued (under load, the last few milliseconds' worth). At most kLogQueueBytesMax wait; beyond
+// that log() blocks until the log thread catches up, so lines are never dropped.
 //
 // Callers must never pass secrets (keys, tokens, query strings, bodies).
 #pragma once
