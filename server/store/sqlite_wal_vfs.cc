@@ -139,8 +139,10 @@ int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, i
   f->pending = nullptr;
   f->pending_offset = 0;
   int rc = g_root->xOpen(g_root, name, f->real, flags, out_flags);
-  if (rc != SQLITE_OK) return rc;
-  if (f->real->pMethods->iVersion < 2) {  // no shared memory: cannot wrap it, so refuse
+  // As other shims do: whenever the wrapped file has methods, SQLite must close it through us,
+  // even after a failed open.
+  if (f->real->pMethods == nullptr) return rc;
+  if (rc == SQLITE_OK && f->real->pMethods->iVersion < 2) {  // no shared memory to pass on
     f->real->pMethods->xClose(f->real);
     return SQLITE_CANTOPEN;
   }
@@ -150,7 +152,7 @@ int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, i
     return SQLITE_NOMEM;
   }
   f->base.pMethods = &kMethods;
-  return SQLITE_OK;
+  return rc;
 }
 
 // Everything that is not about an open file goes to the wrapped VFS.
