@@ -32,7 +32,7 @@ namespace tollgate::server {
 inline constexpr size_t kBatchCommandsMax = 512;
 inline constexpr std::chrono::microseconds kBatchLinger{0};
 inline constexpr size_t kQueueCommandsMax = 16'384;  // per partition
-inline constexpr size_t kPostgresLedgerPartitions = 4;
+inline constexpr size_t kPostgresLedgerPartitions = 2;
 inline constexpr std::chrono::milliseconds kHoldSweepInterval{1'000};
 inline constexpr std::chrono::minutes kIdempotencyPurgeInterval{10};
 

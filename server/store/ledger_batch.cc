@@ -120,18 +120,49 @@ class LedgerBatch {
     outcomes.reserve(commands.size());
     for (size_t i = 0; i < commands.size(); ++i) outcomes.push_back(decide(commands[i], i));
     if (auto written = write(commands, outcomes); !written) return written.error();
-    if (auto committed = db_.commit(); !committed) return committed.error();
+    if (auto committed = commit(); !committed) return committed.error();
     return outcomes;
   }
 
  private:
-  // Every statement in a batch reaches rows by key. On PostgreSQL the planner can still prefer a
-  // full scan while a table's statistics are stale (a young database, a burst of new users),
-  // costing a scan of every account per batch; within the batch's transaction scans are ruled
-  // out, in the same round trip as BEGIN.
+  // Every statement in a batch reaches rows by key. On PostgreSQL the planner can still prefer
+  // other plans while a table's statistics are stale (a young database, a burst of new users):
+  // a full scan, or a bitmap scan that matches `user_id = ANY(…)` by reading every entry of the
+  // project's key range (measured: 3 ms instead of 0.3 ms for 32 of 10,000 accounts). Within
+  // the batch's transaction both are ruled out, in the same round trip as the first query.
   Result<void> begin() {
     if (db_.dialect() == SqlDialect::kSqlite) return db_.begin_write();
-    return db_.exec_script("BEGIN; SET LOCAL enable_seqscan = off");
+    deferred_ = {{"BEGIN", {}},
+                 {"SET LOCAL enable_seqscan = off", {}},
+                 {"SET LOCAL enable_bitmapscan = off", {}}};
+    return {};
+  }
+
+  // ---- Round trips ---------------------------------------------------------------------------
+  // On PostgreSQL each statement is a round trip, so statements whose results the batch does not
+  // read (BEGIN, the writes) are deferred and travel with the next query: a batch of meters on
+  // known accounts takes two round trips, BEGIN with the row locks and the writes with COMMIT.
+  // SQLite runs in-process and runs each statement at once.
+
+  Result<SqlRows> query(std::string_view sql, const SqlParams& params = {}) {
+    if (deferred_.empty()) return db_.query(sql, params);
+    std::vector<SqlStatement> before;
+    before.swap(deferred_);
+    return db_.query_after(before, sql, params);
+  }
+
+  Result<void> defer(std::string sql, SqlParams params) {
+    if (db_.dialect() == SqlDialect::kSqlite) {
+      if (auto done = db_.query(sql, params); !done) return done.error();
+      return {};
+    }
+    deferred_.push_back({std::move(sql), std::move(params)});
+    return {};
+  }
+
+  Result<void> commit() {
+    if (auto committed = query("COMMIT"); !committed) return committed.error();
+    return {};
   }
 
   // ---- 1. Locks ----------------------------------------------------------------------------
@@ -154,7 +185,7 @@ class LedgerBatch {
       if (std::holds_alternative<ExpireHoldsCommand>(command.body)) expire = true;
     }
     for (const std::string& id : hold_ids) {
-      auto rows = db_.query(
+      auto rows = query(
           "SELECT id, project_id, user_id, credits, micros, status, expires_at_ms FROM holds "
           "WHERE id = $1" + std::string(db_.for_update()),
           {id});
@@ -162,7 +193,7 @@ class LedgerBatch {
       if (!rows.value().empty()) add_hold(rows.value(), 0);
     }
     if (expire) {
-      auto rows = db_.query(
+      auto rows = query(
           "SELECT id, project_id, user_id, credits, micros, status, expires_at_ms FROM holds "
           "WHERE status = 'open' AND expires_at_ms <= $1 ORDER BY id LIMIT $2" +
               std::string(db_.dialect() == SqlDialect::kPostgres ? " FOR UPDATE SKIP LOCKED" : ""),
@@ -234,7 +265,7 @@ class LedgerBatch {
   // False when there is no such project: its commands then fail with kNotFound.
   Result<bool> load_project(const std::string& project, bool lock) {
     if (projects_.count(project)) return true;
-    auto rows = db_.query(
+    auto rows = query(
         "SELECT settings, period_start_ms, period_spent_micros, held_micros FROM projects "
         "WHERE id = $1" + std::string(lock ? db_.for_no_key_update() : ""),
         {project});
@@ -258,7 +289,7 @@ class LedgerBatch {
   // statement) those seen for the first time, with the project's starting credits.
   Result<void> lock_accounts(const std::string& project, const std::vector<std::string>& users) {
     auto select = [&](const std::vector<std::string>& which) {
-      return db_.query("SELECT " + std::string(kAccountColumns) +
+      return query("SELECT " + std::string(kAccountColumns) +
                            " FROM accounts WHERE project_id = $1 AND " + in_list("user_id", 2) +
                            " ORDER BY user_id" + std::string(db_.for_update()),
                        {project, text_list(which)});
@@ -276,7 +307,7 @@ class LedgerBatch {
     if (!exists) return exists.error();
     if (!exists.value()) return {};  // no project: no accounts, and its commands get kNotFound
     int64_t starting = projects_[project].settings.starting_credits;
-    auto created = db_.query(
+    auto created = query(
         "INSERT INTO accounts (project_id, user_id, plan, balance, period_start_ms, "
         "created_at_ms, updated_at_ms) SELECT $1, u.value, 'free', $3, $4, $5, $5 FROM " +
             list_rows(2) +
@@ -318,7 +349,7 @@ class LedgerBatch {
     for (const LedgerCommand& command : commands) {
       if (!command.idempotency) continue;
       const Idempotency& idem = *command.idempotency;
-      auto rows = db_.query(
+      auto rows = query(
           "SELECT request_hash, outcome FROM idempotency "
           "WHERE scope = $1 AND key = $2 AND created_at_ms >= $3",
           {idem.scope, idem.key, now_ms_ - kIdempotencyRetentionMs});
@@ -577,7 +608,7 @@ class LedgerBatch {
   // SQLite runs in-process, so one cached statement per row costs microseconds.
   Result<void> insert_entries(std::vector<LedgerOutcome>& outcomes) {
     for (const PendingEntry& entry : entries_) {
-      auto rows = db_.query(
+      auto rows = query(
           "INSERT INTO ledger (project_id, user_id, kind, amount, balance_after, event, reason, "
           "hold_id, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
           {entry.account.first, entry.account.second, entry.kind, entry.amount,
@@ -594,7 +625,7 @@ class LedgerBatch {
     for (const auto& [key, state] : accounts_) {
       if (!state.dirty) continue;
       const Account& a = state.account;
-      auto rows = db_.query(
+      auto rows = query(
           "UPDATE accounts SET plan = $3, balance = $4, spend_cap_micros = $5, "
           "period_start_ms = $6, period_spent_micros = $7, held_micros = $8, updated_at_ms = $9 "
           "WHERE project_id = $1 AND user_id = $2",
@@ -611,7 +642,7 @@ class LedgerBatch {
     if (entries_.empty()) return {};
     std::vector<int64_t> numbers;
     if (report_seqs) {
-      auto seqs = db_.query(
+      auto seqs = query(
           "SELECT nextval(pg_get_serial_sequence('ledger', 'seq')) FROM generate_series(1, $1)",
           {static_cast<int64_t>(entries_.size())});
       if (!seqs) return seqs.error();
@@ -637,14 +668,12 @@ class LedgerBatch {
     std::string columns = std::string(report_seqs ? "seq, " : "") +
                           "project_id, user_id, kind, amount, balance_after, event, reason, "
                           "hold_id, created_at_ms";
-    auto inserted = db_.query(
+    return defer(
         "INSERT INTO ledger (" + columns + ") SELECT " + columns +
             " FROM jsonb_to_recordset($1::jsonb) AS x(seq bigint, project_id text, user_id text, "
             "kind text, amount bigint, balance_after bigint, event text, reason text, "
             "hold_id text, created_at_ms bigint)",
         {rows.dump(-1, ' ', false, json::error_handler_t::replace)});
-    if (!inserted) return inserted.error();
-    return {};
   }
 
   Result<void> update_accounts_bulk() {
@@ -662,7 +691,7 @@ class LedgerBatch {
                       {"held_micros", a.held_micros}});
     }
     if (rows.empty()) return {};
-    auto updated = db_.query(
+    return defer(
         "UPDATE accounts AS a SET plan = x.plan, balance = x.balance, "
         "spend_cap_micros = x.spend_cap_micros, period_start_ms = x.period_start_ms, "
         "period_spent_micros = x.period_spent_micros, held_micros = x.held_micros, "
@@ -672,8 +701,6 @@ class LedgerBatch {
         "WHERE a.project_id = x.project_id AND a.user_id = x.user_id AND " +
             in_list("a.user_id", 3),  // lets the planner expect few rows and use the key
         {rows.dump(-1, ' ', false, json::error_handler_t::replace), now_ms_, text_list(users)});
-    if (!updated) return updated.error();
-    return {};
   }
 
 
@@ -694,26 +721,26 @@ class LedgerBatch {
     }
     for (const auto& [id, state] : projects_) {
       if (!state.dirty || !state.locked) continue;
-      auto rows = db_.query(
+      auto deferred = defer(
           "UPDATE projects SET period_start_ms = $2, period_spent_micros = $3, held_micros = $4 "
           "WHERE id = $1",
           {id, state.period_start_ms, state.period_spent_micros, state.held_micros});
-      if (!rows) return rows.error();
+      if (!deferred) return deferred;
     }
     for (const auto& [id, state] : holds_) {
       const Hold& h = state.hold;
       if (state.is_new) {
-        auto rows = db_.query(
+        auto deferred = defer(
             "INSERT INTO holds (id, project_id, user_id, credits, micros, status, expires_at_ms, "
             "created_at_ms) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7)",
             {h.id, h.project_id, h.user_id, h.credits, h.micros, h.expires_at_ms, now_ms_});
-        if (!rows) return rows.error();
+        if (!deferred) return deferred;
       }
       if (state.dirty) {
-        auto rows = db_.query(
+        auto deferred = defer(
             "UPDATE holds SET status = $2, settled_credits = $3, settled_micros = $4 WHERE id = $1",
             {h.id, h.status, state.settled_credits, state.settled_micros});
-        if (!rows) return rows.error();
+        if (!deferred) return deferred;
       }
     }
     // In key order, so two batches claiming the same keys cannot wait on each other in a cycle.
@@ -724,11 +751,11 @@ class LedgerBatch {
     for (const auto& record : new_idempotency_) {
       // Drop an expired record for the same key, then claim it; a concurrent claim by another
       // process makes the insert return nothing, and the batch is retried to replay it.
-      auto cleared = db_.query(
+      auto cleared = defer(
           "DELETE FROM idempotency WHERE scope = $1 AND key = $2 AND created_at_ms < $3",
           {record.scope, record.key, now_ms_ - kIdempotencyRetentionMs});
-      if (!cleared) return cleared.error();
-      auto rows = db_.query(
+      if (!cleared) return cleared;
+      auto rows = query(
           "INSERT INTO idempotency (scope, key, request_hash, outcome, created_at_ms) "
           "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key) DO NOTHING RETURNING key",
           {record.scope, record.key, record.request_hash,
@@ -757,6 +784,7 @@ class LedgerBatch {
 
   SqlConnection& db_;
   int64_t now_ms_;
+  std::vector<SqlStatement> deferred_;  // PostgreSQL: statements waiting for the next query
   std::map<AccountKey, AccountState> accounts_;
   std::map<std::string, ProjectState> projects_;
   std::map<std::string, HoldState> holds_;

@@ -94,6 +94,22 @@ class CallDeadline {
   WatchedCall& call_;
 };
 
+SqlRows rows_of(const pqxx::result& result) {
+  size_t columns = static_cast<size_t>(result.columns());
+  std::vector<SqlValue> cells;
+  cells.reserve(result.size() * columns);
+  for (const auto& row : result) {
+    for (const auto& field : row) {
+      if (field.is_null()) {
+        cells.emplace_back(nullptr);
+      } else {
+        cells.emplace_back(std::string(field.c_str(), field.size()));
+      }
+    }
+  }
+  return SqlRows(columns, std::move(cells));
+}
+
 }  // namespace
 
 // Statements prepared per connection: planning a statement costs as much as running it, and the
@@ -147,6 +163,8 @@ Result<std::unique_ptr<PgConnection>> PgConnection::open(const std::string& url)
     // Plan each execution with its actual parameters: a generic plan cannot see how short a
     // batch's user list is, and would scan whole tables instead of using their keys.
     state->work.exec("SET plan_cache_mode = force_custom_plan");
+    // query_after() inlines text as '…' literals, escaped for this setting.
+    state->work.exec("SET standard_conforming_strings = on");
     return std::unique_ptr<PgConnection>(new PgConnection(std::move(state)));
   } catch (const std::exception& e) {
     // The message names host and port, never the password: libpq does not echo it.
@@ -180,19 +198,7 @@ Result<SqlRows> PgConnection::query(std::string_view sql, const SqlParams& param
         found != state_->prepared.end()
             ? state_->work.exec_prepared(found->second, pqxx::prepare::make_dynamic_params(values))
             : state_->work.exec_params(std::string(sql), pqxx::prepare::make_dynamic_params(values));
-    size_t columns = static_cast<size_t>(result.columns());
-    std::vector<SqlValue> cells;
-    cells.reserve(result.size() * columns);
-    for (const auto& row : result) {
-      for (const auto& field : row) {
-        if (field.is_null()) {
-          cells.emplace_back(nullptr);
-        } else {
-          cells.emplace_back(std::string(field.c_str(), field.size()));
-        }
-      }
-    }
-    return SqlRows(columns, std::move(cells));
+    return rows_of(result);
   } catch (...) {
     return failure("query");
   }
@@ -206,6 +212,54 @@ Result<void> PgConnection::exec_script(std::string_view sql) {
     return {};
   } catch (...) {
     return failure("script");
+  }
+}
+
+std::string PgConnection::inlined(std::string_view sql, const SqlParams& params) {
+  std::string out;
+  out.reserve(sql.size());
+  for (size_t i = 0; i < sql.size(); ++i) {
+    size_t digits = i + 1;
+    while (digits < sql.size() && sql[digits] >= '0' && sql[digits] <= '9') ++digits;
+    if (sql[i] != '$' || digits == i + 1) {
+      out += sql[i];
+      continue;
+    }
+    size_t index = std::stoul(std::string(sql.substr(i + 1, digits - i - 1)));
+    require(index >= 1 && index <= params.size());
+    const SqlValue& value = params[index - 1];
+    if (const auto* number = std::get_if<int64_t>(&value)) {
+      out += '(';
+      out += std::to_string(*number);
+      out += ')';
+    } else if (const auto* text = std::get_if<std::string>(&value)) {
+      // PQescapeStringConn under standard_conforming_strings (on since PostgreSQL 9.1).
+      out += '\'';
+      out += state_->connection.esc(*text);
+      out += '\'';
+    } else {
+      out += "NULL";
+    }
+    i = digits - 1;
+  }
+  return out;
+}
+
+Result<SqlRows> PgConnection::query_after(std::span<const SqlStatement> before,
+                                          std::string_view sql, const SqlParams& params) {
+  retryable_ = false;
+  CallDeadline deadline(state_->call);
+  try {
+    std::string script;
+    for (const SqlStatement& statement : before) {
+      script += inlined(statement.sql, statement.params);
+      script += ";\n";
+    }
+    script += inlined(sql, params);
+    // A script answers with the result of its last statement.
+    return rows_of(state_->work.exec(script));
+  } catch (...) {
+    return failure("query");
   }
 }
 

@@ -19,6 +19,8 @@ class PgConnection final : public SqlConnection {
   SqlDialect dialect() const override { return SqlDialect::kPostgres; }
   Result<SqlRows> query(std::string_view sql, const SqlParams& params = {}) override;
   Result<void> exec_script(std::string_view sql) override;
+  Result<SqlRows> query_after(std::span<const SqlStatement> before, std::string_view sql,
+                              const SqlParams& params = {}) override;
   bool last_error_retryable() const override { return retryable_; }
 
  private:
@@ -26,6 +28,8 @@ class PgConnection final : public SqlConnection {
   explicit PgConnection(std::unique_ptr<State> state);
   // The Error for the exception being handled; call only inside a catch block.
   Error failure(std::string_view what);
+  // `sql` with each $n replaced by params[n-1] as an SQL literal, for a script.
+  std::string inlined(std::string_view sql, const SqlParams& params);
   std::unique_ptr<State> state_;
   bool retryable_ = false;
 };

@@ -36,6 +36,14 @@ std::optional<int64_t> SqlRows::optional_int64(size_t row, size_t column) const 
   return int64(row, column);
 }
 
+Result<SqlRows> SqlConnection::query_after(std::span<const SqlStatement> before,
+                                           std::string_view sql, const SqlParams& params) {
+  for (const SqlStatement& statement : before) {
+    if (auto done = query(statement.sql, statement.params); !done) return done.error();
+  }
+  return query(sql, params);
+}
+
 Result<void> SqlConnection::begin_write() {
   return discard(query(dialect() == SqlDialect::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN"));
 }

@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -56,6 +57,12 @@ class SqlRows {
 
 enum class SqlDialect { kSqlite, kPostgres };
 
+// A statement whose result nobody reads, queued to run ahead of the next query (query_after).
+struct SqlStatement {
+  std::string sql;
+  SqlParams params;
+};
+
 class SqlConnection {
  public:
   virtual ~SqlConnection() = default;
@@ -67,6 +74,13 @@ class SqlConnection {
 
   // Runs a script of several statements without parameters (migrations).
   virtual Result<void> exec_script(std::string_view sql) = 0;
+
+  // Runs `before` in order, then `sql`, and returns the rows of `sql`; the first failure stops
+  // the rest. PostgreSQL sends them all in one round trip (one script, parameters inlined as
+  // quoted literals), so a transaction's writes can travel with its COMMIT; elsewhere they run
+  // one by one.
+  virtual Result<SqlRows> query_after(std::span<const SqlStatement> before, std::string_view sql,
+                                      const SqlParams& params = {});
 
   // True when the last failure was a transient lock conflict worth retrying the transaction for.
   virtual bool last_error_retryable() const = 0;

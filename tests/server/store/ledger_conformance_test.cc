@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <future>
+#include <limits>
 #include <filesystem>
 #include <thread>
 #include <vector>
@@ -429,6 +430,67 @@ TEST(PostgresOnly, DeadlockedBatchIsRetried) {
   EXPECT_FALSE(result.value()[0].error);
   EXPECT_EQ(result.value()[1].account->balance, 8);
   EXPECT_TRUE(store.value()->audit("proj_dl").value().mismatched.empty());
+}
+
+// query_after() sends its statements as one script with the parameters inlined: every value must
+// arrive exactly as a bound parameter would, $1 must not be read as the start of $10, and a text
+// that looks like SQL or like a placeholder stays text.
+TEST(PostgresOnly, QueryAfterInlinesParametersExactly) {
+  ASSERT_NE(testing::PgCluster::shared(), nullptr);
+  auto opened = PgConnection::open(testing::PgCluster::shared()->fresh_database());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  SqlConnection& db = *opened.value();
+  const std::vector<std::string> texts = {
+      "it's", "back\\slash \\' and ''", "$1 $2 $10", "'); DROP TABLE echo; --", "ü 日本 🙂", ""};
+  std::vector<SqlStatement> before = {
+      {"CREATE TEMP TABLE echo (i int, t text, n bigint)", {}}};
+  for (size_t i = 0; i < texts.size(); ++i) {
+    before.push_back({"INSERT INTO echo VALUES ($1, $2, $3)",
+                      {static_cast<int64_t>(i), texts[i], static_cast<int64_t>(i) - 3}});
+  }
+  before.push_back({"INSERT INTO echo VALUES ($1, $2, $3)",
+                    {int64_t{100}, nullptr, std::numeric_limits<int64_t>::min()}});
+  before.push_back({"INSERT INTO echo VALUES ($1, $2, $3)",
+                    {int64_t{101}, "max", std::numeric_limits<int64_t>::max()}});
+  auto rows = db.query_after(before, "SELECT t, n FROM echo ORDER BY i");
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  ASSERT_EQ(rows.value().size(), texts.size() + 2);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(rows.value().text(i, 0), texts[i]);
+    EXPECT_EQ(rows.value().int64(i, 1), static_cast<int64_t>(i) - 3);
+  }
+  EXPECT_TRUE(rows.value().is_null(texts.size(), 0));
+  EXPECT_EQ(rows.value().int64(texts.size(), 1), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(rows.value().int64(texts.size() + 1, 1), std::numeric_limits<int64_t>::max());
+
+  SqlParams eleven;
+  for (int64_t i = 1; i <= 11; ++i) eleven.push_back("p" + std::to_string(i));
+  auto picked = db.query_after({}, "SELECT $11, $10, $1", eleven);
+  ASSERT_TRUE(picked.ok()) << picked.error().message;
+  EXPECT_EQ(picked.value().text(0, 0), "p11");
+  EXPECT_EQ(picked.value().text(0, 1), "p10");
+  EXPECT_EQ(picked.value().text(0, 2), "p1");
+}
+
+// The first failing statement of a script stops the rest, fails the call, and leaves the
+// connection usable once the transaction is rolled back.
+TEST(PostgresOnly, QueryAfterStopsAtTheFirstFailure) {
+  ASSERT_NE(testing::PgCluster::shared(), nullptr);
+  auto opened = PgConnection::open(testing::PgCluster::shared()->fresh_database());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  SqlConnection& db = *opened.value();
+  ASSERT_TRUE(db.exec_script("CREATE TABLE kept (x bigint)").ok());
+  std::vector<SqlStatement> before = {{"BEGIN", {}},
+                                      {"INSERT INTO kept VALUES ($1)", {int64_t{1}}},
+                                      {"INSERT INTO kept VALUES ($1)", {"not a number"}}};
+  auto failed = db.query_after(before, "INSERT INTO kept VALUES (3)");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, ErrorCode::kStoreUnavailable);
+  EXPECT_FALSE(db.last_error_retryable());
+  db.rollback();
+  auto count = db.query("SELECT count(*) FROM kept");
+  ASSERT_TRUE(count.ok()) << count.error().message;
+  EXPECT_EQ(count.value().int64(0, 0), 0);
 }
 
 }  // namespace
