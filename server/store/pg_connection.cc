@@ -219,9 +219,11 @@ std::string PgConnection::inlined(std::string_view sql, const SqlParams& params)
   std::string out;
   out.reserve(sql.size());
   for (size_t i = 0; i < sql.size(); ++i) {
-    size_t digits = i + 1;
-    while (digits < sql.size() && sql[digits] >= '0' && sql[digits] <= '9') ++digits;
-    if (sql[i] != '$' || digits == i + 1) {
+    size_t digits = i + 1;  // one past the placeholder's last digit
+    if (sql[i] == '$') {
+      while (digits < sql.size() && sql[digits] >= '0' && sql[digits] <= '9') ++digits;
+    }
+    if (digits == i + 1) {
       out += sql[i];
       continue;
     }
