@@ -139,10 +139,10 @@ class LedgerBatch {
   }
 
   // ---- Round trips ---------------------------------------------------------------------------
-  // On PostgreSQL each statement is a round trip, so statements whose results the batch does not
-  // read (BEGIN, the writes) are deferred and travel with the next query: a batch of meters on
-  // known accounts takes two round trips, BEGIN with the row locks and the writes with COMMIT.
-  // SQLite runs in-process and runs each statement at once.
+  // Statements whose results the batch does not read (BEGIN, the writes) are deferred and travel
+  // with the next query (SqlConnection::query_after). On PostgreSQL, where each statement is a
+  // round trip, a batch of meters on known accounts so takes two: BEGIN with the row locks, and
+  // the writes with COMMIT. SQLite runs in-process and runs them one by one.
 
   Result<SqlRows> query(std::string_view sql, const SqlParams& params = {}) {
     if (deferred_.empty()) return db_.query(sql, params);
@@ -151,13 +151,8 @@ class LedgerBatch {
     return db_.query_after(before, sql, params);
   }
 
-  Result<void> defer(std::string sql, SqlParams params) {
-    if (db_.dialect() == SqlDialect::kSqlite) {
-      if (auto done = db_.query(sql, params); !done) return done.error();
-      return {};
-    }
+  void defer(std::string sql, SqlParams params) {
     deferred_.push_back({std::move(sql), std::move(params)});
-    return {};
   }
 
   Result<void> commit() {
@@ -668,12 +663,13 @@ class LedgerBatch {
     std::string columns = std::string(report_seqs ? "seq, " : "") +
                           "project_id, user_id, kind, amount, balance_after, event, reason, "
                           "hold_id, created_at_ms";
-    return defer(
+    defer(
         "INSERT INTO ledger (" + columns + ") SELECT " + columns +
             " FROM jsonb_to_recordset($1::jsonb) AS x(seq bigint, project_id text, user_id text, "
             "kind text, amount bigint, balance_after bigint, event text, reason text, "
             "hold_id text, created_at_ms bigint)",
         {rows.dump(-1, ' ', false, json::error_handler_t::replace)});
+    return {};
   }
 
   Result<void> update_accounts_bulk() {
@@ -691,7 +687,7 @@ class LedgerBatch {
                       {"held_micros", a.held_micros}});
     }
     if (rows.empty()) return {};
-    return defer(
+    defer(
         "UPDATE accounts AS a SET plan = x.plan, balance = x.balance, "
         "spend_cap_micros = x.spend_cap_micros, period_start_ms = x.period_start_ms, "
         "period_spent_micros = x.period_spent_micros, held_micros = x.held_micros, "
@@ -701,6 +697,7 @@ class LedgerBatch {
         "WHERE a.project_id = x.project_id AND a.user_id = x.user_id AND " +
             in_list("a.user_id", 3),  // lets the planner expect few rows and use the key
         {rows.dump(-1, ' ', false, json::error_handler_t::replace), now_ms_, text_list(users)});
+    return {};
   }
 
 
@@ -721,26 +718,23 @@ class LedgerBatch {
     }
     for (const auto& [id, state] : projects_) {
       if (!state.dirty || !state.locked) continue;
-      auto deferred = defer(
+      defer(
           "UPDATE projects SET period_start_ms = $2, period_spent_micros = $3, held_micros = $4 "
           "WHERE id = $1",
           {id, state.period_start_ms, state.period_spent_micros, state.held_micros});
-      if (!deferred) return deferred;
     }
     for (const auto& [id, state] : holds_) {
       const Hold& h = state.hold;
       if (state.is_new) {
-        auto deferred = defer(
+        defer(
             "INSERT INTO holds (id, project_id, user_id, credits, micros, status, expires_at_ms, "
             "created_at_ms) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7)",
             {h.id, h.project_id, h.user_id, h.credits, h.micros, h.expires_at_ms, now_ms_});
-        if (!deferred) return deferred;
       }
       if (state.dirty) {
-        auto deferred = defer(
+        defer(
             "UPDATE holds SET status = $2, settled_credits = $3, settled_micros = $4 WHERE id = $1",
             {h.id, h.status, state.settled_credits, state.settled_micros});
-        if (!deferred) return deferred;
       }
     }
     // In key order, so two batches claiming the same keys cannot wait on each other in a cycle.
@@ -751,10 +745,9 @@ class LedgerBatch {
     for (const auto& record : new_idempotency_) {
       // Drop an expired record for the same key, then claim it; a concurrent claim by another
       // process makes the insert return nothing, and the batch is retried to replay it.
-      auto cleared = defer(
+      defer(
           "DELETE FROM idempotency WHERE scope = $1 AND key = $2 AND created_at_ms < $3",
           {record.scope, record.key, now_ms_ - kIdempotencyRetentionMs});
-      if (!cleared) return cleared;
       auto rows = query(
           "INSERT INTO idempotency (scope, key, request_hash, outcome, created_at_ms) "
           "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key) DO NOTHING RETURNING key",
@@ -784,7 +777,7 @@ class LedgerBatch {
 
   SqlConnection& db_;
   int64_t now_ms_;
-  std::vector<SqlStatement> deferred_;  // PostgreSQL: statements waiting for the next query
+  std::vector<SqlStatement> deferred_;  // statements waiting for the next query
   std::map<AccountKey, AccountState> accounts_;
   std::map<std::string, ProjectState> projects_;
   std::map<std::string, HoldState> holds_;
