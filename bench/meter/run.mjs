@@ -34,6 +34,8 @@ const WRK_GRACE_MS = 20_000; // wrk is killed this long after its -d duration
 const WRK_SOCKET_TIMEOUT = '2s'; // wrk counts a response slower than this as a timeout error
 const REQUESTS_MAX_PER_RUN = 2_000_000; // safety bound on one wrk run, split across its threads
 const USERS_MANY = 10_000;
+const SWEEP_CONCURRENCY = 64; // requests in flight while every user is metered once
+const SWEEP_TIMEOUT_MS = 60_000; // for that sweep (the naive meter does about 1,000/s)
 const STARTING_CREDITS = 1_000_000_000; // far more than any run can spend
 const OUTPUT_TAIL_BYTES = 600; // of a failed process's stderr, in a footnote
 const FOOTNOTE_CHARS_MAX = 400;
@@ -205,12 +207,13 @@ const machineBusyTicks = () => machineTicks().busy;
 const irqTicks = () => machineTicks().irq;
 
 // ---- HTTP helpers --------------------------------------------------------------------------
-// One request on its own connection (agent: false), so no idle keep-alive delays shutdown.
-function request(port, method, urlPath, { headers = {}, body } = {}) {
+// One request, on its own connection unless an agent is given, so no idle keep-alive delays
+// shutdown.
+function request(port, method, urlPath, { headers = {}, body, agent = false } = {}) {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request({
-      host: '127.0.0.1', port, method, path: urlPath, agent: false, timeout: HTTP_TIMEOUT_MS,
+      host: '127.0.0.1', port, method, path: urlPath, agent, timeout: HTTP_TIMEOUT_MS,
       headers: { ...headers, ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}) },
     }, (res) => {
       let text = '';
@@ -223,6 +226,30 @@ function request(port, method, urlPath, { headers = {}, body } = {}) {
     if (data) req.write(data);
     req.end();
   });
+}
+
+// Meters every user once, 64 requests in flight on keep-alive connections, so the measured run
+// meters accounts that exist (steady state) instead of creating them on first sight.
+async function sweepUsers(port, token, users) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: SWEEP_CONCURRENCY });
+  const deadline = Date.now() + SWEEP_TIMEOUT_MS;
+  let next = 1;
+  const worker = async () => {
+    while (next <= users) {
+      if (interrupted) throw new Error('interrupted');
+      if (Date.now() > deadline) throw new Error(`metering ${users} users once took over ${SWEEP_TIMEOUT_MS} ms`);
+      const userId = `u_${next++}`;
+      const res = await request(port, 'POST', '/v1/meter', {
+        agent, headers: { authorization: `Bearer ${token}` }, body: { userId, event: 'bench', cost: 1 },
+      });
+      if (res.status !== 200) throw new Error(`sweep: POST /v1/meter (${userId}) → ${res.status} ${short(res.text)}`);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: SWEEP_CONCURRENCY }, worker));
+  } finally {
+    agent.destroy();
+  }
 }
 
 const short = (text) => (text.length > 200 ? `${text.slice(0, 200)}…` : text).replace(/\s+/g, ' ');
@@ -383,6 +410,7 @@ async function measure(kind, store, users, opts) {
     if (smoke.status !== 200 || answer?.allowed !== true) {
       throw new Error(`POST /v1/meter → ${smoke.status} ${short(smoke.text)}`);
     }
+    if (users > 1 && kind !== 'ceiling') await sweepUsers(running.port, running.token, users);
     if (opts.warmup > 0) await runWrk(opts, running.port, users, running.token, opts.warmup);
 
     const ticks = () => ({ server: processTicks(running.child.pid), wrk: childrenTicks(),
@@ -481,6 +509,24 @@ function cpuSummary(rows) {
     `machine busy ${span(all.map((r) => r.cpu.machine))}.`;
 }
 
+// Whole-machine CPU per completed request. While the machine is saturated, ops/s ≈ cores ÷ this,
+// so Tollgate reaching a fraction f of the ceiling needs its CPU per op ≤ ceiling's ÷ f.
+function cpuPerOpLines(rows) {
+  const us = (r) => (r.cpu.machine / r.ops_per_s) * 1e6;
+  const lines = [];
+  for (const row of rows) {
+    const { ceiling, tollgate } = row;
+    if (ceiling.error || tollgate.error) continue;
+    const c = tollgate.cpu;
+    const part = (cores) => Math.round((cores / tollgate.ops_per_s) * 1e6);
+    lines.push(`  ${row.store} ${row.usersLabel}: ceiling ${Math.round(us(ceiling))}, tollgate ${Math.round(us(tollgate))} ` +
+      `(of which server ${part(c.server)}, wrk ${part(c.wrk)}${c.postgres ? `, postgres ${part(c.postgres)}` : ''}) ` +
+      `= ${(us(tollgate) / us(ceiling)).toFixed(1)}× the ceiling's; ` +
+      `machine busy ${c.machine.toFixed(2)} of ${os.cpus().length} cores`);
+  }
+  return lines.length ? ['Machine CPU µs per request (≤2× the ceiling\'s is needed for 50% of it on a saturated machine):', ...lines] : [];
+}
+
 function filesystemOf(dir) {
   try {
     return execFileSync('df', ['--output=fstype', dir]).toString().trim().split('\n').pop();
@@ -557,8 +603,10 @@ async function main() {
   console.log('');
   console.log('ops/s: completed requests per second; latency per request as wrk sees it (64 connections, closed loop).');
   console.log(`ceiling: our HTTP stack, constant answer; naive: 1 store transaction per request (8 threads); ` +
-    'tollgate: `tollgate serve`. "users": one hot user, or 10,000 picked at random per request.');
+    'tollgate: `tollgate serve`. "users": one hot user, or 10,000 picked at random per request, ' +
+    'each metered once before the warm-up so that the run meters existing accounts.');
   console.log(cpuSummary(rows));
+  for (const line of cpuPerOpLines(rows)) console.log(line);
   const otherMax = Math.max(0, ...rows.flatMap((row) => ['ceiling', 'naive', 'tollgate']
     .filter((k) => !row[k].error).map((k) => row[k].cpu.other)));
   if (otherMax > IDLE_BUSY_CORES_MAX) {
