@@ -8,6 +8,7 @@ JOBS       ?= 2
 BUILD      := build
 WASM_BUILD := build-wasm
 ASAN_BUILD := build-asan
+FUZZ_BUILD := build-fuzz
 # Debian's Emscripten optimizer loads the acorn module from here (package node-acorn).
 EMSDK_ENV  := NODE_PATH=/usr/share/nodejs
 
@@ -16,7 +17,7 @@ SDK_INPUTS := $(WASM_BUILD)/sdk-wasm/tollgate_core.js $(WASM_BUILD)/sdk-wasm/tol
               $(wildcard sdk-wasm/src/*.ts) sdk-wasm/scripts/build.mjs sdk-wasm/package.json \
               sdk-wasm/tsconfig.json sdk-core/include/tollgate/core/error.h
 
-.PHONY: all run test deps native server configure-native asan wasm sdk test-native test-js test-asan bench clean
+.PHONY: all run test deps native server configure-native asan wasm sdk test-native test-js test-asan bench fuzz clean
 
 all: native wasm
 
@@ -102,5 +103,16 @@ bench: deps configure-native
 	@cmake --build $(BUILD) -j$(JOBS) --target $(BENCH_TARGETS) $(QUIET_MAKE)
 	@node bench/meter/run.mjs --build $(BUILD)
 
+# libFuzzer targets (tests/fuzz/), built with clang in their own tree and run for FUZZ_SECONDS
+# each from a seed corpus of the shared vectors. Never part of `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+fuzz: deps
+	@bash scripts/install-deps.sh --fuzz
+	@[ -f $(FUZZ_BUILD)/Makefile ] || CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DTOLLGATE_FUZZ=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$(FUZZ_FLAGS)" >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target tollgate_fuzzers $(QUIET_MAKE)
+	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(WASM_BUILD) $(ASAN_BUILD) sdk-wasm/dist sdk-wasm/src/generated
+	rm -rf $(BUILD) $(WASM_BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) sdk-wasm/dist sdk-wasm/src/generated

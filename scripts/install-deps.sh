@@ -14,10 +14,12 @@ PACKAGES=(
   emscripten node-acorn
 )
 
-# `--bench` adds what `make bench` needs: the wrk load generator.
-if [ "${1:-}" = "--bench" ]; then
-  PACKAGES+=(wrk)
-fi
+# `--bench` adds what `make bench` needs: the wrk load generator. `--fuzz` adds clang and its
+# libFuzzer runtime for `make fuzz`.
+case "${1:-}" in
+  --bench) PACKAGES+=(wrk) ;;
+  --fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;;
+esac
 
 log() { printf 'install-deps: %s\n' "$*"; }
 

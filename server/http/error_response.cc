@@ -10,6 +10,7 @@ http::status http_status(ErrorCode code) {
     case kBase64Invalid:
     case kTemplateSyntax:
     case kTemplateVariableMissing:
+    case kJsonSyntax:
       return http::status::bad_request;
     case kUnauthenticated:
     case kTokenMalformed:

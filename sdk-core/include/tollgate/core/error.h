@@ -40,7 +40,8 @@ namespace tollgate {
   X(kStoreUnavailable, "store_unavailable", "The database cannot answer; nothing was run.")      \
   X(kAddressInUse, "address_in_use", "The listening port is already taken.")                     \
   X(kIoError, "io_error", "A file or directory could not be created, read or written.")          \
-  X(kInternal, "internal", "An invariant broke inside Tollgate; this is a bug.")
+  X(kInternal, "internal", "An invariant broke inside Tollgate; this is a bug.")               \
+  X(kJsonSyntax, "json_syntax", "Text is not well-formed JSON.")
 
 // Every way a Tollgate operation can fail. Values are stable and never reused.
 enum class ErrorCode : int32_t {
