@@ -41,3 +41,15 @@ console.log(core.template.render(prompt, { ticket: 'Printer on fire {{secret}}' 
 const rate = { credits: 1000n, micros: core.money.parseUsd('10') };
 const cost = core.money.parseUsd('0.0123');
 console.log(`cost: ${core.money.formatUsd(cost)} USD = ${core.money.microsToCredits(cost, rate)} credits`);
+
+// 5. Structured output streams in pieces; the partial value is usable before the end.
+const parser = core.structured.partialJson();
+try {
+  for (const piece of ['{"title": "Printer', ' on fire", "priority": 2, "steps": ["unplug', ' it"]}']) {
+    parser.feed(piece);
+    console.log('partial:', JSON.stringify(parser.value()));
+  }
+  console.log('final:', JSON.stringify(parser.finish()));
+} finally {
+  parser.dispose();
+}

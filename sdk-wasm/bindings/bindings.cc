@@ -12,6 +12,7 @@
 #include "tollgate/codec/base64url.h"
 #include "tollgate/money/money.h"
 #include "tollgate/prompt/template.h"
+#include "tollgate/structured/partial_json.h"
 #include "tollgate/token/runtime_token.h"
 
 namespace {
@@ -263,7 +264,32 @@ std::string template_escape(std::string text) { return prompt::escape(text); }
 
 }  // namespace
 
+// An incremental JSON parser behind an embind handle; JavaScript must delete() it. Values cross
+// as JSON text, produced only when asked for, so feeding stays O(n) over a stream.
+class PartialJsonHandle {
+ public:
+  val feed(val bytes) {
+    auto fed = parser_.feed(bytes_from(bytes));
+    return fed ? ok(val::undefined()) : failed(fed.error());
+  }
+  std::string value() const { return parser_.value().dump(); }
+  bool complete() const { return parser_.complete(); }
+  val finish() {
+    auto done = parser_.finish();
+    return done ? ok(val(done.value().dump())) : failed(done.error());
+  }
+
+ private:
+  structured::PartialJsonParser parser_;
+};
+
 EMSCRIPTEN_BINDINGS(tollgate_core) {
+  emscripten::class_<PartialJsonHandle>("PartialJsonParser")
+      .constructor<>()
+      .function("feed", &PartialJsonHandle::feed)
+      .function("value", &PartialJsonHandle::value)
+      .function("complete", &PartialJsonHandle::complete)
+      .function("finish", &PartialJsonHandle::finish);
   emscripten::function("errorCodeNames", &error_code_names);
   emscripten::function("base64urlEncode", &base64url_encode);
   emscripten::function("base64urlDecode", &base64url_decode);

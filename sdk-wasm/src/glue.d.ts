@@ -4,7 +4,17 @@ import type { RuntimeClaims } from './claims';
 
 export type RawSigner = (signingInput: string) => Uint8Array | null;
 
+/** An embind handle: must be delete()d. */
+export interface RawPartialJsonParser {
+  feed(bytes: Uint8Array): RawResult<undefined>;
+  value(): string;
+  complete(): boolean;
+  finish(): RawResult<string>;
+  delete(): void;
+}
+
 export interface RawCore {
+  PartialJsonParser: new () => RawPartialJsonParser;
   errorCodeNames(): string[];
   base64urlEncode(bytes: Uint8Array): string;
   base64urlDecode(text: string): RawResult<Uint8Array>;

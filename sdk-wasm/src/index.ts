@@ -10,7 +10,7 @@
  */
 import { TollgateError, unwrap, type RawResult } from './errors';
 import type { RuntimeClaims } from './claims';
-import type { CreateCore, RawCore, RawSigner } from './glue';
+import type { CreateCore, RawCore, RawPartialJsonParser, RawSigner } from './glue';
 import createTollgateCore from './generated/tollgate-core-glue.js';
 import { WASM_BASE64 } from './generated/wasm-binary';
 
@@ -68,8 +68,68 @@ export interface TollgateCore {
     /** Escapes text so that, placed in a template, it renders back to itself. */
     escape(text: string): string;
   };
+  structured: {
+    /**
+     * Starts an incremental parser for JSON that arrives in pieces, e.g. a streamed structured
+     * output. The same C++ parser runs in the tollgate server.
+     *
+     * ```ts
+     * const parser = core.structured.partialJson();
+     * try {
+     *   for await (const chunk of stream) { parser.feed(chunk); render(parser.value()); }
+     *   return parser.finish();
+     * } finally { parser.dispose(); }
+     * ```
+     */
+    partialJson(): PartialJson;
+  };
   /** The error code names the wasm core was built with (equal to ERROR_CODES). */
   errorCodeNames(): string[];
+}
+
+/**
+ * Parses JSON fed in pieces (split anywhere, even inside a character) and shows the value so far:
+ * complete members and elements, strings as far as they arrived, open objects and arrays with
+ * what they hold. Keys whose value has not started, and numbers or literals that have not ended,
+ * are left out until they are whole. Strict RFC 8259; throws `json_syntax` naming the byte offset.
+ * Holds wasm memory: call dispose() (finish() does not free it).
+ */
+export interface PartialJson {
+  /** Feeds the next piece: text (sent as UTF-8) or raw bytes. */
+  feed(chunk: string | Uint8Array): void;
+  /** The value so far (null before anything arrived). Costs O(size of the value) per call. */
+  value(): unknown;
+  /** True once a whole top-level value has arrived. */
+  readonly complete: boolean;
+  /** Ends the stream and returns the whole value; throws `json_syntax` if it is unfinished. */
+  finish(): unknown;
+  /** Frees the parser's wasm memory. Safe to call more than once. */
+  dispose(): void;
+}
+
+function partialJson(raw: RawCore): PartialJson {
+  let handle: RawPartialJsonParser | null = new raw.PartialJsonParser();
+  const live = (): RawPartialJsonParser => {
+    if (!handle) throw new TollgateError('invalid_argument', 'this parser was disposed', 'parser');
+    return handle;
+  };
+  return {
+    feed(chunk) {
+      if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) {
+        throw new TollgateError('invalid_argument', 'chunk must be a string or a Uint8Array', 'chunk');
+      }
+      unwrap(live().feed(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk));
+    },
+    value: () => JSON.parse(live().value()),
+    get complete() {
+      return live().complete();
+    },
+    finish: () => JSON.parse(unwrap(live().finish())),
+    dispose() {
+      handle?.delete();
+      handle = null;
+    },
+  };
 }
 
 function decodeBase64(text: string): Uint8Array {
@@ -157,6 +217,9 @@ function bind(raw: RawCore): TollgateCore {
       variables: (source) => unwrap(raw.templateParse(String(source))).variables,
       render: (source, variables) => unwrap(raw.templateRender(String(source), variables)),
       escape: (text) => raw.templateEscape(String(text)),
+    },
+    structured: {
+      partialJson: () => partialJson(raw),
     },
     errorCodeNames: () => raw.errorCodeNames(),
   };

@@ -10,4 +10,7 @@ test('examples/node-backend runs and prints what the docs promise', () => {
   expect(out).toContain('scope check: token_scope_denied');
   expect(out).toContain('Printer on fire {{secret}}');
   expect(out).toContain('cost: 0.0123 USD = 2 credits');
+  expect(out).toContain('partial: {"title":"Printer"}');
+  expect(out).toContain('partial: {"priority":2,"steps":["unplug"],"title":"Printer on fire"}');
+  expect(out).toContain('final: {"priority":2,"steps":["unplug it"],"title":"Printer on fire"}');
 });

@@ -123,3 +123,75 @@ describe('template vectors', () => {
     expect(core.template.render(`${escaped}{{tail}}`, { tail: '!' })).toBe(`${text}!`);
   });
 });
+
+describe('partial JSON vectors', () => {
+  const doc = load('partial_json.json');
+  /** Feeds the pieces to a fresh parser and finishes it: { value } or { code }. */
+  const parse = (pieces) => {
+    const parser = core.structured.partialJson();
+    try {
+      for (const piece of pieces) parser.feed(piece);
+      return { value: parser.finish() };
+    } catch (error) {
+      if (!(error instanceof sdk.TollgateError)) throw error;
+      return { code: error.code };
+    } finally {
+      parser.dispose();
+    }
+  };
+
+  // Normalized through JSON text: the core reads "-0" as the integer 0, where JSON.parse gives -0.
+  const normalized = (value) => JSON.parse(JSON.stringify(value));
+  const asNormal = (result) => (result.code ? result : { value: normalized(result.value) });
+  test.each(doc.valid)('$name: whole and split at every byte offset', ({ text }) => {
+    const bytes = Buffer.from(text, 'utf8');
+    const expected = { value: normalized(JSON.parse(text)) };
+    expect(asNormal(parse([text]))).toEqual(expected);
+    for (let cut = 0; cut <= bytes.length; cut += 1) {
+      expect(asNormal(parse([bytes.subarray(0, cut), bytes.subarray(cut)]))).toEqual(expected);
+    }
+  });
+
+  test.each(doc.invalid)('$name: refused however it is split', ({ text }) => {
+    const bytes = Buffer.from(text, 'utf8');
+    for (let cut = 0; cut <= bytes.length; cut += 1) {
+      expect(parse([bytes.subarray(0, cut), bytes.subarray(cut)])).toEqual({ code: 'json_syntax' });
+    }
+  });
+
+  test.each(doc.partial)('$name', ({ text, value }) => {
+    const parser = core.structured.partialJson();
+    try {
+      parser.feed(text);
+      expect(parser.value()).toEqual(value);
+      expect(parser.complete).toBe(false);
+      expect(outcome(() => parser.finish())).toBe('json_syntax');
+    } finally {
+      parser.dispose();
+    }
+  });
+
+  test('a character split across byte chunks appears only when whole', () => {
+    const parser = core.structured.partialJson();
+    try {
+      const euro = Buffer.from('€', 'utf8');
+      parser.feed('["a');
+      parser.feed(euro.subarray(0, 2));
+      expect(parser.value()).toEqual(['a']);
+      parser.feed(euro.subarray(2));
+      expect(parser.value()).toEqual(['a€']);
+      parser.feed('"]');
+      expect(parser.complete).toBe(true);
+    } finally {
+      parser.dispose();
+    }
+  });
+
+  test('bad arguments and a disposed parser are refused', () => {
+    const parser = core.structured.partialJson();
+    expect(outcome(() => parser.feed(42))).toBe('invalid_argument');
+    parser.dispose();
+    parser.dispose();
+    expect(outcome(() => parser.feed('1'))).toBe('invalid_argument');
+  });
+});

@@ -6,6 +6,7 @@
 // copy. The grammar is RFC 8259 strictly: no comments, no trailing commas, no leading zeros, no
 // raw control characters in strings, valid UTF-8 only (overlong forms and surrogates refused),
 // and \u escapes with paired surrogates. A later duplicate key replaces the earlier value.
+// Objects are nlohmann::json objects, so members are kept in key order, not arrival order.
 //
 // What value() shows mid-stream:
 // - every complete member and element;
