@@ -12,6 +12,7 @@
 #include "tollgate/codec/base64url.h"
 #include "tollgate/money/money.h"
 #include "tollgate/prompt/template.h"
+#include "tollgate/stream/sse.h"
 #include "tollgate/structured/partial_json.h"
 #include "tollgate/token/runtime_token.h"
 
@@ -283,7 +284,39 @@ class PartialJsonHandle {
   structured::PartialJsonParser parser_;
 };
 
+// A text/event-stream parser behind an embind handle; JavaScript must delete() it.
+class SseHandle {
+ public:
+  val feed(val bytes) {
+    std::vector<stream::SseEvent> events;
+    auto fed = parser_.feed(bytes_from(bytes), events);
+    if (!fed) return failed(fed.error());
+    val out = val::array();
+    for (const auto& event : events) {
+      val item = val::object();
+      item.set("type", event.type);
+      item.set("data", event.data);
+      item.set("id", event.id);
+      out.call<void>("push", item);
+    }
+    return ok(out);
+  }
+  val retry_ms() const {
+    auto retry = parser_.retry_ms();
+    return retry ? val(static_cast<double>(*retry)) : val::null();
+  }
+  bool pending() const { return parser_.pending(); }
+
+ private:
+  stream::SseParser parser_;
+};
+
 EMSCRIPTEN_BINDINGS(tollgate_core) {
+  emscripten::class_<SseHandle>("SseParser")
+      .constructor<>()
+      .function("feed", &SseHandle::feed)
+      .function("retryMs", &SseHandle::retry_ms)
+      .function("pending", &SseHandle::pending);
   emscripten::class_<PartialJsonHandle>("PartialJsonParser")
       .constructor<>()
       .function("feed", &PartialJsonHandle::feed)

@@ -1,6 +1,7 @@
 // Types of the Emscripten glue that scripts/build.mjs copies to src/generated/tollgate-core-glue.js.
 import type { RawResult } from './errors';
 import type { RuntimeClaims } from './claims';
+import type { SseEvent } from './index';
 
 export type RawSigner = (signingInput: string) => Uint8Array | null;
 
@@ -13,7 +14,15 @@ export interface RawPartialJsonParser {
   delete(): void;
 }
 
+export interface RawSseParser {
+  feed(bytes: Uint8Array): RawResult<SseEvent[]>;
+  retryMs(): number | null;
+  pending(): boolean;
+  delete(): void;
+}
+
 export interface RawCore {
+  SseParser: new () => RawSseParser;
   PartialJsonParser: new () => RawPartialJsonParser;
   errorCodeNames(): string[];
   base64urlEncode(bytes: Uint8Array): string;

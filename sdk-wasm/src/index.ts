@@ -10,7 +10,7 @@
  */
 import { TollgateError, unwrap, type RawResult } from './errors';
 import type { RuntimeClaims } from './claims';
-import type { CreateCore, RawCore, RawPartialJsonParser, RawSigner } from './glue';
+import type { CreateCore, RawCore, RawPartialJsonParser, RawSigner, RawSseParser } from './glue';
 import createTollgateCore from './generated/tollgate-core-glue.js';
 import { WASM_BASE64 } from './generated/wasm-binary';
 
@@ -83,6 +83,10 @@ export interface TollgateCore {
      */
     partialJson(): PartialJson;
   };
+  stream: {
+    /** Starts a text/event-stream parser, the one the tollgate server uses. Call dispose(). */
+    sse(): SseStream;
+  };
   /** The error code names the wasm core was built with (equal to ERROR_CODES). */
   errorCodeNames(): string[];
 }
@@ -107,28 +111,72 @@ export interface PartialJson {
   dispose(): void;
 }
 
-function partialJson(raw: RawCore): PartialJson {
-  let handle: RawPartialJsonParser | null = new raw.PartialJsonParser();
-  const live = (): RawPartialJsonParser => {
-    if (!handle) throw new TollgateError('invalid_argument', 'this parser was disposed', 'parser');
-    return handle;
-  };
+/** One server-sent event. `id` is the last `id` the stream sent, or "". */
+export interface SseEvent {
+  type: string;
+  data: string;
+  id: string;
+}
+
+/**
+ * Parses a text/event-stream as the WHATWG spec reads it: pieces may split anywhere (even a
+ * CRLF or a character); a blank line ends each event. Holds wasm memory: call dispose().
+ */
+export interface SseStream {
+  /** Feeds the next piece (text is sent as UTF-8) and returns the events it completed. */
+  feed(chunk: string | Uint8Array): SseEvent[];
+  /** The reconnection time the stream last asked for with `retry`, or null. */
+  readonly retryMs: number | null;
+  /** True while an event has started that no blank line has ended yet. */
+  readonly pending: boolean;
+  /** Frees the parser's wasm memory. Safe to call more than once. */
+  dispose(): void;
+}
+
+function handleGuard<T extends { delete(): void }>(handle: T, what: string) {
+  let live: T | null = handle;
   return {
-    feed(chunk) {
-      if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) {
-        throw new TollgateError('invalid_argument', 'chunk must be a string or a Uint8Array', 'chunk');
-      }
-      unwrap(live().feed(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk));
+    get(): T {
+      if (!live) throw new TollgateError('invalid_argument', `this ${what} was disposed`, 'parser');
+      return live;
     },
-    value: () => JSON.parse(live().value()),
-    get complete() {
-      return live().complete();
-    },
-    finish: () => JSON.parse(unwrap(live().finish())),
     dispose() {
-      handle?.delete();
-      handle = null;
+      live?.delete();
+      live = null;
     },
+  };
+}
+
+function toBytes(chunk: unknown): Uint8Array {
+  if (typeof chunk === 'string') return new TextEncoder().encode(chunk);
+  if (chunk instanceof Uint8Array) return chunk;
+  throw new TollgateError('invalid_argument', 'chunk must be a string or a Uint8Array', 'chunk');
+}
+
+function sse(raw: RawCore): SseStream {
+  const handle = handleGuard<RawSseParser>(new raw.SseParser(), 'event stream parser');
+  return {
+    feed: (chunk) => unwrap(handle.get().feed(toBytes(chunk))),
+    get retryMs() {
+      return handle.get().retryMs();
+    },
+    get pending() {
+      return handle.get().pending();
+    },
+    dispose: () => handle.dispose(),
+  };
+}
+
+function partialJson(raw: RawCore): PartialJson {
+  const handle = handleGuard<RawPartialJsonParser>(new raw.PartialJsonParser(), 'parser');
+  return {
+    feed: (chunk) => unwrap(handle.get().feed(toBytes(chunk))),
+    value: () => JSON.parse(handle.get().value()),
+    get complete() {
+      return handle.get().complete();
+    },
+    finish: () => JSON.parse(unwrap(handle.get().finish())),
+    dispose: () => handle.dispose(),
   };
 }
 
@@ -220,6 +268,9 @@ function bind(raw: RawCore): TollgateCore {
     },
     structured: {
       partialJson: () => partialJson(raw),
+    },
+    stream: {
+      sse: () => sse(raw),
     },
     errorCodeNames: () => raw.errorCodeNames(),
   };

@@ -195,3 +195,45 @@ describe('partial JSON vectors', () => {
     expect(outcome(() => parser.feed('1'))).toBe('invalid_argument');
   });
 });
+
+describe('event stream vectors', () => {
+  const doc = load('sse.json');
+  const parse = (pieces) => {
+    const stream = core.stream.sse();
+    try {
+      return pieces.flatMap((piece) => stream.feed(piece));
+    } finally {
+      stream.dispose();
+    }
+  };
+
+  test.each(doc.events)('$name: whole, split at every byte offset, byte by byte', ({ stream, events }) => {
+    const bytes = Buffer.from(stream, 'utf8');
+    expect(parse([stream])).toEqual(events);
+    for (let cut = 0; cut <= bytes.length; cut += 1) {
+      expect(parse([bytes.subarray(0, cut), bytes.subarray(cut)])).toEqual(events);
+    }
+    expect(parse([...bytes].map((b) => Uint8Array.of(b)))).toEqual(events);
+  });
+
+  test.each(doc.retry)('$name', ({ stream, retryMs }) => {
+    const parser = core.stream.sse();
+    try {
+      parser.feed(stream);
+      expect(parser.retryMs).toBe(retryMs);
+    } finally {
+      parser.dispose();
+    }
+  });
+
+  test('pending, bad chunks and a disposed parser', () => {
+    const parser = core.stream.sse();
+    expect(parser.feed('data: a\n')).toEqual([]);
+    expect(parser.pending).toBe(true);
+    expect(parser.feed('\n')).toEqual([{ type: 'message', data: 'a', id: '' }]);
+    expect(parser.pending).toBe(false);
+    expect(outcome(() => parser.feed(null))).toBe('invalid_argument');
+    parser.dispose();
+    expect(outcome(() => parser.feed('data: b\n\n'))).toBe('invalid_argument');
+  });
+});
