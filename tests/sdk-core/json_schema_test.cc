@@ -1,0 +1,104 @@
+#include "tollgate/structured/json_schema.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "vectors.h"
+
+namespace tollgate::structured {
+namespace {
+
+using nlohmann::json;
+using testing::vector_cases;
+
+TEST(JsonSchema, ValidationVectors) {
+  for (const auto& group : vector_cases("json_schema.json", "groups")) {
+    auto schema = JsonSchema::compile(group["schema"]);
+    ASSERT_TRUE(schema.ok()) << group["name"] << ": " << schema.error().message;
+    for (const auto& t : group["tests"]) {
+      auto violations = schema.value().validate(t["data"]);
+      EXPECT_EQ(violations.empty(), t["valid"].get<bool>())
+          << group["name"] << " with " << t["data"].dump() << ": " << describe(violations);
+    }
+  }
+}
+
+TEST(JsonSchema, InvalidSchemasNameThePointer) {
+  for (const auto& v : vector_cases("json_schema.json", "invalid_schemas")) {
+    auto schema = JsonSchema::compile(v["schema"], "responseFormat");
+    ASSERT_FALSE(schema.ok()) << v["name"];
+    EXPECT_EQ(schema.error().code, ErrorCode::kInvalidArgument) << v["name"];
+    EXPECT_EQ(schema.error().param, "responseFormat") << v["name"];
+    std::string quoted = "'";
+    quoted += v["pointer"].get<std::string>();
+    quoted += "'";
+    EXPECT_NE(schema.error().message.find(quoted), std::string::npos)
+        << v["name"] << ": " << schema.error().message;
+  }
+}
+
+TEST(JsonSchema, ViolationsSayWhereAndWhy) {
+  auto schema = JsonSchema::compile(json::parse(R"({
+    "type": "object",
+    "properties": {
+      "title": {"type": "string", "maxLength": 5},
+      "tags": {"type": "array", "items": {"enum": ["a", "b"]}}
+    },
+    "required": ["title", "owner"],
+    "additionalProperties": false
+  })"));
+  ASSERT_TRUE(schema.ok());
+  auto violations = schema.value().validate(
+      json::parse(R"({"title": "too long", "tags": ["a", "c"], "x/y": 1})"));
+  ASSERT_EQ(violations.size(), 4u) << describe(violations);
+  EXPECT_EQ(describe(violations),
+            "(root): missing required property 'owner'\n"
+            "/tags/1: must be one of [\"a\",\"b\"]\n"
+            "/title: must be at most 5 characters long\n"
+            "/x~1y: property 'x/y' is not allowed");
+  EXPECT_EQ(violations[0].keyword, "required");
+  EXPECT_EQ(violations[3].keyword, "additionalProperties");
+}
+
+TEST(JsonSchema, ViolationsAreCapped) {
+  auto schema = JsonSchema::compile(json::parse(R"({"items": {"type": "string"}})"));
+  ASSERT_TRUE(schema.ok());
+  json many = json::array();
+  for (int i = 0; i < 100; ++i) many.push_back(i);
+  EXPECT_EQ(schema.value().validate(many).size(), kSchemaViolationsMax);
+}
+
+TEST(JsonSchema, ARefCycleThatConsumesNothingStopsAtTheDepthLimit) {
+  auto schema = JsonSchema::compile(json::parse(R"({"$defs": {"a": {"$ref": "#/$defs/b"},
+                                                   "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"})"));
+  ASSERT_TRUE(schema.ok());
+  auto violations = schema.value().validate(1);
+  ASSERT_FALSE(violations.empty());
+  EXPECT_NE(violations[0].message.find("deeper than"), std::string::npos);
+}
+
+TEST(JsonSchema, PatternSubjectLimit) {
+  auto schema = JsonSchema::compile(json::parse(R"({"pattern": "^a*$"})"));
+  ASSERT_TRUE(schema.ok());
+  EXPECT_TRUE(schema.value().accepts(std::string(kPatternSubjectBytesMax, 'a')));
+  auto violations = schema.value().validate(std::string(kPatternSubjectBytesMax + 1, 'a'));
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].keyword, "pattern");
+}
+
+TEST(JsonSchema, SizeLimits) {
+  json wide = {{"properties", json::object()}};
+  for (size_t i = 0; i < kSchemaNodesMax; ++i) wide["properties"][std::to_string(i)] = true;
+  auto too_many = JsonSchema::compile(wide);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_EQ(too_many.error().code, ErrorCode::kPayloadTooLarge);
+
+  json big = {{"description", std::string(kSchemaBytesMax, 'x')}};
+  auto too_big = JsonSchema::compile(big);
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_EQ(too_big.error().code, ErrorCode::kPayloadTooLarge);
+}
+
+}  // namespace
+}  // namespace tollgate::structured
