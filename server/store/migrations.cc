@@ -119,8 +119,21 @@ constexpr std::string_view kLedgerSchema = R"sql(
   INSERT INTO instance (id, created_at_ms) VALUES ('inst_' || RANDOM_HEX, NOW_MS);
 )sql";
 
-std::string dialect_schema(SqlDialect dialect) {
-  std::string sql(kLedgerSchema);
+// Version 2: AI features. The definition is JSON text owned by server/features/.
+constexpr std::string_view kOperationsSchema = R"sql(
+  CREATE TABLE operations (
+    id            TEXT PRIMARY KEY,
+    project_id    TEXT NOT NULL REFERENCES projects (id),
+    slug          TEXT NOT NULL,
+    definition    TEXT NOT NULL,
+    created_at_ms INT64 NOT NULL,
+    updated_at_ms INT64 NOT NULL,
+    UNIQUE (project_id, slug)
+  ) STRICT_TABLE;
+)sql";
+
+std::string dialect_schema(std::string_view schema, SqlDialect dialect) {
+  std::string sql(schema);
   auto replace_all = [&sql](std::string_view from, std::string_view to) {
     for (size_t at = sql.find(from); at != std::string::npos; at = sql.find(from, at + to.size()))
       sql.replace(at, from.size(), to);
@@ -135,14 +148,15 @@ std::string dialect_schema(SqlDialect dialect) {
   return sql;
 }
 
-const std::string& schema_v1(SqlDialect dialect) {
-  static const std::string sqlite = dialect_schema(SqlDialect::kSqlite);
-  static const std::string postgres = dialect_schema(SqlDialect::kPostgres);
-  return dialect == SqlDialect::kSqlite ? sqlite : postgres;
-}
+const std::string kLedgerSqlite = dialect_schema(kLedgerSchema, SqlDialect::kSqlite);
+const std::string kLedgerPostgres = dialect_schema(kLedgerSchema, SqlDialect::kPostgres);
+const std::string kOperationsSqlite = dialect_schema(kOperationsSchema, SqlDialect::kSqlite);
+const std::string kOperationsPostgres = dialect_schema(kOperationsSchema, SqlDialect::kPostgres);
 
-const Migration kSqliteMigrations[] = {{1, "ledger", schema_v1(SqlDialect::kSqlite)}};
-const Migration kPostgresMigrations[] = {{1, "ledger", schema_v1(SqlDialect::kPostgres)}};
+const Migration kSqliteMigrations[] = {{1, "ledger", kLedgerSqlite},
+                                       {2, "operations", kOperationsSqlite}};
+const Migration kPostgresMigrations[] = {{1, "ledger", kLedgerPostgres},
+                                         {2, "operations", kOperationsPostgres}};
 
 Result<int64_t> checked_version(SqlConnection& connection, int64_t newest) {
   auto current = applied_version(connection);

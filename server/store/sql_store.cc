@@ -430,6 +430,102 @@ Result<int64_t> SqlStore::purge_idempotency(int64_t now_ms) {
   return static_cast<int64_t>(rows.value().size());
 }
 
+// ---- Features ------------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view kOperationColumns =
+    "id, project_id, slug, definition, created_at_ms, updated_at_ms";
+
+OperationRecord read_operation(const SqlRows& rows, size_t r) {
+  return {rows.text(r, 0), rows.text(r, 1),    rows.text(r, 2),
+          rows.text(r, 3), rows.int64(r, 4), rows.int64(r, 5)};
+}
+
+}  // namespace
+
+Result<void> SqlStore::create_operation(const OperationRecord& operation) {
+  TG_LEASE(db);
+  // RETURNING shows whether the row went in; an existing slug leaves nothing written.
+  auto rows = db->query(
+      "INSERT INTO operations (" + std::string(kOperationColumns) +
+          ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id, slug) DO NOTHING "
+          "RETURNING id",
+      {operation.id, operation.project_id, operation.slug, operation.definition,
+       operation.created_at_ms, operation.updated_at_ms});
+  if (!rows) return db.mark_broken(), rows.error();
+  if (rows.value().empty()) {
+    return fail(ErrorCode::kConflict, "a feature with slug '" + operation.slug + "' already exists",
+                "slug");
+  }
+  return {};
+}
+
+Result<std::optional<OperationRecord>> SqlStore::get_operation(std::string_view project_id,
+                                                               std::string_view slug) {
+  TG_LEASE(db);
+  auto rows = db->query("SELECT " + std::string(kOperationColumns) +
+                            " FROM operations WHERE project_id = $1 AND slug = $2",
+                        {std::string(project_id), std::string(slug)});
+  if (!rows) return db.mark_broken(), rows.error();
+  if (rows.value().empty()) return std::optional<OperationRecord>();
+  return std::optional<OperationRecord>(read_operation(rows.value(), 0));
+}
+
+Result<std::vector<OperationRecord>> SqlStore::list_operations(std::string_view project_id,
+                                                               const Page& page) {
+  TG_LEASE(db);
+  auto rows = db->query("SELECT " + std::string(kOperationColumns) +
+                            " FROM operations WHERE project_id = $1 AND slug > $2"
+                            " ORDER BY slug LIMIT $3",
+                        {std::string(project_id), page.starting_after.value_or(""), page.limit});
+  if (!rows) return db.mark_broken(), rows.error();
+  std::vector<OperationRecord> operations;
+  for (size_t r = 0; r < rows.value().size(); ++r) {
+    operations.push_back(read_operation(rows.value(), r));
+  }
+  return operations;
+}
+
+Result<OperationRecord> SqlStore::patch_operation(std::string_view project_id,
+                                                  std::string_view slug, int64_t now_ms,
+                                                  const OperationPatch& patch) {
+  TG_LEASE(db);
+  auto failed = [&](const Error& error, bool broken) -> Result<OperationRecord> {
+    db->rollback();
+    if (broken) db.mark_broken();
+    return error;
+  };
+  if (auto begun = db->begin_write(); !begun) return failed(begun.error(), true);
+  auto rows = db->query("SELECT " + std::string(kOperationColumns) +
+                            " FROM operations WHERE project_id = $1 AND slug = $2" +
+                            std::string(db->for_no_key_update()),
+                        {std::string(project_id), std::string(slug)});
+  if (!rows) return failed(rows.error(), true);
+  if (rows.value().empty()) {
+    return failed(fail(ErrorCode::kNotFound, "no feature with slug '" + std::string(slug) + "'",
+                       "slug"),
+                  false);
+  }
+  OperationRecord operation = read_operation(rows.value(), 0);
+  if (auto patched = patch(operation); !patched) return failed(patched.error(), false);
+  operation.updated_at_ms = now_ms;
+  auto updated = db->query(
+      "UPDATE operations SET definition = $1, updated_at_ms = $2 WHERE id = $3",
+      {operation.definition, operation.updated_at_ms, operation.id});
+  if (!updated) return failed(updated.error(), true);
+  if (auto committed = db->commit(); !committed) return failed(committed.error(), true);
+  return operation;
+}
+
+Result<bool> SqlStore::delete_operation(std::string_view project_id, std::string_view slug) {
+  TG_LEASE(db);
+  auto rows = db->query("DELETE FROM operations WHERE project_id = $1 AND slug = $2 RETURNING id",
+                        {std::string(project_id), std::string(slug)});
+  if (!rows) return db.mark_broken(), rows.error();
+  return !rows.value().empty();
+}
+
 #undef TG_LEASE
 
 }  // namespace tollgate::server

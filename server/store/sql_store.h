@@ -54,6 +54,14 @@ class SqlStore final : public Store {
   Result<Analytics> analytics(std::string_view project_id, int64_t from_ms, int64_t to_ms,
                               int64_t interval_ms) override;
   Result<LedgerAudit> audit(std::string_view project_id) override;
+  Result<void> create_operation(const OperationRecord& operation) override;
+  Result<std::optional<OperationRecord>> get_operation(std::string_view project_id,
+                                                       std::string_view slug) override;
+  Result<std::vector<OperationRecord>> list_operations(std::string_view project_id,
+                                                       const Page& page) override;
+  Result<OperationRecord> patch_operation(std::string_view project_id, std::string_view slug,
+                                          int64_t now_ms, const OperationPatch& patch) override;
+  Result<bool> delete_operation(std::string_view project_id, std::string_view slug) override;
   Result<int64_t> purge_idempotency(int64_t now_ms) override;
 
  private:

@@ -189,6 +189,19 @@ LedgerOutcome outcome_from_json(std::string_view text);
 
 // ---- Reads ---------------------------------------------------------------------------------
 
+// ---- AI features (operations) ---------------------------------------------------------------
+
+// A stored feature definition. The store keeps the definition as JSON text and knows nothing of
+// its fields; server/features/ owns their meaning and validation.
+struct OperationRecord {
+  std::string id;  // "op_…"
+  std::string project_id;
+  std::string slug;  // unique within the project
+  std::string definition;  // JSON object text
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
 struct Page {
   int64_t limit = 20;
   std::optional<std::string> starting_after;
@@ -257,6 +270,23 @@ class Store {
                                                  const SettingsPatch& patch) = 0;
   // The live (not revoked) key with this hash.
   virtual Result<std::optional<KeyRecord>> find_key(std::string_view hash) = 0;
+
+  // Features. create_operation: kConflict when the project already has the slug.
+  virtual Result<void> create_operation(const OperationRecord& operation) = 0;
+  virtual Result<std::optional<OperationRecord>> get_operation(std::string_view project_id,
+                                                               std::string_view slug) = 0;
+  // In slug order, after page.starting_after (a slug), at most page.limit.
+  virtual Result<std::vector<OperationRecord>> list_operations(std::string_view project_id,
+                                                               const Page& page) = 0;
+  // Reads the definition under a write lock, lets `patch` change it (not the slug) and stores
+  // the result with updated_at_ms = now_ms, in one transaction. kNotFound for an unknown slug; a
+  // failed patch writes nothing and its error is returned.
+  using OperationPatch = std::function<Result<void>(OperationRecord&)>;
+  virtual Result<OperationRecord> patch_operation(std::string_view project_id,
+                                                  std::string_view slug, int64_t now_ms,
+                                                  const OperationPatch& patch) = 0;
+  // False when there was no such feature.
+  virtual Result<bool> delete_operation(std::string_view project_id, std::string_view slug) = 0;
 
   // Runs the commands in one transaction, in order; outcomes match commands one to one. An
   // error here (store down) means nothing was applied.

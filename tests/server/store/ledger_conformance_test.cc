@@ -250,6 +250,82 @@ TYPED_TEST(LedgerTest, UpdateAccountChecksThePlan) {
   EXPECT_EQ(stats.value().credits_outstanding, 100);
 }
 
+// ---- Features (operations) -------------------------------------------------------------------
+
+OperationRecord operation(const std::string& project, const std::string& slug,
+                          const std::string& definition = R"({"title":"t"})") {
+  return {"op_" + slug, project, slug, definition, kNow, kNow};
+}
+
+TYPED_TEST(LedgerTest, OperationsCreateGetListPatchDelete) {
+  Store& store = *this->store_;
+  const std::string& project = this->project_;
+  for (const char* slug : {"summarize", "classify", "translate"}) {
+    ASSERT_TRUE(store.create_operation(operation(project, slug)).ok()) << slug;
+  }
+  auto got = store.get_operation(project, "summarize");
+  ASSERT_TRUE(got.ok() && got.value());
+  EXPECT_EQ(got.value()->id, "op_summarize");
+  EXPECT_EQ(got.value()->definition, R"({"title":"t"})");
+
+  auto first = store.list_operations(project, Page{2, std::nullopt});
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first.value().size(), 2u);
+  EXPECT_EQ(first.value()[0].slug, "classify");
+  EXPECT_EQ(first.value()[1].slug, "summarize");
+  auto rest = store.list_operations(project, Page{2, std::string("summarize")});
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest.value().size(), 1u);
+  EXPECT_EQ(rest.value()[0].slug, "translate");
+
+  auto patched = store.patch_operation(project, "summarize", kNow + 5, [](OperationRecord& op) {
+    op.definition = R"({"title":"new"})";
+    return Result<void>();
+  });
+  ASSERT_TRUE(patched.ok());
+  EXPECT_EQ(patched.value().updated_at_ms, kNow + 5);
+  EXPECT_EQ(store.get_operation(project, "summarize").value()->definition, R"({"title":"new"})");
+
+  EXPECT_TRUE(store.delete_operation(project, "summarize").value());
+  EXPECT_FALSE(store.delete_operation(project, "summarize").value());
+  EXPECT_FALSE(store.get_operation(project, "summarize").value().has_value());
+}
+
+TYPED_TEST(LedgerTest, OperationSlugsAreUniquePerProject) {
+  Store& store = *this->store_;
+  std::string other = this->make_project("proj_b", 0);
+  ASSERT_TRUE(store.create_operation(operation(this->project_, "summarize")).ok());
+  auto again = store.create_operation(operation(this->project_, "summarize", R"({"title":"x"})"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(store.get_operation(this->project_, "summarize").value()->definition,
+            R"({"title":"t"})");  // the first one is untouched
+  OperationRecord elsewhere = operation(other, "summarize");
+  elsewhere.id = "op_other";
+  EXPECT_TRUE(store.create_operation(elsewhere).ok());
+  EXPECT_FALSE(store.get_operation(other, "classify").value().has_value());
+  EXPECT_EQ(store.list_operations(other, Page{}).value().size(), 1u);
+}
+
+TYPED_TEST(LedgerTest, AFailedOperationPatchWritesNothing) {
+  Store& store = *this->store_;
+  ASSERT_TRUE(store.create_operation(operation(this->project_, "summarize")).ok());
+  auto refused = store.patch_operation(this->project_, "summarize", kNow + 1, [](OperationRecord& op) {
+    op.definition = "{}";
+    return Result<void>(fail(ErrorCode::kInvalidArgument, "no", "title"));
+  });
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().param, "title");
+  auto kept = store.get_operation(this->project_, "summarize").value();
+  EXPECT_EQ(kept->definition, R"({"title":"t"})");
+  EXPECT_EQ(kept->updated_at_ms, kNow);
+  auto missing = store.patch_operation(this->project_, "nope", kNow, [](OperationRecord&) {
+    return Result<void>();
+  });
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+}
+
 TYPED_TEST(LedgerTest, IdempotencyReplaysAndRefusesADifferentBody) {
   Idempotency idem{"key_a", "k1", "hash-1"};
   auto first = this->meter("u1", 10, idem);
