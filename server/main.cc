@@ -77,6 +77,7 @@ int serve(const ServeConfig& config) {
   add_project_routes(router, api);
   add_meter_routes(router, api);
   add_account_routes(router, api);
+  add_operation_routes(router, api);
 
   // Bind first: secrets are made (and shown once) only when the server can actually start.
   auto server = Server::create(config, std::move(router), log);

@@ -40,6 +40,7 @@ Result<Write> authenticated_write(ApiContext& api, const Request& request, Acces
 void add_project_routes(Router& router, ApiContext& api);
 void add_meter_routes(Router& router, ApiContext& api);
 void add_account_routes(Router& router, ApiContext& api);
+void add_operation_routes(Router& router, ApiContext& api);
 
 // A new project with fresh keys; the key strings are returned once and only their hashes kept.
 struct CreatedProject {
