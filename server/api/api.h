@@ -6,6 +6,7 @@
 #include <string>
 
 #include "server/auth/auth.h"
+#include "server/auth/secret_box.h"
 #include "server/http/router.h"
 #include "server/ledger/ledger_writer.h"
 #include "server/store/store.h"
@@ -18,6 +19,7 @@ struct ApiContext {
   Authenticator& auth;
   std::string admin_token_hash;  // SHA-256 of the instance admin token
   Clock now_ms = system_now_ms;
+  const SecretBox* secrets = nullptr;  // seals provider keys; set before serving
 };
 
 // The largest cost one meter call may have, and the largest single credit grant.
@@ -41,6 +43,10 @@ void add_project_routes(Router& router, ApiContext& api);
 void add_meter_routes(Router& router, ApiContext& api);
 void add_account_routes(Router& router, ApiContext& api);
 void add_operation_routes(Router& router, ApiContext& api);
+void add_provider_routes(Router& router, ApiContext& api);
+
+// The associated data a provider key is sealed with: "<project id>/<provider name>".
+std::string provider_key_binding(std::string_view project_id, std::string_view name);
 
 // A new project with fresh keys; the key strings are returned once and only their hashes kept.
 struct CreatedProject {

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include "server/auth/secret_box.h"
+
 namespace tollgate::server {
 namespace {
 
@@ -117,6 +119,10 @@ Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const
                                              std::to_string(kAdminTokenBytesMin) + " characters");
     }
     config.admin_token = *token;
+  }
+  if (auto master = env("TOLLGATE_MASTER_KEY")) {
+    if (auto key = parse_master_key(*master, "TOLLGATE_MASTER_KEY"); !key) return key.error();
+    config.master_key = *master;
   }
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
@@ -233,6 +239,8 @@ Environment only:
   DATABASE_URL             postgresql://… to store data in PostgreSQL instead of SQLite
   TOLLGATE_ADMIN_TOKEN     the admin token for POST /v1/projects (default: one is made on
                            first start, printed once, and only its hash kept)
+  TOLLGATE_MASTER_KEY      64 hex characters that encrypt provider keys at rest (default: a
+                           key made on first start in <data dir>/master.key, mode 0600)
 
 Flags take '--flag value' or '--flag=value'. Errors print one JSON line on stderr.
 )";

@@ -39,6 +39,7 @@ struct ServeConfig {
   std::string data_dir = "./data";
   std::string database_url;                // DATABASE_URL: PostgreSQL instead of SQLite
   std::optional<std::string> admin_token;  // TOLLGATE_ADMIN_TOKEN
+  std::optional<std::string> master_key;   // TOLLGATE_MASTER_KEY, 64 hex characters
   bool demo = false;                       // --demo: a demo project, used by keyless calls
   int threads = 1;
   Limits limits;

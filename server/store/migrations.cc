@@ -132,6 +132,20 @@ constexpr std::string_view kOperationsSchema = R"sql(
   ) STRICT_TABLE;
 )sql";
 
+// Version 3: provider credentials, the key sealed by the server (AES-256-GCM).
+constexpr std::string_view kProvidersSchema = R"sql(
+  CREATE TABLE providers (
+    project_id    TEXT NOT NULL REFERENCES projects (id),
+    name          TEXT NOT NULL,
+    sealed_key    TEXT NOT NULL,
+    key_hint      TEXT NOT NULL,
+    base_url      TEXT NOT NULL,
+    created_at_ms INT64 NOT NULL,
+    updated_at_ms INT64 NOT NULL,
+    PRIMARY KEY (project_id, name)
+  ) STRICT_TABLE;
+)sql";
+
 std::string dialect_schema(std::string_view schema, SqlDialect dialect) {
   std::string sql(schema);
   auto replace_all = [&sql](std::string_view from, std::string_view to) {
@@ -153,10 +167,15 @@ const std::string kLedgerPostgres = dialect_schema(kLedgerSchema, SqlDialect::kP
 const std::string kOperationsSqlite = dialect_schema(kOperationsSchema, SqlDialect::kSqlite);
 const std::string kOperationsPostgres = dialect_schema(kOperationsSchema, SqlDialect::kPostgres);
 
+const std::string kProvidersSqlite = dialect_schema(kProvidersSchema, SqlDialect::kSqlite);
+const std::string kProvidersPostgres = dialect_schema(kProvidersSchema, SqlDialect::kPostgres);
+
 const Migration kSqliteMigrations[] = {{1, "ledger", kLedgerSqlite},
-                                       {2, "operations", kOperationsSqlite}};
+                                       {2, "operations", kOperationsSqlite},
+                                       {3, "providers", kProvidersSqlite}};
 const Migration kPostgresMigrations[] = {{1, "ledger", kLedgerPostgres},
-                                         {2, "operations", kOperationsPostgres}};
+                                         {2, "operations", kOperationsPostgres},
+                                         {3, "providers", kProvidersPostgres}};
 
 Result<int64_t> checked_version(SqlConnection& connection, int64_t newest) {
   auto current = applied_version(connection);

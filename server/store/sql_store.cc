@@ -526,6 +526,67 @@ Result<bool> SqlStore::delete_operation(std::string_view project_id, std::string
   return !rows.value().empty();
 }
 
+// ---- Provider credentials --------------------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view kProviderColumns =
+    "project_id, name, sealed_key, key_hint, base_url, created_at_ms, updated_at_ms";
+
+ProviderRecord read_provider(const SqlRows& rows, size_t r) {
+  return {rows.text(r, 0), rows.text(r, 1),  rows.text(r, 2), rows.text(r, 3),
+          rows.text(r, 4), rows.int64(r, 5), rows.int64(r, 6)};
+}
+
+}  // namespace
+
+Result<ProviderRecord> SqlStore::put_provider(const ProviderRecord& provider) {
+  TG_LEASE(db);
+  auto rows = db->query(
+      "INSERT INTO providers (" + std::string(kProviderColumns) +
+          ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (project_id, name) DO UPDATE SET "
+          "sealed_key = excluded.sealed_key, key_hint = excluded.key_hint, "
+          "base_url = excluded.base_url, updated_at_ms = excluded.updated_at_ms RETURNING " +
+          std::string(kProviderColumns),
+      {provider.project_id, provider.name, provider.sealed_key, provider.key_hint,
+       provider.base_url, provider.created_at_ms, provider.updated_at_ms});
+  if (!rows) return db.mark_broken(), rows.error();
+  if (rows.value().empty()) {
+    return fail(ErrorCode::kStoreUnavailable, "provider " + provider.name + " was not stored");
+  }
+  return read_provider(rows.value(), 0);
+}
+
+Result<std::optional<ProviderRecord>> SqlStore::get_provider(std::string_view project_id,
+                                                             std::string_view name) {
+  TG_LEASE(db);
+  auto rows = db->query("SELECT " + std::string(kProviderColumns) +
+                            " FROM providers WHERE project_id = $1 AND name = $2",
+                        {std::string(project_id), std::string(name)});
+  if (!rows) return db.mark_broken(), rows.error();
+  if (rows.value().empty()) return std::optional<ProviderRecord>();
+  return std::optional<ProviderRecord>(read_provider(rows.value(), 0));
+}
+
+Result<std::vector<ProviderRecord>> SqlStore::list_providers(std::string_view project_id) {
+  TG_LEASE(db);
+  auto rows = db->query("SELECT " + std::string(kProviderColumns) +
+                            " FROM providers WHERE project_id = $1 ORDER BY name",
+                        {std::string(project_id)});
+  if (!rows) return db.mark_broken(), rows.error();
+  std::vector<ProviderRecord> providers;
+  for (size_t r = 0; r < rows.value().size(); ++r) providers.push_back(read_provider(rows.value(), r));
+  return providers;
+}
+
+Result<bool> SqlStore::delete_provider(std::string_view project_id, std::string_view name) {
+  TG_LEASE(db);
+  auto rows = db->query("DELETE FROM providers WHERE project_id = $1 AND name = $2 RETURNING name",
+                        {std::string(project_id), std::string(name)});
+  if (!rows) return db.mark_broken(), rows.error();
+  return !rows.value().empty();
+}
+
 #undef TG_LEASE
 
 }  // namespace tollgate::server

@@ -62,6 +62,11 @@ class SqlStore final : public Store {
   Result<OperationRecord> patch_operation(std::string_view project_id, std::string_view slug,
                                           int64_t now_ms, const OperationPatch& patch) override;
   Result<bool> delete_operation(std::string_view project_id, std::string_view slug) override;
+  Result<ProviderRecord> put_provider(const ProviderRecord& provider) override;
+  Result<std::optional<ProviderRecord>> get_provider(std::string_view project_id,
+                                                     std::string_view name) override;
+  Result<std::vector<ProviderRecord>> list_providers(std::string_view project_id) override;
+  Result<bool> delete_provider(std::string_view project_id, std::string_view name) override;
   Result<int64_t> purge_idempotency(int64_t now_ms) override;
 
  private:

@@ -202,6 +202,18 @@ struct OperationRecord {
   int64_t updated_at_ms = 0;
 };
 
+// A project's credentials for one model provider. The key is stored sealed (SecretBox); the
+// store never sees it in the clear.
+struct ProviderRecord {
+  std::string project_id;
+  std::string name;        // "openai", "anthropic", "groq", …
+  std::string sealed_key;  // SecretBox::seal output
+  std::string key_hint;    // the key's last four characters
+  std::string base_url;    // "" for the provider's default
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
 struct Page {
   int64_t limit = 20;
   std::optional<std::string> starting_after;
@@ -287,6 +299,14 @@ class Store {
                                                   const OperationPatch& patch) = 0;
   // False when there was no such feature.
   virtual Result<bool> delete_operation(std::string_view project_id, std::string_view slug) = 0;
+
+  // Provider credentials. put_provider inserts or replaces (keeping created_at_ms) and returns
+  // the stored record.
+  virtual Result<ProviderRecord> put_provider(const ProviderRecord& provider) = 0;
+  virtual Result<std::optional<ProviderRecord>> get_provider(std::string_view project_id,
+                                                             std::string_view name) = 0;
+  virtual Result<std::vector<ProviderRecord>> list_providers(std::string_view project_id) = 0;
+  virtual Result<bool> delete_provider(std::string_view project_id, std::string_view name) = 0;
 
   // Runs the commands in one transaction, in order; outcomes match commands one to one. An
   // error here (store down) means nothing was applied.

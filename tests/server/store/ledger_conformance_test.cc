@@ -326,6 +326,33 @@ TYPED_TEST(LedgerTest, AFailedOperationPatchWritesNothing) {
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
 }
 
+TYPED_TEST(LedgerTest, ProvidersPutReplaceListDelete) {
+  Store& store = *this->store_;
+  const std::string& project = this->project_;
+  ProviderRecord openai{project, "openai", "tgsb1.sealed-1", "abcd", "", kNow, kNow};
+  auto stored = store.put_provider(openai);
+  ASSERT_TRUE(stored.ok()) << stored.error().message;
+  EXPECT_EQ(stored.value().sealed_key, "tgsb1.sealed-1");
+  ProviderRecord replaced{project, "openai", "tgsb1.sealed-2", "wxyz", "https://api.example.com/v1",
+                          kNow + 9, kNow + 9};
+  auto again = store.put_provider(replaced);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.value().created_at_ms, kNow);  // kept from the first put
+  EXPECT_EQ(again.value().updated_at_ms, kNow + 9);
+  EXPECT_EQ(again.value().base_url, "https://api.example.com/v1");
+  ASSERT_TRUE(store.put_provider({project, "anthropic", "tgsb1.s", "1234", "", kNow, kNow}).ok());
+  auto listed = store.list_providers(project);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed.value().size(), 2u);
+  EXPECT_EQ(listed.value()[0].name, "anthropic");
+  EXPECT_EQ(listed.value()[1].sealed_key, "tgsb1.sealed-2");
+  EXPECT_EQ(store.get_provider(project, "openai").value()->key_hint, "wxyz");
+  EXPECT_FALSE(store.get_provider(this->make_project("proj_b", 0), "openai").value().has_value());
+  EXPECT_TRUE(store.delete_provider(project, "openai").value());
+  EXPECT_FALSE(store.delete_provider(project, "openai").value());
+  EXPECT_EQ(store.list_providers(project).value().size(), 1u);
+}
+
 TYPED_TEST(LedgerTest, IdempotencyReplaysAndRefusesADifferentBody) {
   Idempotency idem{"key_a", "k1", "hash-1"};
   auto first = this->meter("u1", 10, idem);

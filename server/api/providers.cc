@@ -1,0 +1,151 @@
+// Provider credentials: PUT /v1/providers/{name}, GET /v1/providers, DELETE /v1/providers/{name}
+// (secret key). A key is sealed (AES-256-GCM) before it reaches the store and never leaves the
+// server again: responses show only its last four characters.
+#include "server/api/api.h"
+#include "server/api/input.h"
+#include "server/http/error_response.h"
+
+namespace tollgate::server {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+constexpr size_t kProviderNameBytesMax = 32;
+constexpr size_t kProviderKeyBytesMax = 4096;
+constexpr size_t kBaseUrlBytesMax = 2048;
+constexpr size_t kKeyHintChars = 4;
+
+Error invalid(std::string message, std::string field) {
+  return fail(ErrorCode::kInvalidArgument, std::move(message), std::move(field));
+}
+
+Result<std::string> provider_name(const PathParams& params) {
+  auto found = params.find("name");
+  std::string name = found == params.end() ? "" : found->second;
+  bool ok = !name.empty() && name.size() <= kProviderNameBytesMax;
+  for (size_t i = 0; ok && i < name.size(); ++i) {
+    char c = name[i];
+    ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '_' || c == '-'));
+  }
+  if (!ok) {
+    return invalid("a provider name is 1-32 of a-z, 0-9, '_' and '-', e.g. 'openai'", "name");
+  }
+  if (name == "demo") return invalid("the demo provider needs no key", "name");
+  return name;
+}
+
+// Printable ASCII without spaces: what every provider's keys look like. Refusing the rest keeps
+// a pasted newline or quote from ever reaching an Authorization header.
+Result<std::string> api_key_field(const json& body) {
+  auto field = body.find("apiKey");
+  if (field == body.end() || field->is_null()) return invalid("'apiKey' is required", "apiKey");
+  if (!field->is_string()) return invalid("'apiKey' must be a string", "apiKey");
+  const auto& key = field->get_ref<const std::string&>();
+  if (key.empty() || key.size() > kProviderKeyBytesMax) {
+    return invalid("'apiKey' must be 1-" + std::to_string(kProviderKeyBytesMax) + " bytes", "apiKey");
+  }
+  for (char c : key) {
+    if (c <= ' ' || c > '~') {
+      return invalid("'apiKey' must be printable ASCII without spaces", "apiKey");
+    }
+  }
+  return key;
+}
+
+// https to anywhere; plain http only to this machine (a local Ollama, llama.cpp or vLLM), so a
+// key never crosses a network in the clear. No query or fragment; a trailing '/' is dropped.
+Result<std::string> base_url_field(const json& body) {
+  auto field = body.find("baseUrl");
+  if (field == body.end() || field->is_null()) return std::string();
+  if (!field->is_string()) return invalid("'baseUrl' must be a string", "baseUrl");
+  std::string url = field->get<std::string>();
+  if (auto checked = check_text(url, "baseUrl", kBaseUrlBytesMax); !checked) return checked.error();
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  std::string_view rest(url);
+  bool https = rest.starts_with("https://");
+  bool http = rest.starts_with("http://");
+  if (!https && !http) return invalid("'baseUrl' must start with https://", "baseUrl");
+  rest.remove_prefix(https ? 8 : 7);
+  std::string_view host = rest.substr(0, rest.find_first_of("/"));
+  std::string_view hostname = host.starts_with("[") ? host.substr(0, host.find(']') + 1)
+                                                     : host.substr(0, host.find(':'));
+  if (hostname.empty() || url.find_first_of("?# ") != std::string::npos) {
+    return invalid("'baseUrl' must be a URL such as https://api.example.com/v1", "baseUrl");
+  }
+  if (http && hostname != "localhost" && hostname != "[::1]" && !hostname.starts_with("127.")) {
+    return invalid("'baseUrl' may use http:// only for this machine (localhost, 127.x, [::1]); "
+                   "use https://",
+                   "baseUrl");
+  }
+  return url;
+}
+
+ojson render_provider(const ProviderRecord& provider) {
+  return {{"name", provider.name},
+          {"object", "provider"},
+          {"keyHint", "…" + provider.key_hint},
+          {"baseUrl", provider.base_url.empty() ? ojson(nullptr) : ojson(provider.base_url)},
+          {"createdAtMs", provider.created_at_ms},
+          {"updatedAtMs", provider.updated_at_ms}};
+}
+
+}  // namespace
+
+// Where a sealed key belongs: the associated data that binds it to its row.
+std::string provider_key_binding(std::string_view project_id, std::string_view name) {
+  std::string binding(project_id);
+  binding += '/';
+  binding += name;
+  return binding;
+}
+
+void add_provider_routes(Router& router, ApiContext& api) {
+  router.add(http::verb::put, "/v1/providers/{name}",
+             [&api](const Request& request, const PathParams& params) {
+    auto write = authenticated_write(api, request, Access::kSecretKey, {"apiKey", "baseUrl"});
+    if (!write) return error_response(write.error());
+    auto name = provider_name(params);
+    if (!name) return error_response(name.error());
+    auto key = api_key_field(write.value().body);
+    if (!key) return error_response(key.error());
+    auto base_url = base_url_field(write.value().body);
+    if (!base_url) return error_response(base_url.error());
+    const std::string& project = write.value().caller.project.id;
+    auto sealed = api.secrets->seal(key.value(), provider_key_binding(project, name.value()));
+    if (!sealed) return error_response(sealed.error());
+    int64_t now = api.now_ms();
+    std::string hint = key.value().substr(key.value().size() - std::min(kKeyHintChars, key.value().size()));
+    auto stored = api.store.put_provider(
+        {project, name.value(), sealed.value(), hint, base_url.value(), now, now});
+    if (!stored) return error_response(stored.error());
+    return json_response(http::status::ok, render_provider(stored.value()));
+  });
+
+  router.add(http::verb::get, "/v1/providers", [&api](const Request& request) {
+    auto caller = api.auth.authenticate(request, nullptr, Access::kSecretKey);
+    if (!caller) return error_response(caller.error());
+    auto providers = api.store.list_providers(caller.value().project.id);
+    if (!providers) return error_response(providers.error());
+    ojson data = ojson::array();
+    for (const ProviderRecord& provider : providers.value()) data.push_back(render_provider(provider));
+    return json_response(http::status::ok, {{"data", data}});
+  });
+
+  router.add(http::verb::delete_, "/v1/providers/{name}",
+             [&api](const Request& request, const PathParams& params) {
+    auto caller = api.auth.authenticate(request, nullptr, Access::kSecretKey);
+    if (!caller) return error_response(caller.error());
+    auto name = provider_name(params);
+    if (!name) return error_response(name.error());
+    auto deleted = api.store.delete_provider(caller.value().project.id, name.value());
+    if (!deleted) return error_response(deleted.error());
+    if (!deleted.value()) {
+      return error_response(
+          fail(ErrorCode::kNotFound, "no key stored for provider '" + name.value() + "'", "name"));
+    }
+    return json_response(http::status::ok,
+                         ojson{{"name", name.value()}, {"object", "provider"}, {"deleted", true}});
+  });
+}
+
+}  // namespace tollgate::server
