@@ -10,6 +10,7 @@ const sign = (input) => new Uint8Array(createHmac('sha256', key).update(input).d
 const now = Date.now();
 const token = core.runtimeToken.encode(
   {
+    keyId: 'rtk_demo',
     sessionId: 'rts_demo',
     projectId: 'proj_acme',
     endUserId: 'user_123',

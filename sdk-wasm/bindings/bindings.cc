@@ -81,11 +81,13 @@ Result<token::RuntimeClaims> claims_from(const val& object) {
     return bad_argument("claims", "claims must be an object");
   }
   token::RuntimeClaims claims;
+  auto key_id = string_field(object, "keyId");
   auto session = string_field(object, "sessionId");
   auto project = string_field(object, "projectId");
   auto user = string_field(object, "endUserId");
   auto issued = safe_integer(object["issuedAtMs"], "issuedAtMs");
   auto expires = safe_integer(object["expiresAtMs"], "expiresAtMs");
+  if (!key_id) return key_id.error();
   if (!session) return session.error();
   if (!project) return project.error();
   if (!user) return user.error();
@@ -103,6 +105,7 @@ Result<token::RuntimeClaims> claims_from(const val& object) {
     if (!op.isString()) return bad_argument("operations", "operations must be an array of strings");
     claims.operations.push_back(op.as<std::string>());
   }
+  claims.key_id = key_id.value();
   claims.session_id = session.value();
   claims.project_id = project.value();
   claims.end_user_id = user.value();
@@ -113,6 +116,7 @@ Result<token::RuntimeClaims> claims_from(const val& object) {
 
 val claims_to(const token::RuntimeClaims& claims) {
   val out = val::object();
+  out.set("keyId", claims.key_id);
   out.set("sessionId", claims.session_id);
   out.set("projectId", claims.project_id);
   out.set("endUserId", claims.end_user_id);

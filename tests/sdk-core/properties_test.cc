@@ -44,7 +44,7 @@ TEST(Properties, MutatedTokensNeverVerify) {
     for (char c : input) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ULL;
     return std::string(reinterpret_cast<const char*>(&h), sizeof h);
   };
-  token::RuntimeClaims claims{"rts_1", "proj_1", "user", {"a", "b-c"}, 1000, 2000};
+  token::RuntimeClaims claims{"rts_1", "proj_1", "user", {"a", "b-c"}, 1000, 2000, "rtk_1"};
   auto token = token::encode(claims, sign);
   ASSERT_TRUE(token.ok());
   for (int i = 0; i < kIterations; ++i) {

@@ -27,7 +27,7 @@ Signer hmac_signer(const std::string& key) {
 RuntimeClaims claims_from(const nlohmann::json& j) {
   return RuntimeClaims{j["sessionId"],  j["projectId"],
                        j["endUserId"],  j["operations"].get<std::vector<std::string>>(),
-                       j["issuedAtMs"], j["expiresAtMs"]};
+                       j["issuedAtMs"], j["expiresAtMs"], j["keyId"]};
 }
 
 class RuntimeTokenVectors : public ::testing::Test {
@@ -85,14 +85,14 @@ TEST(RuntimeToken, SignerFailureIsReturnedNotThrown) {
   Signer broken = [](std::string_view) -> Result<std::string> {
     return fail(ErrorCode::kInternal, "no signing key");
   };
-  RuntimeClaims claims{"s", "p", "u", {"op"}, 1, 2};
+  RuntimeClaims claims{"s", "p", "u", {"op"}, 1, 2, "k"};
   auto token = encode(claims, broken);
   ASSERT_FALSE(token.ok());
   EXPECT_EQ(token.error().message, "no signing key");
 }
 
 TEST(RuntimeToken, EmptySignerIsAnErrorNotAnException) {
-  RuntimeClaims claims{"s", "p", "u", {"op"}, 1, 2};
+  RuntimeClaims claims{"s", "p", "u", {"op"}, 1, 2, "k"};
   auto token = encode(claims, Signer{});
   ASSERT_FALSE(token.ok());
   EXPECT_EQ(token.error().code, ErrorCode::kInvalidArgument);
@@ -104,7 +104,7 @@ TEST(RuntimeToken, EmptySignerIsAnErrorNotAnException) {
 
 TEST(RuntimeToken, EveryFlippedCharacterIsRejected) {
   Signer sign = hmac_signer("k");
-  RuntimeClaims claims{"s", "proj_1", "u", {"op"}, 1000, 2000};
+  RuntimeClaims claims{"s", "proj_1", "u", {"op"}, 1000, 2000, "k"};
   auto token = encode(claims, sign);
   ASSERT_TRUE(token.ok());
   for (size_t i = kRuntimeTokenPrefix.size(); i < token.value().size(); ++i) {

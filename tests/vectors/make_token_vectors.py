@@ -14,7 +14,7 @@ def b64(data: bytes) -> str:
 
 
 def claims_text(c: dict) -> str:
-    ordered = {"v": 1, "sid": c["sessionId"], "pid": c["projectId"], "sub": c["endUserId"],
+    ordered = {"v": 1, "kid": c["keyId"], "sid": c["sessionId"], "pid": c["projectId"], "sub": c["endUserId"],
                "ops": c["operations"], "iat": c["issuedAtMs"], "exp": c["expiresAtMs"]}
     return json.dumps(ordered, separators=(",", ":"), ensure_ascii=False)
 
@@ -25,7 +25,7 @@ def sign(raw_claims: str, key=KEY) -> str:
     return signing_input + "." + b64(mac)
 
 
-BASE = {"sessionId": "rts_8f2a", "projectId": "proj_acme", "endUserId": "user_123",
+BASE = {"keyId": "rtk_1", "sessionId": "rts_8f2a", "projectId": "proj_acme", "endUserId": "user_123",
         "operations": ["summarize_ticket"], "issuedAtMs": 1790000000000, "expiresAtMs": 1790000900000}
 MULTI = dict(BASE, operations=["summarize_ticket", "draft-reply", "classify2"], endUserId="ada@example.com")
 UNICODE = dict(BASE, endUserId="caf\u00e9 \U0001F600", sessionId="rts_U")
@@ -59,6 +59,8 @@ doc = {
         {"name": "expiry past 2^53 - 1", "claims": dict(BASE, expiresAtMs=2**53), "error": "invalid_argument", "param": "expires_at_ms"},
         {"name": "project id with space", "claims": dict(BASE, projectId="proj acme"), "error": "invalid_argument", "param": "project_id"},
         {"name": "empty session id", "claims": dict(BASE, sessionId=""), "error": "invalid_argument", "param": "session_id"},
+        {"name": "empty key id", "claims": dict(BASE, keyId=""), "error": "invalid_argument", "param": "key_id"},
+        {"name": "key id with a slash", "claims": dict(BASE, keyId="rtk/1"), "error": "invalid_argument", "param": "key_id"},
         {"name": "too many operations", "claims": dict(BASE, operations=[f"op{i}" for i in range(65)]), "error": "invalid_argument", "param": "operations"},
     ],
     "decode_invalid": [
@@ -70,14 +72,17 @@ doc = {
         {"name": "signature not base64url", "token": "tg_rt_" + claims_b64 + ".A", "error": "token_malformed"},
         {"name": "claims not json", "token": sign("not json"), "error": "token_malformed"},
         {"name": "claims an array", "token": sign("[1,2]"), "error": "token_malformed"},
-        {"name": "unknown claim", "token": raw({"v": 1, "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1, "exp": 2, "admin": True}), "error": "token_malformed"},
-        {"name": "version 2", "token": raw({"v": 2, "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1, "exp": 2}), "error": "token_malformed"},
-        {"name": "missing exp", "token": raw({"v": 1, "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1}), "error": "token_malformed"},
-        {"name": "exp is a string", "token": raw({"v": 1, "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1, "exp": "2"}), "error": "token_malformed"},
-        {"name": "exp past int64", "token": raw({"v": 1, "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1, "exp": 18446744073709551615}), "error": "token_malformed"},
-        {"name": "exp past 2^53 - 1", "token": raw({"v": 1, "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1, "exp": 2**53}), "error": "token_malformed"},
-        {"name": "ops holds a number", "token": raw({"v": 1, "sid": "s", "pid": "p", "sub": "u", "ops": [1], "iat": 1, "exp": 2}), "error": "token_malformed"},
-        {"name": "invalid slug in ops", "token": raw({"v": 1, "sid": "s", "pid": "p", "sub": "u", "ops": ["DROP TABLE"], "iat": 1, "exp": 2}), "error": "token_malformed"},
+        {"name": "unknown claim", "token": raw({"v": 1, "kid": "k", "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1, "exp": 2, "admin": True}), "error": "token_malformed"},
+        {"name": "missing kid", "token": raw({"v": 1, "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1, "exp": 2}), "error": "token_malformed"},
+        {"name": "kid is a number", "token": raw({"v": 1, "kid": 7, "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1, "exp": 2}), "error": "token_malformed"},
+        {"name": "an alg claim", "token": raw({"v": 1, "alg": "none", "kid": "k", "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1, "exp": 2}), "error": "token_malformed"},
+        {"name": "version 2", "token": raw({"v": 2, "kid": "k", "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1, "exp": 2}), "error": "token_malformed"},
+        {"name": "missing exp", "token": raw({"v": 1, "kid": "k", "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1}), "error": "token_malformed"},
+        {"name": "exp is a string", "token": raw({"v": 1, "kid": "k", "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1, "exp": "2"}), "error": "token_malformed"},
+        {"name": "exp past int64", "token": raw({"v": 1, "kid": "k", "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1, "exp": 18446744073709551615}), "error": "token_malformed"},
+        {"name": "exp past 2^53 - 1", "token": raw({"v": 1, "kid": "k", "sid": "s", "pid": "p", "sub": "u", "ops": ["a"], "iat": 1, "exp": 2**53}), "error": "token_malformed"},
+        {"name": "ops holds a number", "token": raw({"v": 1, "kid": "k", "sid": "s", "pid": "p", "sub": "u", "ops": [1], "iat": 1, "exp": 2}), "error": "token_malformed"},
+        {"name": "invalid slug in ops", "token": raw({"v": 1, "kid": "k", "sid": "s", "pid": "p", "sub": "u", "ops": ["DROP TABLE"], "iat": 1, "exp": 2}), "error": "token_malformed"},
         {"name": "longer than 4096 bytes", "token": "tg_rt_" + "A" * 4100 + "." + sig_b64, "error": "token_malformed"},
     ],
     "verify": [

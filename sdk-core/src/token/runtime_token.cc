@@ -47,6 +47,9 @@ Result<void> validate(const RuntimeClaims& claims) {
   auto bad = [](std::string param, std::string message) {
     return fail(ErrorCode::kInvalidArgument, std::move(message), std::move(param));
   };
+  if (!is_id(claims.key_id, is_id_char)) {
+    return bad("key_id", "key_id must be 1-64 characters of A-Z a-z 0-9 _ -");
+  }
   if (!is_id(claims.session_id, is_id_char)) {
     return bad("session_id", "session_id must be 1-64 characters of A-Z a-z 0-9 _ -");
   }
@@ -83,6 +86,7 @@ std::string claims_json(const RuntimeClaims& claims) {
   json ops = json::array();
   for (const auto& op : claims.operations) ops.push_back(op);
   std::string out = "{\"v\":" + std::to_string(kClaimsVersion);
+  out += ",\"kid\":" + json(claims.key_id).dump();
   out += ",\"sid\":" + json(claims.session_id).dump();
   out += ",\"pid\":" + json(claims.project_id).dump();
   out += ",\"sub\":" + json(claims.end_user_id).dump();
@@ -97,7 +101,7 @@ Result<RuntimeClaims> parse_claims(std::string_view text) {
   json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object())
     return malformed("token claims are not a JSON object");
-  static constexpr std::string_view kKeys[] = {"v", "sid", "pid", "sub", "ops", "iat", "exp"};
+  static constexpr std::string_view kKeys[] = {"v", "kid", "sid", "pid", "sub", "ops", "iat", "exp"};
   for (const auto& [key, value] : doc.items()) {
     if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys)) {
       return malformed("token has an unknown claim '" + key + "'");
@@ -118,15 +122,17 @@ Result<RuntimeClaims> parse_claims(std::string_view text) {
   if (version == nullptr || version->get<int64_t>() != kClaimsVersion) {
     return malformed("token claims version is missing or unsupported");
   }
-  const json *sid = string("sid"), *pid = string("pid"), *sub = string("sub");
+  const json *kid = string("kid"), *sid = string("sid"), *pid = string("pid"), *sub = string("sub");
   const json *iat = integer("iat"), *exp = integer("exp");
   auto ops = doc.find("ops");
-  if (!sid || !pid || !sub || !iat || !exp || ops == doc.end() || !ops->is_array()) {
-    return malformed("token claims must have string sid, pid, sub, integer iat, exp and array ops");
+  if (!kid || !sid || !pid || !sub || !iat || !exp || ops == doc.end() || !ops->is_array()) {
+    return malformed(
+        "token claims must have string kid, sid, pid, sub, integer iat, exp and array ops");
   }
   RuntimeClaims claims{sid->get<std::string>(), pid->get<std::string>(),
                        sub->get<std::string>(), {},
-                       iat->get<int64_t>(),     exp->get<int64_t>()};
+                       iat->get<int64_t>(),     exp->get<int64_t>(),
+                       kid->get<std::string>()};
   for (const auto& op : *ops) {
     if (!op.is_string()) return malformed("token claim ops must hold strings");
     claims.operations.push_back(op.get<std::string>());

@@ -96,7 +96,7 @@ test('.d.ts types compile for a consumer and catch misuse', () => {
 describe('bad input is a TollgateError naming the field', () => {
   const sign = hmacSigner('00');
   const claims = {
-    sessionId: 's', projectId: 'p', endUserId: 'u', operations: ['op'], issuedAtMs: 1, expiresAtMs: 2,
+    keyId: 'k', sessionId: 's', projectId: 'p', endUserId: 'u', operations: ['op'], issuedAtMs: 1, expiresAtMs: 2,
   };
   const cases = [
     ['money.add with a number', () => core.money.add(1, 2n), 'invalid_argument', 'a'],
@@ -147,13 +147,13 @@ test('a browser-side decode never needs the key, and verify catches a forged tok
   const sign = hmacSigner('aa'.repeat(32));
   const now = 1_800_000_000_000;
   const token = core.runtimeToken.encode(
-    { sessionId: 's1', projectId: 'proj_1', endUserId: 'u', operations: ['chat'], issuedAtMs: now, expiresAtMs: now + 60_000 },
+    { keyId: 'k1', sessionId: 's1', projectId: 'proj_1', endUserId: 'u', operations: ['chat'], issuedAtMs: now, expiresAtMs: now + 60_000 },
     sign,
   );
   expect(core.runtimeToken.decode(token, { nowMs: now + 1, operation: 'chat' }).endUserId).toBe('u');
   expect(() => core.runtimeToken.decode(token, { nowMs: now + 60_000 })).toThrow(/expired/);
   const forged = core.runtimeToken.encode(
-    { sessionId: 's1', projectId: 'proj_1', endUserId: 'admin', operations: ['chat'], issuedAtMs: now, expiresAtMs: now + 60_000 },
+    { keyId: 'k1', sessionId: 's1', projectId: 'proj_1', endUserId: 'admin', operations: ['chat'], issuedAtMs: now, expiresAtMs: now + 60_000 },
     hmacSigner('bb'.repeat(32)),
   );
   expect(() => core.runtimeToken.verify(forged, sign, { nowMs: now })).toThrow(

@@ -1,4 +1,6 @@
 // Runtime-session tokens: `tg_rt_<base64url(claims JSON)>.<base64url(signature)>`.
+// The claims are {"v":1,"kid","sid","pid","sub","ops","iat","exp"} in that order; any other
+// claim (an "alg", say) or another version is refused as malformed.
 //
 // A token lets one end user of one project call a fixed set of operations until it expires.
 // The codec is pure: the signature function is injected. The server signs and verifies with
@@ -34,6 +36,7 @@ struct RuntimeClaims {
   std::vector<std::string> operations;  // "ops": operation slugs this token may invoke
   int64_t issued_at_ms = 0;             // "iat"
   int64_t expires_at_ms = 0;            // "exp": the token is refused at and after this instant
+  std::string key_id;                   // "kid": which signing key signed it, so keys can rotate
 
   friend bool operator==(const RuntimeClaims&, const RuntimeClaims&) = default;
 };
@@ -51,6 +54,8 @@ Result<std::string> encode(const RuntimeClaims& claims, const Signer& sign);
 Result<RuntimeClaims> decode_unverified(std::string_view token);
 
 // Checks the signature in constant time, then parses the claims and checks expiry at `now_ms`.
+// With several signing keys, read the "kid" with decode_unverified() first and pass that key's
+// signer; the signature check then decides.
 // kTokenSignatureInvalid, kTokenMalformed or kTokenExpired.
 Result<RuntimeClaims> verify(std::string_view token, const Signer& sign, int64_t now_ms);
 
