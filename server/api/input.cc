@@ -140,4 +140,41 @@ Result<int64_t> int_param(const QueryParams& query, std::string_view name, int64
   return value;
 }
 
+Result<std::vector<std::string>> origins_field(const json& body, std::string_view name) {
+  std::vector<std::string> origins;
+  auto field = body.find(name);
+  if (field == body.end() || field->is_null()) return origins;
+  if (!field->is_array()) return invalid(named(name) + " must be an array of origins", name);
+  if (field->size() > kAllowedOriginsMax) {
+    return invalid(named(name) + " may list at most " + std::to_string(kAllowedOriginsMax), name);
+  }
+  for (size_t i = 0; i < field->size(); ++i) {
+    std::string where(name);
+    where += '[';
+    where += std::to_string(i);
+    where += ']';
+    const json& origin = (*field)[i];
+    if (!origin.is_string()) return invalid(named(where) + " must be a string", where);
+    std::string text = origin.get<std::string>();
+    std::string_view rest(text);
+    bool ok = text.size() <= kOriginBytesMax &&
+              (rest.starts_with("https://") || rest.starts_with("http://"));
+    if (ok) {
+      rest.remove_prefix(rest.find("://") + 3);
+      ok = !rest.empty();
+      for (char c : rest) {
+        ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+                    c == ':' || c == '[' || c == ']');
+      }
+    }
+    if (!ok) {
+      return invalid(named(where) +
+                         " must be an origin such as 'https://app.example.com' (lowercase, no path)",
+                     where);
+    }
+    origins.push_back(std::move(text));
+  }
+  return origins;
+}
+
 }  // namespace tollgate::server

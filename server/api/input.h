@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "server/http/query.h"
 #include "server/http/types.h"
@@ -49,6 +50,12 @@ Result<std::string> string_param(const QueryParams& query, std::string_view name
                                  size_t max_bytes);
 Result<int64_t> int_param(const QueryParams& query, std::string_view name, int64_t min,
                           int64_t max, std::optional<int64_t> fallback = std::nullopt);
+
+// Browser origins ("https://app.example.com", "http://localhost:3000": a scheme, a lowercase
+// host and maybe a port, no path), at most kAllowedOriginsMax; absent or null is none.
+inline constexpr size_t kAllowedOriginsMax = 20;
+inline constexpr size_t kOriginBytesMax = 255;
+Result<std::vector<std::string>> origins_field(const json& body, std::string_view name);
 
 // Checks a text value (user id, event …) the same way string_field does.
 Result<void> check_text(std::string_view value, std::string_view name, size_t max_bytes);

@@ -142,43 +142,6 @@ Result<std::vector<ToolDefinition>> parse_tools(const json& definition) {
   return tools;
 }
 
-// "https://app.example.com" or "http://localhost:3000": a scheme, a host and maybe a port.
-Result<std::vector<std::string>> parse_origins(const json& definition) {
-  std::vector<std::string> origins;
-  auto field = definition.find("allowedOrigins");
-  if (field == definition.end() || field->is_null()) return origins;
-  if (!field->is_array()) return invalid("'allowedOrigins' must be an array of origins", "allowedOrigins");
-  if (field->size() > kAllowedOriginsMax) {
-    return invalid("'allowedOrigins' may list at most " + std::to_string(kAllowedOriginsMax),
-                   "allowedOrigins");
-  }
-  for (size_t i = 0; i < field->size(); ++i) {
-    std::string where = "allowedOrigins[" + std::to_string(i) + "]";
-    const json& origin = (*field)[i];
-    if (!origin.is_string()) return invalid(in_quotes(where) + " must be a string", where);
-    std::string text = origin.get<std::string>();
-    std::string_view rest(text);
-    bool ok = text.size() <= kOriginBytesMax &&
-              (rest.starts_with("https://") || rest.starts_with("http://"));
-    if (ok) {
-      rest.remove_prefix(rest.find("://") + 3);
-      ok = !rest.empty();
-      for (char c : rest) {
-        ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-                    c == ':' || c == '[' || c == ']');
-      }
-    }
-    if (!ok) {
-      return invalid(in_quotes(where) +
-                         " must be an origin such as 'https://app.example.com' (lowercase, "
-                         "no path)",
-                     where);
-    }
-    origins.push_back(std::move(text));
-  }
-  return origins;
-}
-
 Result<FeaturePricing> parse_price(const json& definition) {
   FeaturePricing price;
   auto field = definition.find("price");
@@ -276,7 +239,7 @@ Result<Operation> parse_operation(const json& definition) {
   if (!tools) return tools.error();
   op.tools = std::move(tools).value();
   if (auto limits = parse_limits(definition, op); !limits) return limits.error();
-  auto origins = parse_origins(definition);
+  auto origins = origins_field(definition, "allowedOrigins");
   if (!origins) return origins.error();
   op.allowed_origins = std::move(origins).value();
   auto price = parse_price(definition);
