@@ -72,11 +72,14 @@ int serve(const ServeConfig& config) {
   auto master_key = load_master_key(config.master_key, config.data_dir);
   if (!master_key) return exit_with(master_key.error());
   const SecretBox secrets(master_key.value());
+  auto signing = SigningKeys::load_or_create(db, secrets);
+  if (!signing) return exit_with(signing.error());
 
   auto ledger = std::make_unique<LedgerWriter>(db, ledger_partitions_for(db), &log);
   Authenticator auth(db, std::nullopt);
   ApiContext api{db, *ledger, auth, ""};
   api.secrets = &secrets;
+  api.signing = &signing.value();
   Router router;
   add_health_routes(router, db);
   add_project_routes(router, api);
@@ -84,6 +87,7 @@ int serve(const ServeConfig& config) {
   add_account_routes(router, api);
   add_operation_routes(router, api);
   add_provider_routes(router, api);
+  add_runtime_routes(router, api);
 
   // Bind first: secrets are made (and shown once) only when the server can actually start.
   auto server = Server::create(config, std::move(router), log);

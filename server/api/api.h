@@ -7,6 +7,7 @@
 
 #include "server/auth/auth.h"
 #include "server/auth/secret_box.h"
+#include "server/auth/signing_keys.h"
 #include "server/http/router.h"
 #include "server/ledger/ledger_writer.h"
 #include "server/store/store.h"
@@ -19,7 +20,8 @@ struct ApiContext {
   Authenticator& auth;
   std::string admin_token_hash;  // SHA-256 of the instance admin token
   Clock now_ms = system_now_ms;
-  const SecretBox* secrets = nullptr;  // seals provider keys; set before serving
+  const SecretBox* secrets = nullptr;     // seals provider keys; set before serving
+  const SigningKeys* signing = nullptr;   // signs runtime tokens; set before serving
 };
 
 // The largest cost one meter call may have, and the largest single credit grant.
@@ -44,6 +46,7 @@ void add_meter_routes(Router& router, ApiContext& api);
 void add_account_routes(Router& router, ApiContext& api);
 void add_operation_routes(Router& router, ApiContext& api);
 void add_provider_routes(Router& router, ApiContext& api);
+void add_runtime_routes(Router& router, ApiContext& api);
 
 // The associated data a provider key is sealed with: "<project id>/<provider name>".
 std::string provider_key_binding(std::string_view project_id, std::string_view name);

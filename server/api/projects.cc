@@ -87,6 +87,18 @@ Result<void> patch_settings(const json& body, ProjectSettings& settings) {
     if (!threshold) return threshold.error();
     settings.low_balance_threshold = threshold.value();
   }
+  if (body.contains("allowBrowserMinting")) {
+    if (!body["allowBrowserMinting"].is_boolean()) {
+      return fail(ErrorCode::kInvalidArgument, "'allowBrowserMinting' must be true or false",
+                  "allowBrowserMinting");
+    }
+    settings.allow_browser_minting = body["allowBrowserMinting"].get<bool>();
+  }
+  if (body.contains("allowedOrigins")) {
+    auto origins = origins_field(body, "allowedOrigins");
+    if (!origins) return origins.error();
+    settings.allowed_origins = std::move(origins).value();
+  }
   if (body.contains("budgetMicros")) {
     if (body["budgetMicros"].is_null()) {
       settings.budget_micros.reset();
@@ -157,7 +169,8 @@ void add_project_routes(Router& router, ApiContext& api) {
   router.add(http::verb::patch, "/v1/projects/current", [&api](const Request& request) {
     auto write = authenticated_write(api, request, Access::kSecretKey,
                                      {"secureMetering", "plans", "startingCredits",
-                                      "lowBalanceThreshold", "budgetMicros"});
+                                      "lowBalanceThreshold", "budgetMicros",
+                                      "allowBrowserMinting", "allowedOrigins"});
     if (!write) return error_response(write.error());
     const json& body = write.value().body;
     // Patched inside one store transaction, so concurrent PATCHes never undo each other.

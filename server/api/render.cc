@@ -39,7 +39,9 @@ ojson render_project(const Project& project) {
             {"plans", plans},
             {"startingCredits", s.starting_credits},
             {"lowBalanceThreshold", s.low_balance_threshold},
-            {"budgetMicros", json_or_null(s.budget_micros)}}}};
+            {"budgetMicros", json_or_null(s.budget_micros)},
+            {"allowBrowserMinting", s.allow_browser_minting},
+            {"allowedOrigins", s.allowed_origins}}}};
 }
 
 ojson render_account(const Account& a) {

@@ -42,7 +42,9 @@ std::string settings_to_json(const ProjectSettings& settings) {
               {"plans", plans},
               {"startingCredits", settings.starting_credits},
               {"lowBalanceThreshold", settings.low_balance_threshold},
-              {"budgetMicros", nullptr}};
+              {"budgetMicros", nullptr},
+              {"allowBrowserMinting", settings.allow_browser_minting},
+              {"allowedOrigins", settings.allowed_origins}};
   if (settings.budget_micros) out["budgetMicros"] = *settings.budget_micros;
   return out.dump();
 }
@@ -56,6 +58,12 @@ ProjectSettings settings_from_json(std::string_view text) {
   settings.low_balance_threshold = in.value("lowBalanceThreshold", int64_t{0});
   if (in.contains("budgetMicros") && in["budgetMicros"].is_number_integer())
     settings.budget_micros = in["budgetMicros"].get<int64_t>();
+  settings.allow_browser_minting = in.value("allowBrowserMinting", false);
+  if (in.contains("allowedOrigins") && in["allowedOrigins"].is_array()) {
+    for (const json& origin : in["allowedOrigins"]) {
+      if (origin.is_string()) settings.allowed_origins.push_back(origin.get<std::string>());
+    }
+  }
   if (in.contains("plans") && in["plans"].is_array()) {
     for (const json& plan : in["plans"]) {
       settings.plans.push_back({plan.value("name", std::string()),

@@ -38,6 +38,8 @@ struct ProjectSettings {
   int64_t starting_credits = 0;  // granted to each end user on first sight
   int64_t low_balance_threshold = 0;
   std::optional<int64_t> budget_micros;  // the project's monthly spend cap across all users
+  bool allow_browser_minting = false;  // the publishable key may mint runtime sessions…
+  std::vector<std::string> allowed_origins;  // …from these browser origins only
 };
 
 struct Project {

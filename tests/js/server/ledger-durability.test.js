@@ -129,7 +129,11 @@ describe('PostgreSQL', () => {
     await pg.stop();
   });
 
-  const serverOn = (url) => startServer({ env: { DATABASE_URL: url, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN } });
+  // Every process on one database shares the master key, as docs/self-hosting.md says: each run
+  // gets a fresh data dir, and so would otherwise make its own key file.
+  const MASTER_KEY = require('node:crypto').randomBytes(32).toString('hex');
+  const serverOn = (url) =>
+    startServer({ env: { DATABASE_URL: url, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_MASTER_KEY: MASTER_KEY } });
 
   describeStore('one database', async () => {
     const url = await pg.freshDatabase();

@@ -1,0 +1,133 @@
+// Runtime sessions: POST /v1/runtime/sessions mints a short-lived token (tg_rt_…) that lets one
+// end user run a fixed set of features from a browser. The secret key may always mint; the
+// publishable key only when the project allows browser minting, and only from an allowed origin.
+#include "server/api/api.h"
+#include "server/api/input.h"
+#include "server/auth/crypto.h"
+#include "server/features/operation.h"
+#include "server/http/error_response.h"
+
+namespace tollgate::server {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+inline constexpr int64_t kSessionTtlMinutesMax = 24 * 60;
+inline constexpr int64_t kSessionTtlMinutesDefault = 15;
+inline constexpr int64_t kMsPerMinute = 60'000;
+
+Error forbidden(std::string message, std::string field) {
+  return fail(ErrorCode::kForbidden, std::move(message), std::move(field));
+}
+
+std::string origin_of(const Request& request) {
+  auto origin = request.find(http::field::origin);
+  return origin == request.end() ? "" : std::string(origin->value());
+}
+
+bool listed(const std::vector<std::string>& origins, const std::string& origin) {
+  return std::find(origins.begin(), origins.end(), origin) != origins.end();
+}
+
+// The publishable key mints only where the owner said a browser may.
+Result<void> check_browser_minting(const Project& project, const std::string& origin) {
+  if (!project.settings.allow_browser_minting) {
+    return forbidden("minting runtime sessions needs the secret key, or set "
+                     "'allowBrowserMinting' and 'allowedOrigins' on the project",
+                     "key");
+  }
+  if (origin.empty() || !listed(project.settings.allowed_origins, origin)) {
+    return forbidden("this origin may not mint runtime sessions; add it to the project's "
+                     "'allowedOrigins'",
+                     "origin");
+  }
+  return {};
+}
+
+// The slugs, each an existing feature of the project that the origin (if any) may use.
+Result<std::vector<std::string>> operation_ids(ApiContext& api, const json& body,
+                                               const std::string& project_id,
+                                               const std::string& origin) {
+  auto field = body.find("operationIds");
+  if (field == body.end() || !field->is_array() || field->empty() ||
+      field->size() > token::kOperationsMax) {
+    return fail(ErrorCode::kInvalidArgument,
+                "'operationIds' must list 1-" + std::to_string(token::kOperationsMax) +
+                    " feature slugs",
+                "operationIds");
+  }
+  std::vector<std::string> slugs;
+  for (size_t i = 0; i < field->size(); ++i) {
+    std::string where = "operationIds[" + std::to_string(i) + "]";
+    const json& slug = (*field)[i];
+    if (!slug.is_string() || slug.get_ref<const std::string&>().empty() ||
+        slug.get_ref<const std::string&>().size() > kSlugBytesMax) {
+      return fail(ErrorCode::kInvalidArgument, "'" + where + "' must be a feature slug", where);
+    }
+    const std::string& name = slug.get_ref<const std::string&>();
+    if (std::find(slugs.begin(), slugs.end(), name) != slugs.end()) {
+      return fail(ErrorCode::kInvalidArgument, "feature '" + name + "' is listed twice", where);
+    }
+    auto record = api.store.get_operation(project_id, name);
+    if (!record) return record.error();
+    if (!record.value()) {
+      return fail(ErrorCode::kInvalidArgument, "no feature with slug '" + name + "'", where);
+    }
+    auto op = operation_from_record(*record.value());
+    if (!op) return op.error();
+    if (!origin.empty() && !op.value().allowed_origins.empty() &&
+        !listed(op.value().allowed_origins, origin)) {
+      return forbidden("feature '" + name + "' may not be used from this origin", where);
+    }
+    slugs.push_back(name);
+  }
+  return slugs;
+}
+
+}  // namespace
+
+void add_runtime_routes(Router& router, ApiContext& api) {
+  router.add(http::verb::post, "/v1/runtime/sessions", [&api](const Request& request) {
+    auto write = authenticated_write(api, request, Access::kAnyKey,
+                                     {"endUserId", "operationIds", "ttlMinutes"});
+    if (!write) return error_response(write.error());
+    const Caller& caller = write.value().caller;
+    const json& body = write.value().body;
+    std::string origin = origin_of(request);
+    if (caller.kind != KeyKind::kSecret) {
+      if (auto allowed = check_browser_minting(caller.project, origin); !allowed)
+        return error_response(allowed.error());
+    }
+    auto user = string_field(body, "endUserId", kUserIdBytesMax);
+    if (!user) return error_response(user.error());
+    auto ttl = int_field(body, "ttlMinutes", 1, kSessionTtlMinutesMax, kSessionTtlMinutesDefault);
+    if (!ttl) return error_response(ttl.error());
+    auto slugs = operation_ids(api, body, caller.project.id,
+                               caller.kind == KeyKind::kSecret ? std::string() : origin);
+    if (!slugs) return error_response(slugs.error());
+
+    int64_t now = api.now_ms();
+    token::RuntimeClaims claims;
+    claims.key_id = api.signing->current_id();
+    claims.session_id = new_id("rts_");
+    claims.project_id = caller.project.id;
+    claims.end_user_id = user.value();
+    claims.operations = slugs.value();
+    claims.issued_at_ms = now;
+    claims.expires_at_ms = now + ttl.value() * kMsPerMinute;
+    auto token = token::encode(claims, api.signing->current_signer());
+    if (!token) {
+      Error error = token.error();
+      if (error.param == "end_user_id") error.param = "endUserId";  // the codec's name for it
+      return error_response(error);
+    }
+    return json_response(http::status::ok, ojson{{"object", "runtime_session"},
+                                                 {"sessionId", claims.session_id},
+                                                 {"token", token.value()},
+                                                 {"expiresAtMs", claims.expires_at_ms},
+                                                 {"endUserId", claims.end_user_id},
+                                                 {"operationIds", claims.operations}});
+  });
+}
+
+}  // namespace tollgate::server

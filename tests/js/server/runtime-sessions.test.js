@@ -1,0 +1,150 @@
+// Runtime sessions on a real tollgate process: minting with the secret key, browser minting
+// with the publishable key from allowed origins only, and every bad input refused by name.
+const { startServer } = require('../helpers/server');
+const { ADMIN_TOKEN, call, createProject } = require('../helpers/api');
+const { sdk } = require('../helpers/sdk');
+
+let server;
+let project;
+let core;
+
+const mint = (body, { key = project.sk, origin } = {}) =>
+  call(server, 'POST', '/v1/runtime/sessions', { key, body, headers: origin ? { origin } : {} });
+
+beforeAll(async () => {
+  core = await sdk.loadCore();
+  server = await startServer({ env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN } });
+  project = await createProject(server);
+  for (const [slug, allowedOrigins] of [['summarize', []], ['classify', ['https://app.example.com']], ['internal', ['https://admin.example.com']]]) {
+    const res = await call(server, 'POST', '/v1/operations', {
+      key: project.sk, body: { slug, model: 'demo/echo', userTemplate: '{{text}}', allowedOrigins },
+    });
+    expect(res.status).toBe(200);
+  }
+});
+
+afterAll(async () => {
+  await server.stop();
+});
+
+test('the secret key mints a token for one end user and the listed features', async () => {
+  const before = Date.now();
+  const res = await mint({ endUserId: 'user_123', operationIds: ['summarize', 'classify'] });
+  expect(res.status).toBe(200);
+  expect(res.body).toMatchObject({ object: 'runtime_session', endUserId: 'user_123', operationIds: ['summarize', 'classify'] });
+  expect(res.body.token).toMatch(/^tg_rt_/);
+  const claims = core.runtimeToken.decode(res.body.token);
+  expect(claims).toMatchObject({ projectId: project.id, endUserId: 'user_123', operations: ['summarize', 'classify'], sessionId: res.body.sessionId });
+  expect(claims.keyId).toMatch(/^rtk_/);
+  expect(claims.expiresAtMs - claims.issuedAtMs).toBe(15 * 60_000);
+  expect(claims.issuedAtMs).toBeGreaterThanOrEqual(before);
+  expect(res.body.expiresAtMs).toBe(claims.expiresAtMs);
+});
+
+test('ttlMinutes sets the lifetime, up to a day', async () => {
+  const res = await mint({ endUserId: 'u', operationIds: ['summarize'], ttlMinutes: 1440 });
+  expect(res.status).toBe(200);
+  const claims = core.runtimeToken.decode(res.body.token);
+  expect(claims.expiresAtMs - claims.issuedAtMs).toBe(1440 * 60_000);
+});
+
+test('every session gets its own id', async () => {
+  const a = await mint({ endUserId: 'u', operationIds: ['summarize'] });
+  const b = await mint({ endUserId: 'u', operationIds: ['summarize'] });
+  expect(a.body.sessionId).not.toBe(b.body.sessionId);
+  expect(a.body.token).not.toBe(b.body.token);
+});
+
+describe('bad input is refused, naming the field', () => {
+  const cases = [
+    ['no endUserId', { operationIds: ['summarize'] }, 'endUserId'],
+    ['empty endUserId', { endUserId: '', operationIds: ['summarize'] }, 'endUserId'],
+    ['endUserId too long', { endUserId: 'u'.repeat(257), operationIds: ['summarize'] }, 'endUserId'],
+    ['endUserId with a control character', { endUserId: 'a\u0001b', operationIds: ['summarize'] }, 'endUserId'],
+    ['endUserId with a C1 control character', { endUserId: 'a\u0085b', operationIds: ['summarize'] }, 'endUserId'],
+    ['endUserId a number', { endUserId: 7, operationIds: ['summarize'] }, 'endUserId'],
+    ['no operationIds', { endUserId: 'u' }, 'operationIds'],
+    ['empty operationIds', { endUserId: 'u', operationIds: [] }, 'operationIds'],
+    ['operationIds not an array', { endUserId: 'u', operationIds: 'summarize' }, 'operationIds'],
+    ['too many operationIds', { endUserId: 'u', operationIds: Array.from({ length: 65 }, (_, i) => `op${i}`) }, 'operationIds'],
+    ['an unknown feature', { endUserId: 'u', operationIds: ['summarize', 'nope'] }, 'operationIds[1]'],
+    ['a feature listed twice', { endUserId: 'u', operationIds: ['summarize', 'summarize'] }, 'operationIds[1]'],
+    ['a feature id not a string', { endUserId: 'u', operationIds: [3] }, 'operationIds[0]'],
+    ['ttlMinutes zero', { endUserId: 'u', operationIds: ['summarize'], ttlMinutes: 0 }, 'ttlMinutes'],
+    ['ttlMinutes over a day', { endUserId: 'u', operationIds: ['summarize'], ttlMinutes: 1441 }, 'ttlMinutes'],
+    ['ttlMinutes fractional', { endUserId: 'u', operationIds: ['summarize'], ttlMinutes: 1.5 }, 'ttlMinutes'],
+    ['an unknown field', { endUserId: 'u', operationIds: ['summarize'], scope: 'all' }, 'scope'],
+  ];
+  test.each(cases)('%s', async (label, body, param) => {
+    const res = await mint(body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.param).toBe(param);
+    expect(res.body).not.toHaveProperty('token');
+  });
+});
+
+describe('browser minting with the publishable key', () => {
+  test('is refused until the project allows it', async () => {
+    const res = await mint({ endUserId: 'u', operationIds: ['summarize'] }, { key: project.pk, origin: 'https://app.example.com' });
+    expect(res.status).toBe(403);
+    expect(res.body.error.message).toMatch(/allowBrowserMinting/);
+  });
+
+  test('project settings refuse bad values', async () => {
+    for (const [body, param] of [
+      [{ allowBrowserMinting: 'yes' }, 'allowBrowserMinting'],
+      [{ allowedOrigins: ['https://app.example.com/path'] }, 'allowedOrigins[0]'],
+      [{ allowedOrigins: 'https://app.example.com' }, 'allowedOrigins'],
+    ]) {
+      const res = await call(server, 'PATCH', '/v1/projects/current', { key: project.sk, body });
+      expect([res.status, res.body.error?.param]).toEqual([400, param]);
+    }
+    const settings = (await call(server, 'GET', '/v1/projects/current', { key: project.sk })).body.settings;
+    expect(settings).toMatchObject({ allowBrowserMinting: false, allowedOrigins: [] });
+  });
+
+  test('works only from an allowed origin, and only for features that origin may use', async () => {
+    const patched = await call(server, 'PATCH', '/v1/projects/current', {
+      key: project.sk, body: { allowBrowserMinting: true, allowedOrigins: ['https://app.example.com'] },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.body.settings).toMatchObject({ allowBrowserMinting: true, allowedOrigins: ['https://app.example.com'] });
+
+    const ok = await mint({ endUserId: 'u', operationIds: ['summarize', 'classify'] }, { key: project.pk, origin: 'https://app.example.com' });
+    expect(ok.status).toBe(200);
+
+    const noOrigin = await mint({ endUserId: 'u', operationIds: ['summarize'] }, { key: project.pk });
+    expect([noOrigin.status, noOrigin.body.error.param]).toEqual([403, 'origin']);
+    const otherOrigin = await mint({ endUserId: 'u', operationIds: ['summarize'] }, { key: project.pk, origin: 'https://evil.example.com' });
+    expect([otherOrigin.status, otherOrigin.body.error.param]).toEqual([403, 'origin']);
+    const narrower = await mint({ endUserId: 'u', operationIds: ['summarize', 'internal'] }, { key: project.pk, origin: 'https://app.example.com' });
+    expect([narrower.status, narrower.body.error.param]).toEqual([403, 'operationIds[1]']);
+    // The secret key is a backend: it may mint any feature, whatever the origin.
+    const backend = await mint({ endUserId: 'u', operationIds: ['internal'] }, { origin: 'https://evil.example.com' });
+    expect(backend.status).toBe(200);
+  });
+});
+
+test('the signing key is kept across restarts', async () => {
+  const first = core.runtimeToken.decode((await mint({ endUserId: 'u', operationIds: ['summarize'] })).body.token);
+  const dataDir = require('../helpers/server').tempDir();
+  const a = await startServer({ dataDir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN } });
+  let kid;
+  try {
+    const p = await createProject(a);
+    await call(a, 'POST', '/v1/operations', { key: p.sk, body: { slug: 's', model: 'demo/echo' } });
+    const res = await call(a, 'POST', '/v1/runtime/sessions', { key: p.sk, body: { endUserId: 'u', operationIds: ['s'] } });
+    kid = core.runtimeToken.decode(res.body.token).keyId;
+    await a.stop();
+    const b = await startServer({ dataDir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN } });
+    try {
+      const again = await call(b, 'POST', '/v1/runtime/sessions', { key: p.sk, body: { endUserId: 'u', operationIds: ['s'] } });
+      expect(core.runtimeToken.decode(again.body.token).keyId).toBe(kid);
+    } finally {
+      await b.stop();
+    }
+  } finally {
+    require('node:fs').rmSync(dataDir, { recursive: true, force: true });
+  }
+  expect(kid).not.toBe(first.keyId); // each instance (data dir) has its own keys
+});
