@@ -77,8 +77,25 @@ ojson render_stats(const AccountStats& stats) {
           {"creditsOutstanding", stats.credits_outstanding}};
 }
 
+ojson render_invocations(const InvocationTotal& total, std::string_view key_name) {
+  ojson out = ojson::object();
+  if (!key_name.empty()) out[std::string(key_name)] = total.key;
+  out["calls"] = total.calls;
+  out["inputTokens"] = total.input_tokens;
+  out["outputTokens"] = total.output_tokens;
+  out["credits"] = total.credits;
+  out["costMicros"] = total.micros;
+  return out;
+}
+
 ojson render_analytics(const Analytics& analytics, int64_t from_ms, int64_t to_ms,
                        int64_t interval_ms) {
+  ojson features = ojson::array();
+  for (const InvocationTotal& total : analytics.top_features)
+    features.push_back(render_invocations(total, "operation"));
+  ojson end_users = ojson::array();
+  for (const InvocationTotal& total : analytics.top_end_users)
+    end_users.push_back(render_invocations(total, "endUserId"));
   ojson series = ojson::array();
   for (const UsagePoint& point : analytics.series) {
     series.push_back(
@@ -94,6 +111,8 @@ ojson render_analytics(const Analytics& analytics, int64_t from_ms, int64_t to_m
           {"interval", interval_ms == 3'600'000 ? "hour" : "day"},
           {"series", series},
           {"topEvents", events},
+          {"topFeatures", features},
+          {"topEndUsers", end_users},
           {"stats", render_stats(analytics.stats)}};
 }
 

@@ -16,6 +16,8 @@ ojson render_project(const Project& project);
 ojson render_account(const Account& account);
 ojson render_entry(const LedgerEntry& entry);
 ojson render_stats(const AccountStats& stats);
+// AI feature calls, tokens and spend; `key_name` names the group's key ("operation"), if any.
+ojson render_invocations(const InvocationTotal& total, std::string_view key_name);
 ojson render_analytics(const Analytics& analytics, int64_t from_ms, int64_t to_ms,
                        int64_t interval_ms);
 

@@ -73,6 +73,8 @@ struct HoldState {
   bool dirty = false;
   int64_t settled_credits = 0;
   int64_t settled_micros = 0;
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
 };
 
 struct PendingEntry {
@@ -119,6 +121,7 @@ class LedgerBatch {
     std::vector<LedgerOutcome> outcomes;
     outcomes.reserve(commands.size());
     for (size_t i = 0; i < commands.size(); ++i) outcomes.push_back(decide(commands[i], i));
+    if (decide_error_) return *decide_error_;  // a read while deciding failed: roll back
     if (auto written = write(commands, outcomes); !written) return written.error();
     if (auto committed = commit(); !committed) return committed.error();
     return outcomes;
@@ -181,7 +184,8 @@ class LedgerBatch {
     }
     for (const std::string& id : hold_ids) {
       auto rows = query(
-          "SELECT id, project_id, user_id, credits, micros, status, expires_at_ms FROM holds "
+          "SELECT id, project_id, user_id, credits, micros, status, expires_at_ms, "
+          "coalesce(operation, '') FROM holds "
           "WHERE id = $1" + std::string(db_.for_update()),
           {id});
       if (!rows) return rows.error();
@@ -189,7 +193,8 @@ class LedgerBatch {
     }
     if (expire) {
       auto rows = query(
-          "SELECT id, project_id, user_id, credits, micros, status, expires_at_ms FROM holds "
+          "SELECT id, project_id, user_id, credits, micros, status, expires_at_ms, "
+          "coalesce(operation, '') FROM holds "
           "WHERE status = 'open' AND expires_at_ms <= $1 ORDER BY id LIMIT $2" +
               std::string(db_.dialect() == SqlDialect::kPostgres ? " FOR UPDATE SKIP LOCKED" : ""),
           {now_ms_, kExpireHoldsPerBatch});
@@ -336,7 +341,7 @@ class LedgerBatch {
   void add_hold(const SqlRows& rows, size_t r) {
     HoldState state;
     state.hold = Hold{rows.text(r, 0), rows.text(r, 1), rows.text(r, 2), rows.int64(r, 3),
-                      rows.int64(r, 4), rows.text(r, 5), rows.int64(r, 6)};
+                      rows.int64(r, 4), rows.text(r, 5), rows.int64(r, 6), rows.text(r, 7)};
     holds_.emplace(state.hold.id, std::move(state));
   }
 
@@ -481,6 +486,20 @@ class LedgerBatch {
     ProjectState& project = projects_[reserve.project_id];
     LedgerOutcome outcome;
     outcome.account = a;
+    for (const InvocationLimit& limit : reserve.limits) {
+      auto calls = count_invocations(reserve, limit);
+      if (!calls) {
+        decide_error_ = calls.error();
+        return failed(calls.error().code, calls.error().message);
+      }
+      if (calls.value() >= limit.max) {
+        outcome.error = fail(ErrorCode::kRateLimited,
+                             "'" + limit.name + "' of " + std::to_string(limit.max) +
+                                 " calls is reached; try again in the next period",
+                             limit.name);
+        return outcome;
+      }
+    }
     if (a.balance < reserve.credits) {
       outcome.error = fail(ErrorCode::kInsufficientCredits,
                            "insufficient credits: the call may cost " +
@@ -508,13 +527,37 @@ class LedgerBatch {
     project.dirty = true;
     HoldState hold;
     hold.hold = Hold{reserve.hold_id, reserve.project_id, reserve.user_id, reserve.credits,
-                     reserve.micros, "open", now_ms_ + reserve.ttl_ms};
+                     reserve.micros, "open", now_ms_ + reserve.ttl_ms, reserve.operation};
     hold.is_new = true;
     holds_.emplace(reserve.hold_id, std::move(hold));
     outcome.account = a;
     outcome.amount = reserve.credits;
     outcome.hold_id = reserve.hold_id;
     return outcome;
+  }
+
+  // The feature's calls a limit counts: stored holds (the project's row is locked, so no other
+  // batch adds one meanwhile) corrected by this batch's own new and released holds.
+  Result<int64_t> count_invocations(const ReserveCommand& reserve, const InvocationLimit& limit) {
+    std::string sql =
+        "SELECT count(*) FROM holds WHERE project_id = $1 AND operation = $2 AND "
+        "created_at_ms >= $3 AND status <> 'released'";
+    SqlParams params{reserve.project_id, reserve.operation, limit.since_ms};
+    if (limit.per_user) {
+      sql += " AND user_id = $4";
+      params.push_back(reserve.user_id);
+    }
+    auto rows = query(sql, params);
+    if (!rows) return rows.error();
+    int64_t calls = rows.value().int64(0, 0);
+    for (const auto& [id, state] : holds_) {
+      const Hold& h = state.hold;
+      if (h.project_id != reserve.project_id || h.operation != reserve.operation) continue;
+      if (limit.per_user && h.user_id != reserve.user_id) continue;
+      if (state.is_new && h.status != "released") ++calls;
+      if (!state.is_new && state.dirty && h.status == "released") --calls;  // stored as open
+    }
+    return calls;
   }
 
   // Closes an open hold: charges (credits, micros) of it and returns the rest of the credits.
@@ -573,6 +616,11 @@ class LedgerBatch {
                         std::to_string(hold->hold.micros) + " reserved",
                     "micros");
     }
+    if (settle.input_tokens < 0 || settle.output_tokens < 0) {
+      return failed(ErrorCode::kInvalidArgument, "token counts must not be negative", "tokens");
+    }
+    hold->input_tokens = settle.input_tokens;
+    hold->output_tokens = settle.output_tokens;
     return close_hold(*hold, settle.credits, settle.micros, "settled", "settle", index);
   }
 
@@ -728,13 +776,16 @@ class LedgerBatch {
       if (state.is_new) {
         defer(
             "INSERT INTO holds (id, project_id, user_id, credits, micros, status, expires_at_ms, "
-            "created_at_ms) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7)",
-            {h.id, h.project_id, h.user_id, h.credits, h.micros, h.expires_at_ms, now_ms_});
+            "created_at_ms, operation) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8)",
+            {h.id, h.project_id, h.user_id, h.credits, h.micros, h.expires_at_ms, now_ms_,
+             nullable_text(h.operation)});
       }
       if (state.dirty) {
         defer(
-            "UPDATE holds SET status = $2, settled_credits = $3, settled_micros = $4 WHERE id = $1",
-            {h.id, h.status, state.settled_credits, state.settled_micros});
+            "UPDATE holds SET status = $2, settled_credits = $3, settled_micros = $4, "
+            "input_tokens = $5, output_tokens = $6 WHERE id = $1",
+            {h.id, h.status, state.settled_credits, state.settled_micros, state.input_tokens,
+             state.output_tokens});
       }
     }
     // In key order, so two batches claiming the same keys cannot wait on each other in a cycle.
@@ -781,6 +832,7 @@ class LedgerBatch {
   std::map<AccountKey, AccountState> accounts_;
   std::map<std::string, ProjectState> projects_;
   std::map<std::string, HoldState> holds_;
+  std::optional<Error> decide_error_;
   std::vector<std::string> expired_;
   std::vector<PendingEntry> entries_;
   std::map<std::pair<std::string, std::string>, StoredIdempotency> idempotency_;

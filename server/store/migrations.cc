@@ -146,6 +146,16 @@ constexpr std::string_view kProvidersSchema = R"sql(
   ) STRICT_TABLE;
 )sql";
 
+// Version 4: a hold records the AI feature it paid for and the tokens the call used, so holds
+// are also the feature's invocation log (limits, /v1/runtime/usage, analytics).
+constexpr std::string_view kInvocationsSchema = R"sql(
+  ALTER TABLE holds ADD COLUMN operation TEXT;
+  ALTER TABLE holds ADD COLUMN input_tokens INT64 NOT NULL DEFAULT 0;
+  ALTER TABLE holds ADD COLUMN output_tokens INT64 NOT NULL DEFAULT 0;
+  CREATE INDEX holds_by_operation ON holds (project_id, operation, created_at_ms);
+  CREATE INDEX holds_by_user ON holds (project_id, user_id, created_at_ms);
+)sql";
+
 std::string dialect_schema(std::string_view schema, SqlDialect dialect) {
   std::string sql(schema);
   auto replace_all = [&sql](std::string_view from, std::string_view to) {
@@ -170,12 +180,17 @@ const std::string kOperationsPostgres = dialect_schema(kOperationsSchema, SqlDia
 const std::string kProvidersSqlite = dialect_schema(kProvidersSchema, SqlDialect::kSqlite);
 const std::string kProvidersPostgres = dialect_schema(kProvidersSchema, SqlDialect::kPostgres);
 
+const std::string kInvocationsSqlite = dialect_schema(kInvocationsSchema, SqlDialect::kSqlite);
+const std::string kInvocationsPostgres = dialect_schema(kInvocationsSchema, SqlDialect::kPostgres);
+
 const Migration kSqliteMigrations[] = {{1, "ledger", kLedgerSqlite},
                                        {2, "operations", kOperationsSqlite},
-                                       {3, "providers", kProvidersSqlite}};
+                                       {3, "providers", kProvidersSqlite},
+                                       {4, "invocations", kInvocationsSqlite}};
 const Migration kPostgresMigrations[] = {{1, "ledger", kLedgerPostgres},
                                          {2, "operations", kOperationsPostgres},
-                                         {3, "providers", kProvidersPostgres}};
+                                         {3, "providers", kProvidersPostgres},
+                                         {4, "invocations", kInvocationsPostgres}};
 
 Result<int64_t> checked_version(SqlConnection& connection, int64_t newest) {
   auto current = applied_version(connection);

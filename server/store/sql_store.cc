@@ -367,14 +367,46 @@ Result<std::optional<Hold>> SqlStore::get_hold(std::string_view project_id,
                                                std::string_view hold_id) {
   TG_LEASE(db);
   auto rows = db->query(
-      "SELECT id, project_id, user_id, credits, micros, status, expires_at_ms FROM holds "
-      "WHERE project_id = $1 AND id = $2",
+      "SELECT id, project_id, user_id, credits, micros, status, expires_at_ms, "
+      "coalesce(operation, '') FROM holds WHERE project_id = $1 AND id = $2",
       {std::string(project_id), std::string(hold_id)});
   if (!rows) return db.mark_broken(), rows.error();
   if (rows.value().empty()) return std::optional<Hold>();
   const SqlRows& r = rows.value();
   return std::optional<Hold>(Hold{r.text(0, 0), r.text(0, 1), r.text(0, 2), r.int64(0, 3),
-                                  r.int64(0, 4), r.text(0, 5), r.int64(0, 6)});
+                                  r.int64(0, 4), r.text(0, 5), r.int64(0, 6), r.text(0, 7)});
+}
+
+Result<std::vector<InvocationTotal>> SqlStore::invocation_totals(std::string_view project_id,
+                                                                 const InvocationQuery& query) {
+  std::string key = query.group == InvocationGroup::kOperation ? "operation"
+                    : query.group == InvocationGroup::kUser    ? "user_id"
+                                                               : "''";
+  std::string sql =
+      "SELECT " + key + " AS k, count(*), coalesce(sum(input_tokens), 0), "
+      "coalesce(sum(output_tokens), 0), "
+      "coalesce(sum(CASE WHEN status <> 'open' THEN settled_credits ELSE 0 END), 0) AS credits, "
+      "coalesce(sum(CASE WHEN status <> 'open' THEN settled_micros ELSE 0 END), 0) "
+      "FROM holds WHERE project_id = $1 AND operation IS NOT NULL AND status <> 'released' "
+      "AND created_at_ms >= $2 AND created_at_ms < $3";
+  SqlParams params{std::string(project_id), query.from_ms, query.to_ms};
+  if (query.user_id) {
+    sql += " AND user_id = $4";
+    params.push_back(*query.user_id);
+  }
+  if (query.group != InvocationGroup::kNone) {
+    sql += " GROUP BY k ORDER BY credits DESC, k LIMIT " + std::to_string(query.limit);
+  }
+  TG_LEASE(db);
+  auto rows = db->query(sql, params);
+  if (!rows) return db.mark_broken(), rows.error();
+  std::vector<InvocationTotal> totals;
+  const SqlRows& r = rows.value();
+  for (size_t i = 0; i < r.size(); ++i) {
+    totals.push_back({r.text(i, 0), r.int64(i, 1), r.int64(i, 2), r.int64(i, 3), r.int64(i, 4),
+                      r.int64(i, 5)});
+  }
+  return totals;
 }
 
 Result<Analytics> SqlStore::analytics(std::string_view project_id, int64_t from_ms,
@@ -402,6 +434,14 @@ Result<Analytics> SqlStore::analytics(std::string_view project_id, int64_t from_
           {events.value().text(r, 0), events.value().int64(r, 1), events.value().int64(r, 2)});
     }
   }
+  InvocationQuery calls{std::nullopt, from_ms, to_ms, InvocationGroup::kOperation, 10};
+  auto features = invocation_totals(project_id, calls);
+  if (!features) return features.error();
+  analytics.top_features = std::move(features.value());
+  calls.group = InvocationGroup::kUser;
+  auto users = invocation_totals(project_id, calls);
+  if (!users) return users.error();
+  analytics.top_end_users = std::move(users.value());
   auto stats = account_stats(project_id);
   if (!stats) return stats.error();
   analytics.stats = stats.value();

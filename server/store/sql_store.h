@@ -51,6 +51,8 @@ class SqlStore final : public Store {
                                                const Page& page) override;
   Result<std::optional<Hold>> get_hold(std::string_view project_id,
                                        std::string_view hold_id) override;
+  Result<std::vector<InvocationTotal>> invocation_totals(std::string_view project_id,
+                                                         const InvocationQuery& query) override;
   Result<Analytics> analytics(std::string_view project_id, int64_t from_ms, int64_t to_ms,
                               int64_t interval_ms) override;
   Result<LedgerAudit> audit(std::string_view project_id) override;

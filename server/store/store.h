@@ -102,6 +102,7 @@ struct Hold {
   int64_t micros = 0;
   std::string status;  // open, settled, released, expired
   int64_t expires_at_ms = 0;
+  std::string operation;  // the AI feature the hold pays for; "" for none
 };
 
 // Idempotency for a mutating command: `scope` is the API key's id, `key` the client's
@@ -139,6 +140,20 @@ struct UpdateAccountCommand {
 
 // Reserves credits and micros across every budget level at once: the account's balance, the
 // account's spend cap and the project's budget. Nothing is reserved unless all of them allow it.
+//
+// A hold for an AI feature names it (`operation`) and may carry invocation limits. A limit
+// counts the feature's holds created at or after `since_ms` that were not released (a released
+// hold ran nothing), for this end user or for the whole feature; the reservation is refused
+// with kRateLimited (param = the limit's name) when the count has reached `max`. Counting and
+// reserving happen in one transaction with the project's row locked, so concurrent calls never
+// pass a limit together.
+struct InvocationLimit {
+  std::string name;  // the setting, for the error: "perUserDailyLimit"
+  bool per_user = false;
+  int64_t since_ms = 0;
+  int64_t max = 0;
+};
+
 struct ReserveCommand {
   std::string project_id;
   std::string user_id;
@@ -146,14 +161,19 @@ struct ReserveCommand {
   int64_t credits = 0;
   int64_t micros = 0;
   int64_t ttl_ms = 0;
+  std::string operation;  // optional: the AI feature this call runs
+  std::vector<InvocationLimit> limits;
 };
 
-// Charges the actual amounts (at most what was reserved) and returns the rest.
+// Charges the actual amounts (at most what was reserved) and returns the rest. The token
+// counts are recorded on the hold for usage reports.
 struct SettleCommand {
   std::string project_id;
   std::string hold_id;
   int64_t credits = 0;
   int64_t micros = 0;
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
 };
 
 struct ReleaseCommand {
@@ -240,10 +260,32 @@ struct EventTotal {
   int64_t credits = 0;
 };
 
+// AI feature calls (holds that name a feature and were not released), summed over a group.
+struct InvocationTotal {
+  std::string key;  // the feature's slug or the end user's id, by the grouping; "" for none
+  int64_t calls = 0;
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t credits = 0;  // charged (settled or expired holds)
+  int64_t micros = 0;   // provider cost charged
+};
+
+enum class InvocationGroup { kNone, kOperation, kUser };
+
+struct InvocationQuery {
+  std::optional<std::string> user_id;  // one end user's calls only
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;  // exclusive
+  InvocationGroup group = InvocationGroup::kNone;
+  int64_t limit = 20;  // groups, the largest spend first
+};
+
 struct Analytics {
   std::vector<UsagePoint> series;
   std::vector<EventTotal> top_events;
   AccountStats stats;
+  std::vector<InvocationTotal> top_features;
+  std::vector<InvocationTotal> top_end_users;
 };
 
 // The ledger checked against its rules: every balance equals the sum of its entries and none is
@@ -327,6 +369,8 @@ class Store {
                                                        const Page& page) = 0;
   virtual Result<std::optional<Hold>> get_hold(std::string_view project_id,
                                                std::string_view hold_id) = 0;
+  virtual Result<std::vector<InvocationTotal>> invocation_totals(std::string_view project_id,
+                                                                 const InvocationQuery& query) = 0;
   virtual Result<Analytics> analytics(std::string_view project_id, int64_t from_ms,
                                       int64_t to_ms, int64_t interval_ms) = 0;
 

@@ -384,25 +384,25 @@ TYPED_TEST(LedgerTest, IdempotencyReplaysAndRefusesADifferentBody) {
 }
 
 TYPED_TEST(LedgerTest, HoldReserveSettleRelease) {
-  auto reserved = this->run(ReserveCommand{this->project_, "u1", "hold_1", 30, 1000, 60'000});
+  auto reserved = this->run(ReserveCommand{this->project_, "u1", "hold_1", 30, 1000, 60'000, "", {}});
   ASSERT_FALSE(reserved.error);
   EXPECT_EQ(reserved.account->balance, 70);
   EXPECT_EQ(reserved.account->held_micros, 1000);
-  auto over = this->run(SettleCommand{this->project_, "hold_1", 31, 0});
+  auto over = this->run(SettleCommand{this->project_, "hold_1", 31, 0, 0, 0});
   ASSERT_TRUE(over.error);
   EXPECT_EQ(over.error->param, "credits");
-  auto settled = this->run(SettleCommand{this->project_, "hold_1", 12, 400});
+  auto settled = this->run(SettleCommand{this->project_, "hold_1", 12, 400, 0, 0});
   ASSERT_FALSE(settled.error);
   EXPECT_EQ(settled.account->balance, 88);
   EXPECT_EQ(settled.account->held_micros, 0);
   EXPECT_EQ(settled.account->period_spent_micros, 400);
-  auto twice = this->run(SettleCommand{this->project_, "hold_1", 1, 0});
+  auto twice = this->run(SettleCommand{this->project_, "hold_1", 1, 0, 0, 0});
   ASSERT_TRUE(twice.error);
   EXPECT_EQ(twice.error->code, ErrorCode::kConflict);
-  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u1", "hold_2", 50, 0, 60'000}).error);
+  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u1", "hold_2", 50, 0, 60'000, "", {}}).error);
   auto released = this->run(ReleaseCommand{this->project_, "hold_2"});
   EXPECT_EQ(released.account->balance, 88);
-  auto reused = this->run(ReserveCommand{this->project_, "u1", "hold_2", 1, 0, 60'000});
+  auto reused = this->run(ReserveCommand{this->project_, "u1", "hold_2", 1, 0, 60'000, "", {}});
   ASSERT_TRUE(reused.error);
   EXPECT_EQ(reused.error->code, ErrorCode::kConflict);
   auto missing = this->run(ReleaseCommand{this->project_, "hold_nope"});
@@ -415,29 +415,78 @@ TYPED_TEST(LedgerTest, HoldsNeverOvershootAnyBudgetLevel) {
   int granted = 0;
   for (int i = 0; i < 5; ++i) {
     auto outcome = this->run(
-        ReserveCommand{this->project_, "u1", "hold_b" + std::to_string(i), 30, 0, 60'000});
+        ReserveCommand{this->project_, "u1", "hold_b" + std::to_string(i), 30, 0, 60'000, "", {}});
     granted += outcome.error ? 0 : 1;
   }
   EXPECT_EQ(granted, 3);
   // The user's spend cap: $0.01 = 10,000 micros.
   this->run(UpdateAccountCommand{this->project_, "u2", {}, std::optional<int64_t>(10'000)});
-  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u2", "hold_c1", 1, 6'000, 60'000}).error);
-  auto capped = this->run(ReserveCommand{this->project_, "u2", "hold_c2", 1, 6'000, 60'000});
+  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u2", "hold_c1", 1, 6'000, 60'000, "", {}}).error);
+  auto capped = this->run(ReserveCommand{this->project_, "u2", "hold_c2", 1, 6'000, 60'000, "", {}});
   ASSERT_TRUE(capped.error);
   EXPECT_NE(capped.error->message.find("spend cap"), std::string::npos);
   EXPECT_EQ(this->balance("u2"), 99);  // the refused hold took nothing
   // The project's budget: $0.02 across all its users.
   std::string budgeted = this->make_project("proj_budget", 100, 20'000);
-  EXPECT_FALSE(this->run(ReserveCommand{budgeted, "x", "hold_p1", 1, 15'000, 60'000}).error);
-  auto over = this->run(ReserveCommand{budgeted, "y", "hold_p2", 1, 15'000, 60'000});
+  EXPECT_FALSE(this->run(ReserveCommand{budgeted, "x", "hold_p1", 1, 15'000, 60'000, "", {}}).error);
+  auto over = this->run(ReserveCommand{budgeted, "y", "hold_p2", 1, 15'000, 60'000, "", {}});
   ASSERT_TRUE(over.error);
   EXPECT_NE(over.error->message.find("budget"), std::string::npos);
-  EXPECT_FALSE(this->run(SettleCommand{budgeted, "hold_p1", 1, 5'000}).error);
-  EXPECT_FALSE(this->run(ReserveCommand{budgeted, "y", "hold_p3", 1, 15'000, 60'000}).error);
+  EXPECT_FALSE(this->run(SettleCommand{budgeted, "hold_p1", 1, 5'000, 0, 0}).error);
+  EXPECT_FALSE(this->run(ReserveCommand{budgeted, "y", "hold_p3", 1, 15'000, 60'000, "", {}}).error);
+}
+
+TYPED_TEST(LedgerTest, InvocationLimitsCountAFeaturesHoldsExactly) {
+  const InvocationLimit per_user{"perUserDailyLimit", true, kNow - 1'000, 2};
+  const InvocationLimit feature{"monthlyInvocationLimit", false, kNow - 1'000, 3};
+  auto reserve = [&](std::string user, std::string id, std::vector<InvocationLimit> limits) {
+    return this->run(ReserveCommand{this->project_, user, id, 1, 0, 60'000, "summarize", limits});
+  };
+  // Two calls in one batch both count: the third by the same user is refused.
+  std::vector<LedgerCommand> batch{
+      {ReserveCommand{this->project_, "u1", "hold_l1", 1, 0, 60'000, "summarize", {per_user}}, {}},
+      {ReserveCommand{this->project_, "u1", "hold_l2", 1, 0, 60'000, "summarize", {per_user}}, {}},
+      {ReserveCommand{this->project_, "u1", "hold_l3", 1, 0, 60'000, "summarize", {per_user}}, {}}};
+  auto outcomes = this->store_->apply(batch, kNow);
+  ASSERT_TRUE(outcomes.ok());
+  EXPECT_FALSE(outcomes.value()[0].error);
+  EXPECT_FALSE(outcomes.value()[1].error);
+  ASSERT_TRUE(outcomes.value()[2].error);
+  EXPECT_EQ(outcomes.value()[2].error->code, ErrorCode::kRateLimited);
+  EXPECT_EQ(outcomes.value()[2].error->param, "perUserDailyLimit");
+  EXPECT_EQ(this->balance("u1"), 98);  // the refused call reserved nothing
+  // A released call ran nothing and does not count; a settled one does.
+  EXPECT_FALSE(this->run(ReleaseCommand{this->project_, "hold_l1"}).error);
+  EXPECT_FALSE(reserve("u1", "hold_l4", {per_user}).error);
+  EXPECT_FALSE(this->run(SettleCommand{this->project_, "hold_l2", 1, 0, 120, 30}).error);
+  EXPECT_TRUE(reserve("u1", "hold_l5", {per_user}).error);
+  // Another feature, or a window that starts later, counts none of these.
+  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u1", "hold_l6", 1, 0, 60'000, "classify",
+                                        {per_user}}).error);
+  InvocationLimit later = per_user;
+  later.since_ms = kNow + 1;
+  EXPECT_FALSE(reserve("u1", "hold_l7", {later}).error);
+  // The feature-wide limit counts every user: u1 has 3 calls (l2, l4, l7) of "summarize".
+  EXPECT_TRUE(reserve("u2", "hold_l8", {feature}).error);
+  // Totals: calls not released, tokens and the settled spend.
+  auto totals = this->store_->invocation_totals(
+      this->project_, InvocationQuery{std::string("u1"), 0, kNow + 1, InvocationGroup::kOperation, 10});
+  ASSERT_TRUE(totals.ok()) << totals.error().message;
+  ASSERT_EQ(totals.value().size(), 2u);
+  EXPECT_EQ(totals.value()[0].key, "summarize");  // 1 credit settled beats 0
+  EXPECT_EQ(totals.value()[0].calls, 3);
+  EXPECT_EQ(totals.value()[0].input_tokens, 120);
+  EXPECT_EQ(totals.value()[0].output_tokens, 30);
+  EXPECT_EQ(totals.value()[0].credits, 1);
+  EXPECT_EQ(totals.value()[1].key, "classify");
+  EXPECT_EQ(totals.value()[1].calls, 1);
+  auto hold = this->store_->get_hold(this->project_, "hold_l6");
+  ASSERT_TRUE(hold.ok() && hold.value());
+  EXPECT_EQ(hold.value()->operation, "classify");
 }
 
 TYPED_TEST(LedgerTest, ExpiredHoldsSettleAtTheReservedAmount) {
-  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u1", "hold_e", 25, 700, 1'000}).error);
+  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u1", "hold_e", 25, 700, 1'000, "", {}}).error);
   auto early = this->run(ExpireHoldsCommand{}, std::nullopt, kNow + 999);
   EXPECT_EQ(early.amount, 0);
   auto swept = this->run(ExpireHoldsCommand{}, std::nullopt, kNow + 1'000);
