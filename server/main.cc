@@ -74,12 +74,15 @@ int serve(const ServeConfig& config) {
   const SecretBox secrets(master_key.value());
   auto signing = SigningKeys::load_or_create(db, secrets);
   if (!signing) return exit_with(signing.error());
+  auto pricing = PricingCatalog::load(config.pricing_file);
+  if (!pricing) return exit_with(pricing.error());
 
   auto ledger = std::make_unique<LedgerWriter>(db, ledger_partitions_for(db), &log);
   Authenticator auth(db, std::nullopt);
   ApiContext api{db, *ledger, auth, ""};
   api.secrets = &secrets;
   api.signing = &signing.value();
+  api.pricing = &pricing.value();
   Router router;
   add_health_routes(router, db);
   add_project_routes(router, api);
@@ -88,6 +91,7 @@ int serve(const ServeConfig& config) {
   add_operation_routes(router, api);
   add_provider_routes(router, api);
   add_runtime_routes(router, api);
+  add_invoke_routes(router, api);
 
   // Bind first: secrets are made (and shown once) only when the server can actually start.
   auto server = Server::create(config, std::move(router), log);

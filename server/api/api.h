@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "server/ai/pricing_catalog.h"
 #include "server/auth/auth.h"
 #include "server/auth/secret_box.h"
 #include "server/auth/signing_keys.h"
@@ -22,6 +23,7 @@ struct ApiContext {
   Clock now_ms = system_now_ms;
   const SecretBox* secrets = nullptr;     // seals provider keys; set before serving
   const SigningKeys* signing = nullptr;   // signs runtime tokens; set before serving
+  const PricingCatalog* pricing = nullptr;  // model prices; set before serving
 };
 
 // The largest cost one meter call may have, and the largest single credit grant.
@@ -47,6 +49,7 @@ void add_account_routes(Router& router, ApiContext& api);
 void add_operation_routes(Router& router, ApiContext& api);
 void add_provider_routes(Router& router, ApiContext& api);
 void add_runtime_routes(Router& router, ApiContext& api);
+void add_invoke_routes(Router& router, ApiContext& api);
 
 // The associated data a provider key is sealed with: "<project id>/<provider name>".
 std::string provider_key_binding(std::string_view project_id, std::string_view name);

@@ -124,6 +124,7 @@ Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const
     if (auto key = parse_master_key(*master, "TOLLGATE_MASTER_KEY"); !key) return key.error();
     config.master_key = *master;
   }
+  if (auto pricing = env("TOLLGATE_PRICING_FILE")) config.pricing_file = *pricing;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     std::string_view name = arg.substr(0, arg.find('='));

@@ -40,6 +40,7 @@ struct ServeConfig {
   std::string database_url;                // DATABASE_URL: PostgreSQL instead of SQLite
   std::optional<std::string> admin_token;  // TOLLGATE_ADMIN_TOKEN
   std::optional<std::string> master_key;   // TOLLGATE_MASTER_KEY, 64 hex characters
+  std::optional<std::string> pricing_file; // TOLLGATE_PRICING_FILE: replaces the model prices
   bool demo = false;                       // --demo: a demo project, used by keyless calls
   int threads = 1;
   Limits limits;

@@ -147,13 +147,16 @@ Result<FeaturePricing> parse_price(const json& definition) {
   auto field = definition.find("price");
   if (field == definition.end() || field->is_null()) return price;
   if (!field->is_object()) return invalid("'price' must be an object", "price");
-  if (auto known = only_fields(*field, {"type", "credits", "markupBasisPoints"}); !known)
+  if (auto known = only_fields(*field, {"type", "credits", "markupBasisPoints", "microsPerCredit"}); !known)
     return scoped(known.error(), "price");
   auto type = string_field(*field, "type", 16);
   if (!type) return scoped(type.error(), "price");
   if (type.value() == "fixed") {
-    if (field->contains("markupBasisPoints"))
-      return invalid("a fixed price has no 'markupBasisPoints'", "price.markupBasisPoints");
+    for (const char* name : {"markupBasisPoints", "microsPerCredit"}) {
+      if (field->contains(name))
+        return invalid(std::string("a fixed price has no '") + name + "'",
+                       std::string("price.") + name);
+    }
     auto credits = int_field(*field, "credits", 0, kFeatureCreditsMax);
     if (!credits) return scoped(credits.error(), "price");
     price.credits = credits.value();
@@ -162,8 +165,12 @@ Result<FeaturePricing> parse_price(const json& definition) {
       return invalid("a token price has no 'credits'", "price.credits");
     auto markup = int_field(*field, "markupBasisPoints", 0, kFeatureMarkupBasisPointsMax, 10'000);
     if (!markup) return scoped(markup.error(), "price");
+    auto micros_per_credit =
+        int_field(*field, "microsPerCredit", 1, kMicrosPerCreditMax, kMicrosPerCreditDefault);
+    if (!micros_per_credit) return scoped(micros_per_credit.error(), "price");
     price.kind = FeaturePricing::Kind::kTokens;
     price.markup_basis_points = markup.value();
+    price.micros_per_credit = micros_per_credit.value();
   } else {
     return invalid("'price.type' must be \"fixed\" or \"tokens\"", "price.type");
   }
@@ -263,7 +270,9 @@ json definition_of(const Operation& op) {
   }
   json price = op.price.kind == FeaturePricing::Kind::kFixed
                    ? json{{"type", "fixed"}, {"credits", op.price.credits}}
-                   : json{{"type", "tokens"}, {"markupBasisPoints", op.price.markup_basis_points}};
+                   : json{{"type", "tokens"},
+                          {"markupBasisPoints", op.price.markup_basis_points},
+                          {"microsPerCredit", op.price.micros_per_credit}};
   return {{"slug", op.slug},
           {"title", op.title},
           {"model", op.provider + "/" + op.model},

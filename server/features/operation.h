@@ -32,6 +32,8 @@ inline constexpr size_t kToolDescriptionBytesMax = 1024;
 inline constexpr int64_t kInvocationLimitMax = 1'000'000'000;
 inline constexpr int64_t kFeatureCreditsMax = 1'000'000;
 inline constexpr int64_t kFeatureMarkupBasisPointsMax = 1'000'000;  // 100×
+inline constexpr int64_t kMicrosPerCreditMax = 1'000'000'000;  // $1,000 per credit
+inline constexpr int64_t kMicrosPerCreditDefault = 1'000;
 
 struct ToolDefinition {
   std::string name;
@@ -44,6 +46,7 @@ struct FeaturePricing {
   Kind kind = Kind::kFixed;
   int64_t credits = 1;                   // kFixed: per call
   int64_t markup_basis_points = 10'000;  // kTokens: provider cost × markup (10,000 = 1×)
+  int64_t micros_per_credit = 1'000;     // kTokens: what one credit is worth ($0.001)
 };
 
 struct Operation {

@@ -60,6 +60,14 @@ void Router::add(http::verb method, std::string_view path, ParamHandler handler)
 }
 
 void Router::add_async(http::verb method, std::string_view path, AsyncHandler handler) {
+  add_streaming(method, path,
+                [handler = std::move(handler)](const Request& request, const PathParams& params,
+                                               Respond respond, const OpenStream&) {
+                  handler(request, params, std::move(respond));
+                });
+}
+
+void Router::add_streaming(http::verb method, std::string_view path, StreamingHandler handler) {
   std::vector<std::string> segments;
   for (std::string_view segment : path_segments(path)) segments.emplace_back(segment);
   for (Route& route : routes_) {
@@ -105,7 +113,7 @@ const Router::Route* Router::match(std::string_view path, PathParams& params) co
   return best;
 }
 
-void Router::route(const Request& request, Respond respond) const {
+void Router::route(const Request& request, Respond respond, OpenStream open_stream) const {
   std::string_view path = target_path(request.target());
   PathParams params;
   const Route* route = match(path, params);
@@ -130,8 +138,16 @@ void Router::route(const Request& request, Respond respond) const {
     if (answered->exchange(true)) return;
     respond(std::move(response));
   };
+  OpenStream open_once;
+  if (open_stream) {
+    open_once = [answered, open_stream](Response head,
+                                        std::function<void(std::shared_ptr<ResponseStream>)> ready) {
+      if (answered->exchange(true)) return;
+      open_stream(std::move(head), std::move(ready));
+    };
+  }
   try {
-    handler->second(request, params, once);
+    handler->second(request, params, once, open_once);
   } catch (const std::exception&) {
     // Never echo exception text: it may carry internal detail.
     once(error_response(fail(ErrorCode::kInternal, "internal error")));

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,19 +22,40 @@ namespace tollgate::server {
 
 using PathParams = std::map<std::string, std::string, std::less<>>;
 using Respond = std::function<void(Response)>;
+
+// A response body written over time (server-sent events), chunked. Thread-safe.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Queues bytes for the client; dropped once the client is gone.
+  virtual void write(std::string data) = 0;
+  // Ends the body; nothing may be written after.
+  virtual void finish() = 0;
+  // `callback` runs once if the client disconnects before finish() (at once if it already has).
+  virtual void on_disconnect(std::function<void()> callback) = 0;
+};
+
+// Sends `head` (its status and headers; the body is streamed) and then hands the handler the
+// stream. A handler answers either with Respond or with OpenStream, once.
+using OpenStream = std::function<void(Response head,
+                                      std::function<void(std::shared_ptr<ResponseStream>)> ready)>;
 using Handler = std::function<Response(const Request&)>;
 using ParamHandler = std::function<Response(const Request&, const PathParams&)>;
 using AsyncHandler = std::function<void(const Request&, const PathParams&, Respond)>;
+// `open_stream` is empty where streaming is not possible (Router::route without one).
+using StreamingHandler =
+    std::function<void(const Request&, const PathParams&, Respond, OpenStream open_stream)>;
 
 class Router {
  public:
   void add(http::verb method, std::string_view path, Handler handler);
   void add(http::verb method, std::string_view path, ParamHandler handler);
   void add_async(http::verb method, std::string_view path, AsyncHandler handler);
+  void add_streaming(http::verb method, std::string_view path, StreamingHandler handler);
 
   // Runs the matching handler, which calls `respond` once. An exception from a handler before
   // it responds becomes a 500 without details.
-  void route(const Request& request, Respond respond) const;
+  void route(const Request& request, Respond respond, OpenStream open_stream = {}) const;
 
   // For handlers that answer at once (tests, simple routes).
   Response route(const Request& request) const;
@@ -41,7 +63,7 @@ class Router {
  private:
   struct Route {
     std::vector<std::string> segments;  // "{name}" captures
-    std::map<http::verb, AsyncHandler> handlers;
+    std::map<http::verb, StreamingHandler> handlers;
   };
   const Route* match(std::string_view path, PathParams& params) const;
 

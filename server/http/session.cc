@@ -2,6 +2,8 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <cstdio>
 #include <random>
 
 #include "server/http/error_response.h"
@@ -20,6 +22,9 @@ constexpr size_t kLingerBytesMax = size_t{256} * 1024;
 
 // Bytes asked of the socket per read; the parser's header and body limits bound the total.
 constexpr size_t kReadChunkBytes = size_t{16} * 1024;
+
+// A streamed response whose client reads slower than this much queued output is dropped.
+constexpr size_t kStreamQueuedBytesMax = size_t{1} << 20;
 
 std::string new_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -148,12 +153,169 @@ void Session::on_read(beast::error_code ec) {
 
 void Session::handle(const Request& request) {
   // The request stays alive in parser_ until the response is written: nothing reads meanwhile.
-  context_.router.route(request, [self = shared_from_this()](Response response) {
-    net::dispatch(self->stream_.get_executor(),
-                  [self, response = std::move(response)]() mutable {
-                    self->respond(std::move(response));
-                  });
+  auto self = shared_from_this();
+  context_.router.route(
+      request,
+      [self](Response response) {
+        net::dispatch(self->stream_.get_executor(),
+                      [self, response = std::move(response)]() mutable {
+                        self->respond(std::move(response));
+                      });
+      },
+      [self](Response head, std::function<void(std::shared_ptr<ResponseStream>)> ready) {
+        net::dispatch(self->stream_.get_executor(),
+                      [self, head = std::move(head), ready = std::move(ready)]() mutable {
+                        self->open_stream(std::move(head), std::move(ready));
+                      });
+      });
+}
+
+// ---- Streamed responses ----------------------------------------------------------------------
+
+// What a handler writes through; every call hops onto the session's strand. Once the session
+// is gone, writes are dropped.
+class SessionStream final : public ResponseStream {
+ public:
+  explicit SessionStream(std::weak_ptr<Session> session, net::any_io_executor executor)
+      : session_(std::move(session)), executor_(std::move(executor)) {}
+
+  void write(std::string data) override {
+    if (data.empty()) return;
+    char size[20];
+    int length = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    std::string framed(size, static_cast<size_t>(length));
+    framed += data;
+    framed += "\r\n";
+    run([framed = std::move(framed)](Session& s) mutable { s.stream_write(std::move(framed)); });
+  }
+  void finish() override {
+    run([](Session& s) { s.stream_finish(); });
+  }
+  void on_disconnect(std::function<void()> callback) override {
+    run([callback = std::move(callback)](Session& s) mutable {
+      s.stream_on_disconnect(std::move(callback));
+    });
+  }
+
+ private:
+  template <typename F>
+  void run(F f) {
+    net::dispatch(executor_, [weak = session_, f = std::move(f)]() mutable {
+      if (auto session = weak.lock()) f(*session);
+    });
+  }
+  std::weak_ptr<Session> session_;
+  net::any_io_executor executor_;
+};
+
+void Session::open_stream(Response head,
+                          std::function<void(std::shared_ptr<ResponseStream>)> ready) {
+  const Request& request = parser_->get();
+  std::string request_id = new_request_id();
+  // A streamed answer ends the connection: the socket is watched for the client leaving, so
+  // it cannot also wait for the next request.
+  std::string text = "HTTP/1.1 " + std::to_string(head.result_int()) + " " +
+                     std::string(http::obsolete_reason(head.result())) + "\r\n";
+  for (const auto& field : head) {
+    text += std::string(field.name_string()) + ": " + std::string(field.value()) + "\r\n";
+  }
+  text += "x-request-id: " + request_id + "\r\nserver: tollgate\r\n";
+  text += "transfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+  auto elapsed = std::chrono::steady_clock::now() - handled_at_;
+  context_.log.info(
+      "http_request",
+      {{"request_id", request_id},
+       {"method", std::string(request.method_string())},
+       {"path", std::string(target_path(request.target()))},
+       {"status", head.result_int()},
+       {"duration_us", std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()},
+       {"streamed", true},
+       {"remote", remote_}});
+  streaming_ = true;
+  stall_timer_.emplace(stream_.get_executor());
+  stream_.expires_never();  // the stall timer and the peer watch take over
+  stream_write(std::move(text));
+  watch_peer();
+  ready(std::make_shared<SessionStream>(weak_from_this(), stream_.get_executor()));
+}
+
+void Session::stream_write(std::string framed) {
+  if (stream_broken_ || stream_finished_) return;
+  stream_queued_bytes_ += framed.size();
+  stream_chunks_.push_back(std::move(framed));
+  if (stream_queued_bytes_ > kStreamQueuedBytesMax) {
+    context_.log.warn("stream_dropped", {{"remote", remote_}, {"reason", "client too slow"}});
+    return break_stream();
+  }
+  pump_stream();
+}
+
+void Session::stream_finish() {
+  if (stream_broken_ || stream_finished_) return;
+  stream_chunks_.push_back("0\r\n\r\n");
+  stream_finished_ = true;
+  pump_stream();
+}
+
+void Session::stream_on_disconnect(std::function<void()> callback) {
+  if (stream_broken_) return callback();
+  if (!stream_ended_) on_disconnect_ = std::move(callback);
+}
+
+void Session::pump_stream() {
+  if (stream_writing_ || stream_broken_) return;
+  if (stream_chunks_.empty()) {
+    if (stream_finished_ && !stream_ended_) {
+      stream_ended_ = true;
+      on_disconnect_ = nullptr;
+      beast::error_code ignored;
+      stream_.socket().cancel(ignored);  // stops the peer watch, which then closes gracefully
+    }
+    return;
+  }
+  stream_writing_ = true;
+  stall_timer_->expires_after(std::chrono::milliseconds(context_.limits.idle_timeout_ms));
+  stall_timer_->async_wait([weak = weak_from_this()](beast::error_code ec) {
+    auto self = weak.lock();
+    if (!ec && self && self->stream_writing_) {
+      self->context_.log.warn("stream_dropped", {{"remote", self->remote_}, {"reason", "stalled"}});
+      self->break_stream();
+    }
   });
+  net::async_write(stream_.socket(), net::buffer(stream_chunks_.front()),
+                   beast::bind_front_handler(&Session::on_stream_written, shared_from_this()));
+}
+
+void Session::on_stream_written(beast::error_code ec, size_t) {
+  stream_writing_ = false;
+  stall_timer_->cancel();
+  if (ec) return break_stream();
+  stream_queued_bytes_ -= stream_chunks_.front().size();
+  stream_chunks_.pop_front();
+  pump_stream();
+}
+
+void Session::watch_peer() {
+  stream_.socket().async_read_some(net::buffer(peer_buffer_),
+                                   beast::bind_front_handler(&Session::on_peer, shared_from_this()));
+}
+
+void Session::on_peer(beast::error_code ec, size_t) {
+  if (stream_ended_) return do_close();  // cancelled after the last chunk: close gracefully
+  if (ec) return break_stream();         // the client closed or reset the connection
+  watch_peer();                          // bytes after the request are ignored
+}
+
+void Session::break_stream() {
+  if (stream_broken_) return;
+  stream_broken_ = true;
+  stream_chunks_.clear();
+  stream_queued_bytes_ = 0;
+  if (auto callback = std::move(on_disconnect_)) {
+    on_disconnect_ = nullptr;
+    callback();
+  }
+  close_now();
 }
 
 void Session::respond(Response response) {

@@ -11,7 +11,10 @@
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +63,19 @@ class Session : public std::enable_shared_from_this<Session> {
   void close_now();  // abrupt: nothing is owed to the peer
   void on_linger(boost::beast::error_code ec, size_t bytes);
 
+  // Streamed responses (server-sent events): the head and then chunks, written one at a time
+  // from a bounded queue, while a read on the socket watches for the client leaving.
+  friend class SessionStream;
+  void open_stream(Response head, std::function<void(std::shared_ptr<ResponseStream>)> ready);
+  void stream_write(std::string framed);
+  void stream_finish();
+  void stream_on_disconnect(std::function<void()> callback);
+  void pump_stream();
+  void on_stream_written(boost::beast::error_code ec, size_t bytes);
+  void watch_peer();
+  void on_peer(boost::beast::error_code ec, size_t bytes);
+  void break_stream();
+
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -74,6 +90,17 @@ class Session : public std::enable_shared_from_this<Session> {
   bool reading_ = false;
   bool draining_ = false;
   bool first_byte_seen_ = false;
+
+  bool streaming_ = false;
+  bool stream_writing_ = false;
+  bool stream_finished_ = false;  // finish() queued the last chunk
+  bool stream_ended_ = false;     // every byte written
+  bool stream_broken_ = false;    // the client left or stalled
+  std::deque<std::string> stream_chunks_;
+  size_t stream_queued_bytes_ = 0;
+  std::function<void()> on_disconnect_;
+  std::optional<boost::asio::steady_timer> stall_timer_;
+  std::array<char, 512> peer_buffer_{};
 };
 
 }  // namespace tollgate::server

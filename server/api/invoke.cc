@@ -1,0 +1,658 @@
+// Running AI features: POST /v1/runtime/invoke and GET /v1/runtime/usage, with a runtime token.
+//
+// An invoke is reserve → call → settle:
+//   1. the token is verified (signature with the key it names, expiry), then its scope (the
+//      feature), the caller's origin (the feature's allowedOrigins), the feature's status, and
+//      its template variables against the input;
+//   2. the worst case is reserved across every budget level in one hold, together with the
+//      invocation limits (the ledger counts them in the same transaction): 402 or 429 here means
+//      nothing ran;
+//   3. the prompt is rendered on the server and the provider called; a response format is
+//      validated, with one repair retry;
+//   4. the hold is settled at the actual cost and the rest released, or released whole when the
+//      provider produced nothing.
+// The feature's system prompt and template reach only the provider: no response, error or event
+// built here contains them.
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <mutex>
+
+#include "server/ai/demo_provider.h"
+#include "server/api/api.h"
+#include "server/api/input.h"
+#include "server/api/render.h"
+#include "server/auth/crypto.h"
+#include "server/features/operation.h"
+#include "server/http/error_response.h"
+#include "tollgate/core/bytes.h"
+#include "tollgate/prompt/template.h"
+#include "tollgate/structured/json_schema.h"
+#include "tollgate/structured/partial_json.h"
+
+namespace tollgate::server {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+// A hold outlives the longest call (connect, retries and the whole answer) by a margin; a hold
+// whose outcome was lost (a crash) is settled at its reserved amount when it expires.
+inline constexpr int64_t kInvokeHoldTtlMs = 10 * 60'000;
+inline constexpr size_t kInputVariablesMax = prompt::kTemplateVariablesMax;
+inline constexpr size_t kInputValueBytesMax = size_t{64} << 10;
+// Partial structured output is sent with every delta for the first kPartialEveryDeltaBytes of
+// output, then at most once per kPartialEveryBytes new bytes, so re-sending the growing object
+// stays a bounded share of a long stream.
+inline constexpr size_t kPartialEveryDeltaBytes = 2048;
+inline constexpr size_t kPartialEveryBytes = 256;
+
+Error unauthenticated(std::string message) {
+  return fail(ErrorCode::kUnauthenticated, std::move(message), "token");
+}
+
+struct RuntimeCaller {
+  token::RuntimeClaims claims;
+  Project project;
+};
+
+// Verifies the runtime token: the key it names must be ours and its signature must verify
+// (constant time), then its expiry. Every failure is a 401 that says what to do.
+Result<RuntimeCaller> authenticate_runtime(ApiContext& api, const Request& request) {
+  std::string_view presented = bearer_token(request);
+  if (presented.empty()) {
+    return unauthenticated("send a runtime token as 'Authorization: Bearer tg_rt_…'; mint one "
+                           "with POST /v1/runtime/sessions");
+  }
+  if (!presented.starts_with(token::kRuntimeTokenPrefix)) {
+    return unauthenticated("this endpoint takes a runtime token (tg_rt_…), not an API key");
+  }
+  auto unverified = token::decode_unverified(presented);
+  if (!unverified) {
+    return fail(ErrorCode::kTokenMalformed, "the runtime token is malformed", "token");
+  }
+  auto signer = api.signing->signer_for(unverified.value().key_id);
+  if (!signer) return signer.error();
+  auto claims = token::verify(presented, signer.value(), api.now_ms());
+  if (!claims) {
+    Error error = claims.error();
+    error.param = "token";
+    if (error.code == ErrorCode::kTokenExpired) {
+      error.message = "the runtime token has expired; mint a new session";
+    } else if (error.code == ErrorCode::kTokenSignatureInvalid) {
+      error.message = "the runtime token's signature does not verify";
+    }
+    return error;
+  }
+  auto project = api.auth.project(claims.value().project_id);
+  if (!project) {
+    if (project.error().code == ErrorCode::kNotFound)
+      return unauthenticated("the runtime token's project no longer exists");
+    return project.error();
+  }
+  return RuntimeCaller{std::move(claims.value()), std::move(project.value())};
+}
+
+std::string origin_of(const Request& request) {
+  auto origin = request.find(http::field::origin);
+  return origin == request.end() ? "" : std::string(origin->value());
+}
+
+// The start of the UTC day and month holding `now_ms`, for the daily and monthly limits.
+int64_t utc_day_start(int64_t now_ms) { return now_ms - now_ms % 86'400'000; }
+int64_t utc_month_start(int64_t now_ms) {
+  std::time_t seconds = static_cast<std::time_t>(now_ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  utc.tm_mday = 1;
+  utc.tm_hour = utc.tm_min = utc.tm_sec = 0;
+  return static_cast<int64_t>(timegm(&utc)) * 1000;
+}
+
+std::vector<InvocationLimit> limits_of(const Operation& op, int64_t now_ms) {
+  std::vector<InvocationLimit> limits;
+  if (op.per_user_daily_limit)
+    limits.push_back({"perUserDailyLimit", true, utc_day_start(now_ms), *op.per_user_daily_limit});
+  if (op.per_user_monthly_limit) {
+    limits.push_back(
+        {"perUserMonthlyLimit", true, utc_month_start(now_ms), *op.per_user_monthly_limit});
+  }
+  if (op.monthly_invocation_limit) {
+    limits.push_back({"monthlyInvocationLimit", false, utc_month_start(now_ms),
+                      *op.monthly_invocation_limit});
+  }
+  return limits;
+}
+
+// The template's variables from `input`: an object of strings (numbers and booleans are
+// written as JSON). Extra keys are refused, so a typo is not silently dropped.
+Result<prompt::Variables> input_variables(const json& body, const Operation& op) {
+  prompt::Variables values;
+  auto input = body.find("input");
+  if (input == body.end() || input->is_null()) {
+    if (op.variables.empty()) return values;
+    return fail(ErrorCode::kInvalidArgument,
+                "'input' must hold the feature's variables: " + op.variables.front() + "…",
+                "input");
+  }
+  if (!input->is_object() || input->size() > kInputVariablesMax) {
+    return fail(ErrorCode::kInvalidArgument,
+                "'input' must be an object of at most " + std::to_string(kInputVariablesMax) +
+                    " variables",
+                "input");
+  }
+  for (const auto& [name, value] : input->items()) {
+    std::string where = "input." + name;
+    if (std::find(op.variables.begin(), op.variables.end(), name) == op.variables.end()) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "the feature has no variable '" + name + "'", where);
+    }
+    std::string text;
+    if (value.is_string()) {
+      text = value.get<std::string>();
+    } else if (value.is_number() || value.is_boolean()) {
+      text = value.dump();
+    } else {
+      return fail(ErrorCode::kInvalidArgument,
+                  "'" + where + "' must be a string, a number or a boolean", where);
+    }
+    if (text.size() > kInputValueBytesMax) {
+      return fail(ErrorCode::kInvalidArgument, "'" + where + "' is longer than 64 KiB", where);
+    }
+    // Newlines and tabs are normal in prompts; other control characters are refused.
+    bool controls = std::any_of(text.begin(), text.end(), [](char c) {
+      auto byte = static_cast<unsigned char>(c);
+      return (byte < 0x20 && c != '\n' && c != '\t' && c != '\r') || byte == 0x7F;
+    });
+    if (controls || !is_valid_utf8(text)) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "'" + where + "' must be valid UTF-8 without control characters other than "
+                                "newlines and tabs",
+                  where);
+    }
+    values.emplace(name, std::move(text));
+  }
+  for (const std::string& name : op.variables) {
+    if (!values.count(name)) {
+      return fail(ErrorCode::kInvalidArgument, "'input' is missing the variable '" + name + "'",
+                  "input." + name);
+    }
+  }
+  return values;
+}
+
+ojson render_tool_calls(const std::vector<ToolCall>& calls) {
+  ojson out = ojson::array();
+  for (const ToolCall& call : calls) {
+    out.push_back({{"id", call.id}, {"name", call.name}, {"arguments", call.arguments}});
+  }
+  return out;
+}
+
+// Where an invocation's answer goes: one JSON response, or a stream of server-sent events.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void event(std::string_view name, const ojson& data) = 0;
+  virtual void finish(http::status status, const ojson& body) = 0;  // the last word
+  virtual void fail(const Error& error) = 0;
+};
+
+class JsonSink final : public Sink {
+ public:
+  explicit JsonSink(Respond respond) : respond_(std::move(respond)) {}
+  void event(std::string_view, const ojson&) override {}
+  void finish(http::status status, const ojson& body) override {
+    respond_(json_response(status, body));
+  }
+  void fail(const Error& error) override { respond_(error_response(error)); }
+
+ private:
+  Respond respond_;
+};
+
+class EventSink final : public Sink {
+ public:
+  explicit EventSink(std::shared_ptr<ResponseStream> stream) : stream_(std::move(stream)) {}
+  void event(std::string_view name, const ojson& data) override {
+    std::string frame = "event: ";
+    frame += name;
+    frame += "\ndata: ";
+    frame += data.dump(-1, ' ', false, ojson::error_handler_t::replace);
+    frame += "\n\n";
+    stream_->write(std::move(frame));
+  }
+  void finish(http::status, const ojson& body) override {
+    event("done", body);
+    stream_->finish();
+  }
+  void fail(const Error& error) override {
+    event("error", error_body(error));
+    stream_->finish();
+  }
+
+ private:
+  std::shared_ptr<ResponseStream> stream_;
+};
+
+// One invocation in flight. Lives in shared_ptrs held by its own callbacks until it answers.
+class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
+ public:
+  InvokeCall(ApiContext& api, RuntimeCaller caller, Operation op)
+      : api_(api), caller_(std::move(caller)), op_(std::move(op)) {}
+
+  // Everything that can be refused before any money moves. The messages are built here.
+  Result<void> prepare(const json& body) {
+    auto values = input_variables(body, op_);
+    if (!values) return values.error();
+    auto tmpl = prompt::Template::parse(op_.user_template);
+    if (!tmpl) return fail(ErrorCode::kInternal, "the feature's template no longer parses");
+    auto rendered = tmpl.value().render(values.value());
+    if (!rendered) {
+      Error error = rendered.error();
+      if (error.code == ErrorCode::kTemplateVariableMissing) {
+        error.code = ErrorCode::kInvalidArgument;
+        error.param = "input." + error.param;
+        error.message = "'input' is missing the variable '" + rendered.error().param + "'";
+      } else {
+        error.message = "the rendered prompt is longer than 1 MiB";
+        error.param = "input";
+      }
+      return error;
+    }
+    request_.model = op_.model;
+    if (!op_.system_prompt.empty())
+      request_.messages.push_back({ChatMessage::Role::kSystem, op_.system_prompt, {}, {}});
+    request_.messages.push_back({ChatMessage::Role::kUser, std::move(rendered.value()), {}, {}});
+    request_.temperature = op_.temperature;
+    request_.max_tokens = op_.max_tokens;
+    request_.response_format = op_.response_format;
+    request_.tools = op_.tools;
+    if (op_.response_format) {
+      auto schema = structured::JsonSchema::compile(*op_.response_format, "responseFormat");
+      if (!schema) return fail(ErrorCode::kInternal, "the feature's response format no longer compiles");
+      schema_ = std::move(schema.value());
+    }
+    return worst_case();
+  }
+
+  // Reserves, then runs. `sink` is made once the reservation holds, so a refused call answers
+  // with a plain JSON error even when it asked for a stream.
+  using OpenSink = std::function<void(std::function<void(std::shared_ptr<Sink>)>)>;
+  void start(OpenSink open_sink, Respond refuse) {
+    hold_id_ = new_id("hold_");
+    ReserveCommand reserve{caller_.project.id, caller_.claims.end_user_id, hold_id_,
+                           reserved_credits_, reserved_micros_, kInvokeHoldTtlMs,
+                           op_.slug, limits_of(op_, api_.now_ms())};
+    auto self = shared_from_this();
+    api_.ledger.submit(
+        LedgerCommand{std::move(reserve), std::nullopt},
+        [self, open_sink = std::move(open_sink), refuse](Result<LedgerOutcome> outcome) {
+          if (!outcome) return refuse(error_response(outcome.error()));
+          if (outcome.value().error) return refuse(self->refusal(outcome.value()));
+          open_sink([self](std::shared_ptr<Sink> sink) {
+            self->sink_ = std::move(sink);
+            self->call_model();
+          });
+        });
+  }
+
+  // The client went away mid-stream: stop the provider; what it produced is still charged.
+  void cancel() {
+    std::shared_ptr<ModelCall> call;
+    {
+      std::lock_guard lock(mutex_);
+      cancelled_ = true;
+      call = call_;
+    }
+    if (call) call->cancel();
+  }
+
+ private:
+  Result<void> worst_case() {
+    int64_t bytes = 0;
+    for (const ChatMessage& message : request_.messages) bytes += static_cast<int64_t>(message.content.size());
+    if (op_.response_format) bytes += static_cast<int64_t>(op_.response_format->dump().size());
+    for (const ToolDefinition& tool : op_.tools) {
+      bytes += static_cast<int64_t>(tool.name.size() + tool.description.size() + tool.parameters.dump().size());
+    }
+    auto input_bound = pricing::input_tokens_upper_bound(
+        bytes, static_cast<int64_t>(request_.messages.size()));
+    if (!input_bound) return input_bound.error();
+    auto price = api_.pricing->find(op_.provider, op_.model);
+    if (!price && op_.price.kind == FeaturePricing::Kind::kTokens) {
+      return fail(ErrorCode::kInternal, "the feature is priced by tokens but its model has no "
+                                        "price in the pricing catalog");
+    }
+    price_ = price.value_or(pricing::ModelPrice{money::Micros(0), money::Micros(0)});
+    auto one_call = pricing::cost(price_, {input_bound.value(), op_.max_tokens});
+    if (!one_call) return one_call.error();
+    // A response format may need one repair call, whose prompt adds the first answer.
+    int64_t calls = schema_ ? 2 : 1;
+    auto repair_input = pricing::input_tokens_upper_bound(
+        bytes + op_.max_tokens * 8 + 1024, static_cast<int64_t>(request_.messages.size()) + 2);
+    if (!repair_input) return repair_input.error();
+    auto repair_call = pricing::cost(price_, {repair_input.value(), op_.max_tokens});
+    if (!repair_call) return repair_call.error();
+    reserved_micros_ = one_call.value().value() + (calls == 2 ? repair_call.value().value() : 0);
+    auto credits = charge(money::Micros(reserved_micros_));
+    if (!credits) return credits.error();
+    reserved_credits_ = credits.value();
+    return {};
+  }
+
+  Result<int64_t> charge(money::Micros cost) const {
+    pricing::FeaturePrice price;
+    price.kind = op_.price.kind == FeaturePricing::Kind::kFixed ? pricing::FeaturePrice::Kind::kFixed
+                                                                : pricing::FeaturePrice::Kind::kTokens;
+    price.fixed_credits = money::Credits(op_.price.credits);
+    price.markup_basis_points = op_.price.markup_basis_points;
+    price.rate = money::Rate{money::Credits(1), money::Micros(op_.price.micros_per_credit)};
+    auto credits = pricing::charge(price, cost);
+    if (!credits) return credits.error();
+    return credits.value().value();
+  }
+
+  Response refusal(const LedgerOutcome& outcome) const {
+    const Error& error = *outcome.error;
+    if (error.code != ErrorCode::kInsufficientCredits) return error_response(error);
+    ojson body = error_body(error);
+    body["remaining"] = outcome.account ? outcome.account->balance : 0;
+    body["required"] = reserved_credits_;
+    return json_response(http::status::payment_required, body);
+  }
+
+  ModelProvider* provider() {
+    if (op_.provider == kDemoProvider) return &demo_;
+    return nullptr;
+  }
+
+  void call_model() {
+    ModelProvider* model = provider();
+    if (model == nullptr) {
+      return release(fail(ErrorCode::kUpstreamError,
+                          "provider '" + op_.provider + "' has no adapter in this version"));
+    }
+    ++attempts_;
+    request_.stream = streaming_;
+    partial_.emplace();
+    partial_sent_at_ = 0;
+    auto self = shared_from_this();
+    auto call = model->start(
+        request_, [self](const ModelDelta& delta) { self->on_delta(delta); },
+        [self](ModelResult result) { self->on_model_done(std::move(result)); });
+    std::lock_guard lock(mutex_);
+    call_ = std::move(call);
+    if (cancelled_ && call_) call_->cancel();
+  }
+
+  void on_delta(const ModelDelta& delta) {
+    if (delta.tool_index >= 0) {
+      ojson data{{"index", delta.tool_index}};
+      if (!delta.tool_id.empty()) data["id"] = delta.tool_id;
+      if (!delta.tool_name.empty()) data["name"] = delta.tool_name;
+      data["argumentsDelta"] = delta.tool_arguments;
+      sink_->event("tool_call", data);
+      return;
+    }
+    sink_->event("delta", {{"text", delta.text}});
+    if (!schema_ || !partial_ || partial_failed_) return;
+    if (!partial_->feed(delta.text)) {
+      partial_failed_ = true;  // not JSON (yet): the final check decides, with a repair
+      return;
+    }
+    if (partial_->bytes() <= kPartialEveryDeltaBytes ||
+        partial_->bytes() - partial_sent_at_ >= kPartialEveryBytes) {
+      partial_sent_at_ = partial_->bytes();
+      sink_->event("partial", {{"parsed", ojson(partial_->value())}});
+    }
+  }
+
+  void on_model_done(ModelResult result) {
+    if (auto* failure = std::get_if<ModelFailure>(&result)) {
+      if (!failure->produced && attempts_ == 1) return release(failure->error);
+      ModelAnswer produced = failure->produced ? std::move(*failure->produced) : ModelAnswer{};
+      produced.complete = false;
+      add_usage(produced);
+      return settle(std::move(produced), failure->error);
+    }
+    ModelAnswer answer = std::move(std::get<ModelAnswer>(result));
+    add_usage(answer);
+    if (!schema_ || !answer.tool_calls.empty()) return settle(std::move(answer), std::nullopt);
+    json parsed = json::parse(answer.text, nullptr, false);
+    std::string problem;
+    if (parsed.is_discarded()) {
+      problem = "the answer is not JSON";
+    } else if (auto violations = schema_->validate(parsed); !violations.empty()) {
+      problem = structured::describe(violations);
+    } else {
+      parsed_ = std::move(parsed);
+      return settle(std::move(answer), std::nullopt);
+    }
+    if (attempts_ == 1 && !cancelled()) {
+      sink_->event("repair", {{"reason", "the answer did not match the response format; "
+                                         "asking the model once more"}});
+      request_.messages.push_back({ChatMessage::Role::kAssistant, answer.text, {}, {}});
+      request_.messages.push_back(
+          {ChatMessage::Role::kUser,
+           "Your answer does not match the required JSON Schema: " + problem +
+               "\nAnswer again with only a JSON value that matches it.",
+           {},
+           {}});
+      return call_model();
+    }
+    settle(std::move(answer),
+           fail(ErrorCode::kUpstreamError,
+                "the model's answer did not match the feature's response format, also after "
+                "one repair: " + problem));
+  }
+
+  void add_usage(const ModelAnswer& answer) {
+    if (answer.usage) {
+      used_.input_tokens += answer.usage->input_tokens;
+      used_.output_tokens += answer.usage->output_tokens;
+    } else {
+      usage_missing_ = true;
+    }
+  }
+
+  bool cancelled() {
+    std::lock_guard lock(mutex_);
+    return cancelled_;
+  }
+
+  // Nothing was produced: the hold goes back whole.
+  void release(const Error& error) {
+    auto self = shared_from_this();
+    api_.ledger.submit(LedgerCommand{ReleaseCommand{caller_.project.id, hold_id_}, std::nullopt},
+                       [self, error](Result<LedgerOutcome>) { self->sink_->fail(error); });
+  }
+
+  // Charges what was used: the provider's token counts (or the whole reservation when it
+  // reported none), at most the reservation. A fixed price is charged when an answer was
+  // delivered, including a cut one; an answer that failed its response format costs its
+  // provider spend only (docs/features.md, "What a call costs").
+  void settle(ModelAnswer answer, std::optional<Error> error) {
+    int64_t micros = reserved_micros_;
+    if (!usage_missing_) {
+      auto cost = pricing::cost(price_, used_);
+      micros = cost ? std::min(cost.value().value(), reserved_micros_) : reserved_micros_;
+    }
+    bool failed_format = error && answer.complete;
+    int64_t credits = reserved_credits_;
+    if (failed_format && op_.price.kind == FeaturePricing::Kind::kFixed) {
+      credits = 0;
+    } else if (!usage_missing_ || op_.price.kind == FeaturePricing::Kind::kFixed) {
+      auto charged = charge(money::Micros(micros));
+      credits = charged ? std::min(charged.value(), reserved_credits_) : reserved_credits_;
+    }
+    SettleCommand settle{caller_.project.id, hold_id_, credits, micros, used_.input_tokens,
+                         used_.output_tokens};
+    auto self = shared_from_this();
+    api_.ledger.submit(
+        LedgerCommand{settle, std::nullopt},
+        [self, answer = std::move(answer), error, credits, micros](Result<LedgerOutcome> outcome) {
+          if (error) return self->sink_->fail(*error);
+          if (!outcome || outcome.value().error) {
+            Error failure = outcome ? *outcome.value().error : outcome.error();
+            return self->sink_->fail(failure);
+          }
+          int64_t remaining = outcome.value().account ? outcome.value().account->balance : 0;
+          self->sink_->finish(http::status::ok, self->render(answer, credits, micros, remaining));
+        });
+  }
+
+  ojson render(const ModelAnswer& answer, int64_t credits, int64_t micros,
+               int64_t remaining) const {
+    ojson out{{"id", hold_id_},
+              {"object", "invocation"},
+              {"operation", op_.slug},
+              {"model", op_.provider + "/" + op_.model},
+              {"output", answer.text}};
+    if (parsed_) out["parsed"] = ojson(*parsed_);
+    if (!answer.tool_calls.empty()) out["toolCalls"] = render_tool_calls(answer.tool_calls);
+    out["finishReason"] = answer.finish_reason;
+    out["usage"] = {{"inputTokens", used_.input_tokens},
+                    {"outputTokens", used_.output_tokens},
+                    {"reported", !usage_missing_}};
+    out["cost"] = {{"credits", credits}, {"micros", micros}};
+    out["remaining"] = remaining;
+    if (op_.provider == kDemoProvider) out["demo"] = true;
+    return out;
+  }
+
+ public:
+  bool streaming_ = false;
+
+ private:
+  ApiContext& api_;
+  RuntimeCaller caller_;
+  Operation op_;
+  ModelRequest request_;
+  std::optional<structured::JsonSchema> schema_;
+  pricing::ModelPrice price_{money::Micros(0), money::Micros(0)};
+  int64_t reserved_credits_ = 0;
+  int64_t reserved_micros_ = 0;
+  std::string hold_id_;
+  std::shared_ptr<Sink> sink_;
+  DemoProvider demo_;
+  int attempts_ = 0;
+  pricing::Usage used_;
+  bool usage_missing_ = false;
+  std::optional<structured::PartialJsonParser> partial_;
+  size_t partial_sent_at_ = 0;
+  bool partial_failed_ = false;
+  std::optional<json> parsed_;
+  std::mutex mutex_;
+  bool cancelled_ = false;
+  std::shared_ptr<ModelCall> call_;
+};
+
+// The feature a runtime caller may run here, or why not.
+Result<Operation> runnable_operation(ApiContext& api, const RuntimeCaller& caller,
+                                     const std::string& slug, const std::string& origin) {
+  if (auto scoped = token::check_scope(caller.claims, slug); !scoped) {
+    return fail(ErrorCode::kTokenScopeDenied,
+                "this runtime token does not grant the feature '" + slug + "'", "operation");
+  }
+  auto record = api.store.get_operation(caller.project.id, slug);
+  if (!record) return record.error();
+  if (!record.value()) {
+    return fail(ErrorCode::kNotFound, "no feature with slug '" + slug + "'", "operation");
+  }
+  auto op = operation_from_record(*record.value());
+  if (!op) return op.error();
+  if (!origin.empty() && !op.value().allowed_origins.empty() &&
+      std::find(op.value().allowed_origins.begin(), op.value().allowed_origins.end(), origin) ==
+          op.value().allowed_origins.end()) {
+    return fail(ErrorCode::kForbidden,
+                "the feature '" + slug + "' may not be used from the origin " + origin, "origin");
+  }
+  if (!op.value().active) {
+    return fail(ErrorCode::kForbidden, "the feature '" + slug + "' is paused", "operation");
+  }
+  return op;
+}
+
+}  // namespace
+
+void add_invoke_routes(Router& router, ApiContext& api) {
+  router.add_streaming(
+      http::verb::post, "/v1/runtime/invoke",
+      [&api](const Request& request, const PathParams&, Respond respond, OpenStream open_stream) {
+        auto caller = authenticate_runtime(api, request);
+        if (!caller) return respond(error_response(caller.error()));
+        auto body = json_object_body(request);
+        if (!body) return respond(error_response(body.error()));
+        if (auto known = only_fields(body.value(), {"operation", "input", "stream"}); !known)
+          return respond(error_response(known.error()));
+        auto slug = string_field(body.value(), "operation", kSlugBytesMax);
+        if (!slug) return respond(error_response(slug.error()));
+        bool stream = false;
+        if (auto field = body.value().find("stream"); field != body.value().end()) {
+          if (!field->is_boolean()) {
+            return respond(error_response(
+                fail(ErrorCode::kInvalidArgument, "'stream' must be true or false", "stream")));
+          }
+          stream = field->get<bool>();
+        }
+        auto op = runnable_operation(api, caller.value(), slug.value(), origin_of(request));
+        if (!op) return respond(error_response(op.error()));
+        auto invocation = std::make_shared<InvokeCall>(api, std::move(caller.value()),
+                                                       std::move(op.value()));
+        if (auto prepared = invocation->prepare(body.value()); !prepared)
+          return respond(error_response(prepared.error()));
+        invocation->streaming_ = stream && open_stream;
+        InvokeCall::OpenSink open_sink;
+        if (invocation->streaming_) {
+          open_sink = [open_stream, invocation](std::function<void(std::shared_ptr<Sink>)> ready) {
+            Response head{http::status::ok, 11};
+            head.set(http::field::content_type, "text/event-stream");
+            head.set(http::field::cache_control, "no-cache");
+            open_stream(std::move(head), [invocation, ready](std::shared_ptr<ResponseStream> s) {
+              std::weak_ptr<InvokeCall> weak = invocation;
+              s->on_disconnect([weak] {
+                if (auto live = weak.lock()) live->cancel();
+              });
+              ready(std::make_shared<EventSink>(std::move(s)));
+            });
+          };
+        } else {
+          open_sink = [respond](std::function<void(std::shared_ptr<Sink>)> ready) {
+            ready(std::make_shared<JsonSink>(respond));
+          };
+        }
+        invocation->start(std::move(open_sink), respond);
+      });
+
+  router.add(http::verb::get, "/v1/runtime/usage", [&api](const Request& request) {
+    auto caller = authenticate_runtime(api, request);
+    if (!caller) return error_response(caller.error());
+    const RuntimeCaller& c = caller.value();
+    int64_t now = api.now_ms();
+    InvocationQuery query{c.claims.end_user_id, utc_month_start(now), now + 1,
+                          InvocationGroup::kOperation, static_cast<int64_t>(token::kOperationsMax)};
+    auto totals = api.store.invocation_totals(c.project.id, query);
+    if (!totals) return error_response(totals.error());
+    auto account = api.store.get_account(c.project.id, c.claims.end_user_id, now);
+    if (!account) return error_response(account.error());
+    InvocationTotal all;
+    ojson features = ojson::array();
+    for (const InvocationTotal& total : totals.value()) {
+      all.calls += total.calls;
+      all.input_tokens += total.input_tokens;
+      all.output_tokens += total.output_tokens;
+      all.credits += total.credits;
+      all.micros += total.micros;
+      features.push_back(render_invocations(total, "operation"));
+    }
+    ojson out{{"object", "runtime_usage"},
+              {"endUserId", c.claims.end_user_id},
+              {"periodStartMs", utc_month_start(now)},
+              {"total", render_invocations(all, "")},
+              {"features", features},
+              {"remaining", account.value().balance}};
+    return json_response(http::status::ok, out);
+  });
+}
+
+}  // namespace tollgate::server
