@@ -7,10 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build: compilers, Boost.Beast, JSON, SQLite, OpenSSL, GoogleTest. SDK: Emscripten (and the acorn
-# module its optimizer loads). Node.js >= 18 runs Jest and the SDK build.
+# module its optimizer loads). Node.js >= 18 runs Jest and the SDK build. Tests: faketime starts a
+# server with its wall clock at a chosen instant (runtime-token expiry).
 PACKAGES=(
   g++ make cmake pkg-config
   libboost1.81-dev nlohmann-json3-dev libsqlite3-dev libssl-dev libpqxx-dev postgresql libgtest-dev libgmock-dev
+  faketime
   emscripten node-acorn
 )
 
