@@ -83,6 +83,10 @@ int serve(const ServeConfig& config) {
   api.secrets = &secrets;
   api.signing = &signing.value();
   api.pricing = &pricing.value();
+  HttpClient upstream(UpstreamTimeouts{std::chrono::milliseconds(config.upstream_connect_timeout_ms),
+                                       std::chrono::milliseconds(config.upstream_first_byte_timeout_ms),
+                                       std::chrono::milliseconds(config.upstream_idle_timeout_ms)});
+  api.upstream = &upstream;
   Router router;
   add_health_routes(router, db);
   add_project_routes(router, api);

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "server/ai/http_client.h"
 #include "server/ai/pricing_catalog.h"
 #include "server/auth/auth.h"
 #include "server/auth/secret_box.h"
@@ -24,6 +25,7 @@ struct ApiContext {
   const SecretBox* secrets = nullptr;     // seals provider keys; set before serving
   const SigningKeys* signing = nullptr;   // signs runtime tokens; set before serving
   const PricingCatalog* pricing = nullptr;  // model prices; set before serving
+  HttpClient* upstream = nullptr;           // calls model providers; set before serving
 };
 
 // The largest cost one meter call may have, and the largest single credit grant.

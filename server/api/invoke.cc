@@ -19,6 +19,7 @@
 #include <mutex>
 
 #include "server/ai/demo_provider.h"
+#include "server/ai/http_provider.h"
 #include "server/api/api.h"
 #include "server/api/input.h"
 #include "server/api/render.h"
@@ -272,6 +273,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
       if (!schema) return fail(ErrorCode::kInternal, "the feature's response format no longer compiles");
       schema_ = std::move(schema.value());
     }
+    if (auto resolved = resolve_provider(); !resolved) return resolved;
     return worst_case();
   }
 
@@ -361,17 +363,39 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     return json_response(http::status::payment_required, body);
   }
 
-  ModelProvider* provider() {
-    if (op_.provider == kDemoProvider) return &demo_;
-    return nullptr;
+  // The feature's provider: the demo, or the project's stored credentials for its name. An
+  // error here comes before anything is reserved.
+  Result<void> resolve_provider() {
+    if (op_.provider == kDemoProvider) {
+      model_ = std::make_unique<DemoProvider>();
+      return {};
+    }
+    auto record = api_.store.get_provider(caller_.project.id, op_.provider);
+    if (!record) return record.error();
+    if (!record.value()) {
+      return fail(ErrorCode::kUpstreamError,
+                  "the feature's provider '" + op_.provider +
+                      "' has no API key; the project owner must add it (PUT /v1/providers/" +
+                      op_.provider + ")");
+    }
+    auto key = api_.secrets->open(record.value()->sealed_key,
+                                  provider_key_binding(caller_.project.id, op_.provider));
+    if (!key) return fail(ErrorCode::kInternal, "the provider key cannot be opened");
+    std::string base_url = record.value()->base_url;
+    if (base_url.empty()) base_url = default_base_url(op_.provider);
+    while (!base_url.empty() && base_url.back() == '/') base_url.pop_back();
+    if (base_url.empty()) {
+      return fail(ErrorCode::kUpstreamError,
+                  "the provider '" + op_.provider + "' needs a baseUrl; the project owner must set it");
+    }
+    model_ = std::make_unique<HttpProvider>(
+        *api_.upstream, dialect_for(op_.provider),
+        ProviderCredentials{op_.provider, std::move(key.value()), std::move(base_url)});
+    return {};
   }
 
   void call_model() {
-    ModelProvider* model = provider();
-    if (model == nullptr) {
-      return release(fail(ErrorCode::kUpstreamError,
-                          "provider '" + op_.provider + "' has no adapter in this version"));
-    }
+    ModelProvider* model = model_.get();
     ++attempts_;
     request_.stream = streaming_;
     partial_.emplace();
@@ -534,7 +558,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   int64_t reserved_micros_ = 0;
   std::string hold_id_;
   std::shared_ptr<Sink> sink_;
-  DemoProvider demo_;
+  std::unique_ptr<ModelProvider> model_;
   int attempts_ = 0;
   pricing::Usage used_;
   bool usage_missing_ = false;

@@ -93,6 +93,27 @@ const std::vector<Option>& options() {
          c.limits.idle_timeout_ms = ms.value();
          return {};
        }},
+      {"--upstream-connect-timeout-ms", "TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_MS",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto ms = parse_range(param, value, kUpstreamTimeoutMsMin, kUpstreamTimeoutMsMax);
+         if (!ms) return ms.error();
+         c.upstream_connect_timeout_ms = ms.value();
+         return {};
+       }},
+      {"--upstream-first-byte-timeout-ms", "TOLLGATE_UPSTREAM_FIRST_BYTE_TIMEOUT_MS",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto ms = parse_range(param, value, kUpstreamTimeoutMsMin, kUpstreamTimeoutMsMax);
+         if (!ms) return ms.error();
+         c.upstream_first_byte_timeout_ms = ms.value();
+         return {};
+       }},
+      {"--upstream-idle-timeout-ms", "TOLLGATE_UPSTREAM_IDLE_TIMEOUT_MS",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto ms = parse_range(param, value, kUpstreamTimeoutMsMin, kUpstreamTimeoutMsMax);
+         if (!ms) return ms.error();
+         c.upstream_idle_timeout_ms = ms.value();
+         return {};
+       }},
   };
   return kOptions;
 }
@@ -233,6 +254,12 @@ Flags for serve (each also read from the environment variable shown):
   --data-dir DIR           where the SQLite database lives (TOLLGATE_DATA_DIR, default ./data)
   --body-bytes-max N       largest request body accepted (TOLLGATE_BODY_BYTES_MAX, default 1048576)
   --idle-timeout-ms N      close a connection idle this long (TOLLGATE_IDLE_TIMEOUT_MS, default 30000)
+  --upstream-connect-timeout-ms N     connect (and TLS) to a model provider
+                           (TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_MS, default 10000)
+  --upstream-first-byte-timeout-ms N  wait for a provider's first byte; retried
+                           (TOLLGATE_UPSTREAM_FIRST_BYTE_TIMEOUT_MS, default 60000)
+  --upstream-idle-timeout-ms N        silence allowed inside a provider's answer
+                           (TOLLGATE_UPSTREAM_IDLE_TIMEOUT_MS, default 60000)
   --demo                   serve a demo project (made, and its keys printed, the first
                            time); calls without a key act as its publishable key
 
@@ -242,6 +269,7 @@ Environment only:
                            first start, printed once, and only its hash kept)
   TOLLGATE_MASTER_KEY      64 hex characters that encrypt provider keys at rest (default: a
                            key made on first start in <data dir>/master.key, mode 0600)
+  TOLLGATE_PRICING_FILE    a JSON pricing catalog replacing the shipped model prices
 
 Flags take '--flag value' or '--flag=value'. Errors print one JSON line on stderr.
 )";

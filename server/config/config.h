@@ -32,6 +32,10 @@ struct Limits {
 inline constexpr size_t kBodyBytesCeiling = size_t{64} * 1024 * 1024;
 inline constexpr int64_t kIdleTimeoutMsMin = 100;
 inline constexpr int64_t kIdleTimeoutMsMax = 600'000;
+// Calls to model providers: connecting (with TLS), the first byte of an answer, and silence
+// between the pieces of a streamed one.
+inline constexpr int64_t kUpstreamTimeoutMsMin = 50;
+inline constexpr int64_t kUpstreamTimeoutMsMax = 600'000;
 
 struct ServeConfig {
   std::string host = "127.0.0.1";
@@ -41,6 +45,9 @@ struct ServeConfig {
   std::optional<std::string> admin_token;  // TOLLGATE_ADMIN_TOKEN
   std::optional<std::string> master_key;   // TOLLGATE_MASTER_KEY, 64 hex characters
   std::optional<std::string> pricing_file; // TOLLGATE_PRICING_FILE: replaces the model prices
+  int64_t upstream_connect_timeout_ms = 10'000;
+  int64_t upstream_first_byte_timeout_ms = 60'000;
+  int64_t upstream_idle_timeout_ms = 60'000;
   bool demo = false;                       // --demo: a demo project, used by keyless calls
   int threads = 1;
   Limits limits;

@@ -1,0 +1,99 @@
+// The client Tollgate calls model providers with: HTTP/1.1 over TCP or TLS (Boost.Beast and
+// OpenSSL, certificates verified against the system store, SNI and host name checked), on its
+// own I/O threads.
+//
+// - A pool keeps idle keep-alive connections per origin (at most kPoolIdlePerOriginMax); a
+//   reused connection the provider had closed is replaced once, without counting as a retry.
+// - Timeouts: connect (TLS handshake included), first byte of the answer, silence between body
+//   reads, and the whole exchange.
+// - Retries: a 429, a 5xx, a failed connect or a first-byte timeout is retried with jittered
+//   exponential backoff (honouring Retry-After up to the cap), at most kUpstreamAttemptsMax
+//   attempts in all, and only before any of the answer was handed on: a stream that has started
+//   is never replayed.
+// - Bodies stream: on_body gets each piece as it arrives. A non-2xx answer's body (at most
+//   kErrorBodyBytesMax) comes with the failure instead, for the adapter to read.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tollgate/core/result.h"
+
+namespace tollgate::server {
+
+inline constexpr int kUpstreamAttemptsMax = 3;
+inline constexpr std::chrono::milliseconds kRetryBackoffBase{200};
+inline constexpr std::chrono::milliseconds kRetryBackoffCap{2'000};
+inline constexpr size_t kPoolIdlePerOriginMax = 16;
+inline constexpr size_t kErrorBodyBytesMax = size_t{64} << 10;
+inline constexpr size_t kResponseHeaderBytesMax = size_t{64} << 10;
+inline constexpr size_t kResponseBodyBytesMax = size_t{32} << 20;
+inline constexpr size_t kUpstreamThreads = 2;
+
+struct UpstreamTimeouts {
+  std::chrono::milliseconds connect{10'000};
+  std::chrono::milliseconds first_byte{60'000};
+  std::chrono::milliseconds idle{60'000};
+  std::chrono::milliseconds total{300'000};
+};
+
+struct UpstreamRequest {
+  std::string url;  // http(s)://host[:port]/path
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;  // sent as a POST with content-type application/json
+};
+
+struct UpstreamFailure {
+  Error error;              // kUpstreamError or kUpstreamTimeout
+  int status = 0;           // the provider's HTTP status, 0 when none arrived
+  std::string body;         // a non-2xx answer's body, truncated
+  bool body_started = false;  // some of a 2xx body was handed on before the failure
+};
+
+struct UpstreamHandlers {
+  std::function<void(int status)> on_head;              // a 2xx answer began
+  std::function<void(std::string_view piece)> on_body;  // in order
+  std::function<void(std::optional<UpstreamFailure>)> on_done;  // exactly once
+};
+
+class UpstreamExchange {
+ public:
+  virtual ~UpstreamExchange() = default;
+  // Stops the exchange; on_done then runs (if it has not) with a failure.
+  virtual void cancel() = 0;
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(UpstreamTimeouts timeouts = {});
+  ~HttpClient();  // stops the I/O threads; exchanges in flight end with a failure
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // kInvalidArgument (param "baseUrl") for a URL it cannot call.
+  Result<std::shared_ptr<UpstreamExchange>> post(UpstreamRequest request, UpstreamHandlers handlers);
+
+  const UpstreamTimeouts& timeouts() const { return timeouts_; }
+
+  struct Impl;
+
+ private:
+  UpstreamTimeouts timeouts_;
+  std::shared_ptr<Impl> impl_;
+};
+
+// The parts of an http(s) URL; nullopt when it is not one.
+struct ParsedUrl {
+  bool tls = false;
+  std::string host;
+  std::string port;
+  std::string target;  // the path and query, at least "/"
+};
+std::optional<ParsedUrl> parse_url(std::string_view url);
+
+}  // namespace tollgate::server

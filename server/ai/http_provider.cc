@@ -1,0 +1,213 @@
+#include "server/ai/http_provider.h"
+
+#include <mutex>
+
+namespace tollgate::server {
+namespace {
+
+using json = nlohmann::json;
+
+Error malformed(std::string what) {
+  return fail(ErrorCode::kUpstreamError, "the provider sent a malformed answer: " + std::move(what));
+}
+
+// One call: a whole JSON answer, or server-sent events read as they arrive. The client runs
+// every callback of one exchange on its strand, so they never overlap.
+class HttpModelCall final : public ModelCall, public std::enable_shared_from_this<HttpModelCall> {
+ public:
+  HttpModelCall(const Dialect& dialect, std::string provider, bool stream, OnDelta on_delta,
+                OnDone done)
+      : dialect_(dialect),
+        provider_(std::move(provider)),
+        stream_(stream),
+        on_delta_(std::move(on_delta)),
+        done_(std::move(done)) {}
+
+  void begin(HttpClient& client, UpstreamRequest request) {
+    auto self = shared_from_this();
+    UpstreamHandlers handlers;
+    handlers.on_body = [self](std::string_view piece) { self->on_body(piece); };
+    handlers.on_done = [self](std::optional<UpstreamFailure> failure) {
+      self->on_done(std::move(failure));
+    };
+    auto exchange = client.post(std::move(request), std::move(handlers));
+    if (!exchange) return finish(ModelFailure{exchange.error(), std::nullopt});
+    std::lock_guard lock(mutex_);
+    exchange_ = exchange.value();
+    if (cancelled_) exchange_->cancel();
+  }
+
+  void cancel() override {
+    std::shared_ptr<UpstreamExchange> exchange;
+    {
+      std::lock_guard lock(mutex_);
+      cancelled_ = true;
+      exchange = exchange_;
+    }
+    if (exchange) exchange->cancel();
+  }
+
+ private:
+  void on_body(std::string_view piece) {
+    if (failed_) return;
+    if (!stream_) {
+      body_.append(piece);
+      return;
+    }
+    events_.clear();
+    if (auto fed = sse_.feed(piece, events_); !fed) return stop(fed.error());
+    for (const stream::SseEvent& event : events_) {
+      if (state_.finished) break;
+      if (auto handled = dialect_.on_event(event, state_, on_delta_); !handled) {
+        return stop(handled.error());
+      }
+    }
+  }
+
+  // A stream that went wrong midway: stop reading; what arrived is still charged.
+  void stop(Error error) {
+    failed_ = true;
+    failure_ = std::move(error);
+    std::shared_ptr<UpstreamExchange> exchange;
+    {
+      std::lock_guard lock(mutex_);
+      exchange = exchange_;
+    }
+    if (exchange) exchange->cancel();
+  }
+
+  void on_done(std::optional<UpstreamFailure> failure) {
+    if (failure_) return finish(ModelFailure{*failure_, produced()});
+    if (failure) {
+      Error error = describe_failure(*failure, provider_);
+      bool cancelled;
+      {
+        std::lock_guard lock(mutex_);
+        cancelled = cancelled_;
+      }
+      if (cancelled) error = fail(ErrorCode::kUpstreamError, "the call was cancelled");
+      return finish(ModelFailure{error, failure->body_started ? produced() : std::nullopt});
+    }
+    if (!stream_) {
+      auto answer = dialect_.parse(body_);
+      if (!answer) return finish(ModelFailure{answer.error(), std::nullopt});
+      return finish(std::move(answer.value()));
+    }
+    if (!state_.finished) {
+      return finish(ModelFailure{fail(ErrorCode::kUpstreamError,
+                                      "the provider's stream ended before its last event"),
+                                 produced()});
+    }
+    auto answer = produced();
+    if (!answer->complete) {
+      return finish(ModelFailure{malformed("its tool calls are incomplete"), answer});
+    }
+    finish(std::move(*answer));
+  }
+
+  // The streamed answer as far as it got, with the usage the stream reported.
+  std::optional<ModelAnswer> produced() {
+    ModelAnswer answer = state_.answer;
+    if (state_.input_tokens && state_.output_tokens) {
+      answer.usage = pricing::Usage{*state_.input_tokens, *state_.output_tokens};
+    }
+    if (!state_.tools.empty()) {
+      auto calls = state_.tools.finish();
+      if (calls) {
+        for (const auto& call : calls.value())
+          answer.tool_calls.push_back({call.id, call.name, call.arguments.dump()});
+      } else {
+        answer.complete = false;
+      }
+    }
+    answer.complete = answer.complete && state_.finished && !failure_;
+    return answer;
+  }
+
+  void finish(ModelResult result) {
+    if (finished_) return;
+    finished_ = true;
+    auto done = std::move(done_);
+    done_ = nullptr;
+    on_delta_ = nullptr;
+    if (done) done(std::move(result));
+  }
+
+  const Dialect& dialect_;
+  std::string provider_;
+  bool stream_;
+  OnDelta on_delta_;
+  OnDone done_;
+  std::mutex mutex_;
+  std::shared_ptr<UpstreamExchange> exchange_;
+  bool cancelled_ = false;
+  std::string body_;
+  stream::SseParser sse_;
+  std::vector<stream::SseEvent> events_;
+  StreamState state_;
+  bool failed_ = false;
+  std::optional<Error> failure_;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<ModelCall> HttpProvider::start(ModelRequest request, OnDelta on_delta,
+                                               OnDone done) {
+  struct NotStarted final : ModelCall {
+    void cancel() override {}
+  };
+  auto built = dialect_.build(request, credentials_);
+  if (!built) {
+    done(ModelFailure{built.error(), std::nullopt});  // nothing was sent
+    return std::make_shared<NotStarted>();
+  }
+  auto call = std::make_shared<HttpModelCall>(dialect_, credentials_.name, request.stream,
+                                              std::move(on_delta), std::move(done));
+  call->begin(client_, std::move(built.value()));
+  return call;
+}
+
+std::string_view default_base_url(std::string_view provider) {
+  if (provider == "openai") return "https://api.openai.com/v1";
+  if (provider == "anthropic") return "https://api.anthropic.com";
+  if (provider == "groq") return "https://api.groq.com/openai/v1";
+  if (provider == "together") return "https://api.together.xyz/v1";
+  if (provider == "openrouter") return "https://openrouter.ai/api/v1";
+  if (provider == "mistral") return "https://api.mistral.ai/v1";
+  if (provider == "deepseek") return "https://api.deepseek.com/v1";
+  return "";
+}
+
+const Dialect& dialect_for(std::string_view provider) {
+  static const OpenAiDialect openai;
+  static const AnthropicDialect anthropic;
+  if (provider == "anthropic") return anthropic;
+  return openai;
+}
+
+Error describe_failure(const UpstreamFailure& failure, std::string_view provider) {
+  std::string who = "the provider '" + std::string(provider) + "'";
+  if (failure.status == 0) {
+    Error error = failure.error;
+    error.message = who + ": " + error.message;
+    return error;
+  }
+  std::string status = " (HTTP " + std::to_string(failure.status) + ")";
+  if (failure.status == 401 || failure.status == 403) {
+    return fail(ErrorCode::kUpstreamError,
+                who + " refused its API key" + status + "; the project owner must check it");
+  }
+  if (failure.status == 429) {
+    return fail(ErrorCode::kUpstreamError,
+                who + " is rate limiting" + status + " after " +
+                    std::to_string(kUpstreamAttemptsMax) + " attempts; try again later");
+  }
+  if (failure.status >= 500) {
+    return fail(ErrorCode::kUpstreamError, who + " failed" + status + " after " +
+                                               std::to_string(kUpstreamAttemptsMax) + " attempts");
+  }
+  return fail(ErrorCode::kUpstreamError, who + " refused the request" + status);
+}
+
+}  // namespace tollgate::server
