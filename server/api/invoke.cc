@@ -46,6 +46,11 @@ inline constexpr size_t kInputValueBytesMax = size_t{64} << 10;
 // stays a bounded share of a long stream.
 inline constexpr size_t kPartialEveryDeltaBytes = 2048;
 inline constexpr size_t kPartialEveryBytes = 256;
+// Tool follow-ups: a conversation may go this many model calls deep, and carries at most this
+// much state (sealed, in `continuation`) and tool output.
+inline constexpr int64_t kToolStepsMax = 8;
+inline constexpr size_t kContinuationBytesMax = size_t{512} << 10;
+inline constexpr size_t kToolResultBytesMax = size_t{64} << 10;
 
 Error unauthenticated(std::string message) {
   return fail(ErrorCode::kUnauthenticated, std::move(message), "token");
@@ -189,6 +194,110 @@ ojson render_tool_calls(const std::vector<ToolCall>& calls) {
   return out;
 }
 
+// ---- Tool follow-ups ---------------------------------------------------------------------
+// An answer with tool calls carries `continuation`: the conversation so far without the system
+// prompt, sealed (AES-256-GCM) and bound to the session and feature, so the client can hold it
+// but neither read nor change it, nor use it in another session. The follow-up sends it back
+// with one result per tool call.
+
+std::string continuation_binding(const token::RuntimeClaims& claims, std::string_view slug) {
+  std::string binding = "continuation/";
+  binding += claims.session_id;
+  binding += '/';
+  binding += slug;
+  return binding;
+}
+
+const char* role_name(ChatMessage::Role role) {
+  switch (role) {
+    case ChatMessage::Role::kSystem: return "system";
+    case ChatMessage::Role::kUser: return "user";
+    case ChatMessage::Role::kAssistant: return "assistant";
+    case ChatMessage::Role::kTool: return "tool";
+  }
+  return "user";
+}
+
+json conversation_json(const std::vector<ChatMessage>& messages, int64_t step) {
+  json list = json::array();
+  for (const ChatMessage& m : messages) {
+    if (m.role == ChatMessage::Role::kSystem) continue;
+    json calls = json::array();
+    for (const ToolCall& call : m.tool_calls)
+      calls.push_back({{"id", call.id}, {"name", call.name}, {"arguments", call.arguments}});
+    list.push_back({{"role", role_name(m.role)}, {"content", m.content}, {"toolCalls", calls},
+                    {"toolCallId", m.tool_call_id}});
+  }
+  return {{"v", 1}, {"step", step}, {"messages", list}};
+}
+
+Result<std::pair<std::vector<ChatMessage>, int64_t>> conversation_from(const json& doc) {
+  Error bad = fail(ErrorCode::kInvalidArgument, "'continuation' is not one this server made",
+                   "continuation");
+  if (!doc.is_object() || doc.value("v", 0) != 1 || !doc.contains("messages") ||
+      !doc["messages"].is_array() || !doc.contains("step") || !doc["step"].is_number_integer()) {
+    return bad;
+  }
+  std::vector<ChatMessage> messages;
+  for (const json& m : doc["messages"]) {
+    ChatMessage message;
+    std::string role = m.value("role", "");
+    message.role = role == "assistant" ? ChatMessage::Role::kAssistant
+                   : role == "tool"    ? ChatMessage::Role::kTool
+                                       : ChatMessage::Role::kUser;
+    message.content = m.value("content", "");
+    message.tool_call_id = m.value("toolCallId", "");
+    for (const json& call : m.value("toolCalls", json::array())) {
+      message.tool_calls.push_back(
+          {call.value("id", ""), call.value("name", ""), call.value("arguments", "{}")});
+    }
+    messages.push_back(std::move(message));
+  }
+  return std::make_pair(std::move(messages), doc["step"].get<int64_t>());
+}
+
+// The tool results of a follow-up: exactly one per call of the last answer, in any order.
+Result<std::vector<ChatMessage>> tool_results(const json& body, const ChatMessage& last) {
+  auto field = body.find("toolResults");
+  if (field == body.end() || !field->is_array() || field->empty() || field->size() > kToolsMax) {
+    return fail(ErrorCode::kInvalidArgument,
+                "'toolResults' must list one {id, output} per tool call of the last answer",
+                "toolResults");
+  }
+  std::vector<ChatMessage> results;
+  for (size_t i = 0; i < field->size(); ++i) {
+    std::string where = "toolResults[" + std::to_string(i) + "]";
+    const json& result = (*field)[i];
+    if (!result.is_object() || !result.contains("id") || !result["id"].is_string() ||
+        !result.contains("output") || !result["output"].is_string() || result.size() != 2) {
+      return fail(ErrorCode::kInvalidArgument, "'" + where + "' must be {id, output} strings",
+                  where);
+    }
+    std::string id = result["id"].get<std::string>();
+    std::string output = result["output"].get<std::string>();
+    if (output.size() > kToolResultBytesMax || !is_valid_utf8(output)) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "'" + where + ".output' must be valid UTF-8 of at most 64 KiB", where + ".output");
+    }
+    bool known = std::any_of(last.tool_calls.begin(), last.tool_calls.end(),
+                             [&](const ToolCall& call) { return call.id == id; });
+    bool repeated = std::any_of(results.begin(), results.end(),
+                                [&](const ChatMessage& m) { return m.tool_call_id == id; });
+    if (!known || repeated) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "'" + where + ".id' must name a tool call of the last answer, once", where + ".id");
+    }
+    results.push_back({ChatMessage::Role::kTool, std::move(output), {}, std::move(id)});
+  }
+  if (results.size() != last.tool_calls.size()) {
+    return fail(ErrorCode::kInvalidArgument,
+                "'toolResults' must answer all " + std::to_string(last.tool_calls.size()) +
+                    " tool calls of the last answer",
+                "toolResults");
+  }
+  return results;
+}
+
 // Where an invocation's answer goes: one JSON response, or a stream of server-sent events.
 class Sink {
  public:
@@ -243,6 +352,67 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
 
   // Everything that can be refused before any money moves. The messages are built here.
   Result<void> prepare(const json& body) {
+    request_.model = op_.model;
+    if (!op_.system_prompt.empty())
+      request_.messages.push_back({ChatMessage::Role::kSystem, op_.system_prompt, {}, {}});
+    auto conversation = body.contains("continuation") ? follow_up(body) : first_turn(body);
+    if (!conversation) return conversation;
+    request_.temperature = op_.temperature;
+    request_.max_tokens = op_.max_tokens;
+    request_.response_format = op_.response_format;
+    request_.tools = op_.tools;
+    if (op_.response_format) {
+      auto schema = structured::JsonSchema::compile(*op_.response_format, "responseFormat");
+      if (!schema) return fail(ErrorCode::kInternal, "the feature's response format no longer compiles");
+      schema_ = std::move(schema.value());
+    }
+    if (auto resolved = resolve_provider(); !resolved) return resolved;
+    return worst_case();
+  }
+
+  Result<void> follow_up(const json& body) {
+    if (body.contains("input")) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "a follow-up sends 'continuation' and 'toolResults', not 'input'", "input");
+    }
+    const json& field = body["continuation"];
+    if (!field.is_string() || field.get_ref<const std::string&>().size() > kContinuationBytesMax) {
+      return fail(ErrorCode::kInvalidArgument, "'continuation' must be the string a tool-calling "
+                                               "answer returned", "continuation");
+    }
+    auto opened = api_.secrets->open(field.get<std::string>(),
+                                     continuation_binding(caller_.claims, op_.slug));
+    if (!opened) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "'continuation' does not belong to this session and feature, or was altered",
+                  "continuation");
+    }
+    auto conversation = conversation_from(json::parse(opened.value(), nullptr, false));
+    if (!conversation) return conversation.error();
+    auto& [messages, step] = conversation.value();
+    if (messages.empty() || messages.back().tool_calls.empty()) {
+      return fail(ErrorCode::kInvalidArgument, "'continuation' is not one this server made",
+                  "continuation");
+    }
+    if (step >= kToolStepsMax) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "this conversation reached the limit of " + std::to_string(kToolStepsMax) +
+                      " tool steps",
+                  "continuation");
+    }
+    auto results = tool_results(body, messages.back());
+    if (!results) return results.error();
+    step_ = step + 1;
+    for (ChatMessage& message : messages) request_.messages.push_back(std::move(message));
+    for (ChatMessage& result : results.value()) request_.messages.push_back(std::move(result));
+    return {};
+  }
+
+  Result<void> first_turn(const json& body) {
+    if (body.contains("toolResults")) {
+      return fail(ErrorCode::kInvalidArgument, "'toolResults' needs the 'continuation' it answers",
+                  "toolResults");
+    }
     auto values = input_variables(body, op_);
     if (!values) return values.error();
     auto tmpl = prompt::Template::parse(op_.user_template);
@@ -260,21 +430,8 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
       }
       return error;
     }
-    request_.model = op_.model;
-    if (!op_.system_prompt.empty())
-      request_.messages.push_back({ChatMessage::Role::kSystem, op_.system_prompt, {}, {}});
     request_.messages.push_back({ChatMessage::Role::kUser, std::move(rendered.value()), {}, {}});
-    request_.temperature = op_.temperature;
-    request_.max_tokens = op_.max_tokens;
-    request_.response_format = op_.response_format;
-    request_.tools = op_.tools;
-    if (op_.response_format) {
-      auto schema = structured::JsonSchema::compile(*op_.response_format, "responseFormat");
-      if (!schema) return fail(ErrorCode::kInternal, "the feature's response format no longer compiles");
-      schema_ = std::move(schema.value());
-    }
-    if (auto resolved = resolve_provider(); !resolved) return resolved;
-    return worst_case();
+    return {};
   }
 
   // Reserves, then runs. `sink` is made once the reservation holds, so a refused call answers
@@ -533,7 +690,17 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
               {"model", op_.provider + "/" + op_.model},
               {"output", answer.text}};
     if (parsed_) out["parsed"] = ojson(*parsed_);
-    if (!answer.tool_calls.empty()) out["toolCalls"] = render_tool_calls(answer.tool_calls);
+    if (!answer.tool_calls.empty()) {
+      out["toolCalls"] = render_tool_calls(answer.tool_calls);
+      std::vector<ChatMessage> conversation = request_.messages;
+      conversation.push_back({ChatMessage::Role::kAssistant, answer.text, answer.tool_calls, {}});
+      auto sealed = api_.secrets->seal(conversation_json(conversation, step_).dump(),
+                                       continuation_binding(caller_.claims, op_.slug));
+      if (sealed && sealed.value().size() <= kContinuationBytesMax) {
+        out["continuation"] = sealed.value();
+        out["toolSteps"] = {{"used", step_}, {"max", kToolStepsMax}};
+      }
+    }
     out["finishReason"] = answer.finish_reason;
     out["usage"] = {{"inputTokens", used_.input_tokens},
                     {"outputTokens", used_.output_tokens},
@@ -560,6 +727,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   std::shared_ptr<Sink> sink_;
   std::unique_ptr<ModelProvider> model_;
   int attempts_ = 0;
+  int64_t step_ = 1;  // model calls in this conversation, this one included
   pricing::Usage used_;
   bool usage_missing_ = false;
   std::optional<structured::PartialJsonParser> partial_;
@@ -607,7 +775,7 @@ void add_invoke_routes(Router& router, ApiContext& api) {
         if (!caller) return respond(error_response(caller.error()));
         auto body = json_object_body(request);
         if (!body) return respond(error_response(body.error()));
-        if (auto known = only_fields(body.value(), {"operation", "input", "stream"}); !known)
+        if (auto known = only_fields(body.value(), {"operation", "input", "stream", "continuation", "toolResults"}); !known)
           return respond(error_response(known.error()));
         auto slug = string_field(body.value(), "operation", kSlugBytesMax);
         if (!slug) return respond(error_response(slug.error()));

@@ -168,6 +168,56 @@ describe('a call', () => {
     expect(calls.map((c) => c.argumentsDelta).join('')).toBe('{"id":"demo"}');
   });
 
+  test('a tool result goes back in a follow-up with the sealed continuation', async () => {
+    const token = await mint('tom', ['lookup']);
+    const first = await invoke(token, { operation: 'lookup', input: { order: 'A-1' } });
+    expect(first.body.toolSteps).toEqual({ used: 1, max: 8 });
+    expect(first.body.continuation).toMatch(/^tgsb1\./);
+    const follow = await invoke(token, {
+      operation: 'lookup', continuation: first.body.continuation, toolResults: [{ id: 'call_demo_1', output: '{"status":"shipped"}' }],
+    });
+    expect(follow.status).toBe(200);
+    expect(follow.body.finishReason).toBe('stop');
+    expect(follow.body.output).toMatch(/demo/);
+    expect(follow.body.toolCalls).toBeUndefined();
+    expect(follow.body.usage.inputTokens).toBeGreaterThan(first.body.usage.inputTokens);
+    // Each step is a charged call of its own.
+    expect(follow.body.remaining).toBe(first.body.remaining - 1);
+  });
+
+  describe('a bad follow-up is refused by name, with nothing charged', () => {
+    let token;
+    let continuation;
+    beforeAll(async () => {
+      token = await mint('tom2', ['lookup']);
+      continuation = (await invoke(token, { operation: 'lookup', input: { order: 'A-1' } })).body.continuation;
+    });
+    const result = [{ id: 'call_demo_1', output: 'ok' }];
+    test.each([
+      ['no tool results', () => ({ continuation }), 'toolResults'],
+      ['an unknown call id', () => ({ continuation, toolResults: [{ id: 'call_x', output: 'ok' }] }), 'toolResults[0].id'],
+      ['the same id twice', () => ({ continuation, toolResults: [...result, ...result] }), 'toolResults[1].id'],
+      ['a result that is not a string', () => ({ continuation, toolResults: [{ id: 'call_demo_1', output: { a: 1 } }] }), 'toolResults[0]'],
+      ['input beside a continuation', () => ({ continuation, toolResults: result, input: { order: 'B' } }), 'input'],
+      ['tool results without a continuation', () => ({ input: { order: 'B' }, toolResults: result }), 'toolResults'],
+      ['an altered continuation', () => ({ continuation: `${continuation.slice(0, -4)}AAAA`, toolResults: result }), 'continuation'],
+      ['not a string', () => ({ continuation: 7, toolResults: result }), 'continuation'],
+    ])('%s', async (_name, body, param) => {
+      const before = await account('tom2');
+      const res = await invoke(token, { operation: 'lookup', ...body() });
+      expect(res.status).toBe(400);
+      expect(res.body.error.param).toBe(param);
+      expect((await account('tom2')).balance).toBe(before.balance);
+    });
+
+    test('another session\'s continuation', async () => {
+      const other = await mint('tom2', ['lookup']);
+      const res = await invoke(other, { operation: 'lookup', continuation, toolResults: result });
+      expect(res.status).toBe(400);
+      expect(res.body.error.param).toBe('continuation');
+    });
+  });
+
   test('usage reports the end user\'s calls, tokens, spend and balance this month', async () => {
     const token = await mint('ursula', ['summarize', 'chat']);
     await invoke(token, { operation: 'summarize', input: { ticket: 'one' } });

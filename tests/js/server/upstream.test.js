@@ -166,6 +166,32 @@ describe.each([
   });
 });
 
+test('a tool loop stops after eight steps', async () => {
+  await feature('loop', 'fake/tools-always', {
+    tools: [{ name: 'get_order', description: 'Looks an order up', parameters: { type: 'object' } }],
+  });
+  const session = await token('loop_user', ['loop']);
+  let res = await call(server, 'POST', '/v1/runtime/invoke', { key: session, body: { operation: 'loop', input: { ticket: 'x' } } });
+  for (let step = 1; step < 8; step += 1) {
+    expect(res.status).toBe(200);
+    expect(res.body.toolSteps.used).toBe(step);
+    const id = res.body.toolCalls[0].id;
+    res = await call(server, 'POST', '/v1/runtime/invoke', {
+      key: session, body: { operation: 'loop', continuation: res.body.continuation, toolResults: [{ id, output: 'still pending' }] },
+    });
+  }
+  expect(res.body.toolSteps.used).toBe(8);
+  // The provider saw the whole conversation each time, system prompt first.
+  const last = (await lastRequests('tools-always')).pop();
+  expect(last.body.messages[0]).toEqual({ role: 'system', content: SYSTEM_PROMPT });
+  expect(last.body.messages.filter((m) => m.role === 'tool').length).toBe(7);
+  const over = await call(server, 'POST', '/v1/runtime/invoke', {
+    key: session, body: { operation: 'loop', continuation: res.body.continuation, toolResults: [{ id: res.body.toolCalls[0].id, output: 'x' }] },
+  });
+  expect(over.status).toBe(400);
+  expect(over.body.error.message).toMatch(/8 tool steps/);
+});
+
 describe('failures', () => {
   test('429 twice is retried and then succeeds', async () => {
     await feature('retry', 'fake/text+status-429-2');
