@@ -483,14 +483,27 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
                                         "price in the pricing catalog");
     }
     price_ = price.value_or(pricing::ModelPrice{money::Micros(0), money::Micros(0)});
-    auto one_call = pricing::cost(price_, {input_bound.value(), op_.max_tokens});
+    // The reservation must cover whichever model answers: take the dearer price per token.
+    pricing::ModelPrice worst = price_;
+    if (op_.fallback) {
+      auto fallback = api_.pricing->find(op_.fallback->provider, op_.fallback->model);
+      if (!fallback && op_.price.kind == FeaturePricing::Kind::kTokens) {
+        return fail(ErrorCode::kInternal, "the feature is priced by tokens but its fallback "
+                                          "model has no price in the pricing catalog");
+      }
+      if (fallback) {
+        worst.input_per_million = std::max(worst.input_per_million, fallback->input_per_million);
+        worst.output_per_million = std::max(worst.output_per_million, fallback->output_per_million);
+      }
+    }
+    auto one_call = pricing::cost(worst, {input_bound.value(), op_.max_tokens});
     if (!one_call) return one_call.error();
     // A response format may need one repair call, whose prompt adds the first answer.
     int64_t calls = schema_ ? 2 : 1;
     auto repair_input = pricing::input_tokens_upper_bound(
         bytes + op_.max_tokens * 8 + 1024, static_cast<int64_t>(request_.messages.size()) + 2);
     if (!repair_input) return repair_input.error();
-    auto repair_call = pricing::cost(price_, {repair_input.value(), op_.max_tokens});
+    auto repair_call = pricing::cost(worst, {repair_input.value(), op_.max_tokens});
     if (!repair_call) return repair_call.error();
     reserved_micros_ = one_call.value().value() + (calls == 2 ? repair_call.value().value() : 0);
     auto credits = charge(money::Micros(reserved_micros_));
@@ -520,35 +533,54 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     return json_response(http::status::payment_required, body);
   }
 
-  // The feature's provider: the demo, or the project's stored credentials for its name. An
-  // error here comes before anything is reserved.
-  Result<void> resolve_provider() {
-    if (op_.provider == kDemoProvider) {
-      model_ = std::make_unique<DemoProvider>();
-      return {};
-    }
-    auto record = api_.store.get_provider(caller_.project.id, op_.provider);
+  // A provider by name: the demo, or the project's stored credentials for it.
+  Result<std::unique_ptr<ModelProvider>> provider_for(const std::string& name) {
+    if (name == kDemoProvider) return std::unique_ptr<ModelProvider>(std::make_unique<DemoProvider>());
+    auto record = api_.store.get_provider(caller_.project.id, name);
     if (!record) return record.error();
     if (!record.value()) {
       return fail(ErrorCode::kUpstreamError,
-                  "the feature's provider '" + op_.provider +
+                  "the feature's provider '" + name +
                       "' has no API key; the project owner must add it (PUT /v1/providers/" +
-                      op_.provider + ")");
+                      name + ")");
     }
     auto key = api_.secrets->open(record.value()->sealed_key,
-                                  provider_key_binding(caller_.project.id, op_.provider));
+                                  provider_key_binding(caller_.project.id, name));
     if (!key) return fail(ErrorCode::kInternal, "the provider key cannot be opened");
     std::string base_url = record.value()->base_url;
-    if (base_url.empty()) base_url = default_base_url(op_.provider);
+    if (base_url.empty()) base_url = default_base_url(name);
     while (!base_url.empty() && base_url.back() == '/') base_url.pop_back();
     if (base_url.empty()) {
       return fail(ErrorCode::kUpstreamError,
-                  "the provider '" + op_.provider + "' needs a baseUrl; the project owner must set it");
+                  "the provider '" + name + "' needs a baseUrl; the project owner must set it");
     }
-    model_ = std::make_unique<HttpProvider>(
-        *api_.upstream, dialect_for(op_.provider),
-        ProviderCredentials{op_.provider, std::move(key.value()), std::move(base_url)});
+    return std::unique_ptr<ModelProvider>(std::make_unique<HttpProvider>(
+        *api_.upstream, dialect_for(name),
+        ProviderCredentials{name, std::move(key.value()), std::move(base_url)}));
+  }
+
+  // The feature's provider; an error here comes before anything is reserved. The fallback's
+  // is resolved only if it is needed.
+  Result<void> resolve_provider() {
+    auto provider = provider_for(op_.provider);
+    if (!provider) return provider.error();
+    model_ = std::move(provider.value());
+    model_name_ = op_.provider + "/" + op_.model;
     return {};
+  }
+
+  // The primary failed before producing anything: switch to the fallback model, once.
+  bool switch_to_fallback() {
+    if (!op_.fallback || fallback_used_ || cancelled()) return false;
+    fallback_used_ = true;
+    auto provider = provider_for(op_.fallback->provider);
+    if (!provider) return false;
+    model_ = std::move(provider.value());
+    request_.model = op_.fallback->model;
+    model_name_ = op_.fallback->provider + "/" + op_.fallback->model;
+    if (auto price = api_.pricing->find(op_.fallback->provider, op_.fallback->model)) price_ = *price;
+    if (sink_) sink_->event("fallback", {{"model", model_name_}});
+    return true;
   }
 
   void call_model() {
@@ -590,7 +622,10 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
 
   void on_model_done(ModelResult result) {
     if (auto* failure = std::get_if<ModelFailure>(&result)) {
-      if (!failure->produced && attempts_ == 1) return release(failure->error);
+      if (!failure->produced && !charged_) {
+        if (switch_to_fallback()) return call_model();
+        return release(failure->error);
+      }
       ModelAnswer produced = failure->produced ? std::move(*failure->produced) : ModelAnswer{};
       produced.complete = false;
       add_usage(produced);
@@ -628,6 +663,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   }
 
   void add_usage(const ModelAnswer& answer) {
+    charged_ = true;
     if (answer.usage) {
       used_.input_tokens += answer.usage->input_tokens;
       used_.output_tokens += answer.usage->output_tokens;
@@ -687,7 +723,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     ojson out{{"id", hold_id_},
               {"object", "invocation"},
               {"operation", op_.slug},
-              {"model", op_.provider + "/" + op_.model},
+              {"model", model_name_},
               {"output", answer.text}};
     if (parsed_) out["parsed"] = ojson(*parsed_);
     if (!answer.tool_calls.empty()) {
@@ -726,6 +762,9 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   std::string hold_id_;
   std::shared_ptr<Sink> sink_;
   std::unique_ptr<ModelProvider> model_;
+  std::string model_name_;     // "provider/model" of the model answering
+  bool fallback_used_ = false;
+  bool charged_ = false;       // an attempt produced something, so the call is charged
   int attempts_ = 0;
   int64_t step_ = 1;  // model calls in this conversation, this one included
   pricing::Usage used_;

@@ -13,7 +13,7 @@ using nlohmann::json;
 using nlohmann::ordered_json;
 
 const std::initializer_list<std::string_view> kOperationFields = {
-    "slug", "title", "model", "systemPrompt", "userTemplate", "temperature", "maxTokens",
+    "slug", "title", "model", "fallbackModel", "systemPrompt", "userTemplate", "temperature", "maxTokens",
     "responseFormat", "tools", "monthlyInvocationLimit", "perUserDailyLimit",
     "perUserMonthlyLimit", "allowedOrigins", "price", "status"};
 
@@ -72,8 +72,10 @@ Result<std::string> prompt_text(const json& definition, std::string_view name) {
   return text;
 }
 
-Result<void> parse_model(const json& definition, Operation& op) {
-  auto model = string_field(definition, "model", kProviderNameBytesMax + 1 + kModelBytesMax);
+// "provider/model" in `field`: (provider, model).
+Result<std::pair<std::string, std::string>> model_ref(const json& definition,
+                                                      std::string_view field) {
+  auto model = string_field(definition, field, kProviderNameBytesMax + 1 + kModelBytesMax);
   if (!model) return model.error();
   const std::string& text = model.value();
   size_t slash = text.find('/');
@@ -84,11 +86,24 @@ Result<void> parse_model(const json& definition, Operation& op) {
     provider_ok = is_slug_char(provider[i], i == 0);
   }
   if (!provider_ok || name.empty() || name.find(' ') != std::string::npos) {
-    return invalid("'model' must be 'provider/model', e.g. 'openai/gpt-4o-mini' or 'demo/echo'",
-                   "model");
+    return invalid(in_quotes(field) +
+                       " must be 'provider/model', e.g. 'openai/gpt-4o-mini' or 'demo/echo'",
+                   std::string(field));
   }
-  op.provider = std::move(provider);
-  op.model = std::move(name);
+  return std::make_pair(std::move(provider), std::move(name));
+}
+
+Result<void> parse_model(const json& definition, Operation& op) {
+  auto model = model_ref(definition, "model");
+  if (!model) return model.error();
+  op.provider = std::move(model.value().first);
+  op.model = std::move(model.value().second);
+  if (auto fallback = definition.find("fallbackModel");
+      fallback != definition.end() && !fallback->is_null()) {
+    auto ref = model_ref(definition, "fallbackModel");
+    if (!ref) return ref.error();
+    op.fallback = ModelRef{std::move(ref.value().first), std::move(ref.value().second)};
+  }
   return {};
 }
 
@@ -276,6 +291,7 @@ json definition_of(const Operation& op) {
   return {{"slug", op.slug},
           {"title", op.title},
           {"model", op.provider + "/" + op.model},
+          {"fallbackModel", op.fallback ? json(op.fallback->provider + "/" + op.fallback->model) : json()},
           {"systemPrompt", op.system_prompt},
           {"userTemplate", op.user_template},
           {"temperature", nullable(op.temperature)},
@@ -324,7 +340,7 @@ Result<Operation> operation_from_record(const OperationRecord& record) {
 ordered_json render_operation(const Operation& op, OperationView view) {
   json definition = definition_of(op);
   ordered_json out = {{"id", op.id}, {"object", "operation"}};
-  for (const char* field : {"slug", "title", "model", "systemPrompt", "userTemplate"}) {
+  for (const char* field : {"slug", "title", "model", "fallbackModel", "systemPrompt", "userTemplate"}) {
     bool hidden = view == OperationView::kPublic &&
                   (std::string_view(field) == "systemPrompt" ||
                    std::string_view(field) == "userTemplate");

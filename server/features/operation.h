@@ -49,12 +49,18 @@ struct FeaturePricing {
   int64_t micros_per_credit = 1'000;     // kTokens: what one credit is worth ($0.001)
 };
 
+struct ModelRef {
+  std::string provider;
+  std::string model;
+};
+
 struct Operation {
   std::string id;  // "op_…"
   std::string slug;
   std::string title;
   std::string provider;  // before the first '/' of `model`
   std::string model;     // after it
+  std::optional<ModelRef> fallback;  // tried when the model fails before answering
   std::string system_prompt;
   std::string user_template;
   std::vector<std::string> variables;  // the template's, in order of first use

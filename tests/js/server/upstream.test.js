@@ -211,6 +211,18 @@ describe('failures', () => {
     expect(await balance('f2')).toBe(100);
   });
 
+  test('a fallback model answers when the model fails before answering', async () => {
+    await feature('fallback', 'fake/text+status-500-always', { fallbackModel: 'anthropic/text' });
+    const res = await invoke('f9', 'fallback');
+    expect(res.status).toBe(200);
+    expect(res.body.model).toBe('anthropic/text');
+    expect(res.body.output).toMatch(/^Hello from the fake provider/);
+    const streamed = await stream('f9', 'fallback');
+    expect(streamed.events.find((e) => e.type === 'fallback').data).toEqual({ model: 'anthropic/text' });
+    expect(streamed.events[streamed.events.length - 1].type).toBe('done');
+    expect(await balance('f9')).toBe(90);
+  });
+
   test('a refused key is not retried and not echoed', async () => {
     await feature('badkey', 'fake/text+status-401-always');
     const res = await invoke('f3', 'badkey');
