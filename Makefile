@@ -65,6 +65,13 @@ run: server
 	echo "  curl -X POST http://localhost:$$port/v1/meter -H 'content-type: application/json' \\"; \
 	echo "       -d '{\"userId\":\"alice\",\"event\":\"image_gen\",\"cost\":5}'"; \
 	echo "  read docs/metering.md (the demo's secret key is printed below, once)"; \
+	echo "Run the demo AI feature (demo model, no key needed): mint a session, then invoke it:"; \
+	echo "  TOKEN=\$$(curl -s -X POST http://localhost:$$port/v1/runtime/sessions -H 'origin: http://localhost:$$port' \\"; \
+	echo "       -H 'content-type: application/json' -d '{\"endUserId\":\"alice\",\"operationIds\":[\"summarize_ticket\"]}' \\"; \
+	echo "       | sed 's/.*\"token\":\"//; s/\".*//')"; \
+	echo "  curl -s -X POST http://localhost:$$port/v1/runtime/invoke -H \"authorization: Bearer \$$TOKEN\" \\"; \
+	echo "       -H 'content-type: application/json' -d '{\"operation\":\"summarize_ticket\",\"input\":{\"ticket\":\"My invoice is wrong\"}}'"; \
+	echo "  read docs/features.md"; \
 	echo "Stop with Ctrl-C."; \
 	echo ""
 	@exec $(BUILD)/bin/tollgate serve --demo

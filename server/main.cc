@@ -2,6 +2,7 @@
 //
 // Failures print exactly one JSON error line on stderr and exit non-zero: 2 for bad usage,
 // 1 for a runtime failure (port taken, data directory unwritable).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string_view>
@@ -9,7 +10,10 @@
 
 #include "server/api/api.h"
 #include "server/api/health.h"
+#include "server/api/input.h"
 #include "server/api/render.h"
+#include "server/auth/crypto.h"
+#include "server/features/operation.h"
 #include "server/config/config.h"
 #include "server/http/error_response.h"
 #include "server/http/server.h"
@@ -60,6 +64,51 @@ Result<std::string> demo_project(Store& store) {
             "  publishable key: " + created.value().publishable_key +
                 "\n  secret key:      " + created.value().secret_key + "\n");
   return created.value().project.id;
+}
+
+// The demo feature `make run` shows: answered by the demo provider, so it needs no key.
+constexpr std::string_view kDemoFeature = R"json({
+  "slug": "summarize_ticket",
+  "title": "Summarize a support ticket (demo model)",
+  "model": "demo/echo",
+  "systemPrompt": "You are a support lead. Summarize the ticket in one sentence and rate its priority.",
+  "userTemplate": "Ticket:\n{{ticket}}",
+  "maxTokens": 300,
+  "responseFormat": {
+    "type": "object",
+    "properties": {"summary": {"type": "string"}, "priority": {"enum": ["low", "high"]}},
+    "required": ["summary", "priority"]
+  },
+  "perUserDailyLimit": 50,
+  "price": {"type": "fixed", "credits": 2}
+})json";
+
+// Seeds the demo feature once, and lets a browser on this port (or curl sending its Origin)
+// mint runtime sessions for the demo project without a key.
+Result<void> seed_demo(Store& store, ApiContext& api, const std::string& project_id, uint16_t port) {
+  std::vector<std::string> origins = {"http://localhost:" + std::to_string(port),
+                                      "http://127.0.0.1:" + std::to_string(port)};
+  auto patched = store.patch_project_settings(project_id, [&](ProjectSettings& settings) -> Result<void> {
+    settings.allow_browser_minting = true;
+    for (const std::string& origin : origins) {
+      auto& list = settings.allowed_origins;
+      if (std::find(list.begin(), list.end(), origin) == list.end() && list.size() < kAllowedOriginsMax)
+        list.push_back(origin);
+    }
+    return {};
+  });
+  if (!patched) return patched.error();
+  api.auth.forget_project(project_id);
+  auto existing = store.get_operation(project_id, "summarize_ticket");
+  if (!existing) return existing.error();
+  if (existing.value()) return {};
+  auto op = parse_operation(nlohmann::json::parse(kDemoFeature));
+  if (!op) return op.error();
+  int64_t now = system_now_ms();
+  auto created = store.create_operation(OperationRecord{new_id("op_"), project_id, op.value().slug,
+                                                        definition_of(op.value()).dump(), now, now});
+  if (!created && created.error().code != ErrorCode::kConflict) return created.error();
+  return {};
 }
 
 int serve(const ServeConfig& config) {
@@ -114,6 +163,8 @@ int serve(const ServeConfig& config) {
     if (!demo) return exit_with(demo.error());
     demo_id = demo.value();
     auth.set_demo_project(*demo_id);
+    if (auto seeded = seed_demo(db, api, *demo_id, server.value()->port()); !seeded)
+      return exit_with(seeded.error());
   }
 
   log.info("listening",

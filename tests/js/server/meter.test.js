@@ -370,6 +370,16 @@ describe('CLI and demo mode', () => {
       const logged = JSON.stringify(demo.logs);
       expect(logged).not.toContain(keys.secretKey);
       expect(logged).not.toContain('tgadm_');
+      // The demo feature runs with no key at all: the page's own origin mints a session.
+      const origin = `http://localhost:${demo.port}`;
+      const session = await call(demo, 'POST', '/v1/runtime/sessions', { body: { endUserId: 'visitor', operationIds: ['summarize_ticket'] }, headers: { origin } });
+      expect(session.status).toBe(200);
+      const elsewhere = await call(demo, 'POST', '/v1/runtime/sessions', { body: { endUserId: 'visitor', operationIds: ['summarize_ticket'] }, headers: { origin: 'https://evil.example.com' } });
+      expect(elsewhere.status).toBe(403);
+      const ran = await call(demo, 'POST', '/v1/runtime/invoke', { key: session.body.token, body: { operation: 'summarize_ticket', input: { ticket: 'My invoice is wrong' } } });
+      expect(ran.status).toBe(200);
+      expect(ran.body).toMatchObject({ demo: true, model: 'demo/echo', remaining: 97 });
+      expect(Object.keys(ran.body.parsed).sort()).toEqual(['priority', 'summary']);
     } finally {
       await demo.stop();
       require('node:fs').rmSync(dataDir, { recursive: true, force: true });
