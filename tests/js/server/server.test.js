@@ -70,6 +70,23 @@ describe('a running server', () => {
     expectErrorShape(await res.json(), 'method_not_allowed');
   });
 
+  test('browsers may call cross-origin: preflight, and the origin echoed without credentials', async () => {
+    const preflight = await fetch(`${server.url}/v1/runtime/invoke`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/authorization/);
+    expect(preflight.headers.get('access-control-allow-methods')).toMatch(/POST/);
+    expect(preflight.headers.get('access-control-allow-credentials')).toBeNull();
+    const res = await fetch(`${server.url}/healthz`, { headers: { origin: 'https://app.example.com' } });
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(res.headers.get('vary')).toBe('Origin');
+    const plain = await fetch(`${server.url}/healthz`);
+    expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   test('a body over the limit is a JSON 413', async () => {
     const res = await fetch(`${server.url}/healthz`, { method: 'POST', body: 'x'.repeat(4096) });
     expect(res.status).toBe(413);
