@@ -109,6 +109,7 @@ bench: deps configure-native
 	@grep -q bench_hello_server $(BUILD)/Makefile || cmake -S . -B $(BUILD) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS) --target $(BENCH_TARGETS) $(QUIET_MAKE)
 	@node bench/meter/run.mjs --build $(BUILD)
+	@node bench/proxy/run.mjs --build $(BUILD)
 
 # libFuzzer targets (tests/fuzz/), built with clang in their own tree and run for FUZZ_SECONDS
 # each from a seed corpus of the shared vectors. Never part of `make test`.

@@ -1,0 +1,188 @@
+// bench/proxy: what Tollgate adds in front of a model provider, against the provider called
+// directly (the ceiling) and the Portkey gateway (@portkey-ai/gateway) in front of the same
+// provider. For an upstream delay of 0 ms and 20 ms it measures, for each of the three:
+//   - latency at concurrency 1 (sequential keep-alive requests): p50 and p99, and what each
+//     adds over the direct call;
+//   - the most requests per second (wrk, -c64, a bounded time);
+//   - the time to the first streamed piece of output at concurrency 1;
+//   - the resident memory of the proxy process after the load.
+// Tollgate runs a feature end to end per request: runtime-token check, feature and provider
+// lookup, a ledger hold reserved and settled (SQLite), the provider call. Portkey only relays.
+// Prints ONE table. Load goes to 127.0.0.1 only.
+//
+//   node bench/proxy/run.mjs [--build DIR] [--requests N] [--seconds S] [--connections N]
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const args = Object.fromEntries(process.argv.slice(2).map((a, i, all) => (a.startsWith('--') ? [a.slice(2), all[i + 1]] : null)).filter(Boolean));
+const BUILD = path.resolve(root, args.build || 'build');
+const LATENCY_REQUESTS = Number(args.requests || 300); // per target, after a warm-up of 30
+const STREAM_REQUESTS = Number(args['stream-requests'] || 60);
+const WRK_SECONDS = Number(args.seconds || 5);
+const CONNECTIONS = Number(args.connections || 64);
+const START_TIMEOUT_MS = 15_000;
+const ADMIN_TOKEN = 'tgadm_bench_admin_token_0123456789';
+
+const children = new Set();
+process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+
+function start(command, argv, { env = {}, ready }) {
+  const child = spawn(command, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${command} did not start: ${out}`)), START_TIMEOUT_MS);
+    const onData = (chunk) => {
+      out += chunk;
+      const found = ready(out);
+      if (found) {
+        clearTimeout(timer);
+        resolve({ child, ...found });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`${command} exited ${code}: ${out.slice(-500)}`)));
+  });
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+function request(port, pathname, headers, body, { firstByte = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const req = http.request({ host: '127.0.0.1', port, path: pathname, method: 'POST', agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
+      let first = null;
+      let text = '';
+      res.on('data', (chunk) => {
+        text += chunk;
+        // The first piece of output: an OpenAI content delta, or Tollgate's delta event.
+        if (first === null && firstByte && /"content":"[^"]|event: delta/.test(text)) first = process.hrtime.bigint();
+      });
+      res.on('end', () => {
+        const end = process.hrtime.bigint();
+        if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`));
+        resolve(Number((firstByte ? first ?? end : end) - started) / 1e6);
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+async function latency(target, { stream = false } = {}) {
+  const body = stream ? target.streamBody : target.body;
+  for (let i = 0; i < 30; i += 1) await request(target.port, target.path, target.headers, body, { firstByte: stream });
+  const times = [];
+  const n = stream ? STREAM_REQUESTS : LATENCY_REQUESTS;
+  for (let i = 0; i < n; i += 1) times.push(await request(target.port, target.path, target.headers, body, { firstByte: stream }));
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 50), p99: percentile(times, 99) };
+}
+
+function throughput(target) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
+  fs.writeFileSync(path.join(dir, 'body.json'), target.body);
+  fs.writeFileSync(path.join(dir, 'headers.txt'), Object.entries(target.headers).map(([k, v]) => `${k}: ${v}`).join('\n'));
+  const out = execFileSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${WRK_SECONDS}s`, '--timeout', '5s', '-s', path.join(here, 'post.lua'),
+    `http://127.0.0.1:${target.port}${target.path}`, '--', path.join(dir, 'body.json'), path.join(dir, 'headers.txt')],
+  { timeout: (WRK_SECONDS + 30) * 1000 }).toString();
+  fs.rmSync(dir, { recursive: true, force: true });
+  const result = JSON.parse(out.trim().split('\n').pop());
+  if (result.non2xx || result.errors) throw new Error(`${target.name}: ${result.non2xx} non-2xx and ${result.errors} socket errors under load`);
+  return result.requests / result.seconds;
+}
+
+const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+
+async function json(port, method, pathname, key, body) {
+  const res = await fetch(`http://127.0.0.1:${port}${pathname}`, {
+    method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body),
+  });
+  const parsed = await res.json();
+  if (!res.ok) throw new Error(`${method} ${pathname}: ${JSON.stringify(parsed)}`);
+  return parsed;
+}
+
+async function scenario(delayMs) {
+  const upstream = await start(process.execPath, [path.join(here, 'upstream.mjs')], {
+    env: { DELAY_MS: String(delayMs) }, ready: (out) => (/\{"port":(\d+)\}/.exec(out) ? { port: Number(/\{"port":(\d+)\}/.exec(out)[1]) } : null),
+  });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
+  const tollgate = await start(path.join(BUILD, 'bin', 'tollgate'), ['serve', '--port', '0', '--data-dir', dataDir], {
+    env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, DATABASE_URL: '' },
+    ready: (out) => { const m = /"event":"listening".*?"port":(\d+)/.exec(out); return m ? { port: Number(m[1]) } : null; },
+  });
+  const portkeyPort = 20000 + Math.floor(Math.random() * 20000);
+  const portkey = await start(process.execPath, [path.join(root, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js'), `--port=${portkeyPort}`, '--headless'], {
+    env: { NODE_ENV: 'production' }, ready: (out) => (/Ready for connections/.test(out) ? { port: portkeyPort } : null),
+  });
+
+  // Tollgate: a project, the provider's key, a feature on it, one runtime session.
+  const project = await json(tollgate.port, 'POST', '/v1/projects', ADMIN_TOKEN, { name: 'bench' });
+  await json(tollgate.port, 'PUT', '/v1/providers/bench', project.secretKey, { apiKey: 'sk-bench', baseUrl: `http://127.0.0.1:${upstream.port}/v1` });
+  await json(tollgate.port, 'POST', '/v1/operations', project.secretKey, {
+    slug: 'answer', model: 'bench/bench-model', systemPrompt: 'Answer briefly.', userTemplate: 'Say hello to {{name}}.', maxTokens: 64, price: { type: 'fixed', credits: 0 },
+  });
+  const session = await json(tollgate.port, 'POST', '/v1/runtime/sessions', project.secretKey, { endUserId: 'bench_user', operationIds: ['answer'], ttlMinutes: 60 });
+
+  const openaiBody = (stream) => JSON.stringify({ model: 'bench-model', max_tokens: 64, stream, ...(stream ? { stream_options: { include_usage: true } } : {}),
+    messages: [{ role: 'system', content: 'Answer briefly.' }, { role: 'user', content: 'Say hello to Ada.' }] });
+  const targets = [
+    { name: 'direct (ceiling)', port: upstream.port, path: '/v1/chat/completions', headers: { authorization: 'Bearer sk-bench' }, body: openaiBody(false), streamBody: openaiBody(true), pid: null },
+    { name: 'tollgate', port: tollgate.port, path: '/v1/runtime/invoke', headers: { authorization: `Bearer ${session.token}` },
+      body: JSON.stringify({ operation: 'answer', input: { name: 'Ada' } }), streamBody: JSON.stringify({ operation: 'answer', input: { name: 'Ada' }, stream: true }), pid: tollgate.child.pid },
+    { name: 'portkey', port: portkey.port, path: '/v1/chat/completions',
+      headers: { authorization: 'Bearer sk-bench', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `http://127.0.0.1:${upstream.port}/v1` },
+      body: openaiBody(false), streamBody: openaiBody(true), pid: portkey.child.pid },
+  ];
+  const rows = [];
+  for (const target of targets) {
+    const lat = await latency(target);
+    // A peer whose streaming fails is reported as such, not dropped from the table.
+    const ttft = await latency(target, { stream: true }).catch((error) => ({ error: error.message.slice(0, 80) }));
+    const rps = throughput(target);
+    rows.push({ ...target, lat, ttft, rps, rss: target.pid ? rssMb(target.pid) : null });
+  }
+  // Every bench call was metered: the ledger must hold one settled hold per successful call.
+  const audit = await json(tollgate.port, 'GET', '/v1/ledger/audit', project.secretKey);
+  if (!audit.ok || audit.openHolds !== 0) throw new Error(`ledger audit after the bench: ${JSON.stringify(audit)}`);
+  for (const p of [upstream, tollgate, portkey]) p.child.kill('SIGTERM');
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  return rows;
+}
+
+const fmt = (ms) => ms.toFixed(2);
+console.log('bench/proxy: Tollgate and Portkey in front of one OpenAI-format provider on 127.0.0.1');
+console.log(`latency: ${LATENCY_REQUESTS} sequential requests (keep-alive) after 30 warm-up; first token: ${STREAM_REQUESTS} streamed; throughput: wrk -t2 -c${CONNECTIONS} ${WRK_SECONDS} s`);
+console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0].model}`);
+console.log('');
+console.log('| upstream delay | path | p50 ms | p99 ms | added p50 / p99 ms | first token p50 ms (added) | max req/s | ÷ portkey | RSS MB |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+const verdicts = [];
+for (const delay of [0, 20]) {
+  const rows = await scenario(delay);
+  const [direct, , portkey] = rows;
+  for (const row of rows) {
+    const added = row === direct ? '—' : `${fmt(row.lat.p50 - direct.lat.p50)} / ${fmt(row.lat.p99 - direct.lat.p99)}`;
+    const ttft = row.ttft.error ? `fails: ${row.ttft.error}`
+      : row === direct ? fmt(row.ttft.p50) : `${fmt(row.ttft.p50)} (+${fmt(row.ttft.p50 - direct.ttft.p50)})`;
+    const ratio = row.name === 'tollgate' ? `${(row.rps / portkey.rps).toFixed(1)}×` : '';
+    console.log(`| ${delay} ms | ${row.name} | ${fmt(row.lat.p50)} | ${fmt(row.lat.p99)} | ${added} | ${ttft} | ${Math.round(row.rps).toLocaleString('en-US')} | ${ratio} | ${row.rss === null ? '—' : row.rss.toFixed(1)} |`);
+  }
+  const tollgate = rows[1];
+  verdicts.push(`${delay} ms: tollgate ${(tollgate.rps / portkey.rps).toFixed(1)}× portkey's req/s (target ≥ 10×: ${tollgate.rps >= 10 * portkey.rps ? 'pass' : 'MISS'}); added p99 ${fmt(tollgate.lat.p99 - direct.lat.p99)} ms at c=1 (target < 1 ms: ${tollgate.lat.p99 - direct.lat.p99 < 1 ? 'pass' : 'MISS'})`);
+}
+console.log('');
+for (const v of verdicts) console.log(v);
+process.exit(0);
