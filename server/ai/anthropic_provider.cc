@@ -6,24 +6,11 @@ namespace {
 
 using json = nlohmann::json;
 
-Error malformed(std::string what) {
-  return fail(ErrorCode::kUpstreamError,
-              "the provider sent a malformed answer: " + std::move(what));
-}
-
 std::string finish_reason(std::string_view stop_reason) {
   if (stop_reason == "end_turn" || stop_reason == "stop_sequence") return "stop";
   if (stop_reason == "max_tokens") return "length";
   if (stop_reason == "tool_use") return "tool_calls";
   return std::string(stop_reason);
-}
-
-std::optional<int64_t> token_count(const json& usage, const char* name) {
-  auto field = usage.find(name);
-  if (field == usage.end() || !field->is_number_integer() || field->get<int64_t>() < 0) {
-    return std::nullopt;
-  }
-  return field->get<int64_t>();
 }
 
 }  // namespace

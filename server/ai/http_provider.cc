@@ -3,13 +3,19 @@
 #include <mutex>
 
 namespace tollgate::server {
-namespace {
-
-using json = nlohmann::json;
-
 Error malformed(std::string what) {
   return fail(ErrorCode::kUpstreamError, "the provider sent a malformed answer: " + std::move(what));
 }
+
+std::optional<int64_t> token_count(const nlohmann::json& usage, const char* name) {
+  auto field = usage.find(name);
+  if (field == usage.end() || !field->is_number_integer() || field->get<int64_t>() < 0) {
+    return std::nullopt;
+  }
+  return field->get<int64_t>();
+}
+
+namespace {
 
 // One call: a whole JSON answer, or server-sent events read as they arrive. The client runs
 // every callback of one exchange on its strand, so they never overlap.

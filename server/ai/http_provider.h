@@ -84,6 +84,11 @@ std::string_view default_base_url(std::string_view provider);
 // The dialect a provider name speaks: Anthropic for "anthropic", OpenAI otherwise.
 const Dialect& dialect_for(std::string_view provider);
 
+// Shared by the dialects: a kUpstreamError for an answer that cannot be read, and a token count
+// from a usage object (nullopt when absent or not a non-negative integer).
+Error malformed(std::string what);
+std::optional<int64_t> token_count(const nlohmann::json& usage, const char* name);
+
 // An upstream failure as the end user may see it: the status and what it means, never the
 // provider's own text (which can quote the key or the prompt).
 Error describe_failure(const UpstreamFailure& failure, std::string_view provider);

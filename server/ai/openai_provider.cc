@@ -6,11 +6,6 @@ namespace {
 
 using json = nlohmann::json;
 
-Error malformed(std::string what) {
-  return fail(ErrorCode::kUpstreamError,
-              "the provider sent a malformed answer: " + std::move(what));
-}
-
 json message_json(const ChatMessage& message) {
   switch (message.role) {
     case ChatMessage::Role::kSystem:
@@ -42,14 +37,6 @@ json message_json(const ChatMessage& message) {
 std::string finish_reason(const json& choice) {
   auto reason = choice.find("finish_reason");
   return reason != choice.end() && reason->is_string() ? reason->get<std::string>() : "";
-}
-
-std::optional<int64_t> token_count(const json& usage, const char* name) {
-  auto field = usage.find(name);
-  if (field == usage.end() || !field->is_number_integer() || field->get<int64_t>() < 0) {
-    return std::nullopt;
-  }
-  return field->get<int64_t>();
 }
 
 }  // namespace
