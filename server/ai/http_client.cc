@@ -45,7 +45,8 @@ std::optional<ParsedUrl> parse_url(std::string_view url) {
     out.host = std::string(authority.substr(0, colon));
     out.port = std::string(authority.substr(colon + 1));
     if (out.port.empty() || out.port.size() > 5 ||
-        out.port.find_first_not_of("0123456789") != std::string::npos) {
+        out.port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(out.port) < 1 || std::stoi(out.port) > 65535) {
       return std::nullopt;
     }
   } else {
