@@ -1,6 +1,7 @@
 // Provider credentials: PUT /v1/providers/{name}, GET /v1/providers, DELETE /v1/providers/{name}
 // (secret key). A key is sealed (AES-256-GCM) before it reaches the store and never leaves the
 // server again: responses show only its last four characters.
+#include "server/ai/http_client.h"
 #include "server/api/api.h"
 #include "server/api/input.h"
 #include "server/http/error_response.h"
@@ -69,7 +70,7 @@ Result<std::string> base_url_field(const json& body) {
   std::string_view host = rest.substr(0, rest.find_first_of("/"));
   std::string_view hostname = host.starts_with("[") ? host.substr(0, host.find(']') + 1)
                                                      : host.substr(0, host.find(':'));
-  if (hostname.empty() || url.find_first_of("?# ") != std::string::npos) {
+  if (hostname.empty() || url.find_first_of("?# ") != std::string::npos || !parse_url(url)) {
     return invalid("'baseUrl' must be a URL such as https://api.example.com/v1", "baseUrl");
   }
   if (http && hostname != "localhost" && hostname != "[::1]" && !hostname.starts_with("127.")) {

@@ -88,6 +88,7 @@ describe('bad input is refused, naming the field, with nothing written', () => {
     ['another scheme', 'groq', { apiKey: 'k', baseUrl: 'ftp://api.groq.com' }, 'baseUrl'],
     ['a query string', 'groq', { apiKey: 'k', baseUrl: 'https://api.groq.com/v1?x=1' }, 'baseUrl'],
     ['no host', 'groq', { apiKey: 'k', baseUrl: 'https://' }, 'baseUrl'],
+    ['a port out of range', 'groq', { apiKey: 'k', baseUrl: 'https://api.groq.com:70000/v1' }, 'baseUrl'],
     ['a baseUrl that is not a string', 'groq', { apiKey: 'k', baseUrl: true }, 'baseUrl'],
     ['an unknown field', 'groq', { apiKey: 'k', organization: 'x' }, 'organization'],
   ];
