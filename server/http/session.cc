@@ -312,7 +312,11 @@ void Session::pump_stream() {
 void Session::on_stream_written(beast::error_code ec, size_t) {
   stream_writing_ = false;
   stall_timer_->cancel();
-  if (ec) return break_stream();
+  // Broken meanwhile (the peer watch saw the client leave): what is queued goes nowhere.
+  if (ec || stream_broken_) {
+    stream_chunks_.clear();
+    return break_stream();
+  }
   stream_queued_bytes_ -= stream_chunks_.front().size();
   stream_chunks_.pop_front();
   pump_stream();
@@ -332,7 +336,8 @@ void Session::on_peer(beast::error_code ec, size_t) {
 void Session::break_stream() {
   if (stream_broken_) return;
   stream_broken_ = true;
-  stream_chunks_.clear();
+  // A chunk being written stays until its write completes: the write still reads it.
+  while (stream_chunks_.size() > (stream_writing_ ? 1 : 0)) stream_chunks_.pop_back();
   stream_queued_bytes_ = 0;
   if (auto callback = std::move(on_disconnect_)) {
     on_disconnect_ = nullptr;
