@@ -199,30 +199,41 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
     } else {
       connection_->stream = std::make_unique<beast::tcp_stream>(strand_);
     }
+    // An IP address needs no lookup (the resolver runs lookups one at a time on its own thread).
+    beast::error_code not_ip;
+    auto address = net::ip::make_address(url_.host, not_ip);
+    if (!not_ip) {
+      tcp::endpoint endpoint(address, static_cast<uint16_t>(std::stoi(url_.port)));
+      return connect_to(tcp::resolver::results_type::create(endpoint, url_.host, url_.port));
+    }
     resolver_.async_resolve(
         url_.host, url_.port,
         [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
           if (self->done_) return;
           if (ec) return self->retry_or_fail(0, "cannot resolve the provider's host", {});
-          self->connection_->tcp().expires_after(self->timeouts_.connect);
-          self->connection_->tcp().async_connect(
-              results, [self](beast::error_code connect_ec, const tcp::endpoint&) {
-                if (self->done_) return;
-                if (connect_ec) return self->retry_or_fail(0, "cannot connect to the provider", {});
-                if (!self->url_.tls) return self->send();
-                auto& tls = *std::get<std::unique_ptr<TlsStream>>(self->connection_->stream);
-                self->connection_->tcp().expires_after(self->timeouts_.connect);
-                tls.async_handshake(ssl::stream_base::client, [self](beast::error_code tls_ec) {
-                  if (self->done_) return;
-                  if (tls_ec) {
-                    // A certificate that does not verify is not retried: it will not change.
-                    return self->fail(ErrorCode::kUpstreamError,
-                                      "TLS with the provider failed: " + tls_ec.message());
-                  }
-                  self->send();
-                });
-              });
+          self->connect_to(results);
         });
+  }
+
+  void connect_to(const tcp::resolver::results_type& results) {
+    auto self = shared_from_this();
+    connection_->tcp().expires_after(timeouts_.connect);
+    connection_->tcp().async_connect(results, [self](beast::error_code ec, const tcp::endpoint&) {
+      if (self->done_) return;
+      if (ec) return self->retry_or_fail(0, "cannot connect to the provider", {});
+      if (!self->url_.tls) return self->send();
+      auto& tls = *std::get<std::unique_ptr<TlsStream>>(self->connection_->stream);
+      self->connection_->tcp().expires_after(self->timeouts_.connect);
+      tls.async_handshake(ssl::stream_base::client, [self](beast::error_code tls_ec) {
+        if (self->done_) return;
+        if (tls_ec) {
+          // A certificate that does not verify is not retried: it will not change.
+          return self->fail(ErrorCode::kUpstreamError,
+                            "TLS with the provider failed: " + tls_ec.message());
+        }
+        self->send();
+      });
+    });
   }
 
   void send() {

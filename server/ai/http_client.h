@@ -29,7 +29,7 @@ namespace tollgate::server {
 inline constexpr int kUpstreamAttemptsMax = 3;
 inline constexpr std::chrono::milliseconds kRetryBackoffBase{200};
 inline constexpr std::chrono::milliseconds kRetryBackoffCap{2'000};
-inline constexpr size_t kPoolIdlePerOriginMax = 16;
+inline constexpr size_t kPoolIdlePerOriginMax = 256;
 inline constexpr size_t kErrorBodyBytesMax = size_t{64} << 10;
 inline constexpr size_t kResponseHeaderBytesMax = size_t{64} << 10;
 inline constexpr size_t kResponseBodyBytesMax = size_t{32} << 20;
