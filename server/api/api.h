@@ -7,6 +7,7 @@
 
 #include "server/ai/http_client.h"
 #include "server/ai/pricing_catalog.h"
+#include "server/api/runtime_cache.h"
 #include "server/auth/auth.h"
 #include "server/auth/secret_box.h"
 #include "server/auth/signing_keys.h"
@@ -26,6 +27,7 @@ struct ApiContext {
   const SigningKeys* signing = nullptr;   // signs runtime tokens; set before serving
   const PricingCatalog* pricing = nullptr;  // model prices; set before serving
   HttpClient* upstream = nullptr;           // calls model providers; set before serving
+  RuntimeCache runtime{};                   // features and provider credentials, briefly
 };
 
 // The largest cost one meter call may have, and the largest single credit grant.

@@ -536,27 +536,32 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   // A provider by name: the demo, or the project's stored credentials for it.
   Result<std::unique_ptr<ModelProvider>> provider_for(const std::string& name) {
     if (name == kDemoProvider) return std::unique_ptr<ModelProvider>(std::make_unique<DemoProvider>());
-    auto record = api_.store.get_provider(caller_.project.id, name);
-    if (!record) return record.error();
-    if (!record.value()) {
+    const std::string& project = caller_.project.id;
+    auto credentials = api_.runtime.provider(project, name, [&]() -> Result<std::optional<ProviderCredentials>> {
+      auto record = api_.store.get_provider(project, name);
+      if (!record) return record.error();
+      if (!record.value()) return std::optional<ProviderCredentials>();
+      auto key = api_.secrets->open(record.value()->sealed_key, provider_key_binding(project, name));
+      if (!key) return fail(ErrorCode::kInternal, "the provider key cannot be opened");
+      std::string base_url = record.value()->base_url;
+      if (base_url.empty()) base_url = default_base_url(name);
+      while (!base_url.empty() && base_url.back() == '/') base_url.pop_back();
+      return std::optional<ProviderCredentials>(
+          ProviderCredentials{name, std::move(key.value()), std::move(base_url)});
+    });
+    if (!credentials) return credentials.error();
+    if (!credentials.value()) {
       return fail(ErrorCode::kUpstreamError,
                   "the feature's provider '" + name +
                       "' has no API key; the project owner must add it (PUT /v1/providers/" +
                       name + ")");
     }
-    auto key = api_.secrets->open(record.value()->sealed_key,
-                                  provider_key_binding(caller_.project.id, name));
-    if (!key) return fail(ErrorCode::kInternal, "the provider key cannot be opened");
-    std::string base_url = record.value()->base_url;
-    if (base_url.empty()) base_url = default_base_url(name);
-    while (!base_url.empty() && base_url.back() == '/') base_url.pop_back();
-    if (base_url.empty()) {
+    if (credentials.value()->base_url.empty()) {
       return fail(ErrorCode::kUpstreamError,
                   "the provider '" + name + "' needs a baseUrl; the project owner must set it");
     }
     return std::unique_ptr<ModelProvider>(std::make_unique<HttpProvider>(
-        *api_.upstream, dialect_for(name),
-        ProviderCredentials{name, std::move(key.value()), std::move(base_url)}));
+        *api_.upstream, dialect_for(name), std::move(*credentials.value())));
   }
 
   // The feature's provider; an error here comes before anything is reserved. The fallback's
@@ -785,13 +790,19 @@ Result<Operation> runnable_operation(ApiContext& api, const RuntimeCaller& calle
     return fail(ErrorCode::kTokenScopeDenied,
                 "this runtime token does not grant the feature '" + slug + "'", "operation");
   }
-  auto record = api.store.get_operation(caller.project.id, slug);
-  if (!record) return record.error();
-  if (!record.value()) {
+  auto cached = api.runtime.feature(caller.project.id, slug, [&]() -> Result<std::optional<Operation>> {
+    auto record = api.store.get_operation(caller.project.id, slug);
+    if (!record) return record.error();
+    if (!record.value()) return std::optional<Operation>();
+    auto parsed = operation_from_record(*record.value());
+    if (!parsed) return parsed.error();
+    return std::optional<Operation>(std::move(parsed.value()));
+  });
+  if (!cached) return cached.error();
+  if (!cached.value()) {
     return fail(ErrorCode::kNotFound, "no feature with slug '" + slug + "'", "operation");
   }
-  auto op = operation_from_record(*record.value());
-  if (!op) return op.error();
+  Result<Operation> op(std::move(*cached.value()));
   if (!origin.empty() && !op.value().allowed_origins.empty() &&
       std::find(op.value().allowed_origins.begin(), op.value().allowed_origins.end(), origin) ==
           op.value().allowed_origins.end()) {

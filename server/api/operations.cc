@@ -48,6 +48,7 @@ void add_operation_routes(Router& router, ApiContext& api) {
     if (auto created = api.store.create_operation(record); !created) {
       return error_response(created.error());
     }
+    api.runtime.forget_feature(record.project_id, record.slug);
     return render(record, OperationView::kOwner);
   });
 
@@ -102,6 +103,7 @@ void add_operation_routes(Router& router, ApiContext& api) {
           record.definition = merged.value().dump();
           return {};
         });
+    api.runtime.forget_feature(write.value().caller.project.id, slug.value());
     if (!patched) {
       if (patched.error().code == ErrorCode::kNotFound) return error_response(not_found(slug.value()));
       return error_response(patched.error());
@@ -116,6 +118,7 @@ void add_operation_routes(Router& router, ApiContext& api) {
     auto slug = slug_param(params);
     if (!slug) return error_response(slug.error());
     auto deleted = api.store.delete_operation(caller.value().project.id, slug.value());
+    api.runtime.forget_feature(caller.value().project.id, slug.value());
     if (!deleted) return error_response(deleted.error());
     if (!deleted.value()) return error_response(not_found(slug.value()));
     return json_response(http::status::ok,

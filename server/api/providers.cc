@@ -118,6 +118,7 @@ void add_provider_routes(Router& router, ApiContext& api) {
     std::string hint = key.value().substr(key.value().size() - std::min(kKeyHintChars, key.value().size()));
     auto stored = api.store.put_provider(
         {project, name.value(), sealed.value(), hint, base_url.value(), now, now});
+    api.runtime.forget_provider(project, name.value());
     if (!stored) return error_response(stored.error());
     return json_response(http::status::ok, render_provider(stored.value()));
   });
@@ -139,6 +140,7 @@ void add_provider_routes(Router& router, ApiContext& api) {
     auto name = provider_name(params);
     if (!name) return error_response(name.error());
     auto deleted = api.store.delete_provider(caller.value().project.id, name.value());
+    api.runtime.forget_provider(caller.value().project.id, name.value());
     if (!deleted) return error_response(deleted.error());
     if (!deleted.value()) {
       return error_response(

@@ -275,6 +275,18 @@ describe('refused before anything runs, with nothing written', () => {
     expect(res.body.error.message).toMatch(/paused/);
   });
 
+  test('a change to the feature applies to the very next call', async () => {
+    await define({ slug: 'toggle', userTemplate: 'hi' });
+    const toggle = await mint('tog', ['toggle']);
+    expect((await invoke(toggle, { operation: 'toggle' })).status).toBe(200);
+    await call(server, 'PATCH', '/v1/operations/toggle', { key: project.sk, body: { status: 'paused' } });
+    expect((await invoke(toggle, { operation: 'toggle' })).status).toBe(403);
+    await call(server, 'PATCH', '/v1/operations/toggle', { key: project.sk, body: { status: 'active', userTemplate: 'hi {{name}}' } });
+    const res = await invoke(toggle, { operation: 'toggle', input: {} });
+    expect(res.status).toBe(400);
+    expect(res.body.error.param).toBe('input.name');
+  });
+
   test('a deleted feature', async () => {
     await define({ slug: 'gone', userTemplate: 'hi' });
     const gone = await mint('bob', ['gone']);
