@@ -51,6 +51,8 @@ inline constexpr size_t kPartialEveryBytes = 256;
 inline constexpr int64_t kToolStepsMax = 8;
 inline constexpr size_t kContinuationBytesMax = size_t{512} << 10;
 inline constexpr size_t kToolResultBytesMax = size_t{64} << 10;
+// The usual size of a token in English text; estimates only, when a provider reported none.
+inline constexpr int64_t kBytesPerEstimatedToken = 4;
 
 Error unauthenticated(std::string message) {
   return fail(ErrorCode::kUnauthenticated, std::move(message), "token");
@@ -477,6 +479,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     auto input_bound = pricing::input_tokens_upper_bound(
         bytes, static_cast<int64_t>(request_.messages.size()));
     if (!input_bound) return input_bound.error();
+    prompt_bytes_ = bytes;
     auto price = api_.pricing->find(op_.provider, op_.model);
     if (!price && op_.price.kind == FeaturePricing::Kind::kTokens) {
       return fail(ErrorCode::kInternal, "the feature is priced by tokens but its model has no "
@@ -633,6 +636,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
       }
       ModelAnswer produced = failure->produced ? std::move(*failure->produced) : ModelAnswer{};
       produced.complete = false;
+      if (!produced.usage) produced.usage = estimated_usage(produced);
       add_usage(produced);
       return settle(std::move(produced), failure->error);
     }
@@ -665,6 +669,21 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
            fail(ErrorCode::kUpstreamError,
                 "the model's answer did not match the feature's response format, also after "
                 "one repair: " + problem));
+  }
+
+  // A stream that broke off (or whose client left) before the provider reported usage is
+  // charged for what it produced, estimated at kBytesPerEstimatedToken bytes a token for the
+  // prompt and the output so far (settle() caps it at the reservation).
+  pricing::Usage estimated_usage(const ModelAnswer& produced) const {
+    int64_t output_bytes = static_cast<int64_t>(produced.text.size());
+    for (const ToolCall& call : produced.tool_calls)
+      output_bytes += static_cast<int64_t>(call.name.size() + call.arguments.size());
+    auto tokens = [](int64_t bytes) {
+      return (bytes + kBytesPerEstimatedToken - 1) / kBytesPerEstimatedToken;
+    };
+    return {tokens(prompt_bytes_) + static_cast<int64_t>(request_.messages.size()) *
+                                        pricing::kMessageOverheadTokens,
+            tokens(output_bytes)};
   }
 
   void add_usage(const ModelAnswer& answer) {
@@ -772,6 +791,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   bool charged_ = false;       // an attempt produced something, so the call is charged
   int attempts_ = 0;
   int64_t step_ = 1;  // model calls in this conversation, this one included
+  int64_t prompt_bytes_ = 0;
   pricing::Usage used_;
   bool usage_missing_ = false;
   std::optional<structured::PartialJsonParser> partial_;

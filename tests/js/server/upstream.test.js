@@ -311,6 +311,30 @@ describe('failures', () => {
     expect(audit.openHolds).toBe(0);
     expect(await balance('f8')).toBe(95);
   });
+
+  test('a token-priced call the client leaves is charged an estimate of what was produced, not its reservation', async () => {
+    await feature('long_tokens', 'fake/drip-60-50', { maxTokens: 2000, price: { type: 'tokens', markupBasisPoints: 10000, microsPerCredit: 50 } });
+    const controller = new AbortController();
+    const res = await fetch(`${server.url}/v1/runtime/invoke`, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: { authorization: `Bearer ${await token('f10', ['long_tokens'])}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ operation: 'long_tokens', input: { ticket: 'x' }, stream: true }),
+    });
+    await res.body.getReader().read();
+    controller.abort();
+    let entries = [];
+    for (let i = 0; i < 40 && !entries.some((e) => e.kind === 'settle'); i += 1) {
+      await new Promise((r) => setTimeout(r, 50));
+      entries = (await call(server, 'GET', '/v1/ledger?userId=f10', { key: project.sk })).body.data;
+    }
+    const reserved = -entries.find((e) => e.kind === 'hold').amount;
+    const returned = entries.find((e) => e.kind === 'settle').amount;
+    const charged = reserved - returned;
+    expect(reserved).toBeGreaterThan(80);  // 2,000 output tokens at $2 per million, 50 micros a credit
+    expect(charged).toBeGreaterThanOrEqual(1);
+    expect(charged).toBeLessThan(reserved / 10);
+  });
 });
 
 test('no end-user answer contains the system prompt or the provider key', () => {
