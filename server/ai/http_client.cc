@@ -278,10 +278,7 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
 
   void on_head() {
     status_ = static_cast<int>(parser_->get().result_int());
-    if (status_ >= 200 && status_ < 300) {
-      if (handlers_.on_head) handlers_.on_head(status_);
-      return read_body();
-    }
+    if (status_ >= 200 && status_ < 300) return read_body();
     std::optional<std::chrono::milliseconds> retry_after;
     auto header = parser_->get().find(http::field::retry_after);
     if (header != parser_->get().end()) {
@@ -293,54 +290,52 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
     read_error_body(retry_after);
   }
 
-  void read_body() {
+  // Reads the next piece of the body into chunk_; `then(ec, bytes)` runs on the strand unless
+  // the exchange has finished meanwhile.
+  template <typename Then>
+  void read_chunk(Then then) {
     parser_->get().body().data = chunk_.data();
     parser_->get().body().size = chunk_.size();
     connection_->tcp().expires_after(timeouts_.idle);
-    connection_->visit([self = shared_from_this()](auto& stream) {
+    connection_->visit([self = shared_from_this(), then = std::move(then)](auto& stream) mutable {
       http::async_read_some(
           stream, self->connection_->buffer, *self->parser_,
-          [self](beast::error_code ec, size_t) {
+          [self, then = std::move(then)](beast::error_code ec, size_t) mutable {
             if (self->done_) return;
             if (ec == http::error::need_buffer) ec = {};
-            size_t got = self->chunk_.size() - self->parser_->get().body().size;
-            if (got > 0 && self->handlers_.on_body) {
-              self->body_started_ = true;
-              self->handlers_.on_body(std::string_view(self->chunk_.data(), got));
-            }
-            if (self->done_) return;
-            if (ec == beast::error::timeout) {
-              return self->fail(ErrorCode::kUpstreamTimeout, "the provider stopped sending");
-            }
-            if (ec) return self->fail(ErrorCode::kUpstreamError, "the provider's answer broke off");
-            if (!self->parser_->is_done()) return self->read_body();
-            self->finish_ok();
+            then(ec, self->chunk_.size() - self->parser_->get().body().size);
           });
     });
   }
 
+  void read_body() {
+    read_chunk([self = shared_from_this()](beast::error_code ec, size_t got) {
+      if (got > 0 && self->handlers_.on_body) {
+        self->body_started_ = true;
+        self->handlers_.on_body(std::string_view(self->chunk_.data(), got));
+      }
+      if (self->done_) return;
+      if (ec == beast::error::timeout) {
+        return self->fail(ErrorCode::kUpstreamTimeout, "the provider stopped sending");
+      }
+      if (ec) return self->fail(ErrorCode::kUpstreamError, "the provider's answer broke off");
+      if (!self->parser_->is_done()) return self->read_body();
+      self->finish_ok();
+    });
+  }
+
   void read_error_body(std::optional<std::chrono::milliseconds> retry_after) {
-    parser_->get().body().data = chunk_.data();
-    parser_->get().body().size = chunk_.size();
-    connection_->tcp().expires_after(timeouts_.idle);
-    connection_->visit([self = shared_from_this(), retry_after](auto& stream) {
-      http::async_read_some(
-          stream, self->connection_->buffer, *self->parser_,
-          [self, retry_after](beast::error_code ec, size_t) {
-            if (self->done_) return;
-            if (ec == http::error::need_buffer) ec = {};
-            size_t got = self->chunk_.size() - self->parser_->get().body().size;
-            if (self->error_body_.size() < kErrorBodyBytesMax) {
-              self->error_body_.append(self->chunk_.data(),
-                                       std::min(got, kErrorBodyBytesMax - self->error_body_.size()));
-            }
-            if (!ec && !self->parser_->is_done()) return self->read_error_body(retry_after);
-            bool reusable = !ec && self->parser_->keep_alive();
-            if (!reusable) self->connection_.reset();
-            self->retry_or_fail(self->status_,
-                                "the provider answered HTTP " + std::to_string(self->status_),
-                                retry_after);
-          });
+    read_chunk([self = shared_from_this(), retry_after](beast::error_code ec, size_t got) {
+      if (self->error_body_.size() < kErrorBodyBytesMax) {
+        self->error_body_.append(self->chunk_.data(),
+                                 std::min(got, kErrorBodyBytesMax - self->error_body_.size()));
+      }
+      if (!ec && !self->parser_->is_done()) return self->read_error_body(retry_after);
+      bool reusable = !ec && self->parser_->keep_alive();
+      if (!reusable) self->connection_.reset();
+      self->retry_or_fail(self->status_,
+                          "the provider answered HTTP " + std::to_string(self->status_),
+                          retry_after);
     });
   }
 

@@ -56,7 +56,6 @@ struct UpstreamFailure {
 };
 
 struct UpstreamHandlers {
-  std::function<void(int status)> on_head;              // a 2xx answer began
   std::function<void(std::string_view piece)> on_body;  // in order
   std::function<void(std::optional<UpstreamFailure>)> on_done;  // exactly once
 };
@@ -77,8 +76,6 @@ class HttpClient {
 
   // kInvalidArgument (param "baseUrl") for a URL it cannot call.
   Result<std::shared_ptr<UpstreamExchange>> post(UpstreamRequest request, UpstreamHandlers handlers);
-
-  const UpstreamTimeouts& timeouts() const { return timeouts_; }
 
   struct Impl;
 
