@@ -2,6 +2,8 @@
 //
 // Failures print exactly one JSON error line on stderr and exit non-zero: 2 for bad usage,
 // 1 for a runtime failure (port taken, data directory unwritable).
+#include <boost/asio/post.hpp>
+
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -132,10 +134,6 @@ int serve(const ServeConfig& config) {
   api.secrets = &secrets;
   api.signing = &signing.value();
   api.pricing = &pricing.value();
-  HttpClient upstream(UpstreamTimeouts{std::chrono::milliseconds(config.upstream_connect_timeout_ms),
-                                       std::chrono::milliseconds(config.upstream_first_byte_timeout_ms),
-                                       std::chrono::milliseconds(config.upstream_idle_timeout_ms)});
-  api.upstream = &upstream;
   Router router;
   add_health_routes(router, db);
   add_project_routes(router, api);
@@ -149,6 +147,17 @@ int serve(const ServeConfig& config) {
   // Bind first: secrets are made (and shown once) only when the server can actually start.
   auto server = Server::create(config, std::move(router), log);
   if (!server) return exit_with(server.error());
+  // Provider calls run on the server's threads; the client is declared after the server, so it
+  // closes its pooled connections while the server's io_context still exists.
+  HttpClient upstream(UpstreamTimeouts{std::chrono::milliseconds(config.upstream_connect_timeout_ms),
+                                       std::chrono::milliseconds(config.upstream_first_byte_timeout_ms),
+                                       std::chrono::milliseconds(config.upstream_idle_timeout_ms)},
+                      &server.value()->io_context());
+  api.upstream = &upstream;
+  // Big batches are answered on the server's threads, so the ledger writer moves on at once.
+  ledger->answer_through([&ioc = server.value()->io_context()](std::function<void()> answers) {
+    boost::asio::post(ioc, std::move(answers));
+  });
 
   std::optional<std::string> new_admin_token;
   auto admin_hash = admin_token_hash(db, config.admin_token, new_admin_token);
@@ -177,7 +186,9 @@ int serve(const ServeConfig& config) {
             {"version", kVersion},
             {"threads", config.threads}});
   server.value()->run();
-  // The writer answers through the server's executors, so it stops first.
+  // The writer answers through the server's executors, so it stops first, answering what is
+  // still queued on its own thread.
+  ledger->answer_through(nullptr);
   ledger.reset();
   log.info("stopped");
   return 0;

@@ -99,14 +99,15 @@ bool retryable_status(int status) { return status == 429 || status >= 500; }
 }  // namespace
 
 struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
-  net::io_context ioc;
+  std::optional<net::io_context> own;  // when the client runs its own threads
+  net::io_context& ioc;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   ssl::context tls{ssl::context::tls_client};
   std::vector<std::thread> threads;
   std::mutex pool_mutex;
   std::map<std::string, std::deque<std::unique_ptr<Connection>>> idle;
 
-  Impl() {
+  explicit Impl(net::io_context* shared) : ioc(shared ? *shared : own.emplace()) {
     tls.set_default_verify_paths();
     tls.set_verify_mode(ssl::verify_peer);
     tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -408,8 +409,9 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
 
 }  // namespace
 
-HttpClient::HttpClient(UpstreamTimeouts timeouts)
-    : timeouts_(timeouts), impl_(std::make_shared<Impl>()) {
+HttpClient::HttpClient(UpstreamTimeouts timeouts, net::io_context* shared)
+    : timeouts_(timeouts), impl_(std::make_shared<Impl>(shared)) {
+  if (shared) return;
   impl_->work.emplace(net::make_work_guard(impl_->ioc));
   for (size_t i = 0; i < kUpstreamThreads; ++i) {
     impl_->threads.emplace_back([impl = impl_.get()] { impl->ioc.run(); });
@@ -417,9 +419,14 @@ HttpClient::HttpClient(UpstreamTimeouts timeouts)
 }
 
 HttpClient::~HttpClient() {
-  impl_->work.reset();
-  impl_->ioc.stop();
-  for (std::thread& thread : impl_->threads) thread.join();
+  if (impl_->own) {
+    impl_->work.reset();
+    impl_->ioc.stop();
+    for (std::thread& thread : impl_->threads) thread.join();
+  }
+  // A shared io_context outlives the client: its pooled sockets close now, while it exists.
+  std::lock_guard lock(impl_->pool_mutex);
+  impl_->idle.clear();
 }
 
 Result<std::shared_ptr<UpstreamExchange>> HttpClient::post(UpstreamRequest request,

@@ -1,6 +1,8 @@
 // The client Tollgate calls model providers with: HTTP/1.1 over TCP or TLS (Boost.Beast and
-// OpenSSL, certificates verified against the system store, SNI and host name checked), on its
-// own I/O threads.
+// OpenSSL, certificates verified against the system store, SNI and host name checked). It runs
+// on the server's io_context when given one, so an exchange is one more operation on the threads
+// already serving requests (no hand-off to other threads, which costs wake-ups); without one it
+// runs on kUpstreamThreads threads of its own.
 //
 // - A pool keeps idle keep-alive connections per origin (at most kPoolIdlePerOriginMax); a
 //   reused connection the provider had closed is replaced once, without counting as a retry.
@@ -23,6 +25,10 @@
 #include <vector>
 
 #include "tollgate/core/result.h"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace tollgate::server {
 
@@ -69,8 +75,12 @@ class UpstreamExchange {
 
 class HttpClient {
  public:
-  explicit HttpClient(UpstreamTimeouts timeouts = {});
-  ~HttpClient();  // stops the I/O threads; exchanges in flight end with a failure
+  // With `shared`, exchanges run on that io_context, which must outlive this client; otherwise
+  // on threads of the client's own.
+  explicit HttpClient(UpstreamTimeouts timeouts = {}, boost::asio::io_context* shared = nullptr);
+  // Closes the idle connections; with its own threads, stops them (exchanges in flight end with
+  // a failure).
+  ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 

@@ -31,6 +31,10 @@ class Server {
   // Serves until shut down by a signal. Blocks.
   void run();
 
+  // The io_context the server's threads run; other clients (the upstream client) may run on it
+  // if they are destroyed before the server.
+  boost::asio::io_context& io_context() { return ioc_; }
+
   ~Server();
 
  private:

@@ -110,16 +110,38 @@ void LedgerWriter::run(Partition& partition, bool housekeeper) {
         log_->warn("ledger_batch_failed",
                     {{"commands", batch.size()}, {"reason", outcomes.error().message}});
       }
-      for (size_t i = 0; i < batch.size(); ++i) {
-        if (outcomes) {
-          batch[i].done(std::move(outcomes.value()[i]));
-        } else {
-          batch[i].done(outcomes.error());
-        }
-      }
+      answer(batch, std::move(outcomes));
     }
     if (housekeeper) housekeeping(now_ms);
   }
+}
+
+void LedgerWriter::answer_through(Answerer run_later) {
+  std::lock_guard lock(answerer_mutex_);
+  answerer_ = std::move(run_later);
+}
+
+void LedgerWriter::answer(std::vector<Pending>& batch, Result<std::vector<LedgerOutcome>> outcomes) {
+  auto run_answers = [](std::vector<Pending>& pending, Result<std::vector<LedgerOutcome>>& results) {
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (results) {
+        pending[i].done(std::move(results.value()[i]));
+      } else {
+        pending[i].done(results.error());
+      }
+    }
+  };
+  Answerer answerer;
+  if (batch.size() > kInlineAnswersMax) {
+    std::lock_guard lock(answerer_mutex_);
+    answerer = answerer_;
+  }
+  if (!answerer) return run_answers(batch, outcomes);
+  // One hand-off per batch, not per command.
+  auto moved = std::make_shared<std::pair<std::vector<Pending>, Result<std::vector<LedgerOutcome>>>>(
+      std::move(batch), std::move(outcomes));
+  batch.clear();
+  answerer([moved, run_answers] { run_answers(moved->first, moved->second); });
 }
 
 void LedgerWriter::housekeeping(int64_t now_ms) {

@@ -30,6 +30,10 @@
 namespace tollgate::server {
 
 inline constexpr size_t kBatchCommandsMax = 512;
+// A batch of at most this many commands is answered on the writer thread, at once (the lowest
+// latency when traffic is light); a bigger one is answered through the answerer set with
+// answer_through(), so the writer starts the next batch while the I/O threads run the answers.
+inline constexpr size_t kInlineAnswersMax = 2;
 inline constexpr std::chrono::microseconds kBatchLinger{0};
 inline constexpr size_t kQueueCommandsMax = 16'384;  // per partition
 inline constexpr size_t kPostgresLedgerPartitions = 2;
@@ -58,6 +62,12 @@ class LedgerWriter {
   // Submits and waits: for callers that are not on an I/O thread (the CLI, tests).
   Result<LedgerOutcome> apply(LedgerCommand command);
 
+  // Where answers to batches of more than kInlineAnswersMax commands run: `run_later` must run
+  // the function it is given once, on another thread (the server posts it to its io_context).
+  // Until this is set, every answer runs on the writer thread.
+  using Answerer = std::function<void(std::function<void()>)>;
+  void answer_through(Answerer run_later);
+
  private:
   struct Pending {
     LedgerCommand command;
@@ -71,6 +81,7 @@ class LedgerWriter {
     std::thread thread;
   };
   void run(Partition& partition, bool housekeeper);
+  void answer(std::vector<Pending>& batch, Result<std::vector<LedgerOutcome>> outcomes);
   void housekeeping(int64_t now_ms);
   Partition& partition_for(const LedgerCommand& command);
 
@@ -80,6 +91,8 @@ class LedgerWriter {
   std::chrono::steady_clock::time_point next_hold_sweep_;
   std::chrono::steady_clock::time_point next_purge_;
   std::vector<std::unique_ptr<Partition>> partitions_;
+  std::mutex answerer_mutex_;
+  Answerer answerer_;
 };
 
 // One writer for SQLite (a single writer is all it has), kPostgresLedgerPartitions for PostgreSQL.

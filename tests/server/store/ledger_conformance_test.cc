@@ -9,6 +9,8 @@
 #include <future>
 #include <limits>
 #include <filesystem>
+#include <latch>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -208,6 +210,43 @@ TYPED_TEST(LedgerTest, ManyUsersAcrossPartitionsStayExact) {
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(allowed.load(), 8 * 14);
   for (int u = 0; u < 8; ++u) EXPECT_EQ(this->balance("many-" + std::to_string(u)), 2);
+}
+
+TYPED_TEST(LedgerTest, BigBatchesAreAnsweredThroughTheAnswerer) {
+  // 200 meters of 1 queued at once: the first batch commits while the rest queue, so later
+  // batches hold more than kInlineAnswersMax commands and are answered on other threads. Every
+  // command is answered exactly once, with the ledger exact.
+  constexpr int kMeters = 200;
+  std::mutex mutex;
+  std::vector<std::thread> answer_threads;
+  int handed_off = 0;
+  std::latch answered(kMeters);
+  std::atomic<int> allowed{0};
+  std::atomic<int> off_writer{0};
+  {
+    LedgerWriter writer(*this->store_, ledger_partitions_for(*this->store_));
+    writer.answer_through([&](std::function<void()> answers) {
+      std::lock_guard lock(mutex);
+      ++handed_off;
+      answer_threads.emplace_back(std::move(answers));
+    });
+    for (int i = 0; i < kMeters; ++i) {
+      writer.submit(LedgerCommand{MeterCommand{this->project_, "answered", "gen", 1}, std::nullopt},
+                    [&](Result<LedgerOutcome> outcome) {
+                      if (outcome.ok() && !outcome.value().error) ++allowed;
+                      std::lock_guard lock(mutex);
+                      for (const std::thread& t : answer_threads)
+                        if (t.get_id() == std::this_thread::get_id()) ++off_writer;
+                      answered.count_down();
+                    });
+    }
+    answered.wait();
+  }
+  for (std::thread& thread : answer_threads) thread.join();
+  EXPECT_GT(handed_off, 0);
+  EXPECT_GT(off_writer.load(), static_cast<int>(kInlineAnswersMax));
+  EXPECT_EQ(allowed.load(), 100);  // 100 starting credits
+  EXPECT_EQ(this->balance("answered"), 0);
 }
 
 TYPED_TEST(LedgerTest, TwoStoresOnOneDatabaseStayExact) {
