@@ -14,6 +14,7 @@
 // The feature's system prompt and template reach only the provider: no response, error or event
 // built here contains them.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <mutex>
@@ -436,8 +437,12 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     return {};
   }
 
-  // Reserves, then runs. `sink` is made once the reservation holds, so a refused call answers
-  // with a plain JSON error even when it asked for a stream.
+  // Reserves, then runs. The provider is called as soon as the ledger has decided the hold, while
+  // its commit is still being made durable, so the two overlap; but nothing reaches the caller
+  // (no header, no delta, no answer) until the hold is committed: until then the provider's
+  // output waits behind the gate. A hold whose commit fails cancels the call, which then cost
+  // the caller nothing and sent them nothing. `sink` is made once the hold is durable, so a
+  // refused call answers with a plain JSON error even when it asked for a stream.
   using OpenSink = std::function<void(std::function<void(std::shared_ptr<Sink>)>)>;
   void start(OpenSink open_sink, Respond refuse) {
     hold_id_ = new_id("hold_");
@@ -448,12 +453,18 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     api_.ledger.submit(
         LedgerCommand{std::move(reserve), std::nullopt},
         [self, open_sink = std::move(open_sink), refuse](Result<LedgerOutcome> outcome) {
-          if (!outcome) return refuse(error_response(outcome.error()));
-          if (outcome.value().error) return refuse(self->refusal(outcome.value()));
+          if (!outcome || outcome.value().error) {
+            self->abandon();
+            return refuse(outcome ? self->refusal(outcome.value()) : error_response(outcome.error()));
+          }
+          self->call_model_once();  // when the decision came too late to start it
           open_sink([self](std::shared_ptr<Sink> sink) {
             self->sink_ = std::move(sink);
-            self->call_model();
+            self->open_gate();
           });
+        },
+        [self](Result<LedgerOutcome> decided) {
+          if (decided && !decided.value().error) self->call_model_once();
         });
   }
 
@@ -591,6 +602,57 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     return true;
   }
 
+  // ---- The gate: provider output waits here until the hold is durable ----------------------
+
+  // Runs `step` now when the gate is open, else queues it in order (dropped if the hold failed).
+  void when_durable(std::function<void()> step) {
+    {
+      std::lock_guard lock(gate_mutex_);
+      if (abandoned_) return;
+      if (!gate_open_) {
+        gated_.push_back(std::move(step));
+        return;
+      }
+    }
+    step();
+  }
+
+  // The hold is durable and the sink exists: replays what waited, in order, then lets later
+  // steps run directly. Steps queued meanwhile by the provider's thread are replayed too.
+  void open_gate() {
+    while (true) {
+      std::vector<std::function<void()>> waiting;
+      {
+        std::lock_guard lock(gate_mutex_);
+        if (gated_.empty()) {
+          gate_open_ = true;
+          return;
+        }
+        waiting.swap(gated_);
+      }
+      for (auto& step : waiting) step();
+    }
+  }
+
+  // The hold was not committed: the provider call stops and nothing it produced goes anywhere.
+  void abandon() {
+    {
+      std::lock_guard lock(gate_mutex_);
+      abandoned_ = true;
+      gated_.clear();
+    }
+    cancel();
+  }
+
+  void call_model_once() {
+    if (first_call_started_.exchange(true)) return;
+    {
+      std::lock_guard lock(gate_mutex_);
+      if (abandoned_) return;
+    }
+    call_model();
+  }
+
   void call_model() {
     ModelProvider* model = model_.get();
     ++attempts_;
@@ -599,8 +661,14 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     partial_sent_at_ = 0;
     auto self = shared_from_this();
     auto call = model->start(
-        request_, [self](const ModelDelta& delta) { self->on_delta(delta); },
-        [self](ModelResult result) { self->on_model_done(std::move(result)); });
+        request_,
+        [self](const ModelDelta& delta) {
+          self->when_durable([self, delta] { self->on_delta(delta); });
+        },
+        [self](ModelResult result) {
+          auto shared = std::make_shared<ModelResult>(std::move(result));
+          self->when_durable([self, shared] { self->on_model_done(std::move(*shared)); });
+        });
     std::lock_guard lock(mutex_);
     call_ = std::move(call);
     if (cancelled_ && call_) call_->cancel();
@@ -801,6 +869,11 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   std::mutex mutex_;
   bool cancelled_ = false;
   std::shared_ptr<ModelCall> call_;
+  std::atomic<bool> first_call_started_{false};
+  std::mutex gate_mutex_;
+  bool gate_open_ = false;   // the hold is durable and sink_ is set
+  bool abandoned_ = false;   // the hold was refused or its commit failed
+  std::vector<std::function<void()>> gated_;
 };
 
 // The feature a runtime caller may run here, or why not.

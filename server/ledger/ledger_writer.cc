@@ -56,14 +56,14 @@ LedgerWriter::Partition& LedgerWriter::partition_for(const LedgerCommand& comman
   return *partitions_[std::hash<std::string>{}(key) % partitions_.size()];
 }
 
-void LedgerWriter::submit(LedgerCommand command, Done done) {
+void LedgerWriter::submit(LedgerCommand command, Done done, Done decided) {
   Partition& partition = partition_for(command);
   bool stopping = false;
   {
     std::lock_guard lock(partition.mutex);
     stopping = partition.stopping;
     if (!stopping && partition.queue.size() < kQueueCommandsMax) {
-      partition.queue.push_back({std::move(command), std::move(done)});
+      partition.queue.push_back({std::move(command), std::move(done), std::move(decided)});
       if (partition.queue.size() == 1) partition.wake.notify_one();
       return;
     }
@@ -105,7 +105,15 @@ void LedgerWriter::run(Partition& partition, bool housekeeper) {
     if (!batch.empty()) {
       commands.clear();
       for (Pending& pending : batch) commands.push_back(std::move(pending.command));
-      auto outcomes = store_.apply(commands, now_ms);
+      bool any_decided = std::any_of(batch.begin(), batch.end(),
+                                     [](const Pending& pending) { return bool(pending.decided); });
+      Store::Decided decided;
+      if (any_decided) {
+        decided = [this, &batch](const std::vector<LedgerOutcome>& outcomes) {
+          tell_decided(batch, outcomes);
+        };
+      }
+      auto outcomes = store_.apply(commands, now_ms, decided);
       if (!outcomes && log_ != nullptr) {
         log_->warn("ledger_batch_failed",
                     {{"commands", batch.size()}, {"reason", outcomes.error().message}});
@@ -132,16 +140,33 @@ void LedgerWriter::answer(std::vector<Pending>& batch, Result<std::vector<Ledger
     }
   };
   Answerer answerer;
-  if (batch.size() > kInlineAnswersMax) {
-    std::lock_guard lock(answerer_mutex_);
-    answerer = answerer_;
-  }
+  if (batch.size() > kInlineAnswersMax) answerer = this->answerer();
   if (!answerer) return run_answers(batch, outcomes);
   // One hand-off per batch, not per command.
   auto moved = std::make_shared<std::pair<std::vector<Pending>, Result<std::vector<LedgerOutcome>>>>(
       std::move(batch), std::move(outcomes));
   batch.clear();
   answerer([moved, run_answers] { run_answers(moved->first, moved->second); });
+}
+
+LedgerWriter::Answerer LedgerWriter::answerer() {
+  std::lock_guard lock(answerer_mutex_);
+  return answerer_;
+}
+
+void LedgerWriter::tell_decided(const std::vector<Pending>& batch,
+                                const std::vector<LedgerOutcome>& outcomes) {
+  std::vector<std::pair<Done, LedgerOutcome>> told;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].decided) told.emplace_back(batch[i].decided, outcomes[i]);
+  }
+  auto run_told = [](std::vector<std::pair<Done, LedgerOutcome>>& calls) {
+    for (auto& [decided, outcome] : calls) decided(std::move(outcome));
+  };
+  Answerer answerer = this->answerer();
+  if (!answerer) return run_told(told);
+  auto moved = std::make_shared<std::vector<std::pair<Done, LedgerOutcome>>>(std::move(told));
+  answerer([moved, run_told] { run_told(*moved); });
 }
 
 void LedgerWriter::housekeeping(int64_t now_ms) {

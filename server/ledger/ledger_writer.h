@@ -56,8 +56,13 @@ class LedgerWriter {
   LedgerWriter(const LedgerWriter&) = delete;
   LedgerWriter& operator=(const LedgerWriter&) = delete;
 
-  // Queues a command; `done` runs on the writer thread once its batch commits or fails.
-  void submit(LedgerCommand command, Done done);
+  // Queues a command; `done` runs once its batch commits or fails (see kInlineAnswersMax for
+  // the thread). `decided`, when given, runs earlier with the tentative outcome, once the batch
+  // has decided it and before the commit makes it durable (through the answerer when one is
+  // set, so the commit is not held up): a caller may start work that depends on the outcome,
+  // but must not let anything out until `done` confirms it. A batch that fails before deciding
+  // never calls `decided`.
+  void submit(LedgerCommand command, Done done, Done decided = {});
 
   // Submits and waits: for callers that are not on an I/O thread (the CLI, tests).
   Result<LedgerOutcome> apply(LedgerCommand command);
@@ -72,6 +77,7 @@ class LedgerWriter {
   struct Pending {
     LedgerCommand command;
     Done done;
+    Done decided;
   };
   struct Partition {
     std::mutex mutex;
@@ -82,6 +88,8 @@ class LedgerWriter {
   };
   void run(Partition& partition, bool housekeeper);
   void answer(std::vector<Pending>& batch, Result<std::vector<LedgerOutcome>> outcomes);
+  void tell_decided(const std::vector<Pending>& batch, const std::vector<LedgerOutcome>& outcomes);
+  Answerer answerer();
   void housekeeping(int64_t now_ms);
   Partition& partition_for(const LedgerCommand& command);
 

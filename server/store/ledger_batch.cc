@@ -114,7 +114,9 @@ class LedgerBatch {
  public:
   LedgerBatch(SqlConnection& db, int64_t now_ms) : db_(db), now_ms_(now_ms) {}
 
-  Result<std::vector<LedgerOutcome>> run(std::span<const LedgerCommand> commands) {
+  // `decided` (may be empty) gets the outcomes just before the commit.
+  Result<std::vector<LedgerOutcome>> run(std::span<const LedgerCommand> commands,
+                                         const Store::Decided& decided) {
     if (auto begun = begin(); !begun) return begun.error();
     if (auto locked = lock_rows(commands); !locked) return locked.error();
     if (auto loaded = load_idempotency(commands); !loaded) return loaded.error();
@@ -123,6 +125,7 @@ class LedgerBatch {
     for (size_t i = 0; i < commands.size(); ++i) outcomes.push_back(decide(commands[i], i));
     if (decide_error_) return *decide_error_;  // a read while deciding failed: roll back
     if (auto written = write(commands, outcomes); !written) return written.error();
+    if (decided) decided(outcomes);
     if (auto committed = commit(); !committed) return committed.error();
     return outcomes;
   }
@@ -850,14 +853,23 @@ std::chrono::milliseconds retry_delay() {
 }  // namespace
 
 Result<std::vector<LedgerOutcome>> SqlStore::apply(std::span<const LedgerCommand> commands,
-                                                   int64_t now_ms) {
+                                                   int64_t now_ms, const Decided& decided) {
   auto leased = lease();
   if (!leased) return leased.error();
   Lease& db = leased.value();
   Error last = fail(ErrorCode::kStoreUnavailable, "ledger batch not attempted");
+  bool told = false;  // `decided` hears from the first attempt that gets to its commit
+  Decided once;
+  if (decided) {
+    once = [&](const std::vector<LedgerOutcome>& outcomes) {
+      if (told) return;
+      told = true;
+      decided(outcomes);
+    };
+  }
   for (int attempt = 1; attempt <= kBatchAttemptsMax; ++attempt) {
     LedgerBatch batch(*db, now_ms);
-    auto outcomes = batch.run(commands);
+    auto outcomes = batch.run(commands, once);
     if (outcomes) return outcomes;
     last = outcomes.error();
     // Read before ROLLBACK, which is a statement of its own and resets the flag.

@@ -38,8 +38,9 @@ class SqlStore final : public Store {
                                          const SettingsPatch& patch) override;
   Result<std::optional<KeyRecord>> find_key(std::string_view hash) override;
 
+  using Store::apply;
   Result<std::vector<LedgerOutcome>> apply(std::span<const LedgerCommand> commands,
-                                           int64_t now_ms) override;
+                                           int64_t now_ms, const Decided& decided) override;
 
   Result<Account> get_account(std::string_view project_id, std::string_view user_id,
                               int64_t now_ms) override;

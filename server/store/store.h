@@ -354,8 +354,17 @@ class Store {
 
   // Runs the commands in one transaction, in order; outcomes match commands one to one. An
   // error here (store down) means nothing was applied.
+  //
+  // `decided`, when given, gets the outcomes once every command is decided (its rows locked),
+  // before the commit makes them durable, at most once. They are tentative: when the commit then
+  // fails, apply() returns the error (or, after a retry, the outcomes that were committed).
+  using Decided = std::function<void(const std::vector<LedgerOutcome>&)>;
   virtual Result<std::vector<LedgerOutcome>> apply(std::span<const LedgerCommand> commands,
-                                                   int64_t now_ms) = 0;
+                                                   int64_t now_ms, const Decided& decided) = 0;
+  Result<std::vector<LedgerOutcome>> apply(std::span<const LedgerCommand> commands,
+                                           int64_t now_ms) {
+    return apply(commands, now_ms, Decided());
+  }
 
   // An account as stored, or as first sight would create it (exists=false).
   virtual Result<Account> get_account(std::string_view project_id, std::string_view user_id,

@@ -212,6 +212,49 @@ TYPED_TEST(LedgerTest, ManyUsersAcrossPartitionsStayExact) {
   for (int u = 0; u < 8; ++u) EXPECT_EQ(this->balance("many-" + std::to_string(u)), 2);
 }
 
+TYPED_TEST(LedgerTest, DecidedComesBeforeTheCommitWithTheSameOutcomes) {
+  this->meter("decided", 1);  // the account exists: 99 credits
+  LedgerCommand command{MeterCommand{this->project_, "decided", "gen", 5}, std::nullopt};
+  int told = 0;
+  int64_t seen_by_reader = -1;
+  std::vector<LedgerOutcome> tentative;
+  auto outcomes = this->store_->apply(
+      std::span<const LedgerCommand>(&command, 1), kNow,
+      [&](const std::vector<LedgerOutcome>& decided) {
+        ++told;
+        tentative = decided;
+        seen_by_reader = this->balance("decided");  // another connection: not committed yet
+      });
+  ASSERT_TRUE(outcomes.ok()) << outcomes.error().message;
+  EXPECT_EQ(told, 1);
+  EXPECT_EQ(seen_by_reader, 99);
+  ASSERT_EQ(tentative.size(), 1u);
+  ASSERT_TRUE(tentative[0].account.has_value());
+  EXPECT_EQ(tentative[0].account->balance, 94);
+  EXPECT_EQ(outcomes.value()[0].account->balance, 94);
+  EXPECT_EQ(this->balance("decided"), 94);
+}
+
+TYPED_TEST(LedgerTest, WriterTellsDecidedBeforeDone) {
+  LedgerWriter writer(*this->store_, ledger_partitions_for(*this->store_));
+  std::mutex mutex;
+  std::vector<std::string> order;
+  std::promise<void> finished;
+  writer.submit(
+      LedgerCommand{MeterCommand{this->project_, "told", "gen", 3}, std::nullopt},
+      [&](Result<LedgerOutcome> outcome) {
+        std::lock_guard lock(mutex);
+        order.push_back("done " + std::to_string(outcome.value().account->balance));
+        finished.set_value();
+      },
+      [&](Result<LedgerOutcome> outcome) {
+        std::lock_guard lock(mutex);
+        order.push_back("decided " + std::to_string(outcome.value().account->balance));
+      });
+  finished.get_future().wait();
+  EXPECT_EQ(order, (std::vector<std::string>{"decided 97", "done 97"}));
+}
+
 TYPED_TEST(LedgerTest, BigBatchesAreAnsweredThroughTheAnswerer) {
   // 200 meters of 1 queued at once: the first batch commits while the rest queue, so later
   // batches hold more than kInlineAnswersMax commands and are answered on other threads. Every
