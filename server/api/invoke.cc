@@ -445,7 +445,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   // refused call answers with a plain JSON error even when it asked for a stream.
   using OpenSink = std::function<void(std::function<void(std::shared_ptr<Sink>)>)>;
   void start(OpenSink open_sink, Respond refuse) {
-    hold_id_ = new_id("hold_");
+    hold_id_ = new_time_ordered_id("hold_", api_.now_ms());
     ReserveCommand reserve{caller_.project.id, caller_.claims.end_user_id, hold_id_,
                            reserved_credits_, reserved_micros_, kInvokeHoldTtlMs,
                            op_.slug, limits_of(op_, api_.now_ms())};

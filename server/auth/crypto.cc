@@ -36,6 +36,15 @@ std::string new_id(std::string_view prefix) {
   return std::string(prefix) + keys::base62(random_bytes(kIdRandomChars));
 }
 
+std::string new_time_ordered_id(std::string_view prefix, int64_t unix_ms) {
+  static constexpr char kDigits[] =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";  // ascending in ASCII
+  std::string time(kIdTimeChars, '0');
+  uint64_t rest = unix_ms > 0 ? static_cast<uint64_t>(unix_ms) : 0;
+  for (size_t i = kIdTimeChars; i-- > 0 && rest > 0; rest /= 62) time[i] = kDigits[rest % 62];
+  return std::string(prefix) + time + keys::base62(random_bytes(kIdRandomChars - kIdTimeChars));
+}
+
 std::string new_api_key(std::string_view prefix) {
   auto key = keys::format_key(prefix, random_bytes(keys::kKeyRandomChars));
   if (!key) std::abort();  // only a bad prefix fails, and prefixes are constants
