@@ -31,6 +31,35 @@ std::vector<nlohmann::json> lines_of(std::FILE* f) {
   return lines;
 }
 
+TEST(Logger, LineIsTimeLevelEventThenTheFieldsInOrder) {
+  std::unique_ptr<std::FILE, FileCloser> file(std::tmpfile());
+  ASSERT_NE(file, nullptr);
+  {
+    Logger log(file.get());
+    log.info("request", {{"path", "/v1/\xff"}, {"status", 200}, {"event", "not me"}});
+    log.warn("bare");
+  }
+  std::fflush(file.get());
+  std::rewind(file.get());
+  char buffer[4096];
+  std::string text(buffer, std::fread(buffer, 1, sizeof buffer, file.get()));
+  std::istringstream in(text);
+  std::string first, second;
+  std::getline(in, first);
+  std::getline(in, second);
+  // Keys in order, the fields' own "event" dropped (the logger's wins), bad UTF-8 replaced.
+  auto line = nlohmann::ordered_json::parse(first);
+  std::vector<std::string> keys;
+  for (auto& [key, value] : line.items()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"ts_ms", "level", "event", "path", "status"}));
+  EXPECT_EQ(line["event"], "request");
+  EXPECT_EQ(line["status"], 200);
+  EXPECT_EQ(line["path"], "/v1/\xef\xbf\xbd");
+  auto bare = nlohmann::json::parse(second);
+  EXPECT_EQ(bare.size(), 3u);
+  EXPECT_EQ(bare["level"], "warn");
+}
+
 TEST(Logger, FlushWritesEveryEarlierLine) {
   std::unique_ptr<std::FILE, FileCloser> file(std::tmpfile());
   ASSERT_NE(file, nullptr);
