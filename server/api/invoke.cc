@@ -75,15 +75,21 @@ Result<RuntimeCaller> authenticate_runtime(ApiContext& api, const Request& reque
   if (!presented.starts_with(token::kRuntimeTokenPrefix)) {
     return unauthenticated("this endpoint takes a runtime token (tg_rt_…), not an API key");
   }
-  auto unverified = token::decode_unverified(presented);
-  if (!unverified) {
-    return fail(ErrorCode::kTokenMalformed, "the runtime token is malformed", "token");
-  }
-  auto signer = api.signing->signer_for(unverified.value().key_id);
-  if (!signer) return signer.error();
-  auto claims = token::verify(presented, signer.value(), api.now_ms());
+  bool unknown_key = false;  // that error is already worded for the caller
+  auto claims = token::verify_keyed(
+      presented,
+      [&](std::string_view key_id) {
+        auto signer = api.signing->signer_for(key_id);
+        unknown_key = !signer;
+        return signer;
+      },
+      api.now_ms());
   if (!claims) {
     Error error = claims.error();
+    if (unknown_key) return error;
+    if (error.code == ErrorCode::kTokenMalformed) {
+      return fail(ErrorCode::kTokenMalformed, "the runtime token is malformed", "token");
+    }
     error.param = "token";
     if (error.code == ErrorCode::kTokenExpired) {
       error.message = "the runtime token has expired; mint a new session";

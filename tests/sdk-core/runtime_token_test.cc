@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <map>
+
 #include "vectors.h"
 
 namespace tollgate::token {
@@ -70,6 +72,49 @@ TEST_F(RuntimeTokenVectors, VerifyChecksSignatureThenExpiry) {
     auto got = verify(v["token"].get<std::string>(), sign_, v["now_ms"].get<int64_t>());
     EXPECT_EQ(outcome(got), v.value("error", std::string("ok"))) << v["name"];
   }
+}
+
+TEST_F(RuntimeTokenVectors, KeyedVerifyAgreesWithVerifyOnEveryVector) {
+  std::vector<std::string> asked;
+  SignerLookup lookup = [&](std::string_view key_id) -> Result<Signer> {
+    asked.emplace_back(key_id);
+    return sign_;
+  };
+  for (const auto& v : doc_["verify"]) {
+    auto got = verify_keyed(v["token"].get<std::string>(), lookup, v["now_ms"].get<int64_t>());
+    EXPECT_EQ(outcome(got), v.value("error", std::string("ok"))) << v["name"];
+  }
+  EXPECT_FALSE(asked.empty());
+}
+
+TEST(RuntimeToken, KeyedVerifyUsesTheKeyItsKidNamesAndPassesALookupFailureOn) {
+  std::map<std::string, Signer> keys{{"old", hmac_signer("old secret")},
+                                     {"new", hmac_signer("new secret")}};
+  SignerLookup lookup = [&](std::string_view key_id) -> Result<Signer> {
+    auto found = keys.find(std::string(key_id));
+    if (found == keys.end()) return fail(ErrorCode::kTokenSignatureInvalid, "unknown key", "token");
+    return found->second;
+  };
+  for (const std::string kid : {"old", "new"}) {
+    RuntimeClaims claims{"s", "proj_1", "u", {"op"}, 1000, 2000, kid};
+    auto token = encode(claims, keys[kid]);
+    ASSERT_TRUE(token.ok());
+    auto verified = verify_keyed(token.value(), lookup, 1500);
+    ASSERT_TRUE(verified.ok()) << kid;
+    EXPECT_EQ(verified.value().key_id, kid);
+    EXPECT_EQ(verify_keyed(token.value(), lookup, 2000).error().code, ErrorCode::kTokenExpired);
+  }
+  // Signed with the new key but naming the old one: the old key decides, and refuses it.
+  RuntimeClaims lying{"s", "proj_1", "u", {"op"}, 1000, 2000, "old"};
+  auto forged = encode(lying, keys["new"]);
+  ASSERT_TRUE(forged.ok());
+  EXPECT_EQ(verify_keyed(forged.value(), lookup, 1500).error().code,
+            ErrorCode::kTokenSignatureInvalid);
+  RuntimeClaims unknown{"s", "proj_1", "u", {"op"}, 1000, 2000, "gone"};
+  auto orphan = encode(unknown, keys["new"]);
+  ASSERT_TRUE(orphan.ok());
+  EXPECT_EQ(verify_keyed(orphan.value(), lookup, 1500).error().message, "unknown key");
+  EXPECT_EQ(verify_keyed("tg_rt_e30.!!", lookup, 1500).error().code, ErrorCode::kTokenMalformed);
 }
 
 TEST_F(RuntimeTokenVectors, ScopeGrantsOnlyListedOperations) {

@@ -202,19 +202,47 @@ Result<RuntimeClaims> decode_unverified(std::string_view token) {
   return decode_claims(parts.value().claims);
 }
 
-Result<RuntimeClaims> verify(std::string_view token, const Signer& sign, int64_t now_ms) {
+namespace {
+
+Result<void> check_signature(const TokenParts& parts, const Result<std::string>& presented,
+                             const Signer& sign) {
   if (!sign) return no_signer();
-  auto parts = split(token);
-  if (!parts) return parts.error();
-  auto presented = codec::base64url_decode(parts.value().signature);
-  auto expected = sign(parts.value().signing_input);
+  auto expected = sign(parts.signing_input);
   if (!expected) return expected.error();
   if (!presented || !constant_time_equal(presented.value(), expected.value())) {
     return fail(ErrorCode::kTokenSignatureInvalid, "runtime token signature does not verify",
                 "token");
   }
+  return {};
+}
+
+}  // namespace
+
+Result<RuntimeClaims> verify(std::string_view token, const Signer& sign, int64_t now_ms) {
+  if (!sign) return no_signer();
+  auto parts = split(token);
+  if (!parts) return parts.error();
+  auto presented = codec::base64url_decode(parts.value().signature);
+  if (auto checked = check_signature(parts.value(), presented, sign); !checked)
+    return checked.error();
   auto claims = decode_claims(parts.value().claims);
   if (!claims) return claims.error();
+  if (auto fresh = check_expiry(claims.value(), now_ms); !fresh) return fresh.error();
+  return claims;
+}
+
+Result<RuntimeClaims> verify_keyed(std::string_view token, const SignerLookup& signer_for,
+                                   int64_t now_ms) {
+  auto parts = split(token);
+  if (!parts) return parts.error();
+  auto presented = codec::base64url_decode(parts.value().signature);
+  if (!presented) return malformed("token signature is not base64url");
+  auto claims = decode_claims(parts.value().claims);
+  if (!claims) return claims.error();
+  auto sign = signer_for(claims.value().key_id);
+  if (!sign) return sign.error();
+  if (auto checked = check_signature(parts.value(), presented, sign.value()); !checked)
+    return checked.error();
   if (auto fresh = check_expiry(claims.value(), now_ms); !fresh) return fresh.error();
   return claims;
 }

@@ -59,6 +59,13 @@ Result<RuntimeClaims> decode_unverified(std::string_view token);
 // kTokenSignatureInvalid, kTokenMalformed or kTokenExpired.
 Result<RuntimeClaims> verify(std::string_view token, const Signer& sign, int64_t now_ms);
 
+// verify() with several signing keys in one pass: reads the claims once, asks `signer_for` for
+// the signer of their "kid" (its error is returned as is), then checks the signature in
+// constant time and the expiry.
+using SignerLookup = std::function<Result<Signer>(std::string_view key_id)>;
+Result<RuntimeClaims> verify_keyed(std::string_view token, const SignerLookup& signer_for,
+                                   int64_t now_ms);
+
 // kTokenExpired when `now_ms` is at or past the expiry.
 Result<void> check_expiry(const RuntimeClaims& claims, int64_t now_ms);
 
