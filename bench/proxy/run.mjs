@@ -1,16 +1,18 @@
 // bench/proxy: what Tollgate adds in front of a model provider, against the provider called
 // directly (the ceiling) and the Portkey gateway (@portkey-ai/gateway) in front of the same
 // provider. For an upstream delay of 0 ms and 20 ms it measures, for each of the three:
-//   - latency at concurrency 1 (sequential keep-alive requests): p50 and p99, and what each
-//     adds over the direct call;
-//   - the most requests per second (wrk, -c64, a bounded time);
-//   - the time to the first streamed piece of output at concurrency 1;
+//   - latency at concurrency 1 (sequential keep-alive requests, the three targets taking turns
+//     request by request): p50 and p99, and what each adds over the direct call;
+//   - the most requests per second (wrk -c256 for a bounded time, in rounds the targets take
+//     in turn; the median round);
+//   - the time to the first streamed piece of output at concurrency 1 (interleaved too);
 //   - the resident memory of the proxy process after the load.
 // Tollgate runs a feature end to end per request: runtime-token check, feature and provider
 // lookup, a ledger hold reserved and settled (SQLite), the provider call. Portkey only relays.
 // Prints ONE table. Load goes to 127.0.0.1 only.
 //
-//   node bench/proxy/run.mjs [--build DIR] [--requests N] [--seconds S] [--connections N]
+//   node bench/proxy/run.mjs [--build DIR] [--requests N] [--stream-requests N] [--seconds S]
+//                            [--rounds N] [--connections N]
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -22,9 +24,11 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const args = Object.fromEntries(process.argv.slice(2).map((a, i, all) => (a.startsWith('--') ? [a.slice(2), all[i + 1]] : null)).filter(Boolean));
 const BUILD = path.resolve(root, args.build || 'build');
-const LATENCY_REQUESTS = Number(args.requests || 300); // per target, after a warm-up of 30
+const LATENCY_REQUESTS = Number(args.requests || 300); // per target, after WARMUP_REQUESTS
+const WARMUP_REQUESTS = 30;
 const STREAM_REQUESTS = Number(args['stream-requests'] || 60);
-const WRK_SECONDS = Number(args.seconds || 5);
+const WRK_SECONDS = Number(args.seconds || 4);
+const WRK_ROUNDS = Number(args.rounds || 3);
 const CONNECTIONS = Number(args.connections || 256);
 const START_TIMEOUT_MS = 15_000;
 const ADMIN_TOKEN = 'tgadm_bench_admin_token_0123456789';
@@ -36,7 +40,7 @@ process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
 // would stall a process that logs every request, and draining it here would take CPU from the
 // processes under test.
 const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-logs-'));
-process.on('exit', () => fs.rmSync(logDir, { recursive: true, force: true }));
+process.on('exit', () => { if (!process.env.KEEP_LOGS) fs.rmSync(logDir, { recursive: true, force: true }); });
 let logCount = 0;
 
 function start(command, argv, { env = {}, ready }) {
@@ -93,14 +97,31 @@ function request(port, pathname, headers, body, { firstByte = false } = {}) {
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
-async function latency(target, { stream = false } = {}) {
-  const body = stream ? target.streamBody : target.body;
-  for (let i = 0; i < 30; i += 1) await request(target.port, target.path, target.headers, body, { firstByte: stream });
-  const times = [];
+const summary = (list) => {
+  const sorted = [...list].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+};
+
+// Concurrency 1, interleaved: one request to each target in turn, so every target meets the
+// same moments of this shared machine and the added latency compares like with like. A target
+// whose streaming fails (Portkey's) is reported with its error; any other failure stops the run.
+async function latencies(targets, { stream = false } = {}) {
   const n = stream ? STREAM_REQUESTS : LATENCY_REQUESTS;
-  for (let i = 0; i < n; i += 1) times.push(await request(target.port, target.path, target.headers, body, { firstByte: stream }));
-  times.sort((a, b) => a - b);
-  return { p50: percentile(times, 50), p99: percentile(times, 99) };
+  const times = targets.map(() => []);
+  const errors = targets.map(() => null);
+  for (let i = 0; i < WARMUP_REQUESTS + n; i += 1) {
+    for (const [t, target] of targets.entries()) {
+      if (errors[t]) continue;
+      try {
+        const ms = await request(target.port, target.path, target.headers, stream ? target.streamBody : target.body, { firstByte: stream });
+        if (i >= WARMUP_REQUESTS) times[t].push(ms);
+      } catch (error) {
+        if (!stream) throw error;
+        errors[t] = error.message.slice(0, 80);
+      }
+    }
+  }
+  return times.map((list, t) => (errors[t] ? { error: errors[t] } : summary(list)));
 }
 
 function throughput(target) {
@@ -120,13 +141,24 @@ function throughput(target) {
 
 const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
-async function json(port, method, pathname, key, body) {
-  const res = await fetch(`http://127.0.0.1:${port}${pathname}`, {
-    method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body),
+// Set-up and audit calls, each on a connection of its own (a pooled one may have idled out
+// while wrk ran).
+function json(port, method, pathname, key, body) {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: pathname, method, agent: false,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
+      let out = '';
+      res.on('data', (chunk) => { out += chunk; });
+      res.on('end', () => {
+        const parsed = JSON.parse(out);
+        if (res.statusCode >= 300) return reject(new Error(`${method} ${pathname}: ${out}`));
+        resolve(parsed);
+      });
+    });
+    req.on('error', reject);
+    req.end(text);
   });
-  const parsed = await res.json();
-  if (!res.ok) throw new Error(`${method} ${pathname}: ${JSON.stringify(parsed)}`);
-  return parsed;
 }
 
 async function scenario(delayMs) {
@@ -161,14 +193,18 @@ async function scenario(delayMs) {
       headers: { authorization: 'Bearer sk-bench', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `http://127.0.0.1:${upstream.port}/v1` },
       body: openaiBody(false), streamBody: openaiBody(true), pid: portkey.child.pid },
   ];
-  const rows = [];
-  for (const target of targets) {
-    const lat = await latency(target);
-    // A peer whose streaming fails is reported as such, not dropped from the table.
-    const ttft = await latency(target, { stream: true }).catch((error) => ({ error: error.message.slice(0, 80) }));
-    const { rps, failed } = throughput(target);
-    rows.push({ ...target, lat, ttft, rps, failed, rss: target.pid ? rssMb(target.pid) : null });
+  const lat = await latencies(targets);
+  const ttft = await latencies(targets, { stream: true });
+  // Throughput in rounds, the targets taking turns; each row reports its median round.
+  const rounds = targets.map(() => []);
+  for (let r = 0; r < WRK_ROUNDS; r += 1) {
+    for (const [t, target] of targets.entries()) rounds[t].push(throughput(target));
   }
+  const rows = targets.map((target, t) => {
+    const rps = rounds[t].map((round) => round.rps).sort((a, b) => a - b);
+    return { ...target, lat: lat[t], ttft: ttft[t], rps: rps[Math.floor(rps.length / 2)],
+      failed: rounds[t].reduce((sum, round) => sum + round.failed, 0), rss: target.pid ? rssMb(target.pid) : null };
+  });
   // Every bench call was metered: the ledger must hold one settled hold per successful call.
   const audit = await json(tollgate.port, 'GET', '/v1/ledger/audit', project.secretKey);
   if (!audit.ok || audit.openHolds !== 0) throw new Error(`ledger audit after the bench: ${JSON.stringify(audit)}`);
@@ -179,7 +215,7 @@ async function scenario(delayMs) {
 
 const fmt = (ms) => ms.toFixed(2);
 console.log('bench/proxy: Tollgate and Portkey in front of one OpenAI-format provider on 127.0.0.1');
-console.log(`latency: ${LATENCY_REQUESTS} sequential requests (keep-alive) after 30 warm-up; first token: ${STREAM_REQUESTS} streamed; throughput: wrk -t2 -c${CONNECTIONS} ${WRK_SECONDS} s`);
+console.log(`latency: ${LATENCY_REQUESTS} sequential requests (keep-alive) per target after ${WARMUP_REQUESTS} warm-up, targets interleaved; first token: ${STREAM_REQUESTS} streamed; throughput: wrk -t2 -c${CONNECTIONS} ${WRK_SECONDS} s, median of ${WRK_ROUNDS} rounds taken in turn`);
 console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0].model}`);
 console.log('');
 console.log('| upstream delay | path | p50 ms | p99 ms | added p50 / p99 ms | first token p50 ms (added) | max req/s | ÷ portkey | RSS MB |');
