@@ -13,6 +13,7 @@
 //
 //   node bench/proxy/run.mjs [--build DIR] [--requests N] [--stream-requests N] [--seconds S]
 //                            [--rounds N] [--connections N]
+//   KEEP_LOGS=1 keeps the processes' output files (a process that exits early names its file).
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -65,7 +66,7 @@ function start(command, argv, { env = {}, ready }) {
     }, 20);
     child.on('exit', (code) => {
       clearInterval(poll);
-      reject(new Error(`${command} exited ${code}: ${fs.readFileSync(logFile, 'utf8').slice(-500)}`));
+      reject(new Error(`${command} exited ${code} (output in ${logFile}): ${fs.readFileSync(logFile, 'utf8').slice(-500)}`));
     });
   });
 }

@@ -130,7 +130,8 @@ void LedgerWriter::answer_through(Answerer run_later) {
 }
 
 void LedgerWriter::answer(std::vector<Pending>& batch, Result<std::vector<LedgerOutcome>> outcomes) {
-  auto run_answers = [](std::vector<Pending>& pending, Result<std::vector<LedgerOutcome>>& results) {
+  bool hand_off = batch.size() > kInlineAnswersMax;
+  run_or_hand_off(hand_off, [pending = std::move(batch), results = std::move(outcomes)]() mutable {
     for (size_t i = 0; i < pending.size(); ++i) {
       if (results) {
         pending[i].done(std::move(results.value()[i]));
@@ -138,20 +139,8 @@ void LedgerWriter::answer(std::vector<Pending>& batch, Result<std::vector<Ledger
         pending[i].done(results.error());
       }
     }
-  };
-  Answerer answerer;
-  if (batch.size() > kInlineAnswersMax) answerer = this->answerer();
-  if (!answerer) return run_answers(batch, outcomes);
-  // One hand-off per batch, not per command.
-  auto moved = std::make_shared<std::pair<std::vector<Pending>, Result<std::vector<LedgerOutcome>>>>(
-      std::move(batch), std::move(outcomes));
+  });
   batch.clear();
-  answerer([moved, run_answers] { run_answers(moved->first, moved->second); });
-}
-
-LedgerWriter::Answerer LedgerWriter::answerer() {
-  std::lock_guard lock(answerer_mutex_);
-  return answerer_;
 }
 
 void LedgerWriter::tell_decided(const std::vector<Pending>& batch,
@@ -160,13 +149,20 @@ void LedgerWriter::tell_decided(const std::vector<Pending>& batch,
   for (size_t i = 0; i < batch.size(); ++i) {
     if (batch[i].decided) told.emplace_back(batch[i].decided, outcomes[i]);
   }
-  auto run_told = [](std::vector<std::pair<Done, LedgerOutcome>>& calls) {
-    for (auto& [decided, outcome] : calls) decided(std::move(outcome));
-  };
-  Answerer answerer = this->answerer();
-  if (!answerer) return run_told(told);
-  auto moved = std::make_shared<std::vector<std::pair<Done, LedgerOutcome>>>(std::move(told));
-  answerer([moved, run_told] { run_told(*moved); });
+  run_or_hand_off(true, [told = std::move(told)]() mutable {
+    for (auto& [decided, outcome] : told) decided(std::move(outcome));
+  });
+}
+
+// One hand-off per batch, not per command; inline when there is no answerer.
+void LedgerWriter::run_or_hand_off(bool hand_off, std::function<void()> answers) {
+  Answerer answerer;
+  if (hand_off) {
+    std::lock_guard lock(answerer_mutex_);
+    answerer = answerer_;
+  }
+  if (answerer) return answerer(std::move(answers));
+  answers();
 }
 
 void LedgerWriter::housekeeping(int64_t now_ms) {

@@ -89,7 +89,7 @@ class LedgerWriter {
   void run(Partition& partition, bool housekeeper);
   void answer(std::vector<Pending>& batch, Result<std::vector<LedgerOutcome>> outcomes);
   void tell_decided(const std::vector<Pending>& batch, const std::vector<LedgerOutcome>& outcomes);
-  Answerer answerer();
+  void run_or_hand_off(bool hand_off, std::function<void()> answers);
   void housekeeping(int64_t now_ms);
   Partition& partition_for(const LedgerCommand& command);
 
