@@ -123,7 +123,7 @@ int serve(const ServeConfig& config) {
   auto master_key = load_master_key(config.master_key, config.data_dir);
   if (!master_key) return exit_with(master_key.error());
   const SecretBox secrets(master_key.value());
-  auto signing = SigningKeys::load_or_create(db, secrets);
+  auto signing = SigningKeys::load_or_create(db, secrets, system_now_ms());
   if (!signing) return exit_with(signing.error());
   auto pricing = PricingCatalog::load(config.pricing_file);
   if (!pricing) return exit_with(pricing.error());
@@ -132,7 +132,7 @@ int serve(const ServeConfig& config) {
   Authenticator auth(db, std::nullopt);
   ApiContext api{db, *ledger, auth, ""};
   api.secrets = &secrets;
-  api.signing = &signing.value();
+  api.signing = signing.value().get();
   api.pricing = &pricing.value();
   Router router;
   add_health_routes(router, db);

@@ -24,7 +24,7 @@ struct ApiContext {
   std::string admin_token_hash;  // SHA-256 of the instance admin token
   Clock now_ms = system_now_ms;
   const SecretBox* secrets = nullptr;     // seals provider keys; set before serving
-  const SigningKeys* signing = nullptr;   // signs runtime tokens; set before serving
+  SigningKeys* signing = nullptr;         // signs runtime tokens; set before serving
   const PricingCatalog* pricing = nullptr;  // model prices; set before serving
   HttpClient* upstream = nullptr;           // calls model providers; set before serving
   RuntimeCache runtime{};                   // features and provider credentials, briefly
@@ -70,5 +70,7 @@ Result<CreatedProject> create_project(Store& store, std::string name, bool demo,
 // `created` receives the new token when this call made it, so the caller can show it once.
 Result<std::string> admin_token_hash(Store& store, const std::optional<std::string>& configured,
                                      std::optional<std::string>& created);
+// kUnauthenticated unless the request carries the instance admin token; `what` names the act.
+Result<void> require_admin(const ApiContext& api, const Request& request, std::string_view what);
 
 }  // namespace tollgate::server

@@ -142,14 +142,20 @@ Result<std::string> admin_token_hash(Store& store, const std::optional<std::stri
   return stored.value();
 }
 
+Result<void> require_admin(const ApiContext& api, const Request& request, std::string_view what) {
+  std::string_view presented = bearer_token(request);
+  if (presented.empty() || !admin_token_matches(presented, api.admin_token_hash)) {
+    return fail(ErrorCode::kUnauthenticated, std::string(what) +
+                                                 " needs the instance admin token "
+                                                 "(Authorization: Bearer tgadm_…)");
+  }
+  return {};
+}
+
 void add_project_routes(Router& router, ApiContext& api) {
   router.add(http::verb::post, "/v1/projects", [&api](const Request& request) {
-    std::string_view presented = bearer_token(request);
-    if (presented.empty() || !admin_token_matches(presented, api.admin_token_hash)) {
-      return error_response(fail(ErrorCode::kUnauthenticated,
-                                 "creating a project needs the instance admin token "
-                                 "(Authorization: Bearer tgadm_…)"));
-    }
+    if (auto admin = require_admin(api, request, "creating a project"); !admin)
+      return error_response(admin.error());
     auto body = json_object_body(request);
     if (!body) return error_response(body.error());
     if (auto known = only_fields(body.value(), {"name"}); !known) return error_response(known.error());

@@ -84,9 +84,46 @@ Result<std::vector<std::string>> operation_ids(ApiContext& api, const json& body
   return slugs;
 }
 
+ojson render_signing_keys(const std::vector<SigningKeyInfo>& keys) {
+  ojson out = ojson::array();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const SigningKeyInfo& key = keys[i];
+    ojson entry{{"object", "signing_key"},
+                {"id", key.id},
+                {"status", i == 0 ? "current" : "retired"},
+                {"createdAtMs", key.created_at_ms}};
+    entry["retiredAtMs"] = key.retired_at_ms > 0 ? ojson(key.retired_at_ms) : ojson();
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
 }  // namespace
 
 void add_runtime_routes(Router& router, ApiContext& api) {
+  // Signing keys (instance admin): their ids and state, never their bytes.
+  router.add(http::verb::get, "/v1/signing-keys", [&api](const Request& request) {
+    if (auto admin = require_admin(api, request, "listing the signing keys"); !admin)
+      return error_response(admin.error());
+    return json_response(http::status::ok,
+                         ojson{{"data", render_signing_keys(api.signing->list())}, {"hasMore", false}});
+  });
+
+  router.add(http::verb::post, "/v1/signing-keys/rotate", [&api](const Request& request) {
+    if (auto admin = require_admin(api, request, "rotating the signing keys"); !admin)
+      return error_response(admin.error());
+    auto body = json_object_body(request, /*allow_empty=*/true);
+    if (!body) return error_response(body.error());
+    if (auto known = only_fields(body.value(), {}); !known) return error_response(known.error());
+    auto rotated = api.signing->rotate(api.now_ms());
+    if (!rotated) return error_response(rotated.error());
+    return json_response(http::status::ok,
+                         ojson{{"object", "signing_key_rotation"},
+                               {"current", rotated.value().current},
+                               {"keys", render_signing_keys(rotated.value().keys)},
+                               {"pruned", rotated.value().pruned}});
+  });
+
   router.add(http::verb::post, "/v1/runtime/sessions", [&api](const Request& request) {
     auto write = authenticated_write(api, request, Access::kAnyKey,
                                      {"endUserId", "operationIds", "ttlMinutes"});
@@ -108,14 +145,15 @@ void add_runtime_routes(Router& router, ApiContext& api) {
 
     int64_t now = api.now_ms();
     token::RuntimeClaims claims;
-    claims.key_id = api.signing->current_id();
+    SigningKeys::Current key = api.signing->current();
+    claims.key_id = key.id;
     claims.session_id = new_id("rts_");
     claims.project_id = caller.project.id;
     claims.end_user_id = user.value();
     claims.operations = slugs.value();
     claims.issued_at_ms = now;
     claims.expires_at_ms = now + ttl.value() * kMsPerMinute;
-    auto token = token::encode(claims, api.signing->current_signer());
+    auto token = token::encode(claims, key.signer);
     if (!token) {
       Error error = token.error();
       if (error.param == "end_user_id") error.param = "endUserId";  // the codec's name for it

@@ -122,7 +122,7 @@ const std::vector<Option>& options() {
 Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const Environment& env,
                                 bool allow_demo = true) {
   ServeConfig config;
-  config.threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
+  config.threads = getenv("TG_THREADS") ? atoi(getenv("TG_THREADS")) : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
   for (const Option& option : options()) {
     if (auto value = env(option.env)) {
       if (auto applied = option.apply(option.env, *value, config); !applied) return applied.error();

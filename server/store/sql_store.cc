@@ -186,6 +186,16 @@ Result<std::string> SqlStore::put_setting_if_absent(std::string_view name,
   return rows.value().text(0, 0);
 }
 
+Result<bool> SqlStore::replace_setting(std::string_view name, std::string_view expected,
+                                       std::string_view value) {
+  TG_LEASE(db);
+  auto replaced = db->query(
+      "UPDATE settings SET value = $3 WHERE name = $1 AND value = $2 RETURNING name",
+      {std::string(name), std::string(expected), std::string(value)});
+  if (!replaced) return db.mark_broken(), replaced.error();
+  return !replaced.value().empty();
+}
+
 Result<void> SqlStore::create_project(const Project& project, std::span<const KeyRecord> keys) {
   TG_LEASE(db);
   auto failed = [&](const Error& error) -> Result<void> {

@@ -30,6 +30,8 @@ class SqlStore final : public Store {
   Result<std::optional<std::string>> get_setting(std::string_view name) override;
   Result<std::string> put_setting_if_absent(std::string_view name,
                                             std::string_view value) override;
+  Result<bool> replace_setting(std::string_view name, std::string_view expected,
+                               std::string_view value) override;
 
   Result<void> create_project(const Project& project, std::span<const KeyRecord> keys) override;
   Result<std::optional<Project>> get_project(std::string_view id) override;

@@ -314,6 +314,10 @@ class Store {
   virtual Result<std::optional<std::string>> get_setting(std::string_view name) = 0;
   virtual Result<std::string> put_setting_if_absent(std::string_view name,
                                                     std::string_view value) = 0;
+  // Compare-and-set: stores `value` only while the setting still holds `expected`; false when
+  // it did not (another process changed it first), and then nothing is written.
+  virtual Result<bool> replace_setting(std::string_view name, std::string_view expected,
+                                       std::string_view value) = 0;
 
   virtual Result<void> create_project(const Project& project, std::span<const KeyRecord> keys) = 0;
   virtual Result<std::optional<Project>> get_project(std::string_view id) = 0;

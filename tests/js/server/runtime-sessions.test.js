@@ -148,3 +148,70 @@ test('the signing key is kept across restarts', async () => {
   }
   expect(kid).not.toBe(first.keyId); // each instance (data dir) has its own keys
 });
+
+describe('signing key rotation', () => {
+  // Two processes on one database: one rotates, the other learns of it from the first token
+  // that names the new key.
+  let dataDir;
+  let a;
+  let b;
+  let p;
+  const keysOf = async (s) => (await call(s, 'GET', '/v1/signing-keys', { key: ADMIN_TOKEN })).body.data;
+  const mintOn = async (s) => (await call(s, 'POST', '/v1/runtime/sessions', { key: p.sk, body: { endUserId: 'u', operationIds: ['s'] } })).body.token;
+  const invokeOn = (s, token) => call(s, 'POST', '/v1/runtime/invoke', { key: token, body: { operation: 's', input: { text: 'hi' } } });
+
+  beforeAll(async () => {
+    dataDir = require('../helpers/server').tempDir();
+    a = await startServer({ dataDir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN } });
+    b = await startServer({ dataDir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN } });
+    p = await createProject(a);
+    const made = await call(a, 'POST', '/v1/operations', { key: p.sk, body: { slug: 's', model: 'demo/echo', userTemplate: '{{text}}', price: { type: 'fixed', credits: 0 } } });
+    expect(made.status).toBe(200);
+  });
+
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+    require('node:fs').rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('only the admin token lists or rotates, and a bad body rotates nothing', async () => {
+    const before = await keysOf(a);
+    for (const key of [undefined, p.sk, p.pk, 'tgadm_wrong']) {
+      const listed = await call(a, 'GET', '/v1/signing-keys', { key });
+      expect(listed.status).toBe(401);
+      const rotated = await call(a, 'POST', '/v1/signing-keys/rotate', { key, body: {} });
+      expect(rotated.status).toBe(401);
+      expect(rotated.body.error.message).toMatch(/admin token/);
+    }
+    const extra = await call(a, 'POST', '/v1/signing-keys/rotate', { key: ADMIN_TOKEN, body: { keepOld: true } });
+    expect(extra.status).toBe(400);
+    expect(extra.body.error.param).toBe('keepOld');
+    expect(await keysOf(a)).toEqual(before);
+    expect(before).toHaveLength(1);
+    expect(before[0]).toMatchObject({ object: 'signing_key', status: 'current', retiredAtMs: null });
+  });
+
+  test('a rotation signs new tokens with a new key; old tokens stay valid on every process', async () => {
+    const oldToken = await mintOn(a);
+    const oldKid = core.runtimeToken.decode(oldToken).keyId;
+    const started = Date.now();
+    const res = await call(a, 'POST', '/v1/signing-keys/rotate', { key: ADMIN_TOKEN });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ object: 'signing_key_rotation', pruned: [] });
+    expect(res.body.current).toMatch(/^rtk_/);
+    expect(res.body.current).not.toBe(oldKid);
+    expect(res.body.keys.map((k) => [k.id, k.status])).toEqual([[res.body.current, 'current'], [oldKid, 'retired']]);
+    expect(res.body.keys[1].retiredAtMs).toBeGreaterThanOrEqual(started);
+    expect(JSON.stringify(res.body)).not.toMatch(/sealed|tgsb1/); // ids only, never key bytes
+
+    const newToken = await mintOn(a);
+    expect(core.runtimeToken.decode(newToken).keyId).toBe(res.body.current);
+    // b has not reread the keys; the new token's kid makes it.
+    for (const [server, token] of [[b, newToken], [b, oldToken], [a, oldToken], [a, newToken]]) {
+      const ran = await invokeOn(server, token);
+      expect(ran.status).toBe(200);
+    }
+    expect((await keysOf(b)).map((k) => k.id)).toEqual([res.body.current, oldKid]);
+  });
+});

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/auth/signing_keys.h"
 #include "server/ledger/ledger_writer.h"
 #include "server/store/pg_connection.h"
 #include "server/store/store.h"
@@ -406,6 +407,136 @@ TYPED_TEST(LedgerTest, AFailedOperationPatchWritesNothing) {
   });
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+}
+
+// ---- Runtime signing keys: stored sealed in the settings, rotated by compare-and-set --------
+
+TYPED_TEST(LedgerTest, ReplaceSettingIsCompareAndSet) {
+  ASSERT_EQ(this->store_->put_setting_if_absent("cas", "one").value(), "one");
+  EXPECT_FALSE(this->store_->replace_setting("cas", "two", "three").value());
+  EXPECT_EQ(*this->store_->get_setting("cas").value(), "one");  // nothing written
+  EXPECT_TRUE(this->store_->replace_setting("cas", "one", "two").value());
+  EXPECT_EQ(*this->store_->get_setting("cas").value(), "two");
+  EXPECT_FALSE(this->store_->replace_setting("absent", "", "x").value());
+  EXPECT_FALSE(this->store_->get_setting("absent").value().has_value());
+}
+
+token::RuntimeClaims session_claims(const std::string& key_id) {
+  token::RuntimeClaims claims;
+  claims.key_id = key_id;
+  claims.session_id = "rts_test";
+  claims.project_id = "proj_a";
+  claims.end_user_id = "user_1";
+  claims.operations = {"summarize"};
+  claims.issued_at_ms = kNow;
+  claims.expires_at_ms = kNow + 60'000;
+  return claims;
+}
+
+// Signs a token with `keys`' current key and verifies it through `verifier`.
+Result<token::RuntimeClaims> round_trip(SigningKeys& keys, SigningKeys& verifier) {
+  SigningKeys::Current current = keys.current();
+  auto token = token::encode(session_claims(current.id), current.signer);
+  if (!token) return token.error();
+  return token::verify_keyed(
+      token.value(), [&](std::string_view id) { return verifier.signer_for(id); }, kNow);
+}
+
+TYPED_TEST(LedgerTest, SigningKeysRotateWhileOldTokensStayValid) {
+  SecretBox::Key master;
+  master.fill(3);
+  SecretBox secrets(master);
+  auto other_store = this->backend_.open();  // another process on the same database
+  ASSERT_TRUE(other_store.ok());
+  auto here = SigningKeys::load_or_create(*this->store_, secrets, kNow);
+  auto there = SigningKeys::load_or_create(*other_store.value(), secrets, kNow);
+  ASSERT_TRUE(here.ok() && there.ok());
+  SigningKeys& a = *here.value();
+  SigningKeys& b = *there.value();
+  EXPECT_EQ(a.current().id, b.current().id);  // both processes agree on the first key
+
+  SigningKeys::Current old_key = a.current();
+  auto old_token = token::encode(session_claims(old_key.id), old_key.signer);
+  ASSERT_TRUE(old_token.ok());
+
+  auto rotated = a.rotate(kNow + 1000);
+  ASSERT_TRUE(rotated.ok()) << rotated.error().message;
+  EXPECT_NE(rotated.value().current, old_key.id);
+  EXPECT_EQ(a.current().id, rotated.value().current);
+  ASSERT_EQ(rotated.value().keys.size(), 2u);
+  EXPECT_EQ(rotated.value().keys[0].id, rotated.value().current);
+  EXPECT_EQ(rotated.value().keys[1].id, old_key.id);
+  EXPECT_EQ(rotated.value().keys[1].retired_at_ms, kNow + 1000);
+  EXPECT_TRUE(rotated.value().pruned.empty());
+  // The stored set never holds a key's bytes in the clear.
+  std::string stored = *this->store_->get_setting(kSigningKeysSetting).value();
+  EXPECT_EQ(stored.find("\"raw\""), std::string::npos);
+
+  // The other process has not reread yet: it still signs with the old key, which verifies
+  // here; and a token with the new key makes it reread the set at once.
+  EXPECT_EQ(b.current().id, old_key.id);
+  auto from_b = round_trip(b, a);
+  ASSERT_TRUE(from_b.ok()) << from_b.error().message;
+  auto from_a = round_trip(a, b);
+  ASSERT_TRUE(from_a.ok()) << from_a.error().message;
+  EXPECT_EQ(from_a.value().key_id, rotated.value().current);
+  // The old token still verifies in both.
+  for (SigningKeys* keys : {&a, &b}) {
+    auto verified = token::verify_keyed(
+        old_token.value(), [&](std::string_view id) { return keys->signer_for(id); }, kNow);
+    EXPECT_TRUE(verified.ok()) << verified.error().message;
+  }
+  // A made-up key id is refused, and rereads at most once per gap.
+  auto unknown = b.signer_for("rtk_made_up");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kTokenSignatureInvalid);
+
+  // A later rotation prunes a retired key once no token it signed can still be valid.
+  auto soon = a.rotate(kNow + 2000);
+  ASSERT_TRUE(soon.ok());
+  EXPECT_TRUE(soon.value().pruned.empty());
+  EXPECT_EQ(soon.value().keys.size(), 3u);
+  auto later = a.rotate(kNow + 1000 + kRetiredKeyKeep.count());
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(later.value().pruned, std::vector<std::string>{old_key.id});
+  EXPECT_EQ(later.value().keys.size(), 3u);  // the new current and the two still kept
+  auto gone = a.signer_for(old_key.id);
+  EXPECT_FALSE(gone.ok());
+}
+
+TYPED_TEST(LedgerTest, ConcurrentRotationsKeepEveryKey) {
+  SecretBox::Key master;
+  master.fill(4);
+  SecretBox secrets(master);
+  std::vector<std::unique_ptr<Store>> stores;
+  std::vector<std::unique_ptr<SigningKeys>> rings;
+  for (int i = 0; i < 4; ++i) {
+    auto store = this->backend_.open();
+    ASSERT_TRUE(store.ok());
+    auto keys = SigningKeys::load_or_create(*store.value(), secrets, kNow);
+    ASSERT_TRUE(keys.ok());
+    stores.push_back(std::move(store).value());
+    rings.push_back(std::move(keys).value());
+  }
+  std::vector<std::string> made(rings.size());
+  std::latch start(static_cast<ptrdiff_t>(rings.size()));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < rings.size(); ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      auto rotated = rings[i]->rotate(kNow + 1);
+      if (rotated) made[i] = rotated.value().current;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  auto final_keys = SigningKeys::load_or_create(*this->store_, secrets, kNow);
+  ASSERT_TRUE(final_keys.ok());
+  std::vector<SigningKeyInfo> kept = final_keys.value()->list();
+  EXPECT_EQ(kept.size(), rings.size() + 1);  // the first key and one per rotation
+  for (const std::string& id : made) {
+    ASSERT_FALSE(id.empty()) << "a rotation failed";
+    EXPECT_TRUE(final_keys.value()->signer_for(id).ok()) << id << " was lost";
+  }
 }
 
 TYPED_TEST(LedgerTest, ProvidersPutReplaceListDelete) {
