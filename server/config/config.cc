@@ -93,6 +93,13 @@ const std::vector<Option>& options() {
          c.limits.idle_timeout_ms = ms.value();
          return {};
        }},
+      {"--threads", "TOLLGATE_THREADS",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto threads = parse_range(param, value, 1, kThreadsMax);
+         if (!threads) return threads.error();
+         c.threads = static_cast<int>(threads.value());
+         return {};
+       }},
       {"--upstream-connect-timeout-ms", "TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_MS",
        [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
          auto ms = parse_range(param, value, kUpstreamTimeoutMsMin, kUpstreamTimeoutMsMax);
@@ -122,7 +129,8 @@ const std::vector<Option>& options() {
 Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const Environment& env,
                                 bool allow_demo = true) {
   ServeConfig config;
-  config.threads = getenv("TG_THREADS") ? atoi(getenv("TG_THREADS")) : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
+  config.threads = static_cast<int>(
+      std::clamp(std::thread::hardware_concurrency(), 1u, static_cast<unsigned>(kThreadsMax)));
   for (const Option& option : options()) {
     if (auto value = env(option.env)) {
       if (auto applied = option.apply(option.env, *value, config); !applied) return applied.error();
@@ -254,6 +262,8 @@ Flags for serve (each also read from the environment variable shown):
   --data-dir DIR           where the SQLite database lives (TOLLGATE_DATA_DIR, default ./data)
   --body-bytes-max N       largest request body accepted (TOLLGATE_BODY_BYTES_MAX, default 1048576)
   --idle-timeout-ms N      close a connection idle this long (TOLLGATE_IDLE_TIMEOUT_MS, default 30000)
+  --threads N              threads serving HTTP and provider calls, 1 to 16 (TOLLGATE_THREADS,
+                           default: one per core)
   --upstream-connect-timeout-ms N     connect (and TLS) to a model provider
                            (TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_MS, default 10000)
   --upstream-first-byte-timeout-ms N  wait for a provider's first byte; retried

@@ -36,6 +36,9 @@ inline constexpr int64_t kIdleTimeoutMsMax = 600'000;
 // between the pieces of a streamed one.
 inline constexpr int64_t kUpstreamTimeoutMsMin = 50;
 inline constexpr int64_t kUpstreamTimeoutMsMax = 600'000;
+// Threads running the server's io_context (HTTP and provider calls); the ledger writer and the
+// logger have their own.
+inline constexpr int64_t kThreadsMax = 16;
 
 struct ServeConfig {
   std::string host = "127.0.0.1";

@@ -56,6 +56,19 @@ TEST(Config, EnvironmentAppliesWithoutFlags) {
   EXPECT_EQ(got.value().serve.limits.body_bytes_max, 2048u);
 }
 
+TEST(Config, ThreadsDefaultToTheCoresAndTakeAFlag) {
+  auto defaulted = parse({"serve"}, {});
+  ASSERT_TRUE(defaulted.ok());
+  EXPECT_GE(defaulted.value().serve.threads, 1);
+  EXPECT_LE(defaulted.value().serve.threads, kThreadsMax);
+  auto set = parse({"serve", "--threads", "3"}, {{"TOLLGATE_THREADS", "1"}});
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(set.value().serve.threads, 3);
+  auto from_env = parse({"serve"}, {{"TOLLGATE_THREADS", "1"}});
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_EQ(from_env.value().serve.threads, 1);
+}
+
 struct BadInput {
   std::vector<std::string_view> args;
   std::map<std::string, std::string> env;
@@ -91,6 +104,10 @@ TEST(Config, BadInputNamesTheFlagOrVariable) {
       {{"serve", "--data-dir="}, {}, "--data-dir"},
       {{"serve", "--body-bytes-max", "0"}, {}, "--body-bytes-max"},
       {{"serve", "--idle-timeout-ms", "5"}, {}, "--idle-timeout-ms"},
+      {{"serve", "--threads", "0"}, {}, "--threads"},
+      {{"serve", "--threads", "17"}, {}, "--threads"},
+      {{"serve", "--threads", "two"}, {}, "--threads"},
+      {{"serve"}, {{"TOLLGATE_THREADS", "-1"}}, "TOLLGATE_THREADS"},
       {{"serve"}, {{"TOLLGATE_PORT", "abc"}}, "TOLLGATE_PORT"},
       {{"serve"}, {{"DATABASE_URL", "mysql://x"}}, "DATABASE_URL"},
       {{"serve"}, {{"TOLLGATE_ADMIN_TOKEN", "short"}}, "TOLLGATE_ADMIN_TOKEN"},
