@@ -134,6 +134,7 @@ int serve(const ServeConfig& config) {
   api.secrets = &secrets;
   api.signing = signing.value().get();
   api.pricing = &pricing.value();
+  api.log = &log;
   Router router;
   add_health_routes(router, db);
   add_project_routes(router, api);

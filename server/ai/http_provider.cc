@@ -21,10 +21,11 @@ namespace {
 // every callback of one exchange on its strand, so they never overlap.
 class HttpModelCall final : public ModelCall, public std::enable_shared_from_this<HttpModelCall> {
  public:
-  HttpModelCall(const Dialect& dialect, std::string provider, bool stream, OnDelta on_delta,
-                OnDone done)
+  HttpModelCall(const Dialect& dialect, std::string provider, std::string api_key, bool stream,
+                OnDelta on_delta, OnDone done)
       : dialect_(dialect),
         provider_(std::move(provider)),
+        api_key_(std::move(api_key)),
         stream_(stream),
         on_delta_(std::move(on_delta)),
         done_(std::move(done)) {}
@@ -37,7 +38,7 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
       self->on_done(std::move(failure));
     };
     auto exchange = client.post(std::move(request), std::move(handlers));
-    if (!exchange) return finish(ModelFailure{exchange.error(), std::nullopt});
+    if (!exchange) return finish(ModelFailure{exchange.error(), std::nullopt, {}});
     std::lock_guard lock(mutex_);
     exchange_ = exchange.value();
     if (cancelled_) exchange_->cancel();
@@ -83,7 +84,7 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
   }
 
   void on_done(std::optional<UpstreamFailure> failure) {
-    if (failure_) return finish(ModelFailure{*failure_, produced()});
+    if (failure_) return finish(ModelFailure{*failure_, produced(), {}});
     if (failure) {
       Error error = describe_failure(*failure, provider_);
       bool cancelled;
@@ -92,21 +93,22 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
         cancelled = cancelled_;
       }
       if (cancelled) error = fail(ErrorCode::kUpstreamError, "the call was cancelled");
-      return finish(ModelFailure{error, failure->body_started ? produced() : std::nullopt});
+      return finish(ModelFailure{error, failure->body_started ? produced() : std::nullopt,
+                                 provider_detail(*failure, api_key_)});
     }
     if (!stream_) {
       auto answer = dialect_.parse(body_);
-      if (!answer) return finish(ModelFailure{answer.error(), std::nullopt});
+      if (!answer) return finish(ModelFailure{answer.error(), std::nullopt, {}});
       return finish(std::move(answer.value()));
     }
     if (!state_.finished) {
       return finish(ModelFailure{fail(ErrorCode::kUpstreamError,
                                       "the provider's stream ended before its last event"),
-                                 produced()});
+                                 produced(), {}});
     }
     auto answer = produced();
     if (!answer->complete) {
-      return finish(ModelFailure{malformed("its tool calls are incomplete"), answer});
+      return finish(ModelFailure{malformed("its tool calls are incomplete"), answer, {}});
     }
     finish(std::move(*answer));
   }
@@ -141,6 +143,7 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
 
   const Dialect& dialect_;
   std::string provider_;
+  std::string api_key_;  // only to mask it in the provider's error text
   bool stream_;
   OnDelta on_delta_;
   OnDone done_;
@@ -165,10 +168,11 @@ std::shared_ptr<ModelCall> HttpProvider::start(ModelRequest request, OnDelta on_
   };
   auto built = dialect_.build(request, credentials_);
   if (!built) {
-    done(ModelFailure{built.error(), std::nullopt});  // nothing was sent
+    done(ModelFailure{built.error(), std::nullopt, {}});  // nothing was sent
     return std::make_shared<NotStarted>();
   }
-  auto call = std::make_shared<HttpModelCall>(dialect_, credentials_.name, request.stream,
+  auto call = std::make_shared<HttpModelCall>(dialect_, credentials_.name, credentials_.api_key,
+                                              request.stream,
                                               std::move(on_delta), std::move(done));
   call->begin(client_, std::move(built.value()));
   return call;
@@ -190,6 +194,23 @@ const Dialect& dialect_for(std::string_view provider) {
   static const AnthropicDialect anthropic;
   if (provider == "anthropic") return anthropic;
   return openai;
+}
+
+std::string provider_detail(const UpstreamFailure& failure, std::string_view api_key) {
+  if (failure.status == 0) return {};
+  std::string body = failure.body;
+  // Masked before the cut, so no piece of the key survives at the end.
+  if (api_key.size() >= kMaskedKeyBytesMin) {
+    for (size_t at = body.find(api_key); at != std::string::npos; at = body.find(api_key, at)) {
+      body.replace(at, api_key.size(), "[api key]");
+    }
+  }
+  std::string detail = "HTTP " + std::to_string(failure.status) + ": " + body;
+  if (detail.size() > kProviderDetailBytesMax) {
+    detail.resize(kProviderDetailBytesMax);
+    detail += "…";
+  }
+  return detail;
 }
 
 Error describe_failure(const UpstreamFailure& failure, std::string_view provider) {

@@ -65,7 +65,11 @@ struct ModelAnswer {
 struct ModelFailure {
   Error error;
   std::optional<ModelAnswer> produced;
+  // What the provider itself said ("HTTP 400: {…}", at most kProviderDetailBytesMax, the API
+  // key masked), for the owner's log; never sent to the caller, whose error is `error`.
+  std::string provider_detail;
 };
+inline constexpr size_t kProviderDetailBytesMax = 1024;
 
 using ModelResult = std::variant<ModelAnswer, ModelFailure>;
 using OnDelta = std::function<void(const ModelDelta&)>;

@@ -27,6 +27,7 @@ struct ApiContext {
   SigningKeys* signing = nullptr;         // signs runtime tokens; set before serving
   const PricingCatalog* pricing = nullptr;  // model prices; set before serving
   HttpClient* upstream = nullptr;           // calls model providers; set before serving
+  Logger* log = nullptr;                    // the owner's log (provider failures)
   RuntimeCache runtime{};                   // features and provider credentials, briefly
 };
 

@@ -702,8 +702,22 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     }
   }
 
+  // The owner's record of a failed provider call, with what the provider said: the caller's
+  // error names the failure but never carries the provider's text.
+  void log_failure(const ModelFailure& failure) {
+    if (api_.log == nullptr || cancelled()) return;  // a caller who left is not a failure
+    api_.log->warn("provider_call_failed", {{"project", caller_.project.id},
+                                            {"operation", op_.slug},
+                                            {"model", model_name_},
+                                            {"attempt", attempts_},
+                                            {"code", error_code_name(failure.error.code)},
+                                            {"error", failure.error.message},
+                                            {"provider", failure.provider_detail}});
+  }
+
   void on_model_done(ModelResult result) {
     if (auto* failure = std::get_if<ModelFailure>(&result)) {
+      log_failure(*failure);
       if (!failure->produced && !charged_) {
         if (switch_to_fallback()) return call_model();
         return release(failure->error);

@@ -232,6 +232,22 @@ describe('failures', () => {
     expect((await lastRequests('text+status-401-always')).length).toBe(1);
   });
 
+  test("the owner's log keeps what the provider said, with its key masked; the caller gets none of it", async () => {
+    await feature('badrequest', 'fake/text+status-400-always');
+    const res = await invoke('f3b', 'badrequest');
+    expect(res.status).toBe(502);
+    expect(res.body.error.message).toMatch(/refused the request \(HTTP 400\)/);
+    expect(JSON.stringify(res.body)).not.toMatch(/failed for key/);
+    let line;
+    for (let i = 0; i < 50 && !line; i += 1) {
+      line = server.logs.find((l) => l.event === 'provider_call_failed' && l.operation === 'badrequest');
+      if (!line) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(line).toMatchObject({ level: 'warn', project: project.id, model: 'fake/text+status-400-always', attempt: 1, code: 'upstream_error' });
+    expect(line.provider).toMatch(/^HTTP 400: \{"error":\{"message":"failed for key Bearer \[api key\]"\}\}$/);
+    expect(JSON.stringify(server.logs)).not.toContain(PROVIDER_KEY);
+  });
+
   test('a slow first byte times out and is retried; a merely slowish one is fine', async () => {
     await feature('slow', 'fake/text+slow-1500');
     const res = await invoke('f4', 'slow');

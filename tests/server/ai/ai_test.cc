@@ -188,5 +188,25 @@ TEST(DescribeFailure, NeverCarriesTheProvidersText) {
   EXPECT_NE(error.message.find("HTTP 401"), std::string::npos);
 }
 
+TEST(ProviderDetail, MasksTheKeyBeforeTheCutAndKeepsTheStatus) {
+  const std::string key = "sk-live-0123456789abcdef";
+  UpstreamFailure failure{fail(ErrorCode::kUpstreamError, "x"), 400,
+                          "{\"error\":\"bad key " + key + "\"} " + key, false};
+  EXPECT_EQ(provider_detail(failure, key),
+            "HTTP 400: {\"error\":\"bad key [api key]\"} [api key]");
+  // A key that would straddle the cut is masked first, so no prefix of it survives.
+  failure.body = std::string(kProviderDetailBytesMax - 20, 'a') + key + std::string(100, 'b');
+  std::string detail = provider_detail(failure, key);
+  EXPECT_LE(detail.size(), kProviderDetailBytesMax + std::string("…").size());
+  EXPECT_EQ(detail.find("sk-live"), std::string::npos);
+  EXPECT_TRUE(detail.ends_with("…"));
+  // No HTTP answer (a timeout, a refused connection): nothing from the provider to keep.
+  failure.status = 0;
+  EXPECT_EQ(provider_detail(failure, key), "");
+  // Keys too short to mask safely are left; the text is still only in the owner's log.
+  failure = UpstreamFailure{fail(ErrorCode::kUpstreamError, "x"), 500, "abc abc", false};
+  EXPECT_EQ(provider_detail(failure, "abc"), "HTTP 500: abc abc");
+}
+
 }  // namespace
 }  // namespace tollgate::server
