@@ -98,6 +98,7 @@ Result<RuntimeCaller> authenticate_runtime(ApiContext& api, const Request& reque
     }
     return error;
   }
+  if (auto issued = api.signing->check_issued(claims.value()); !issued) return issued.error();
   auto project = api.auth.project(claims.value().project_id);
   if (!project) {
     if (project.error().code == ErrorCode::kNotFound)

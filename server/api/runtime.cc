@@ -12,7 +12,7 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-inline constexpr int64_t kSessionTtlMinutesMax = 24 * 60;
+inline constexpr int64_t kSessionTtlMinutesMax = kSessionTtlMax.count();
 inline constexpr int64_t kSessionTtlMinutesDefault = 15;
 inline constexpr int64_t kMsPerMinute = 60'000;
 
@@ -105,8 +105,10 @@ void add_runtime_routes(Router& router, ApiContext& api) {
   router.add(http::verb::get, "/v1/signing-keys", [&api](const Request& request) {
     if (auto admin = require_admin(api, request, "listing the signing keys"); !admin)
       return error_response(admin.error());
+    auto keys = api.signing->list();
+    if (!keys) return error_response(keys.error());
     return json_response(http::status::ok,
-                         ojson{{"data", render_signing_keys(api.signing->list())}, {"hasMore", false}});
+                         ojson{{"data", render_signing_keys(keys.value())}, {"hasMore", false}});
   });
 
   router.add(http::verb::post, "/v1/signing-keys/rotate", [&api](const Request& request) {
@@ -114,8 +116,18 @@ void add_runtime_routes(Router& router, ApiContext& api) {
       return error_response(admin.error());
     auto body = json_object_body(request, /*allow_empty=*/true);
     if (!body) return error_response(body.error());
-    if (auto known = only_fields(body.value(), {}); !known) return error_response(known.error());
-    auto rotated = api.signing->rotate(api.now_ms());
+    if (auto known = only_fields(body.value(), {"revokePrevious"}); !known)
+      return error_response(known.error());
+    bool revoke = false;
+    if (body.value().contains("revokePrevious")) {
+      const auto& flag = body.value()["revokePrevious"];
+      if (!flag.is_boolean()) {
+        return error_response(fail(ErrorCode::kInvalidArgument,
+                                   "revokePrevious must be true or false", "revokePrevious"));
+      }
+      revoke = flag.get<bool>();
+    }
+    auto rotated = api.signing->rotate(api.now_ms(), revoke);
     if (!rotated) return error_response(rotated.error());
     return json_response(http::status::ok,
                          ojson{{"object", "signing_key_rotation"},

@@ -19,7 +19,22 @@ std::string binding(std::string_view key_id) {
   return out;
 }
 
-Error malformed() { return fail(ErrorCode::kInternal, "the stored runtime signing keys are malformed"); }
+Error malformed() {
+  return fail(ErrorCode::kInternal, "the stored runtime signing keys are malformed");
+}
+
+// A stored integer field; 0 when absent, nullopt when it is there but not an integer.
+std::optional<int64_t> int_or_zero(const json& object, const char* name) {
+  auto found = object.find(name);
+  if (found == object.end()) return 0;
+  if (!found->is_number_integer()) return std::nullopt;
+  return found->get<int64_t>();
+}
+
+bool is_string(const json& object, const char* name) {
+  auto found = object.find(name);
+  return found != object.end() && found->is_string();
+}
 
 // A new key's entry in the stored set: its id, the key sealed under the master key, and when.
 Result<json> new_key_entry(const SecretBox& secrets, int64_t now_ms) {
@@ -30,12 +45,31 @@ Result<json> new_key_entry(const SecretBox& secrets, int64_t now_ms) {
   return json{{"id", id}, {"sealed", sealed.value()}, {"createdAtMs", now_ms}};
 }
 
+token::Signer hmac_signer(std::shared_ptr<const void> owner, std::string_view key) {
+  // `key` lives as long as `owner`, which the signer keeps.
+  return [owner = std::move(owner), key](std::string_view input) -> Result<std::string> {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+             reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac,
+             &length) == nullptr) {
+      return fail(ErrorCode::kInternal, "HMAC-SHA256 failed");
+    }
+    return std::string(reinterpret_cast<char*>(mac), length);
+  };
+}
+
+Error refused(std::string message) {
+  return fail(ErrorCode::kTokenSignatureInvalid, std::move(message), "token");
+}
+
 }  // namespace
 
 Result<std::unique_ptr<SigningKeys>> SigningKeys::load_or_create(Store& store,
                                                                  const SecretBox& secrets,
-                                                                 int64_t now_ms) {
-  std::unique_ptr<SigningKeys> keys(new SigningKeys(store, secrets));
+                                                                 int64_t now_ms,
+                                                                 SteadyNow steady_now) {
+  std::unique_ptr<SigningKeys> keys(new SigningKeys(store, secrets, std::move(steady_now)));
   auto stored = store.get_setting(kSigningKeysSetting);
   if (!stored) return stored.error();
   std::string text;
@@ -44,7 +78,9 @@ Result<std::unique_ptr<SigningKeys>> SigningKeys::load_or_create(Store& store,
   } else {
     auto first = new_key_entry(secrets, now_ms);
     if (!first) return first.error();
-    json set = {{"current", first.value()["id"]}, {"keys", json::array({first.value()})}};
+    json set = {{"generation", 1},
+                {"current", first.value()["id"]},
+                {"keys", json::array({first.value()})}};
     auto kept = store.put_setting_if_absent(kSigningKeysSetting, set.dump());
     if (!kept) return kept.error();
     text = kept.value();  // another process's set when it was first
@@ -57,20 +93,25 @@ Result<std::unique_ptr<SigningKeys>> SigningKeys::load_or_create(Store& store,
 
 Result<std::shared_ptr<const SigningKeys::Set>> SigningKeys::parse(std::string text) const {
   json stored = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!stored.is_object() || !stored["current"].is_string() || !stored["keys"].is_array()) {
+  if (!stored.is_object() || !is_string(stored, "current") || !stored.contains("keys") ||
+      !stored["keys"].is_array()) {
     return malformed();
   }
+  auto generation = int_or_zero(stored, "generation");
+  if (!generation) return malformed();
   auto set = std::make_shared<Set>();
+  set->generation = *generation;
   set->current = stored["current"].get<std::string>();
   for (const json& entry : stored["keys"]) {
-    if (!entry.is_object() || !entry["id"].is_string() || !entry["sealed"].is_string()) {
+    if (!entry.is_object() || !is_string(entry, "id") || !is_string(entry, "sealed")) {
       return malformed();
     }
+    auto created = int_or_zero(entry, "createdAtMs");
+    auto retired = int_or_zero(entry, "retiredAtMs");
+    if (!created || !retired) return malformed();
     auto key = std::make_shared<Key>();
-    key->info.id = entry["id"].get<std::string>();
-    key->info.created_at_ms = entry.value("createdAtMs", int64_t{0});
-    key->info.retired_at_ms = entry.value("retiredAtMs", int64_t{0});
-    auto raw = secrets_.open(entry["sealed"].get<std::string>(), binding(key->info.id));
+    key->info = {entry.find("id")->get<std::string>(), *created, *retired};
+    auto raw = secrets_.open(entry.find("sealed")->get<std::string>(), binding(key->info.id));
     if (!raw) return raw.error();
     key->raw = std::move(raw.value());
     set->keys[key->info.id] = std::move(key);
@@ -91,8 +132,9 @@ Result<std::shared_ptr<const SigningKeys::Set>> SigningKeys::read() {
 
 void SigningKeys::adopt(std::shared_ptr<const Set> set) {
   std::lock_guard lock(mutex_);
+  loaded_at_ = steady_now_();
+  if (set_ && set_->generation > set->generation) return;  // a reread that started earlier
   set_ = std::move(set);
-  loaded_at_ = Clock::now();
 }
 
 std::shared_ptr<const SigningKeys::Set> SigningKeys::snapshot() {
@@ -100,63 +142,70 @@ std::shared_ptr<const SigningKeys::Set> SigningKeys::snapshot() {
   return set_;
 }
 
-namespace {
-
-token::Signer hmac_signer(std::shared_ptr<const void> owner, std::string_view key) {
-  return [owner = std::move(owner), key](std::string_view input) -> Result<std::string> {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-             reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac,
-             &length) == nullptr) {
-      return fail(ErrorCode::kInternal, "HMAC-SHA256 failed");
-    }
-    return std::string(reinterpret_cast<char*>(mac), length);
-  };
-}
-
-}  // namespace
-
-SigningKeys::Current SigningKeys::current() {
+std::shared_ptr<const SigningKeys::Set> SigningKeys::fresh_snapshot() {
   bool stale = false;
   {
     std::lock_guard lock(mutex_);
-    stale = Clock::now() - loaded_at_ >= kSigningKeysRefresh;
-    if (stale) loaded_at_ = Clock::now();  // one reader rereads; the others go on meanwhile
+    stale = steady_now_() - loaded_at_ >= kSigningKeysRefresh;
+    if (stale) loaded_at_ = steady_now_();  // one reader rereads; the others go on meanwhile
   }
   if (stale) {
     if (auto fresh = read(); fresh) adopt(std::move(fresh.value()));
   }
-  auto set = snapshot();
+  return snapshot();
+}
+
+SigningKeys::Current SigningKeys::current() {
+  auto set = fresh_snapshot();
   const auto& key = set->keys.at(set->current);
   return {key->info.id, hmac_signer(key, key->raw)};
 }
 
 Result<token::Signer> SigningKeys::signer_for(std::string_view key_id) {
-  auto set = snapshot();
+  auto set = fresh_snapshot();
   auto found = set->keys.find(key_id);
   if (found == set->keys.end()) {
+    // One reread at a time: a miss that waited here looks again at what the reread brought.
+    std::lock_guard reloading(miss_reload_);
+    set = snapshot();
+    found = set->keys.find(key_id);
     bool reread = false;
-    {
+    if (found == set->keys.end()) {
       std::lock_guard lock(mutex_);
-      if (Clock::now() - last_miss_reload_ >= kSigningKeysMissReloadGap) {
-        last_miss_reload_ = Clock::now();
+      if (steady_now_() - last_miss_reload_ >= kSigningKeysMissReloadGap) {
+        last_miss_reload_ = steady_now_();
         reread = true;
       }
     }
     if (reread) {
       if (auto fresh = read(); fresh) {
-        adopt(fresh.value());
-        set = std::move(fresh.value());
+        adopt(std::move(fresh.value()));
+        set = snapshot();
         found = set->keys.find(key_id);
       }
     }
   }
   if (found == set->keys.end()) {
-    return fail(ErrorCode::kTokenSignatureInvalid,
-                "the token was signed with a key this server does not have", "token");
+    return refused("the token was signed with a key this server does not have");
   }
   return hmac_signer(found->second, found->second->raw);
+}
+
+Result<void> SigningKeys::check_issued(const token::RuntimeClaims& claims) {
+  if (claims.expires_at_ms - claims.issued_at_ms >
+      std::chrono::milliseconds(kSessionTtlMax).count()) {
+    return refused("the runtime token claims a lifetime over a day, which no server issues");
+  }
+  auto set = snapshot();
+  auto found = set->keys.find(claims.key_id);
+  if (found == set->keys.end()) {
+    return refused("the token was signed with a key this server does not have");
+  }
+  int64_t retired = found->second->info.retired_at_ms;
+  if (retired > 0 && claims.issued_at_ms > retired + kRetiredKeyGrace.count()) {
+    return refused("the token was signed with a retired key after it was retired");
+  }
+  return {};
 }
 
 std::vector<SigningKeyInfo> SigningKeys::infos(const Set& set) {
@@ -167,29 +216,39 @@ std::vector<SigningKeyInfo> SigningKeys::infos(const Set& set) {
   return out;
 }
 
-std::vector<SigningKeyInfo> SigningKeys::list() { return infos(*snapshot()); }
+Result<std::vector<SigningKeyInfo>> SigningKeys::list() {
+  auto fresh = read();
+  if (!fresh) return fresh.error();
+  adopt(fresh.value());
+  return infos(*snapshot());
+}
 
-Result<SigningKeyRotation> SigningKeys::rotate(int64_t now_ms) {
+Result<SigningKeyRotation> SigningKeys::rotate(int64_t now_ms, bool revoke_previous) {
   for (int attempt = 1; attempt <= kRotateAttemptsMax; ++attempt) {
     auto before = read();
     if (!before) return before.error();
-    json stored = json::parse(before.value()->text, nullptr, /*allow_exceptions=*/false);
     auto fresh = new_key_entry(secrets_, now_ms);
     if (!fresh) return fresh.error();
     SigningKeyRotation rotation;
     rotation.current = fresh.value()["id"].get<std::string>();
     json kept = json::array({fresh.value()});
-    for (json entry : stored["keys"]) {
-      std::string id = entry["id"].get<std::string>();
-      if (id == before.value()->current) entry["retiredAtMs"] = now_ms;
-      int64_t retired = entry.value("retiredAtMs", int64_t{0});
-      if (retired > 0 && now_ms - retired >= kRetiredKeyKeep.count()) {
+    for (const auto& [id, key] : before.value()->keys) {
+      SigningKeyInfo info = key->info;
+      if (id == before.value()->current || info.retired_at_ms == 0) info.retired_at_ms = now_ms;
+      if (revoke_previous || now_ms - info.retired_at_ms >= kRetiredKeyKeep.count()) {
         rotation.pruned.push_back(id);
         continue;
       }
-      kept.push_back(std::move(entry));
+      auto sealed = secrets_.seal(key->raw, binding(id));
+      if (!sealed) return sealed.error();
+      kept.push_back({{"id", id},
+                      {"sealed", sealed.value()},
+                      {"createdAtMs", info.created_at_ms},
+                      {"retiredAtMs", info.retired_at_ms}});
     }
-    json next = {{"current", rotation.current}, {"keys", std::move(kept)}};
+    json next = {{"generation", before.value()->generation + 1},
+                 {"current", rotation.current},
+                 {"keys", std::move(kept)}};
     auto swapped = store_.replace_setting(kSigningKeysSetting, before.value()->text, next.dump());
     if (!swapped) return swapped.error();
     if (!swapped.value()) continue;  // another process rotated first: start from its set

@@ -5,18 +5,25 @@
 // tokens are signed with the current key, and a token is verified with the key it names.
 //
 // Rotation (rotate(), POST /v1/signing-keys/rotate): a fresh key becomes current and the old
-// one is retired, not deleted: tokens it signed stay valid until they expire. A retired key is
-// pruned by a later rotation once no token it signed can still be valid (kRetiredKeyKeep after
-// it was retired). Rotations are compare-and-set on the stored set, so two processes rotating
-// at once both land and neither loses a key.
+// one is retired, not deleted: tokens it signed stay valid until they expire. A retired key
+// verifies only tokens issued before it was retired (give or take kRetiredKeyGrace: other
+// processes may sign with it until they reread, and clocks differ), and no token lives longer
+// than kSessionTtlMax, so a leaked key stops forging a day after it is retired at the latest;
+// rotating with `revoke_previous` drops every older key at once. A retired key is pruned by a
+// later rotation once no token it signed can still be valid (kRetiredKeyKeep after it was
+// retired). Rotations are compare-and-set on the stored set, so two processes rotating at once
+// both land and neither loses a key; each stored set carries a generation, and a process never
+// goes back to an older one.
 //
 // Other processes learn of a rotation on their own: a token naming a key id this process does
-// not have makes it reread the set (at most once per kSigningKeysMissReloadGap, so made-up ids
-// cannot turn into a stream of store reads), and the current key is reread when the set is
-// older than kSigningKeysRefresh. Thread-safe; a reader takes a snapshot of the set.
+// not have makes it reread the set (one reread at a time, which concurrent misses wait for; at
+// most one per kSigningKeysMissReloadGap, so made-up ids cannot turn into a stream of store
+// reads), and any use of the keys rereads them once the set is older than kSigningKeysRefresh.
+// Thread-safe; a reader takes a snapshot of the set.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,11 +39,18 @@ namespace tollgate::server {
 
 inline constexpr std::string_view kSigningKeysSetting = "runtime_signing_keys";
 inline constexpr size_t kSigningKeyBytes = 32;
+// The longest session a token may carry: minting refuses more, and so does verifying.
+inline constexpr std::chrono::minutes kSessionTtlMax{24 * 60};
 // How long after a rotation another process may still sign with the old key.
 inline constexpr std::chrono::seconds kSigningKeysRefresh{60};
-inline constexpr std::chrono::seconds kSigningKeysMissReloadGap{1};
-// The longest session a token can carry (24 h) plus the refresh window, with a margin.
+inline constexpr std::chrono::milliseconds kSigningKeysMissReloadGap{250};
+// A retired key's tokens must be issued before its retirement plus this: the refresh window
+// plus a minute of clock difference between processes.
+inline constexpr std::chrono::milliseconds kRetiredKeyGrace =
+    kSigningKeysRefresh + std::chrono::seconds(60);
+// After this a retired key can have signed no valid token: a later rotation prunes it.
 inline constexpr std::chrono::milliseconds kRetiredKeyKeep{std::chrono::hours(25)};
+static_assert(kRetiredKeyKeep >= kSessionTtlMax + kRetiredKeyGrace);
 inline constexpr int kRotateAttemptsMax = 5;  // compare-and-set retries against other rotators
 
 struct SigningKeyInfo {
@@ -56,9 +70,10 @@ class SigningKeys {
   // Reads the keys, or makes the first one when there are none (two processes starting at
   // once agree on one). kStoreUnavailable when the store fails; kInternal when a key cannot be
   // opened (another master key) or the stored set is malformed.
-  static Result<std::unique_ptr<SigningKeys>> load_or_create(Store& store,
-                                                             const SecretBox& secrets,
-                                                             int64_t now_ms);
+  using SteadyNow = std::function<std::chrono::steady_clock::time_point()>;
+  static Result<std::unique_ptr<SigningKeys>> load_or_create(
+      Store& store, const SecretBox& secrets, int64_t now_ms,
+      SteadyNow steady_now = std::chrono::steady_clock::now);
 
   struct Current {
     std::string id;
@@ -69,10 +84,15 @@ class SigningKeys {
   Current current();
   // kTokenSignatureInvalid for an id this instance does not know, even after a reread.
   Result<token::Signer> signer_for(std::string_view key_id);
-  std::vector<SigningKeyInfo> list();
-  // Makes a fresh key current, retires the old one and prunes retired keys older than
-  // kRetiredKeyKeep. kConflict when other rotations kept winning kRotateAttemptsMax times.
-  Result<SigningKeyRotation> rotate(int64_t now_ms);
+  // For claims whose signature verified: kTokenSignatureInvalid when they claim a lifetime over
+  // kSessionTtlMax, or were issued after their (retired) key stopped signing.
+  Result<void> check_issued(const token::RuntimeClaims& claims);
+  // Rereads the set first, so another process's rotation shows.
+  Result<std::vector<SigningKeyInfo>> list();
+  // Makes a fresh key current and retires the old one (or, with `revoke_previous`, drops every
+  // older key now), and prunes retired keys older than kRetiredKeyKeep. kConflict when other
+  // rotations kept winning kRotateAttemptsMax times.
+  Result<SigningKeyRotation> rotate(int64_t now_ms, bool revoke_previous = false);
 
  private:
   struct Key {
@@ -81,24 +101,31 @@ class SigningKeys {
   };
   struct Set {
     std::string text;  // as stored: the compare-and-set's expected value
+    int64_t generation = 0;  // one more with each rotation
     std::string current;
     std::map<std::string, std::shared_ptr<const Key>, std::less<>> keys;
   };
   using Clock = std::chrono::steady_clock;
 
-  SigningKeys(Store& store, const SecretBox& secrets) : store_(store), secrets_(secrets) {}
+  SigningKeys(Store& store, const SecretBox& secrets, SteadyNow steady_now)
+      : store_(store), secrets_(secrets), steady_now_(std::move(steady_now)) {}
   Result<std::shared_ptr<const Set>> read();
   Result<std::shared_ptr<const Set>> parse(std::string text) const;
+  // The set, reread first when it is older than kSigningKeysRefresh (a failed reread keeps it).
+  std::shared_ptr<const Set> fresh_snapshot();
   std::shared_ptr<const Set> snapshot();
   static std::vector<SigningKeyInfo> infos(const Set& set);
+  // Takes `set` unless this process already has a later generation.
   void adopt(std::shared_ptr<const Set> set);
 
   Store& store_;
   const SecretBox& secrets_;
-  std::mutex mutex_;
+  SteadyNow steady_now_;
+  std::mutex mutex_;        // guards the three below
   std::shared_ptr<const Set> set_;
   Clock::time_point loaded_at_;
   Clock::time_point last_miss_reload_;
+  std::mutex miss_reload_;  // one reread on an unknown id at a time
 };
 
 }  // namespace tollgate::server

@@ -214,4 +214,22 @@ describe('signing key rotation', () => {
     }
     expect((await keysOf(b)).map((k) => k.id)).toEqual([res.body.current, oldKid]);
   });
+
+  test('revokePrevious drops every older key at once, so their tokens stop working', async () => {
+    const bad = await call(a, 'POST', '/v1/signing-keys/rotate', { key: ADMIN_TOKEN, body: { revokePrevious: 'yes' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.param).toBe('revokePrevious');
+    const before = await keysOf(a);
+    const oldToken = await mintOn(a);
+    const res = await call(a, 'POST', '/v1/signing-keys/rotate', { key: ADMIN_TOKEN, body: { revokePrevious: true } });
+    expect(res.status).toBe(200);
+    expect(res.body.keys.map((k) => k.id)).toEqual([res.body.current]);
+    expect([...res.body.pruned].sort()).toEqual(before.map((k) => k.id).sort());
+    const refused = await invokeOn(a, oldToken);
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.param).toBe('token');
+    expect((await invokeOn(a, await mintOn(a))).status).toBe(200);
+    // Another process's list rereads the store.
+    expect((await keysOf(b)).map((k) => k.id)).toEqual([res.body.current]);
+  });
 });

@@ -486,7 +486,7 @@ TYPED_TEST(LedgerTest, SigningKeysRotateWhileOldTokensStayValid) {
         old_token.value(), [&](std::string_view id) { return keys->signer_for(id); }, kNow);
     EXPECT_TRUE(verified.ok()) << verified.error().message;
   }
-  // A made-up key id is refused, and rereads at most once per gap.
+  // A made-up key id is refused.
   auto unknown = b.signer_for("rtk_made_up");
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().code, ErrorCode::kTokenSignatureInvalid);
@@ -502,6 +502,135 @@ TYPED_TEST(LedgerTest, SigningKeysRotateWhileOldTokensStayValid) {
   EXPECT_EQ(later.value().keys.size(), 3u);  // the new current and the two still kept
   auto gone = a.signer_for(old_key.id);
   EXPECT_FALSE(gone.ok());
+}
+
+// A steady clock the test moves by hand.
+struct FakeSteady {
+  std::shared_ptr<std::atomic<int64_t>> ms = std::make_shared<std::atomic<int64_t>>(1'000'000);
+  SigningKeys::SteadyNow now() const {
+    return [ms = ms] { return std::chrono::steady_clock::time_point(std::chrono::milliseconds(ms->load())); };
+  }
+  void advance(std::chrono::milliseconds by) const { *ms += by.count(); }
+};
+
+TYPED_TEST(LedgerTest, SigningKeysRereadOnAMissAtMostOncePerGapAndEveryRefresh) {
+  SecretBox::Key master;
+  master.fill(5);
+  SecretBox secrets(master);
+  auto other_store = this->backend_.open();
+  ASSERT_TRUE(other_store.ok());
+  FakeSteady clock;
+  auto a = SigningKeys::load_or_create(*this->store_, secrets, kNow).value();
+  auto b = SigningKeys::load_or_create(*other_store.value(), secrets, kNow, clock.now()).value();
+  std::string first = b->current().id;
+
+  ASSERT_TRUE(a->rotate(kNow + 1).ok());
+  ASSERT_TRUE(round_trip(*a, *b).ok());  // the miss rereads
+  ASSERT_TRUE(a->rotate(kNow + 2).ok());
+  auto within_gap = round_trip(*a, *b);  // a second miss inside the gap does not reread
+  ASSERT_FALSE(within_gap.ok());
+  EXPECT_EQ(within_gap.error().code, ErrorCode::kTokenSignatureInvalid);
+  clock.advance(kSigningKeysMissReloadGap);
+  EXPECT_TRUE(round_trip(*a, *b).ok());
+
+  // Signing follows another process's rotation once the set is older than the refresh.
+  ASSERT_TRUE(a->rotate(kNow + 3).ok());
+  std::string newest = a->current().id;
+  EXPECT_NE(b->current().id, newest);
+  clock.advance(kSigningKeysRefresh);
+  EXPECT_EQ(b->current().id, newest);
+  EXPECT_NE(first, newest);
+}
+
+TYPED_TEST(LedgerTest, ConcurrentMissesAllWaitForTheOneReread) {
+  SecretBox::Key master;
+  master.fill(6);
+  SecretBox secrets(master);
+  auto other_store = this->backend_.open();
+  ASSERT_TRUE(other_store.ok());
+  auto a = SigningKeys::load_or_create(*this->store_, secrets, kNow).value();
+  auto b = SigningKeys::load_or_create(*other_store.value(), secrets, kNow).value();
+  ASSERT_TRUE(a->rotate(kNow + 1).ok());
+  SigningKeys::Current current = a->current();
+  std::string token = token::encode(session_claims(current.id), current.signer).value();
+  std::atomic<int> verified{0};
+  std::latch start(16);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      auto claims = token::verify_keyed(
+          token, [&](std::string_view id) { return b->signer_for(id); }, kNow);
+      if (claims) ++verified;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(verified.load(), 16);
+}
+
+TYPED_TEST(LedgerTest, RetiredKeysSignNothingNewAndRevokingDropsThemAtOnce) {
+  SecretBox::Key master;
+  master.fill(7);
+  SecretBox secrets(master);
+  auto keys = SigningKeys::load_or_create(*this->store_, secrets, kNow).value();
+  SigningKeys::Current old_key = keys->current();
+  // Lifetimes over a day are refused whoever signed them.
+  token::RuntimeClaims long_lived = session_claims(old_key.id);
+  long_lived.expires_at_ms = long_lived.issued_at_ms +
+                             std::chrono::milliseconds(kSessionTtlMax).count() + 1;
+  EXPECT_FALSE(keys->check_issued(long_lived).ok());
+  long_lived.expires_at_ms -= 1;
+  EXPECT_TRUE(keys->check_issued(long_lived).ok());
+
+  int64_t retired_at = kNow + 10'000;
+  ASSERT_TRUE(keys->rotate(retired_at).ok());
+  token::RuntimeClaims before = session_claims(old_key.id);
+  before.issued_at_ms = retired_at - 1;
+  EXPECT_TRUE(keys->check_issued(before).ok());
+  token::RuntimeClaims in_grace = session_claims(old_key.id);
+  in_grace.issued_at_ms = retired_at + kRetiredKeyGrace.count();
+  EXPECT_TRUE(keys->check_issued(in_grace).ok());  // another process may not have reread yet
+  token::RuntimeClaims after = in_grace;
+  after.issued_at_ms += 1;
+  auto refused = keys->check_issued(after);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kTokenSignatureInvalid);
+
+  std::string second = keys->current().id;
+  auto revoked = keys->rotate(retired_at + 1, /*revoke_previous=*/true);
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(revoked.value().keys.size(), 1u);
+  std::vector<std::string> pruned = revoked.value().pruned;
+  std::sort(pruned.begin(), pruned.end());
+  std::vector<std::string> expected{old_key.id, second};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(pruned, expected);
+  EXPECT_FALSE(keys->signer_for(old_key.id).ok());
+  EXPECT_FALSE(keys->signer_for(second).ok());
+  EXPECT_TRUE(keys->signer_for(revoked.value().current).ok());
+}
+
+TYPED_TEST(LedgerTest, MalformedStoredSigningKeysAreRefusedByName) {
+  SecretBox::Key master;
+  master.fill(8);
+  SecretBox secrets(master);
+  for (const char* stored : {"not json", "[]", R"({"current":"rtk_a","keys":{}})",
+                             R"({"current":"rtk_a","keys":[{"id":"rtk_a"}]})",
+                             R"({"current":"rtk_a","generation":"2","keys":[]})",
+                             R"({"current":"rtk_a","keys":[{"id":"rtk_a","sealed":"x","createdAtMs":"0"}]})"}) {
+    ASSERT_TRUE(this->store_->replace_setting(kSigningKeysSetting,
+                                              this->store_->get_setting(kSigningKeysSetting)
+                                                  .value()
+                                                  .value_or(""),
+                                              stored)
+                    .ok());
+    if (!this->store_->get_setting(kSigningKeysSetting).value()) {
+      ASSERT_EQ(this->store_->put_setting_if_absent(kSigningKeysSetting, stored).value(), stored);
+    }
+    auto loaded = SigningKeys::load_or_create(*this->store_, secrets, kNow);
+    ASSERT_FALSE(loaded.ok()) << stored;
+    EXPECT_EQ(loaded.error().code, ErrorCode::kInternal) << stored;
+  }
 }
 
 TYPED_TEST(LedgerTest, ConcurrentRotationsKeepEveryKey) {
@@ -531,7 +660,7 @@ TYPED_TEST(LedgerTest, ConcurrentRotationsKeepEveryKey) {
   for (auto& thread : threads) thread.join();
   auto final_keys = SigningKeys::load_or_create(*this->store_, secrets, kNow);
   ASSERT_TRUE(final_keys.ok());
-  std::vector<SigningKeyInfo> kept = final_keys.value()->list();
+  std::vector<SigningKeyInfo> kept = final_keys.value()->list().value();
   EXPECT_EQ(kept.size(), rings.size() + 1);  // the first key and one per rotation
   for (const std::string& id : made) {
     ASSERT_FALSE(id.empty()) << "a rotation failed";
