@@ -6,13 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build: compilers, Boost.Beast, JSON, SQLite, OpenSSL, GoogleTest. SDK: Emscripten (and the acorn
-# module its optimizer loads). Node.js >= 18 runs Jest and the SDK build. Tests: faketime starts a
-# server with its wall clock at a chosen instant (runtime-token expiry); Chromium runs the example
-# pages headless (through the playwright-core npm package, never its browser download).
+# Build: compilers, Boost.Beast, JSON, SQLite, OpenSSL, libpqxx, jemalloc (the server's malloc),
+# GoogleTest. SDK: Emscripten (and the acorn module its optimizer loads). Node.js >= 18 runs Jest
+# and the SDK build. Tests: faketime starts a server with its wall clock at a chosen instant
+# (runtime-token expiry); Chromium runs the example pages headless (through the playwright-core
+# npm package, never its browser download).
 PACKAGES=(
   g++ make cmake pkg-config
-  libboost1.81-dev nlohmann-json3-dev libsqlite3-dev libssl-dev libpqxx-dev postgresql libgtest-dev libgmock-dev
+  libboost1.81-dev nlohmann-json3-dev libsqlite3-dev libssl-dev libpqxx-dev libjemalloc-dev postgresql
+  libgtest-dev libgmock-dev
   faketime chromium
   emscripten node-acorn
 )
