@@ -32,8 +32,26 @@ std::vector<uint8_t> random_bytes(size_t count) {
   return bytes;
 }
 
+namespace {
+
+std::vector<uint8_t> id_random_bytes(size_t count) {
+  thread_local std::array<uint8_t, kIdRandomPoolBytes> pool;
+  thread_local size_t used = kIdRandomPoolBytes;
+  if (count > pool.size()) return random_bytes(count);
+  if (pool.size() - used < count) {
+    if (RAND_bytes(pool.data(), static_cast<int>(pool.size())) != 1) std::abort();
+    used = 0;
+  }
+  std::vector<uint8_t> bytes(pool.begin() + static_cast<std::ptrdiff_t>(used),
+                             pool.begin() + static_cast<std::ptrdiff_t>(used + count));
+  used += count;
+  return bytes;
+}
+
+}  // namespace
+
 std::string new_id(std::string_view prefix) {
-  return std::string(prefix) + keys::base62(random_bytes(kIdRandomChars));
+  return std::string(prefix) + keys::base62(id_random_bytes(kIdRandomChars));
 }
 
 std::string new_time_ordered_id(std::string_view prefix, int64_t unix_ms) {
@@ -42,7 +60,7 @@ std::string new_time_ordered_id(std::string_view prefix, int64_t unix_ms) {
   std::string time(kIdTimeChars, '0');
   uint64_t rest = unix_ms > 0 ? static_cast<uint64_t>(unix_ms) : 0;
   for (size_t i = kIdTimeChars; i-- > 0 && rest > 0; rest /= 62) time[i] = kDigits[rest % 62];
-  return std::string(prefix) + time + keys::base62(random_bytes(kIdRandomChars - kIdTimeChars));
+  return std::string(prefix) + time + keys::base62(id_random_bytes(kIdRandomChars - kIdTimeChars));
 }
 
 std::string new_api_key(std::string_view prefix) {

@@ -17,6 +17,11 @@ std::string sha256_hex(std::string_view data);
 // continuing without randomness would mint guessable secrets.
 std::vector<uint8_t> random_bytes(size_t count);
 
+// Ids draw their randomness from a per-thread pool that RAND_bytes refills kIdRandomPoolBytes
+// at a time: one generator call (a fork check and a lock) per few hundred ids instead of one
+// each. Secrets (keys, nonces) never come from the pool.
+inline constexpr size_t kIdRandomPoolBytes = 4096;
+
 // A random id such as "proj_7Qm2…": `prefix` followed by kIdRandomChars base62 characters.
 inline constexpr size_t kIdRandomChars = 20;
 std::string new_id(std::string_view prefix);

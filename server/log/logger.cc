@@ -39,15 +39,18 @@ void Logger::log(std::string_view level, std::string_view event, nlohmann::order
     text += '}';
   }
   bool first = false;
+  size_t queue_size = 0;
   {
     std::unique_lock lock(mutex_);
     written_.wait(lock, [&] { return queue_.size() < kLogQueueBytesMax || stopping_; });
     first = queue_.empty();
     if (first) ++queued_batches_;
     queue_.append(text).push_back('\n');
+    queue_size = queue_.size();
   }
-  // Without a waiter (the log thread is busy writing) this costs no system call.
-  if (first) queued_.notify_one();
+  // Without a waiter (the log thread is busy writing) this costs no system call. Half full, a
+  // lingering log thread is woken to write at once.
+  if (first || queue_size >= kLogQueueBytesMax / 2) queued_.notify_one();
 }
 
 void Logger::flush() {
@@ -58,14 +61,22 @@ void Logger::flush() {
 
 void Logger::run() {
   std::string batch;
+  std::chrono::steady_clock::time_point last_write{};
   std::unique_lock lock(mutex_);
   while (true) {
     queued_.wait(lock, [&] { return !queue_.empty() || stopping_; });
     if (queue_.empty()) return;  // stopping, and everything is written
+    // Lines keep coming: gather for kLogLinger (log() notifies only an empty queue, so this
+    // waits it out unless the logger stops or the queue nears its bound).
+    if (!stopping_ && std::chrono::steady_clock::now() - last_write < kLogLinger) {
+      queued_.wait_for(lock, kLogLinger,
+                       [&] { return stopping_ || queue_.size() >= kLogQueueBytesMax / 2; });
+    }
     batch.swap(queue_);
     lock.unlock();
     std::fwrite(batch.data(), 1, batch.size(), out_);
     std::fflush(out_);
+    last_write = std::chrono::steady_clock::now();
     batch.clear();
     lock.lock();
     ++written_batches_;

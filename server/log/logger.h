@@ -2,7 +2,9 @@
 //
 // Thread-safe and off the request path: log() formats the line and queues it, and one log thread
 // writes whatever has queued with a single write, so a busy server pays one write per batch of
-// lines instead of one per request. An idle server writes each line within microseconds. The
+// lines instead of one per request. An idle server writes each line within microseconds. Under
+// load (a write less than kLogLinger ago) the thread gathers lines for kLogLinger before the
+// next write, so it wakes at most once per kLogLinger rather than once per few lines. The
 // destructor writes everything still queued; a process killed with -9 loses the lines still
 // queued (under load, the last few milliseconds' worth). At most kLogQueueBytesMax wait; beyond
 // that log() blocks until the log thread catches up, so lines are never dropped.
@@ -10,6 +12,7 @@
 // Callers must never pass secrets (keys, tokens, query strings, bodies).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -21,6 +24,7 @@
 namespace tollgate::server {
 
 inline constexpr size_t kLogQueueBytesMax = size_t{1} << 20;
+inline constexpr std::chrono::milliseconds kLogLinger{2};
 
 class Logger {
  public:
