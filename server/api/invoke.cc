@@ -64,8 +64,8 @@ struct RuntimeCaller {
   Project project;
 };
 
-// Verifies the runtime token: the key it names must be ours and its signature must verify
-// (constant time), then its expiry. Every failure is a 401 that says what to do.
+// Verifies the runtime token (SigningKeys::verify: the key it names, the signature in constant
+// time, the expiry), then finds its project. Every failure is a 401 that says what to do.
 Result<RuntimeCaller> authenticate_runtime(ApiContext& api, const Request& request) {
   std::string_view presented = bearer_token(request);
   if (presented.empty()) {
@@ -75,30 +75,8 @@ Result<RuntimeCaller> authenticate_runtime(ApiContext& api, const Request& reque
   if (!presented.starts_with(token::kRuntimeTokenPrefix)) {
     return unauthenticated("this endpoint takes a runtime token (tg_rt_…), not an API key");
   }
-  bool unknown_key = false;  // that error is already worded for the caller
-  auto claims = token::verify_keyed(
-      presented,
-      [&](std::string_view key_id) {
-        auto signer = api.signing->signer_for(key_id);
-        unknown_key = !signer;
-        return signer;
-      },
-      api.now_ms());
-  if (!claims) {
-    Error error = claims.error();
-    if (unknown_key) return error;
-    if (error.code == ErrorCode::kTokenMalformed) {
-      return fail(ErrorCode::kTokenMalformed, "the runtime token is malformed", "token");
-    }
-    error.param = "token";
-    if (error.code == ErrorCode::kTokenExpired) {
-      error.message = "the runtime token has expired; mint a new session";
-    } else if (error.code == ErrorCode::kTokenSignatureInvalid) {
-      error.message = "the runtime token's signature does not verify";
-    }
-    return error;
-  }
-  if (auto issued = api.signing->check_issued(claims.value()); !issued) return issued.error();
+  auto claims = api.signing->verify(presented, api.now_ms());
+  if (!claims) return claims.error();
   auto project = api.auth.project(claims.value().project_id);
   if (!project) {
     if (project.error().code == ErrorCode::kNotFound)

@@ -1,7 +1,11 @@
 #include "server/auth/signing_keys.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+
+#include <array>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -206,6 +210,69 @@ Result<void> SigningKeys::check_issued(const token::RuntimeClaims& claims) {
     return refused("the token was signed with a retired key after it was retired");
   }
   return {};
+}
+
+namespace {
+
+// Tokens that verified on this thread, one per slot by the token's hash. A slot names the
+// SigningKeys that verified it, so two instances in one process never share an answer.
+struct VerifiedToken {
+  const SigningKeys* keys = nullptr;
+  std::string token;
+  token::RuntimeClaims claims;
+};
+using VerifiedTokens = std::array<VerifiedToken, kVerifiedTokensPerThread>;
+
+VerifiedToken& slot_for(VerifiedTokens& cache, std::string_view token) {
+  return cache[std::hash<std::string_view>{}(token) % cache.size()];
+}
+
+bool same_token(const VerifiedToken& slot, const SigningKeys* keys, std::string_view token) {
+  return slot.keys == keys && slot.token.size() == token.size() &&
+         CRYPTO_memcmp(slot.token.data(), token.data(), token.size()) == 0;
+}
+
+// The caller's wording for a failed check: what went wrong and what to do.
+Error for_caller(Error error, bool unknown_key) {
+  if (unknown_key) return error;  // signer_for() words it already
+  if (error.code == ErrorCode::kTokenMalformed) {
+    return fail(ErrorCode::kTokenMalformed, "the runtime token is malformed", "token");
+  }
+  error.param = "token";
+  if (error.code == ErrorCode::kTokenExpired) {
+    error.message = "the runtime token has expired; mint a new session";
+  } else if (error.code == ErrorCode::kTokenSignatureInvalid) {
+    error.message = "the runtime token's signature does not verify";
+  }
+  return error;
+}
+
+}  // namespace
+
+Result<token::RuntimeClaims> SigningKeys::verify(std::string_view token, int64_t now_ms) {
+  thread_local VerifiedTokens verified;
+  VerifiedToken& slot = slot_for(verified, token);
+  if (same_token(slot, this, token)) {
+    if (auto fresh = token::check_expiry(slot.claims, now_ms); !fresh)
+      return for_caller(fresh.error(), false);
+    if (auto issued = check_issued(slot.claims); !issued) return issued.error();
+    return slot.claims;
+  }
+  bool unknown_key = false;
+  auto claims = token::verify_keyed(
+      token,
+      [&](std::string_view key_id) {
+        auto signer = signer_for(key_id);
+        unknown_key = !signer;
+        return signer;
+      },
+      now_ms);
+  if (!claims) return for_caller(claims.error(), unknown_key);
+  if (auto issued = check_issued(claims.value()); !issued) return issued.error();
+  if (token.size() <= kVerifiedTokenBytesMax) {
+    slot = VerifiedToken{this, std::string(token), claims.value()};
+  }
+  return claims;
 }
 
 std::vector<SigningKeyInfo> SigningKeys::infos(const Set& set) {

@@ -52,6 +52,8 @@ inline constexpr std::chrono::milliseconds kRetiredKeyGrace =
 inline constexpr std::chrono::milliseconds kRetiredKeyKeep{std::chrono::hours(25)};
 static_assert(kRetiredKeyKeep >= kSessionTtlMax + kRetiredKeyGrace);
 inline constexpr int kRotateAttemptsMax = 5;  // compare-and-set retries against other rotators
+inline constexpr size_t kVerifiedTokensPerThread = 256;
+inline constexpr size_t kVerifiedTokenBytesMax = 1024;
 
 struct SigningKeyInfo {
   std::string id;
@@ -87,6 +89,13 @@ class SigningKeys {
   // For claims whose signature verified: kTokenSignatureInvalid when they claim a lifetime over
   // kSessionTtlMax, or were issued after their (retired) key stopped signing.
   Result<void> check_issued(const token::RuntimeClaims& claims);
+  // The whole check of a presented runtime token, with errors worded for its caller (param
+  // "token"): the key its kid names (rereading the keys when unknown), the signature in constant
+  // time, the expiry and check_issued(). A token that verified on this thread before (at most
+  // kVerifiedTokensPerThread, each at most kVerifiedTokenBytesMax) is recognised by comparing
+  // the whole token in constant time and skips the signature and the claims' parse; its expiry
+  // and its key's state are checked again on every call.
+  Result<token::RuntimeClaims> verify(std::string_view token, int64_t now_ms);
   // Rereads the set first, so another process's rotation shows.
   Result<std::vector<SigningKeyInfo>> list();
   // Makes a fresh key current and retires the old one (or, with `revoke_previous`, drops every

@@ -3,7 +3,7 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { tollgate } = require('./paths');
+const { tollgate: defaultBinary } = require('./paths');
 
 const START_TIMEOUT_MS = 10_000;
 
@@ -13,10 +13,10 @@ function tempDir(prefix = 'tollgate-test-') {
 
 /**
  * Resolves once the server logs "listening". With `dataDir`, it serves that directory and leaves
- * it in place when stopped (for restarts); otherwise a throwaway one. `fdLimit` caps the process's open files. `logs` collects every parsed stdout line.
+ * it in place when stopped (for restarts); otherwise a throwaway one. `binary` picks another build of the server. `fdLimit` caps the process's open files. `logs` collects every parsed stdout line.
  * `exited` resolves with {code, signal} when the process ends.
  */
-async function startServer({ args = [], env = {}, fdLimit, dataDir: reuse } = {}) {
+async function startServer({ args = [], env = {}, fdLimit, dataDir: reuse, binary: tollgate = defaultBinary } = {}) {
   const dataDir = reuse || tempDir();
   const argv = ['serve', '--port', '0', '--data-dir', dataDir, ...args];
   // With fdLimit, start through the shell so `ulimit -n` applies to the server alone.

@@ -5,6 +5,7 @@ const fs = require('node:fs');
 const { startServer, tempDir } = require('../helpers/server');
 const { ADMIN_TOKEN, call, createProject, expectLedgerSound } = require('../helpers/api');
 const { sdk } = require('../helpers/sdk');
+const { tollgateForFaketime } = require('../helpers/paths');
 
 const SYSTEM_PROMPT = 'HIDDEN-SYSTEM-PROMPT-7f3a: you are the support lead of Acme';
 const TEMPLATE_TEXT = 'HIDDEN-TEMPLATE-91c2';
@@ -400,6 +401,7 @@ test('a token is accepted one second before it expires and refused one second af
     const date = new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
     const clocked = await startServer({
       dataDir,
+      binary: tollgateForFaketime,
       env: {
         TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN,
         LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1',

@@ -221,6 +221,7 @@ describe('signing key rotation', () => {
     expect(bad.body.error.param).toBe('revokePrevious');
     const before = await keysOf(a);
     const oldToken = await mintOn(a);
+    expect((await invokeOn(a, oldToken)).status).toBe(200); // a has verified it (and remembers)
     const res = await call(a, 'POST', '/v1/signing-keys/rotate', { key: ADMIN_TOKEN, body: { revokePrevious: true } });
     expect(res.status).toBe(200);
     expect(res.body.keys.map((k) => k.id)).toEqual([res.body.current]);

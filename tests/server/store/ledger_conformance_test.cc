@@ -633,6 +633,44 @@ TYPED_TEST(LedgerTest, MalformedStoredSigningKeysAreRefusedByName) {
   }
 }
 
+TYPED_TEST(LedgerTest, VerifyRemembersATokenButChecksExpiryAndKeyEveryTime) {
+  SecretBox::Key master;
+  master.fill(9);
+  SecretBox secrets(master);
+  auto keys = SigningKeys::load_or_create(*this->store_, secrets, kNow).value();
+  SigningKeys::Current current = keys->current();
+  token::RuntimeClaims claims = session_claims(current.id);
+  std::string token = token::encode(claims, current.signer).value();
+  for (int i = 0; i < 2; ++i) {  // the second is answered from this thread's cache
+    auto verified = keys->verify(token, kNow);
+    ASSERT_TRUE(verified.ok()) << verified.error().message;
+    EXPECT_EQ(verified.value().session_id, "rts_test");
+    EXPECT_EQ(verified.value().operations, std::vector<std::string>{"summarize"});
+  }
+  // A token one character off is not the remembered one: its signature is checked.
+  std::string tampered = token;
+  tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+  auto forged = keys->verify(tampered, kNow);
+  ASSERT_FALSE(forged.ok());
+  EXPECT_EQ(forged.error().code, ErrorCode::kTokenSignatureInvalid);
+  EXPECT_EQ(forged.error().param, "token");
+  // Remembered or not, it expires.
+  auto expired = keys->verify(token, claims.expires_at_ms);
+  ASSERT_FALSE(expired.ok());
+  EXPECT_EQ(expired.error().code, ErrorCode::kTokenExpired);
+  EXPECT_NE(expired.error().message.find("mint a new session"), std::string::npos);
+  // Another instance does not take this one's word for it, and verifies on its own.
+  auto other_store = this->backend_.open();
+  ASSERT_TRUE(other_store.ok());
+  auto other = SigningKeys::load_or_create(*other_store.value(), secrets, kNow).value();
+  EXPECT_TRUE(other->verify(token, kNow).ok());
+  // A revoked key's tokens stop at once, remembered or not.
+  ASSERT_TRUE(keys->rotate(kNow + 1, /*revoke_previous=*/true).ok());
+  auto revoked = keys->verify(token, kNow + 2);
+  ASSERT_FALSE(revoked.ok());
+  EXPECT_EQ(revoked.error().code, ErrorCode::kTokenSignatureInvalid);
+}
+
 TYPED_TEST(LedgerTest, ConcurrentRotationsKeepEveryKey) {
   SecretBox::Key master;
   master.fill(4);
