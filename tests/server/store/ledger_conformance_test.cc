@@ -411,6 +411,13 @@ TYPED_TEST(LedgerTest, AFailedOperationPatchWritesNothing) {
 
 // ---- Runtime signing keys: stored sealed in the settings, rotated by compare-and-set --------
 
+// A SecretBox under a master key of `fill` bytes.
+SecretBox master_box(uint8_t fill) {
+  SecretBox::Key master;
+  master.fill(fill);
+  return SecretBox(master);
+}
+
 TYPED_TEST(LedgerTest, ReplaceSettingIsCompareAndSet) {
   ASSERT_EQ(this->store_->put_setting_if_absent("cas", "one").value(), "one");
   EXPECT_FALSE(this->store_->replace_setting("cas", "two", "three").value());
@@ -443,9 +450,7 @@ Result<token::RuntimeClaims> round_trip(SigningKeys& keys, SigningKeys& verifier
 }
 
 TYPED_TEST(LedgerTest, SigningKeysRotateWhileOldTokensStayValid) {
-  SecretBox::Key master;
-  master.fill(3);
-  SecretBox secrets(master);
+  SecretBox secrets = master_box(3);
   auto other_store = this->backend_.open();  // another process on the same database
   ASSERT_TRUE(other_store.ok());
   auto here = SigningKeys::load_or_create(*this->store_, secrets, kNow);
@@ -514,9 +519,7 @@ struct FakeSteady {
 };
 
 TYPED_TEST(LedgerTest, SigningKeysRereadOnAMissAtMostOncePerGapAndEveryRefresh) {
-  SecretBox::Key master;
-  master.fill(5);
-  SecretBox secrets(master);
+  SecretBox secrets = master_box(5);
   auto other_store = this->backend_.open();
   ASSERT_TRUE(other_store.ok());
   FakeSteady clock;
@@ -543,9 +546,7 @@ TYPED_TEST(LedgerTest, SigningKeysRereadOnAMissAtMostOncePerGapAndEveryRefresh) 
 }
 
 TYPED_TEST(LedgerTest, ConcurrentMissesAllWaitForTheOneReread) {
-  SecretBox::Key master;
-  master.fill(6);
-  SecretBox secrets(master);
+  SecretBox secrets = master_box(6);
   auto other_store = this->backend_.open();
   ASSERT_TRUE(other_store.ok());
   auto a = SigningKeys::load_or_create(*this->store_, secrets, kNow).value();
@@ -569,9 +570,7 @@ TYPED_TEST(LedgerTest, ConcurrentMissesAllWaitForTheOneReread) {
 }
 
 TYPED_TEST(LedgerTest, RetiredKeysSignNothingNewAndRevokingDropsThemAtOnce) {
-  SecretBox::Key master;
-  master.fill(7);
-  SecretBox secrets(master);
+  SecretBox secrets = master_box(7);
   auto keys = SigningKeys::load_or_create(*this->store_, secrets, kNow).value();
   SigningKeys::Current old_key = keys->current();
   // Lifetimes over a day are refused whoever signed them.
@@ -611,9 +610,7 @@ TYPED_TEST(LedgerTest, RetiredKeysSignNothingNewAndRevokingDropsThemAtOnce) {
 }
 
 TYPED_TEST(LedgerTest, MalformedStoredSigningKeysAreRefusedByName) {
-  SecretBox::Key master;
-  master.fill(8);
-  SecretBox secrets(master);
+  SecretBox secrets = master_box(8);
   for (const char* stored : {"not json", "[]", R"({"current":"rtk_a","keys":{}})",
                              R"({"current":"rtk_a","keys":[{"id":"rtk_a"}]})",
                              R"({"current":"rtk_a","generation":"2","keys":[]})",
@@ -634,9 +631,7 @@ TYPED_TEST(LedgerTest, MalformedStoredSigningKeysAreRefusedByName) {
 }
 
 TYPED_TEST(LedgerTest, VerifyRemembersATokenButChecksExpiryAndKeyEveryTime) {
-  SecretBox::Key master;
-  master.fill(9);
-  SecretBox secrets(master);
+  SecretBox secrets = master_box(9);
   auto keys = SigningKeys::load_or_create(*this->store_, secrets, kNow).value();
   SigningKeys::Current current = keys->current();
   token::RuntimeClaims claims = session_claims(current.id);
@@ -672,9 +667,7 @@ TYPED_TEST(LedgerTest, VerifyRemembersATokenButChecksExpiryAndKeyEveryTime) {
 }
 
 TYPED_TEST(LedgerTest, ConcurrentRotationsKeepEveryKey) {
-  SecretBox::Key master;
-  master.fill(4);
-  SecretBox secrets(master);
+  SecretBox secrets = master_box(4);
   std::vector<std::unique_ptr<Store>> stores;
   std::vector<std::unique_ptr<SigningKeys>> rings;
   for (int i = 0; i < 4; ++i) {
