@@ -248,6 +248,20 @@ describe('failures', () => {
     expect(JSON.stringify(server.logs)).not.toContain(PROVIDER_KEY);
   });
 
+  test('a call retried three times logs one failure; a fallback that answers logs the first as attempt 1', async () => {
+    const linesFor = (operation) => server.logs.filter((l) => l.event === 'provider_call_failed' && l.operation === operation);
+    const settle = () => new Promise((r) => setTimeout(r, 100)); // the log thread writes within 2 ms
+    await feature('retried', 'fake/text+status-503-always');
+    expect((await invoke('f3c', 'retried')).status).toBe(502);
+    await settle();
+    expect(linesFor('retried')).toHaveLength(1);
+    expect(linesFor('retried')[0]).toMatchObject({ attempt: 1, provider: expect.stringMatching(/^HTTP 503: /) });
+    await feature('fellback', 'fake/text+status-500-always', { fallbackModel: 'anthropic/text' });
+    expect((await invoke('f3d', 'fellback')).status).toBe(200);
+    await settle();
+    expect(linesFor('fellback').map((l) => [l.attempt, l.model])).toEqual([[1, 'fake/text+status-500-always']]);
+  });
+
   test('a slow first byte times out and is retried; a merely slowish one is fine', async () => {
     await feature('slow', 'fake/text+slow-1500');
     const res = await invoke('f4', 'slow');
