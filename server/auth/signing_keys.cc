@@ -200,7 +200,9 @@ Result<void> SigningKeys::check_issued(const token::RuntimeClaims& claims) {
       std::chrono::milliseconds(kSessionTtlMax).count()) {
     return refused("the runtime token claims a lifetime over a day, which no server issues");
   }
-  auto set = snapshot();
+  // Fresh: a remembered token reaches only this check, and another process's revocation must
+  // still show here within kSigningKeysRefresh.
+  auto set = fresh_snapshot();
   auto found = set->keys.find(claims.key_id);
   if (found == set->keys.end()) {
     return refused("the token was signed with a key this server does not have");

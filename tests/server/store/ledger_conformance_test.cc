@@ -543,6 +543,17 @@ TYPED_TEST(LedgerTest, SigningKeysRereadOnAMissAtMostOncePerGapAndEveryRefresh) 
   clock.advance(kSigningKeysRefresh);
   EXPECT_EQ(b->current().id, newest);
   EXPECT_NE(first, newest);
+
+  // A token b remembers stops once another process revokes its key and b's set is a refresh old.
+  SigningKeys::Current signer = a->current();
+  std::string token = token::encode(session_claims(signer.id), signer.signer).value();
+  ASSERT_TRUE(b->verify(token, kNow).ok());
+  ASSERT_TRUE(a->rotate(kNow + 4, /*revoke_previous=*/true).ok());
+  EXPECT_TRUE(b->verify(token, kNow).ok());  // b has not reread yet
+  clock.advance(kSigningKeysRefresh);
+  auto revoked = b->verify(token, kNow);
+  ASSERT_FALSE(revoked.ok());
+  EXPECT_EQ(revoked.error().code, ErrorCode::kTokenSignatureInvalid);
 }
 
 TYPED_TEST(LedgerTest, ConcurrentMissesAllWaitForTheOneReread) {
