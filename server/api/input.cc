@@ -114,6 +114,13 @@ Result<int64_t> int_field(const json& body, std::string_view name, int64_t min, 
   return value;
 }
 
+Result<bool> bool_field(const json& body, std::string_view name, bool fallback) {
+  auto field = body.find(name);
+  if (field == body.end()) return fallback;
+  if (!field->is_boolean()) return invalid(named(name) + " must be true or false", name);
+  return field->get<bool>();
+}
+
 Result<std::string> string_param(const QueryParams& query, std::string_view name,
                                  size_t max_bytes) {
   auto found = query.find(name);

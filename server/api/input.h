@@ -45,6 +45,10 @@ Result<std::optional<std::string>> optional_string_field(const json& body, std::
 Result<int64_t> int_field(const json& body, std::string_view name, int64_t min, int64_t max,
                           std::optional<int64_t> fallback = std::nullopt);
 
+// A boolean field; `fallback` when absent. Present but not true or false (null included) is
+// refused, naming it.
+Result<bool> bool_field(const json& body, std::string_view name, bool fallback);
+
 // The same checks for query parameters.
 Result<std::string> string_param(const QueryParams& query, std::string_view name,
                                  size_t max_bytes);

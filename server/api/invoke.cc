@@ -921,21 +921,15 @@ void add_invoke_routes(Router& router, ApiContext& api) {
           return respond(error_response(known.error()));
         auto slug = string_field(body.value(), "operation", kSlugBytesMax);
         if (!slug) return respond(error_response(slug.error()));
-        bool stream = false;
-        if (auto field = body.value().find("stream"); field != body.value().end()) {
-          if (!field->is_boolean()) {
-            return respond(error_response(
-                fail(ErrorCode::kInvalidArgument, "'stream' must be true or false", "stream")));
-          }
-          stream = field->get<bool>();
-        }
+        auto stream = bool_field(body.value(), "stream", false);
+        if (!stream) return respond(error_response(stream.error()));
         auto op = runnable_operation(api, caller.value(), slug.value(), origin_of(request));
         if (!op) return respond(error_response(op.error()));
         auto invocation = std::make_shared<InvokeCall>(api, std::move(caller.value()),
                                                        std::move(op.value()));
         if (auto prepared = invocation->prepare(body.value()); !prepared)
           return respond(error_response(prepared.error()));
-        invocation->streaming_ = stream && open_stream;
+        invocation->streaming_ = stream.value() && open_stream;
         InvokeCall::OpenSink open_sink;
         if (invocation->streaming_) {
           open_sink = [open_stream, invocation](std::function<void(std::shared_ptr<Sink>)> ready) {

@@ -65,13 +65,9 @@ Result<std::vector<Plan>> parse_plans(const json& value) {
 // Applies the fields present in a PATCH body (already checked to hold only settings) to
 // `settings`.
 Result<void> patch_settings(const json& body, ProjectSettings& settings) {
-  if (body.contains("secureMetering")) {
-    if (!body["secureMetering"].is_boolean()) {
-      return fail(ErrorCode::kInvalidArgument, "'secureMetering' must be true or false",
-                  "secureMetering");
-    }
-    settings.secure_metering = body["secureMetering"].get<bool>();
-  }
+  auto secure = bool_field(body, "secureMetering", settings.secure_metering);
+  if (!secure) return secure.error();
+  settings.secure_metering = secure.value();
   if (body.contains("plans")) {
     auto plans = parse_plans(body["plans"]);
     if (!plans) return plans.error();
@@ -87,13 +83,9 @@ Result<void> patch_settings(const json& body, ProjectSettings& settings) {
     if (!threshold) return threshold.error();
     settings.low_balance_threshold = threshold.value();
   }
-  if (body.contains("allowBrowserMinting")) {
-    if (!body["allowBrowserMinting"].is_boolean()) {
-      return fail(ErrorCode::kInvalidArgument, "'allowBrowserMinting' must be true or false",
-                  "allowBrowserMinting");
-    }
-    settings.allow_browser_minting = body["allowBrowserMinting"].get<bool>();
-  }
+  auto browser_minting = bool_field(body, "allowBrowserMinting", settings.allow_browser_minting);
+  if (!browser_minting) return browser_minting.error();
+  settings.allow_browser_minting = browser_minting.value();
   if (body.contains("allowedOrigins")) {
     auto origins = origins_field(body, "allowedOrigins");
     if (!origins) return origins.error();

@@ -118,16 +118,9 @@ void add_runtime_routes(Router& router, ApiContext& api) {
     if (!body) return error_response(body.error());
     if (auto known = only_fields(body.value(), {"revokePrevious"}); !known)
       return error_response(known.error());
-    bool revoke = false;
-    if (body.value().contains("revokePrevious")) {
-      const auto& flag = body.value()["revokePrevious"];
-      if (!flag.is_boolean()) {
-        return error_response(fail(ErrorCode::kInvalidArgument,
-                                   "revokePrevious must be true or false", "revokePrevious"));
-      }
-      revoke = flag.get<bool>();
-    }
-    auto rotated = api.signing->rotate(api.now_ms(), revoke);
+    auto revoke = bool_field(body.value(), "revokePrevious", false);
+    if (!revoke) return error_response(revoke.error());
+    auto rotated = api.signing->rotate(api.now_ms(), revoke.value());
     if (!rotated) return error_response(rotated.error());
     return json_response(http::status::ok,
                          ojson{{"object", "signing_key_rotation"},
