@@ -653,9 +653,12 @@ TYPED_TEST(LedgerTest, VerifyRemembersATokenButChecksExpiryAndKeyEveryTime) {
     EXPECT_EQ(verified.value().session_id, "rts_test");
     EXPECT_EQ(verified.value().operations, std::vector<std::string>{"summarize"});
   }
-  // A token one character off is not the remembered one: its signature is checked.
+  // A token one character off is not the remembered one: its signature is checked. The
+  // change is inside the signature, not its last character, whose low bits must stay zero
+  // for canonical base64url (changing those would be refused as malformed instead).
   std::string tampered = token;
-  tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+  char& inside = tampered[tampered.size() - 10];
+  inside = inside == 'A' ? 'B' : 'A';
   auto forged = keys->verify(tampered, kNow);
   ASSERT_FALSE(forged.ok());
   EXPECT_EQ(forged.error().code, ErrorCode::kTokenSignatureInvalid);
