@@ -103,10 +103,10 @@ test-asan:
 # Benchmarks, never part of `make test`; each prints one comparison table (see bench/README.md).
 # Their binaries are EXCLUDE_FROM_ALL, so they are built here by name. A tree configured before
 # bench/ existed does not know those targets yet: configure it again first.
-BENCH_TARGETS := tollgate bench_hello_server bench_naive_meter_server
+BENCH_TARGETS := tollgate bench_hello_server bench_naive_meter_server bench_relay
 bench: deps configure-native
 	@bash scripts/install-deps.sh --bench
-	@grep -q bench_hello_server $(BUILD)/Makefile || cmake -S . -B $(BUILD) >/dev/null
+	@grep -q bench_relay $(BUILD)/Makefile || cmake -S . -B $(BUILD) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS) --target $(BENCH_TARGETS) $(QUIET_MAKE)
 	@node bench/meter/run.mjs --build $(BUILD)
 	@node bench/proxy/run.mjs --build $(BUILD)

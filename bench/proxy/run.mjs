@@ -1,8 +1,10 @@
 // bench/proxy: what Tollgate adds in front of a model provider, against the provider called
 // directly (the ceiling) and the Portkey gateway (@portkey-ai/gateway) in front of the same
-// provider. For an upstream delay of 0 ms and 20 ms it measures, for each of the three:
+// provider, with a bare relay (bench_relay, relay.cc) as the floor: the least any proxy adds on
+// this machine. For an upstream delay of 0 ms and 20 ms it measures, for each:
 //   - latency at concurrency 1 (sequential keep-alive requests, the three targets taking turns
-//     request by request): p50 and p99, and what each adds over the direct call;
+//     request by request): p50 and p99, and what each adds over the direct call (the relay
+//     only this: it serves one connection at a time);
 //   - the most requests per second (wrk -t1 -c256 for a bounded time, in rounds the targets take
 //     in turn; the median round);
 //   - the time to the first streamed piece of output at concurrency 1 (interleaved too);
@@ -25,11 +27,11 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const args = Object.fromEntries(process.argv.slice(2).map((a, i, all) => (a.startsWith('--') ? [a.slice(2), all[i + 1]] : null)).filter(Boolean));
 const BUILD = path.resolve(root, args.build || 'build');
-const LATENCY_REQUESTS = Number(args.requests || 300); // per target, after WARMUP_REQUESTS
+const LATENCY_REQUESTS = Number(args.requests || 1000); // per target, after WARMUP_REQUESTS
 const WARMUP_REQUESTS = 30;
 const STREAM_REQUESTS = Number(args['stream-requests'] || 60);
 const WRK_SECONDS = Number(args.seconds || 4);
-const WRK_ROUNDS = Number(args.rounds || 3);
+const WRK_ROUNDS = Number(args.rounds || 5);
 const CONNECTIONS = Number(args.connections || 256);
 const START_TIMEOUT_MS = 15_000;
 const ADMIN_TOKEN = 'tgadm_bench_admin_token_0123456789';
@@ -173,6 +175,9 @@ async function scenario(delayMs) {
     env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, DATABASE_URL: '' },
     ready: (out) => { const m = /"event":"listening".*?"port":(\d+)/.exec(out); return m ? { port: Number(m[1]) } : null; },
   });
+  const relay = await start(path.join(BUILD, 'bin', 'bench_relay'), [String(upstream.port)], {
+    ready: (out) => (/\{"port":(\d+)\}/.exec(out) ? { port: Number(/\{"port":(\d+)\}/.exec(out)[1]) } : null),
+  });
   const portkeyPort = 20000 + Math.floor(Math.random() * 20000);
   const portkey = await start(process.execPath, [path.join(root, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js'), `--port=${portkeyPort}`, '--headless'], {
     env: { NODE_ENV: 'production' }, ready: (out) => (/Ready for connections/.test(out) ? { port: portkeyPort } : null),
@@ -196,7 +201,9 @@ async function scenario(delayMs) {
       headers: { authorization: 'Bearer sk-bench', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `http://127.0.0.1:${upstream.port}/v1` },
       body: openaiBody(false), streamBody: openaiBody(true), pid: portkey.child.pid },
   ];
-  const lat = await latencies(targets);
+  // The floor relays the direct call's request unchanged, at concurrency 1 only.
+  const floor = { name: 'relay (floor)', port: relay.port, path: '/v1/chat/completions', headers: { authorization: 'Bearer sk-bench' }, body: openaiBody(false) };
+  const lat = await latencies([...targets, floor]);
   const ttft = await latencies(targets, { stream: true });
   // Throughput in rounds, the targets taking turns; each row reports its median round.
   const rounds = targets.map(() => []);
@@ -208,10 +215,11 @@ async function scenario(delayMs) {
     return { ...target, lat: lat[t], ttft: ttft[t], rps: rps[Math.floor(rps.length / 2)],
       failed: rounds[t].reduce((sum, round) => sum + round.failed, 0), rss: target.pid ? rssMb(target.pid) : null };
   });
+  rows.push({ ...floor, lat: lat[targets.length], ttft: null, rps: null, failed: 0, rss: null });
   // Every bench call was metered: the ledger must hold one settled hold per successful call.
   const audit = await json(tollgate.port, 'GET', '/v1/ledger/audit', project.secretKey);
   if (!audit.ok || audit.openHolds !== 0) throw new Error(`ledger audit after the bench: ${JSON.stringify(audit)}`);
-  for (const p of [upstream, tollgate, portkey]) p.child.kill('SIGTERM');
+  for (const p of [upstream, relay, tollgate, portkey]) p.child.kill('SIGTERM');
   fs.rmSync(dataDir, { recursive: true, force: true });
   return rows;
 }
@@ -226,16 +234,17 @@ console.log('|---|---|---|---|---|---|---|---|---|');
 const verdicts = [];
 for (const delay of [0, 20]) {
   const rows = await scenario(delay);
-  const [direct, , portkey] = rows;
+  const [direct, tollgate, portkey, floor] = rows;
   for (const row of rows) {
     const added = row === direct ? '—' : `${fmt(row.lat.p50 - direct.lat.p50)} / ${fmt(row.lat.p99 - direct.lat.p99)}`;
-    const ttft = row.ttft.error ? `fails: ${row.ttft.error}`
+    const ttft = row.ttft === null ? '—' : row.ttft.error ? `fails: ${row.ttft.error}`
       : row === direct ? fmt(row.ttft.p50) : `${fmt(row.ttft.p50)} (+${fmt(row.ttft.p50 - direct.ttft.p50)})`;
-    const ratio = row.name === 'tollgate' ? `${(row.rps / portkey.rps).toFixed(1)}×` : '';
-    console.log(`| ${delay} ms | ${row.name} | ${fmt(row.lat.p50)} | ${fmt(row.lat.p99)} | ${added} | ${ttft} | ${Math.round(row.rps).toLocaleString('en-US')}${row.failed ? ` (${row.failed} failed)` : ''} | ${ratio} | ${row.rss === null ? '—' : row.rss.toFixed(1)} |`);
+    const rps = row.rps === null ? '—' : `${Math.round(row.rps).toLocaleString('en-US')}${row.failed ? ` (${row.failed} failed)` : ''}`;
+    const ratio = row === tollgate ? `${(row.rps / portkey.rps).toFixed(1)}×` : '';
+    console.log(`| ${delay} ms | ${row.name} | ${fmt(row.lat.p50)} | ${fmt(row.lat.p99)} | ${added} | ${ttft} | ${rps} | ${ratio} | ${row.rss === null ? '—' : row.rss.toFixed(1)} |`);
   }
-  const tollgate = rows[1];
-  verdicts.push(`${delay} ms: tollgate ${(tollgate.rps / portkey.rps).toFixed(1)}× portkey's req/s (target ≥ 10×: ${tollgate.rps >= 10 * portkey.rps ? 'pass' : 'MISS'}); added p99 ${fmt(tollgate.lat.p99 - direct.lat.p99)} ms at c=1 (target < 1 ms: ${tollgate.lat.p99 - direct.lat.p99 < 1 ? 'pass' : 'MISS'})`);
+  const addedP99 = tollgate.lat.p99 - direct.lat.p99;
+  verdicts.push(`${delay} ms: tollgate ${(tollgate.rps / portkey.rps).toFixed(1)}× portkey's req/s (target ≥ 10×: ${tollgate.rps >= 10 * portkey.rps ? 'pass' : 'MISS'}); added p99 ${fmt(addedP99)} ms at c=1 (target < 1 ms: ${addedP99 < 1 ? 'pass' : 'MISS'}; the bare relay's floor: ${fmt(floor.lat.p99 - direct.lat.p99)} ms)`);
 }
 console.log('');
 for (const v of verdicts) console.log(v);
