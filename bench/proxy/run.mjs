@@ -224,6 +224,25 @@ async function scenario(delayMs) {
   return rows;
 }
 
+// What one durable commit costs on the data dir's disk: a 32 KB append (about one SQLite commit's
+// WAL at concurrency 1) and its fdatasync, 1,000 times. A proxy whose answer waits for a durable
+// commit cannot add less than the floor plus this.
+function fdatasyncCost() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-sync-'));
+  const fd = fs.openSync(path.join(dir, 'wal'), 'w');
+  const page = Buffer.alloc(32 * 1024, 7);
+  const times = [];
+  for (let i = 0; i < 1000; i += 1) {
+    fs.writeSync(fd, page);
+    const started = process.hrtime.bigint();
+    fs.fdatasyncSync(fd);
+    times.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  fs.closeSync(fd);
+  fs.rmSync(dir, { recursive: true, force: true });
+  return summary(times);
+}
+
 const fmt = (ms) => ms.toFixed(2);
 console.log('bench/proxy: Tollgate and Portkey in front of one OpenAI-format provider on 127.0.0.1');
 console.log(`latency: ${LATENCY_REQUESTS} sequential requests (keep-alive) per target after ${WARMUP_REQUESTS} warm-up, targets interleaved; first token: ${STREAM_REQUESTS} streamed; throughput: wrk -t1 -c${CONNECTIONS} ${WRK_SECONDS} s, median of ${WRK_ROUNDS} rounds taken in turn`);
@@ -246,6 +265,8 @@ for (const delay of [0, 20]) {
   const addedP99 = tollgate.lat.p99 - direct.lat.p99;
   verdicts.push(`${delay} ms: tollgate ${(tollgate.rps / portkey.rps).toFixed(1)}× portkey's req/s (target ≥ 10×: ${tollgate.rps >= 10 * portkey.rps ? 'pass' : 'MISS'}); added p99 ${fmt(addedP99)} ms at c=1 (target < 1 ms: ${addedP99 < 1 ? 'pass' : 'MISS'}; the bare relay's floor: ${fmt(floor.lat.p99 - direct.lat.p99)} ms)`);
 }
+const sync = fdatasyncCost();
 console.log('');
+console.log(`disk: fdatasync after a 32 KB append takes ${fmt(sync.p50)} ms at p50 and ${fmt(sync.p99)} ms at p99 (1,000 in ${os.tmpdir()}, where the data dirs are)`);
 for (const v of verdicts) console.log(v);
 process.exit(0);
