@@ -69,13 +69,21 @@ int main(int argc, char** argv) {
   auto loopback = net::ip::make_address("127.0.0.1");
   tcp::acceptor acceptor(ioc, {loopback, 0});
   tcp::socket upstream(ioc);
-  upstream.connect({loopback, upstream_port});
+  boost::system::error_code ec;
+  upstream.connect({loopback, upstream_port}, ec);
+  if (ec) {
+    std::fprintf(stderr, "bench_relay: cannot connect to 127.0.0.1:%u: %s\n",
+                 static_cast<unsigned>(upstream_port), ec.message().c_str());
+    return 1;
+  }
   set_timeouts(upstream);
   std::printf("{\"port\":%u}\n", static_cast<unsigned>(acceptor.local_endpoint().port()));
   std::fflush(stdout);
   boost::beast::flat_buffer upstream_buffer;
   while (true) {
-    tcp::socket client = acceptor.accept();
+    tcp::socket client(ioc);
+    acceptor.accept(client, ec);
+    if (ec) continue;
     set_timeouts(client);
     if (!relay(client, upstream, upstream_buffer)) {
       std::fprintf(stderr, "bench_relay: the provider connection failed\n");

@@ -2,7 +2,7 @@
 // directly (the ceiling) and the Portkey gateway (@portkey-ai/gateway) in front of the same
 // provider, with a bare relay (bench_relay, relay.cc) as the floor: the least any proxy adds on
 // this machine. For an upstream delay of 0 ms and 20 ms it measures, for each:
-//   - latency at concurrency 1 (sequential keep-alive requests, the three targets taking turns
+//   - latency at concurrency 1 (sequential keep-alive requests, the targets taking turns
 //     request by request): p50 and p99, and what each adds over the direct call (the relay
 //     only this: it serves one connection at a time);
 //   - the most requests per second (wrk -t1 -c256 for a bounded time, in rounds the targets take
@@ -166,18 +166,20 @@ function json(port, method, pathname, key, body) {
   });
 }
 
+// The provider stand-in and the relay print {"port":N} once they listen.
+const portLine = (out) => {
+  const m = /\{"port":(\d+)\}/.exec(out);
+  return m ? { port: Number(m[1]) } : null;
+};
+
 async function scenario(delayMs) {
-  const upstream = await start(process.execPath, [path.join(here, 'upstream.mjs')], {
-    env: { DELAY_MS: String(delayMs) }, ready: (out) => (/\{"port":(\d+)\}/.exec(out) ? { port: Number(/\{"port":(\d+)\}/.exec(out)[1]) } : null),
-  });
+  const upstream = await start(process.execPath, [path.join(here, 'upstream.mjs')], { env: { DELAY_MS: String(delayMs) }, ready: portLine });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
   const tollgate = await start(path.join(BUILD, 'bin', 'tollgate'), ['serve', '--port', '0', '--data-dir', dataDir], {
     env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, DATABASE_URL: '' },
     ready: (out) => { const m = /"event":"listening".*?"port":(\d+)/.exec(out); return m ? { port: Number(m[1]) } : null; },
   });
-  const relay = await start(path.join(BUILD, 'bin', 'bench_relay'), [String(upstream.port)], {
-    ready: (out) => (/\{"port":(\d+)\}/.exec(out) ? { port: Number(/\{"port":(\d+)\}/.exec(out)[1]) } : null),
-  });
+  const relay = await start(path.join(BUILD, 'bin', 'bench_relay'), [String(upstream.port)], { ready: portLine });
   const portkeyPort = 20000 + Math.floor(Math.random() * 20000);
   const portkey = await start(process.execPath, [path.join(root, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js'), `--port=${portkeyPort}`, '--headless'], {
     env: { NODE_ENV: 'production' }, ready: (out) => (/Ready for connections/.test(out) ? { port: portkeyPort } : null),
