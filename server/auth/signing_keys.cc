@@ -63,6 +63,9 @@ token::Signer hmac_signer(std::shared_ptr<const void> owner, std::string_view ke
   };
 }
 
+constexpr const char* kUnknownKeyMessage =
+    "the token was signed with a key this server does not have";
+
 Error refused(std::string message) {
   return fail(ErrorCode::kTokenSignatureInvalid, std::move(message), "token");
 }
@@ -190,7 +193,7 @@ Result<token::Signer> SigningKeys::signer_for(std::string_view key_id) {
     }
   }
   if (found == set->keys.end()) {
-    return refused("the token was signed with a key this server does not have");
+    return refused(kUnknownKeyMessage);
   }
   return hmac_signer(found->second, found->second->raw);
 }
@@ -205,7 +208,7 @@ Result<void> SigningKeys::check_issued(const token::RuntimeClaims& claims) {
   auto set = fresh_snapshot();
   auto found = set->keys.find(claims.key_id);
   if (found == set->keys.end()) {
-    return refused("the token was signed with a key this server does not have");
+    return refused(kUnknownKeyMessage);
   }
   int64_t retired = found->second->info.retired_at_ms;
   if (retired > 0 && claims.issued_at_ms > retired + kRetiredKeyGrace.count()) {
@@ -318,10 +321,11 @@ Result<SigningKeyRotation> SigningKeys::rotate(int64_t now_ms, bool revoke_previ
     json next = {{"generation", before.value()->generation + 1},
                  {"current", rotation.current},
                  {"keys", std::move(kept)}};
-    auto swapped = store_.replace_setting(kSigningKeysSetting, before.value()->text, next.dump());
+    std::string next_text = next.dump();
+    auto swapped = store_.replace_setting(kSigningKeysSetting, before.value()->text, next_text);
     if (!swapped) return swapped.error();
     if (!swapped.value()) continue;  // another process rotated first: start from its set
-    auto set = parse(next.dump());
+    auto set = parse(std::move(next_text));
     if (!set) return set.error();
     rotation.keys = infos(*set.value());
     adopt(std::move(set.value()));

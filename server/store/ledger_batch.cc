@@ -658,12 +658,12 @@ class LedgerBatch {
     for (const PendingEntry& entry : entries_) {
       bool report = entry.command < commands.size() &&
                     std::holds_alternative<CreditCommand>(commands[entry.command].body);
+      static const std::string kInsert =
+          "INSERT INTO ledger (project_id, user_id, kind, amount, balance_after, event, reason, "
+          "hold_id, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+      static const std::string kInsertReturning = kInsert + " RETURNING seq";
       auto rows = query(
-          report ? "INSERT INTO ledger (project_id, user_id, kind, amount, balance_after, event, "
-                   "reason, hold_id, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-                   "RETURNING seq"
-                 : "INSERT INTO ledger (project_id, user_id, kind, amount, balance_after, event, "
-                   "reason, hold_id, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+          report ? kInsertReturning : kInsert,
           {entry.account.first, entry.account.second, entry.kind, entry.amount,
            entry.balance_after, nullable_text(entry.event), nullable_text(entry.reason),
            nullable_text(entry.hold_id), now_ms_});
