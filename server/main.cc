@@ -20,6 +20,7 @@
 #include "server/http/error_response.h"
 #include "server/http/server.h"
 #include "server/log/logger.h"
+#include "server/store/data_dir.h"
 #include "server/store/store.h"
 #include "server/version.h"
 
@@ -85,20 +86,15 @@ constexpr std::string_view kDemoFeature = R"json({
   "price": {"type": "fixed", "credits": 2}
 })json";
 
-// Seeds the demo feature once, and lets a browser on this port (or curl sending its Origin)
-// mint runtime sessions for the demo project without a key.
-Result<void> seed_demo(Store& store, ApiContext& api, const std::string& project_id, uint16_t port) {
-  std::vector<std::string> origins = {"http://localhost:" + std::to_string(port),
-                                      "http://127.0.0.1:" + std::to_string(port)};
-  auto patched = store.patch_project_settings(project_id, [&](ProjectSettings& settings) -> Result<void> {
-    settings.allow_browser_minting = true;
-    for (const std::string& origin : origins) {
-      auto& list = settings.allowed_origins;
-      if (std::find(list.begin(), list.end(), origin) == list.end() && list.size() < kAllowedOriginsMax)
-        list.push_back(origin);
-    }
-    return {};
-  });
+// Seeds the demo feature once, and lets the publishable key (or a keyless call) mint runtime
+// sessions for the demo project from a browser; browser routes allow the server's own origins
+// for it (api.demo_origins) without storing them.
+Result<void> seed_demo(Store& store, ApiContext& api, const std::string& project_id) {
+  auto patched =
+      store.patch_project_settings(project_id, [](ProjectSettings& settings) -> Result<void> {
+        settings.allow_browser_minting = true;
+        return {};
+      });
   if (!patched) return patched.error();
   api.auth.forget_project(project_id);
   auto existing = store.get_operation(project_id, "summarize_ticket");
@@ -113,9 +109,29 @@ Result<void> seed_demo(Store& store, ApiContext& api, const std::string& project
   return {};
 }
 
+// Makes the data directory private, logging each permission it found too wide. Used when the
+// server keeps anything there: the SQLite database, or master.key.
+Result<void> secure_data(const ServeConfig& config, Logger& log) {
+  if (!config.database_url.empty() && config.master_key) return {};
+  auto secured = secure_data_dir(config.data_dir);
+  if (!secured) return secured.error();
+  for (const ModeChange& change : secured.value()) {
+    nlohmann::ordered_json fields{{"path", change.path}, {"mode", mode_text(change.old_mode)}};
+    if (change.tightened) {
+      fields["new_mode"] = mode_text(change.new_mode);
+      log.warn("data_file_mode_tightened", fields);
+    } else {
+      fields["reason"] = change.reason;
+      log.warn("data_file_mode_too_wide", fields);
+    }
+  }
+  return {};
+}
+
 int serve(const ServeConfig& config) {
   keep_freed_memory();
   Logger log(stdout);
+  if (auto secured = secure_data(config, log); !secured) return exit_with(secured.error());
   auto store = open_store({config.data_dir, config.database_url});
   if (!store) return exit_with(store.error());
   Store& db = *store.value();
@@ -173,7 +189,11 @@ int serve(const ServeConfig& config) {
     if (!demo) return exit_with(demo.error());
     demo_id = demo.value();
     auth.set_demo_project(*demo_id);
-    if (auto seeded = seed_demo(db, api, *demo_id, server.value()->port()); !seeded)
+    // The demo's own pages (this server) may call its browser routes.
+    uint16_t port = server.value()->port();
+    api.demo_origins = {"http://localhost:" + std::to_string(port),
+                        "http://127.0.0.1:" + std::to_string(port)};
+    if (auto seeded = seed_demo(db, api, *demo_id); !seeded)
       return exit_with(seeded.error());
   }
 

@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "server/ai/http_client.h"
 #include "server/ai/pricing_catalog.h"
@@ -29,6 +30,9 @@ struct ApiContext {
   HttpClient* upstream = nullptr;           // calls model providers; set before serving
   Logger* log = nullptr;                    // the owner's log (provider failures)
   RuntimeCache runtime{};                   // features and provider credentials, briefly
+  // The server's own origins in --demo mode (http://localhost:<port>, http://127.0.0.1:<port>),
+  // which browser routes allow for the demo project; set before serving.
+  std::vector<std::string> demo_origins{};
 };
 
 // The largest cost one meter call may have, and the largest single credit grant.
@@ -47,6 +51,13 @@ struct Write {
 };
 Result<Write> authenticated_write(ApiContext& api, const Request& request, Access access,
                                   std::initializer_list<std::string_view> fields);
+
+// Idempotency-Key: optional; 1..kIdempotencyKeyBytesMax printable ASCII characters, scoped to
+// the caller's key. The request it stands for is the method, the path and the parsed body with
+// its keys sorted and without a "key" field, so a retry that spells the same JSON differently
+// (or moves the API key to a header) is still the same request.
+Result<std::optional<Idempotency>> idempotency_of(const Request& request, const Caller& caller,
+                                                  const nlohmann::json& body);
 
 void add_project_routes(Router& router, ApiContext& api);
 void add_meter_routes(Router& router, ApiContext& api);

@@ -22,6 +22,7 @@
 #include "server/ai/demo_provider.h"
 #include "server/ai/http_provider.h"
 #include "server/api/api.h"
+#include "server/api/cors.h"
 #include "server/api/input.h"
 #include "server/api/render.h"
 #include "server/auth/crypto.h"
@@ -79,9 +80,9 @@ Result<RuntimeCaller> authenticate_runtime(ApiContext& api, const Request& reque
   if (!claims) return claims.error();
   auto project = api.auth.project(claims.value().project_id);
   if (!project) {
-    if (project.error().code == ErrorCode::kNotFound)
-      return unauthenticated("the runtime token's project no longer exists");
-    return project.error();
+    Error error = project.error();
+    if (error.code == ErrorCode::kUnauthenticated) error.param = "token";  // revoked or gone
+    return error;
   }
   return RuntimeCaller{std::move(claims.value()), std::move(project.value())};
 }
@@ -910,11 +911,14 @@ Result<Operation> runnable_operation(ApiContext& api, const RuntimeCaller& calle
 }  // namespace
 
 void add_invoke_routes(Router& router, ApiContext& api) {
-  router.add_streaming(
-      http::verb::post, "/v1/runtime/invoke",
-      [&api](const Request& request, const PathParams&, Respond respond, OpenStream open_stream) {
+  add_browser_streaming(
+      router, api, http::verb::post, "/v1/runtime/invoke",
+      [&api](const Request& request, const PathParams&, Respond respond, OpenStream open_stream,
+             BrowserAccess& browser) {
         auto caller = authenticate_runtime(api, request);
         if (!caller) return respond(error_response(caller.error()));
+        if (auto admitted = browser.admit_runtime(caller.value().project); !admitted)
+          return respond(error_response(admitted.error()));
         auto body = json_object_body(request);
         if (!body) return respond(error_response(body.error()));
         if (auto known = only_fields(body.value(), {"operation", "input", "stream", "continuation", "toolResults"}); !known)
@@ -952,9 +956,12 @@ void add_invoke_routes(Router& router, ApiContext& api) {
         invocation->start(std::move(open_sink), respond);
       });
 
-  router.add(http::verb::get, "/v1/runtime/usage", [&api](const Request& request) {
+  add_browser_route(router, api, http::verb::get, "/v1/runtime/usage",
+                    [&api](const Request& request, const PathParams&, BrowserAccess& browser) {
     auto caller = authenticate_runtime(api, request);
     if (!caller) return error_response(caller.error());
+    if (auto admitted = browser.admit_runtime(caller.value().project); !admitted)
+      return error_response(admitted.error());
     const RuntimeCaller& c = caller.value();
     int64_t now = api.now_ms();
     InvocationQuery query{c.claims.end_user_id, utc_month_start(now), now + 1,

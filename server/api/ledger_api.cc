@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "server/api/api.h"
+#include "server/api/cors.h"
 #include "server/api/input.h"
 #include "server/api/render.h"
 #include "server/auth/crypto.h"
@@ -20,32 +21,6 @@ constexpr int64_t kHourMs = 3'600'000;
 constexpr int64_t kDayMs = 24 * kHourMs;
 constexpr int64_t kAnalyticsBucketsMax = 2'000;
 constexpr int64_t kSpendCapMicrosMax = int64_t{1'000'000'000} * 1'000'000;
-
-// Idempotency-Key: optional; 1..kIdempotencyKeyBytesMax printable ASCII characters. The request
-// it stands for is the method, the path and the parsed body with its keys sorted and without a
-// "key" field, so a retry that spells the same JSON differently (or moves the API key to a
-// header) is still the same request.
-Result<std::optional<Idempotency>> idempotency_of(const Request& request, const Caller& caller,
-                                                  const json& body) {
-  auto header = request.find("idempotency-key");
-  if (header == request.end()) return std::optional<Idempotency>();
-  std::string_view key = header->value();
-  bool printable = !key.empty() && key.size() <= kIdempotencyKeyBytesMax;
-  for (unsigned char c : key) printable = printable && c >= 0x21 && c <= 0x7E;
-  if (!printable) {
-    return fail(ErrorCode::kInvalidArgument,
-                "Idempotency-Key must be 1 to " + std::to_string(kIdempotencyKeyBytesMax) +
-                    " printable ASCII characters",
-                "Idempotency-Key");
-  }
-  json fields = body;
-  fields.erase("key");
-  std::string fingerprint = std::string(request.method_string()) + " " +
-                            std::string(target_path(request.target())) + "\n" +
-                            fields.dump(-1, ' ', false, json::error_handler_t::replace);
-  return std::optional<Idempotency>(
-      Idempotency{caller.key_id, std::string(key), sha256_hex(fingerprint)});
-}
 
 using Render = std::function<Response(const LedgerOutcome&)>;
 
@@ -102,12 +77,15 @@ Page page_of(int64_t limit, const QueryParams& query) {
 }  // namespace
 
 void add_meter_routes(Router& router, ApiContext& api) {
-  router.add_async(http::verb::post, "/v1/meter",
-                   [&api](const Request& request, const PathParams&, Respond respond) {
+  add_browser_streaming(router, api, http::verb::post, "/v1/meter",
+                        [&api](const Request& request, const PathParams&, Respond respond,
+                               const OpenStream&, BrowserAccess& browser) {
     auto write = authenticated_write(api, request, Access::kAnyKey,
                                       {"userId", "event", "cost"});
     if (!write) return respond(error_response(write.error()));
     const Caller& caller = write.value().caller;
+    if (auto admitted = browser.admit(caller); !admitted)
+      return respond(error_response(admitted.error()));
     const json& body = write.value().body;
     if (caller.kind == KeyKind::kPublishable &&
         caller.project.settings.secure_metering) {
@@ -131,9 +109,12 @@ void add_meter_routes(Router& router, ApiContext& api) {
            respond);
   });
 
-  router.add(http::verb::get, "/v1/check", [&api](const Request& request) {
+  add_browser_route(router, api, http::verb::get, "/v1/check",
+                    [&api](const Request& request, const PathParams&, BrowserAccess& browser) {
     auto caller = api.auth.authenticate(request, nullptr, Access::kAnyKey);
     if (!caller) return error_response(caller.error());
+    if (auto admitted = browser.admit(caller.value()); !admitted)
+      return error_response(admitted.error());
     QueryParams query = parse_query(request.target());
     auto user = string_param(query, "userId", kUserIdBytesMax);
     if (!user) return error_response(user.error());
@@ -174,10 +155,13 @@ void add_account_routes(Router& router, ApiContext& api) {
                                             {"stats", render_stats(stats.value())}});
   });
 
-  router.add(http::verb::get, "/v1/accounts/{userId}",
-             [&api](const Request& request, const PathParams& params) {
+  add_browser_route(router, api, http::verb::get, "/v1/accounts/{userId}",
+                    [&api](const Request& request, const PathParams& params,
+                           BrowserAccess& browser) {
     auto caller = api.auth.authenticate(request, nullptr, Access::kAnyKey);
     if (!caller) return error_response(caller.error());
+    if (auto admitted = browser.admit(caller.value()); !admitted)
+      return error_response(admitted.error());
     auto user = user_param(params);
     if (!user) return error_response(user.error());
     auto account = api.store.get_account(caller.value().project.id, user.value(), api.now_ms());

@@ -2,6 +2,7 @@
 // Writes need the secret key. Reads take either key; the publishable key sees the public view,
 // without the prompts.
 #include "server/api/api.h"
+#include "server/api/cors.h"
 #include "server/api/input.h"
 #include "server/auth/crypto.h"
 #include "server/features/operation.h"
@@ -52,9 +53,12 @@ void add_operation_routes(Router& router, ApiContext& api) {
     return render(record, OperationView::kOwner);
   });
 
-  router.add(http::verb::get, "/v1/operations", [&api](const Request& request) {
+  add_browser_route(router, api, http::verb::get, "/v1/operations",
+                    [&api](const Request& request, const PathParams&, BrowserAccess& browser) {
     auto caller = api.auth.authenticate(request, nullptr, Access::kAnyKey);
     if (!caller) return error_response(caller.error());
+    if (auto admitted = browser.admit(caller.value()); !admitted)
+      return error_response(admitted.error());
     QueryParams query = parse_query(request.target());
     auto limit = int_param(query, "limit", 1, kPageLimitMax, kPageLimitDefault);
     if (!limit) return error_response(limit.error());
@@ -75,10 +79,13 @@ void add_operation_routes(Router& router, ApiContext& api) {
     return json_response(http::status::ok, {{"data", data}, {"hasMore", more}});
   });
 
-  router.add(http::verb::get, "/v1/operations/{slug}",
-             [&api](const Request& request, const PathParams& params) {
+  add_browser_route(router, api, http::verb::get, "/v1/operations/{slug}",
+                    [&api](const Request& request, const PathParams& params,
+                           BrowserAccess& browser) {
     auto caller = api.auth.authenticate(request, nullptr, Access::kAnyKey);
     if (!caller) return error_response(caller.error());
+    if (auto admitted = browser.admit(caller.value()); !admitted)
+      return error_response(admitted.error());
     auto slug = slug_param(params);
     if (!slug) return error_response(slug.error());
     auto record = api.store.get_operation(caller.value().project.id, slug.value());

@@ -1,4 +1,5 @@
-// Projects: POST /v1/projects (admin token), GET and PATCH /v1/projects/current (secret key).
+// Projects: POST /v1/projects and POST /v1/projects/{id}/revoke (admin token), GET and PATCH
+// /v1/projects/current and POST /v1/projects/current/keys/roll (secret key).
 #include "server/api/api.h"
 #include "server/api/input.h"
 #include "server/api/render.h"
@@ -13,9 +14,123 @@ constexpr size_t kPlansMax = 20;
 constexpr int64_t kPlanCreditsMax = kCreditAmountMax;
 constexpr int64_t kPriceMicrosMax = int64_t{1'000'000} * 1'000'000;  // $1M per month
 constexpr int64_t kBudgetMicrosMax = int64_t{1'000'000'000} * 1'000'000;
+// The longest an old key may keep working after a roll.
+constexpr int64_t kRollGraceMsMax = int64_t{7} * 24 * 60 * 60 * 1000;
+// A secret key that a roll stopped may still replay that roll (the same Idempotency-Key and
+// body) for this long after it, so a client whose answer was lost can learn its new key. It can
+// do nothing else, and the replay needs the Idempotency-Key, which never travelled with the key.
+constexpr int64_t kStoppedKeyReplayMs = int64_t{60} * 60 * 1000;
+constexpr size_t kKeyKindBytesMax = 16;
 
 KeyRecord key_record(const std::string& project_id, KeyKind kind, const std::string& key) {
-  return {new_id("key_"), project_id, kind, sha256_hex(key), key.substr(key.size() - 4)};
+  return {new_id("key_"), project_id, kind, sha256_hex(key), key.substr(key.size() - 4),
+          std::nullopt, 0};
+}
+
+const char* kind_name(KeyKind kind) {
+  return kind == KeyKind::kPublishable ? "publishable" : "secret";
+}
+
+ojson render_keys(const std::vector<KeyRecord>& keys) {
+  ojson out = ojson::array();
+  for (const KeyRecord& key : keys) {
+    out.push_back({{"id", key.id},
+                   {"kind", kind_name(key.kind)},
+                   {"hint", key.hint},
+                   {"createdAtMs", key.created_at_ms},
+                   {"expiresAtMs", key.expires_at_ms ? ojson(*key.expires_at_ms) : ojson()}});
+  }
+  return out;
+}
+
+// A roll's answer is kept for replay only when it came with an Idempotency-Key, and then sealed
+// (AES-256-GCM under the master key) and bound to that record, since it holds the new key.
+std::string roll_binding(const Idempotency& idempotency) {
+  return "key_roll/" + idempotency.scope + "/" + idempotency.key;
+}
+
+Response replay_roll(const ApiContext& api, const Idempotency& idempotency,
+                     const std::string& sealed) {
+  auto opened = api.secrets->open(sealed, roll_binding(idempotency));
+  ojson body = opened ? ojson::parse(opened.value(), nullptr, false) : ojson();
+  if (!body.is_object()) {
+    return error_response(fail(ErrorCode::kInternal,
+                               "the stored answer of this roll cannot be opened; was the master "
+                               "key changed?"));
+  }
+  Response response = json_response(http::status::ok, body);
+  response.set("idempotent-replayed", "true");
+  return response;
+}
+
+// The answer to a roll whose key was refused with `refusal`: a replay when the key is one this
+// very roll stopped, no longer ago than kStoppedKeyReplayMs, and the request is the one recorded
+// under its Idempotency-Key; otherwise the refusal.
+Response replay_for_stopped_key(ApiContext& api, const Request& request, const json* body,
+                                const Error& refusal) {
+  if (refusal.code != ErrorCode::kUnauthenticated || body == nullptr ||
+      request.find("idempotency-key") == request.end()) {
+    return error_response(refusal);
+  }
+  auto stopped = api.auth.authenticate_stopped_secret_key(request, body, kStoppedKeyReplayMs);
+  if (!stopped) return error_response(refusal);
+  auto idempotency = idempotency_of(request, stopped.value(), *body);
+  if (!idempotency || !idempotency.value()) return error_response(refusal);
+  const Idempotency& idem = *idempotency.value();
+  int64_t now = api.now_ms();
+  auto record = api.store.find_idempotency(idem.scope, idem.key, now);
+  if (!record) return error_response(record.error());
+  if (!record.value() || record.value()->request_hash != idem.request_hash ||
+      now - record.value()->created_at_ms > kStoppedKeyReplayMs) {
+    return error_response(refusal);
+  }
+  return replay_roll(api, idem, record.value()->outcome);
+}
+
+// POST /v1/projects/current/keys/roll: {kind, graceMs?} -> the new key, shown once.
+Response roll_key(ApiContext& api, const Request& request) {
+  auto body = json_object_body(request);
+  const json* fields = body ? &body.value() : nullptr;
+  auto caller = api.auth.authenticate(request, fields, Access::kSecretKey);
+  if (!caller) return replay_for_stopped_key(api, request, fields, caller.error());
+  if (!body) return error_response(body.error());
+  if (auto known = only_fields(body.value(), {"kind", "graceMs"}); !known)
+    return error_response(known.error());
+  auto kind = string_field(body.value(), "kind", kKeyKindBytesMax);
+  if (!kind) return error_response(kind.error());
+  if (kind.value() != "secret" && kind.value() != "publishable") {
+    return error_response(
+        fail(ErrorCode::kInvalidArgument, "'kind' must be \"secret\" or \"publishable\"", "kind"));
+  }
+  auto grace = int_field(body.value(), "graceMs", 0, kRollGraceMsMax, 0);
+  if (!grace) return error_response(grace.error());
+  auto idempotency = idempotency_of(request, caller.value(), body.value());
+  if (!idempotency) return error_response(idempotency.error());
+
+  const Project& project = caller.value().project;
+  KeyKind key_kind = kind.value() == "secret" ? KeyKind::kSecret : KeyKind::kPublishable;
+  std::string key = new_api_key(key_kind == KeyKind::kSecret ? "sk" : "pk");
+  int64_t now = api.now_ms();
+  KeyRoll roll{project.id, key_kind, caller.value().key_id, key_record(project.id, key_kind, key),
+               now, now + grace.value(), idempotency.value(), ""};
+  ojson answer{{"object", "key_roll"},
+               {"kind", kind.value()},
+               {"key", key},
+               {"keyId", roll.new_key.id},
+               {"hint", roll.new_key.hint},
+               {"createdAtMs", now},
+               {"oldKeyExpiresAtMs", roll.old_key_expires_at_ms}};
+  if (roll.idempotency) {
+    auto sealed = api.secrets->seal(answer.dump(), roll_binding(*roll.idempotency));
+    if (!sealed) return error_response(sealed.error());
+    roll.answer = std::move(sealed).value();
+  }
+  auto rolled = api.store.roll_key(roll);
+  if (!rolled) return error_response(rolled.error());
+  if (rolled.value().replayed) return replay_roll(api, *roll.idempotency, rolled.value().answer);
+  // This process stops the old key at once; the others when their cached copy ages out.
+  for (const KeyRecord& changed : rolled.value().changed) api.auth.forget_key(changed.hash);
+  return json_response(http::status::ok, answer);
 }
 
 Result<std::vector<Plan>> parse_plans(const json& value) {
@@ -158,11 +273,38 @@ void add_project_routes(Router& router, ApiContext& api) {
     return json_response(http::status::ok, render_created_project(created.value()));
   });
 
+  // Revoking keeps every row (the ledger, usage) for audit; the project's keys and runtime
+  // tokens stop here at once and in other processes within kAuthCacheTtl.
+  router.add(http::verb::post, "/v1/projects/{id}/revoke",
+             [&api](const Request& request, const PathParams& params) {
+    if (auto admin = require_admin(api, request, "revoking a project"); !admin)
+      return error_response(admin.error());
+    auto body = json_object_body(request, /*allow_empty=*/true);
+    if (!body) return error_response(body.error());
+    if (auto known = only_fields(body.value(), {}); !known) return error_response(known.error());
+    const std::string& id = params.at("id");
+    if (auto checked = check_text(id, "id", kNameBytesMax); !checked)
+      return error_response(checked.error());
+    auto revoked = api.store.revoke_project(id, api.now_ms());
+    if (!revoked) return error_response(revoked.error());
+    api.auth.forget_project(id);
+    ojson out = render_project(revoked.value());
+    out["revokedAtMs"] = *revoked.value().revoked_at_ms;
+    return json_response(http::status::ok, out);
+  });
+
   router.add(http::verb::get, "/v1/projects/current", [&api](const Request& request) {
     auto caller = api.auth.authenticate(request, nullptr, Access::kSecretKey);
     if (!caller) return error_response(caller.error());
-    return json_response(http::status::ok, render_project(caller.value().project));
+    auto keys = api.store.list_keys(caller.value().project.id, api.now_ms());
+    if (!keys) return error_response(keys.error());
+    ojson out = render_project(caller.value().project);
+    out["keys"] = render_keys(keys.value());
+    return json_response(http::status::ok, out);
   });
+
+  router.add(http::verb::post, "/v1/projects/current/keys/roll",
+             [&api](const Request& request) { return roll_key(api, request); });
 
   router.add(http::verb::patch, "/v1/projects/current", [&api](const Request& request) {
     auto write = authenticated_write(api, request, Access::kSecretKey,

@@ -2,6 +2,7 @@
 // end user run a fixed set of features from a browser. The secret key may always mint; the
 // publishable key only when the project allows browser minting, and only from an allowed origin.
 #include "server/api/api.h"
+#include "server/api/cors.h"
 #include "server/api/input.h"
 #include "server/auth/crypto.h"
 #include "server/features/operation.h"
@@ -29,16 +30,17 @@ bool listed(const std::vector<std::string>& origins, const std::string& origin) 
   return std::find(origins.begin(), origins.end(), origin) != origins.end();
 }
 
-// The publishable key mints only where the owner said a browser may.
+// The publishable key mints only where the owner said a browser may: with browser minting on,
+// and from a browser origin (which BrowserAccess::admit has checked against the project's).
 Result<void> check_browser_minting(const Project& project, const std::string& origin) {
   if (!project.settings.allow_browser_minting) {
     return forbidden("minting runtime sessions needs the secret key, or set "
                      "'allowBrowserMinting' and 'allowedOrigins' on the project",
                      "key");
   }
-  if (origin.empty() || !listed(project.settings.allowed_origins, origin)) {
-    return forbidden("this origin may not mint runtime sessions; add it to the project's "
-                     "'allowedOrigins'",
+  if (origin.empty()) {
+    return forbidden("the publishable key mints runtime sessions from a browser only (no Origin "
+                     "header was sent); mint from a backend with the secret key",
                      "origin");
   }
   return {};
@@ -129,11 +131,13 @@ void add_runtime_routes(Router& router, ApiContext& api) {
                                {"pruned", rotated.value().pruned}});
   });
 
-  router.add(http::verb::post, "/v1/runtime/sessions", [&api](const Request& request) {
+  add_browser_route(router, api, http::verb::post, "/v1/runtime/sessions",
+                    [&api](const Request& request, const PathParams&, BrowserAccess& browser) {
     auto write = authenticated_write(api, request, Access::kAnyKey,
                                      {"endUserId", "operationIds", "ttlMinutes"});
     if (!write) return error_response(write.error());
     const Caller& caller = write.value().caller;
+    if (auto admitted = browser.admit(caller); !admitted) return error_response(admitted.error());
     const json& body = write.value().body;
     std::string origin = origin_of(request);
     if (caller.kind != KeyKind::kSecret) {

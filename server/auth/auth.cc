@@ -40,8 +40,25 @@ bool admin_token_matches(std::string_view presented, std::string_view stored_has
   return constant_time_equal(sha256_hex(presented), stored_hash);
 }
 
+int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 Result<Caller> Authenticator::authenticate(const Request& request, const nlohmann::json* body,
                                            Access access) {
+  return authenticate_key(request, body, access, 0);
+}
+
+Result<Caller> Authenticator::authenticate_stopped_secret_key(const Request& request,
+                                                              const nlohmann::json* body,
+                                                              int64_t stopped_within_ms) {
+  return authenticate_key(request, body, Access::kSecretKey, stopped_within_ms);
+}
+
+Result<Caller> Authenticator::authenticate_key(const Request& request, const nlohmann::json* body,
+                                               Access access, int64_t stopped_within_ms) {
   if (request.find(http::field::authorization) != request.end() && bearer_token(request).empty()) {
     // Never fall back to the demo project for a key sent the wrong way.
     return fail(ErrorCode::kUnauthenticated,
@@ -58,8 +75,32 @@ Result<Caller> Authenticator::authenticate(const Request& request, const nlohman
     }
     auto demo = project(*demo_project_id_);
     if (!demo) return demo.error();
-    return Caller{std::move(demo).value(), KeyKind::kPublishable, "demo"};
+    return Caller{std::move(demo).value(), KeyKind::kPublishable, "demo", std::nullopt};
   }
+  auto found = find_key(key);
+  if (!found) return found.error();
+  const KeyRecord& record = found.value();
+  if (record.expires_at_ms) {
+    int64_t now = now_ms_();
+    bool stopped = now >= *record.expires_at_ms;
+    bool admitted = !stopped || (stopped_within_ms > 0 && record.kind == KeyKind::kSecret &&
+                                 now - *record.expires_at_ms <= stopped_within_ms);
+    if (!admitted) {
+      return fail(ErrorCode::kUnauthenticated,
+                  "this API key was rolled and stopped working at " +
+                      std::to_string(*record.expires_at_ms) +
+                      " (Unix ms); use the key that replaced it");
+    }
+  }
+  if (access == Access::kSecretKey && record.kind != KeyKind::kSecret) {
+    return fail(ErrorCode::kForbidden, "this endpoint needs the secret key (sk_…), not pk_…");
+  }
+  auto owner = project(record.project_id);
+  if (!owner) return owner.error();
+  return Caller{std::move(owner).value(), record.kind, record.id, record.expires_at_ms};
+}
+
+Result<KeyRecord> Authenticator::find_key(const std::string& key) {
   auto prefix = keys::parse_key(key);
   if (!prefix || (prefix.value() != "pk" && prefix.value() != "sk")) {
     return fail(ErrorCode::kUnauthenticated, "malformed API key");
@@ -86,33 +127,43 @@ Result<Caller> Authenticator::authenticate(const Request& request, const nlohman
   if (!constant_time_equal(record->hash, hash)) {
     return fail(ErrorCode::kUnauthenticated, "unknown or revoked API key");
   }
-  if (access == Access::kSecretKey && record->kind != KeyKind::kSecret) {
-    return fail(ErrorCode::kForbidden, "this endpoint needs the secret key (sk_…), not pk_…");
-  }
-  auto owner = project(record->project_id);
-  if (!owner) return owner.error();
-  return Caller{std::move(owner).value(), record->kind, record->id};
+  return *std::move(record);
 }
 
 Result<Project> Authenticator::project(const std::string& id) {
   auto now = std::chrono::steady_clock::now();
+  std::optional<Project> found;
   {
     std::lock_guard lock(mutex_);
     if (auto cached = projects_.find(id); cached != projects_.end() && cached->second.expires > now)
-      return cached->second.project;
+      found = cached->second.project;
   }
-  auto found = store_.get_project(id);
-  if (!found) return found.error();
-  if (!found.value()) return fail(ErrorCode::kUnauthenticated, "the key's project no longer exists");
-  std::lock_guard lock(mutex_);
-  if (projects_.size() >= kAuthCacheEntriesMax) projects_.clear();
-  projects_[id] = {*found.value(), now + kAuthCacheTtl};
-  return *found.value();
+  if (!found) {
+    auto stored = store_.get_project(id);
+    if (!stored) return stored.error();
+    if (!stored.value())
+      return fail(ErrorCode::kUnauthenticated, "the key's project no longer exists");
+    found = *stored.value();
+    std::lock_guard lock(mutex_);
+    if (projects_.size() >= kAuthCacheEntriesMax) projects_.clear();
+    projects_[id] = {*found, now + kAuthCacheTtl};
+  }
+  if (found->revoked_at_ms) {
+    return fail(ErrorCode::kUnauthenticated,
+                "this project was revoked at " + std::to_string(*found->revoked_at_ms) +
+                    " (Unix ms); its keys and runtime tokens no longer work");
+  }
+  return *std::move(found);
 }
 
 void Authenticator::forget_project(const std::string& id) {
   std::lock_guard lock(mutex_);
   projects_.erase(id);
+}
+
+void Authenticator::forget_key(const std::string& hash) {
+  std::lock_guard lock(mutex_);
+  keys_.erase(hash);
 }
 
 }  // namespace tollgate::server

@@ -5,9 +5,14 @@
 // is looked up by its SHA-256. Found keys and projects are cached briefly (kAuthCacheTtl), so
 // the hot path does no store read; a settings change made through this process applies at once,
 // one made through another process within kAuthCacheTtl.
+//
+// A rolled key works until its expiry, checked on every call against the wall clock (so a
+// cached key stops on time too); a key rolled or a project revoked through another process
+// stops here within kAuthCacheTtl, once the cached record is reread.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -29,26 +34,48 @@ struct Caller {
   Project project;
   KeyKind kind = KeyKind::kPublishable;
   std::string key_id;  // the idempotency scope; "demo" for a keyless demo call
+  std::optional<int64_t> key_expires_at_ms;  // the key was rolled and stops at this time
 };
+
+// The wall clock, in Unix milliseconds.
+int64_t wall_clock_ms();
 
 class Authenticator {
  public:
   // With `demo_project_id`, a request without any key acts as that project's publishable key.
-  Authenticator(Store& store, std::optional<std::string> demo_project_id)
-      : store_(store), demo_project_id_(std::move(demo_project_id)) {}
+  // `now_ms` is the wall clock key expiries are checked against.
+  Authenticator(Store& store, std::optional<std::string> demo_project_id,
+                std::function<int64_t()> now_ms = wall_clock_ms)
+      : store_(store), demo_project_id_(std::move(demo_project_id)), now_ms_(std::move(now_ms)) {}
 
-  // kUnauthenticated (401) for a missing, malformed or unknown key; kForbidden (403) when the
-  // endpoint needs the secret key and got the publishable one.
+  // kUnauthenticated (401) for a missing, malformed, unknown or stopped (rolled and expired)
+  // key, or a key of a revoked project; kForbidden (403) when the endpoint needs the secret key
+  // and got the publishable one.
   Result<Caller> authenticate(const Request& request, const nlohmann::json* body, Access access);
+
+  // As authenticate(request, body, Access::kSecretKey), but also admits a secret key that was
+  // rolled and stopped at most `stopped_within_ms` ago. Such a key may do one thing only: replay
+  // the roll that stopped it (server/api/projects.cc), so a client whose answer was lost can
+  // still learn its new key.
+  Result<Caller> authenticate_stopped_secret_key(const Request& request,
+                                                 const nlohmann::json* body,
+                                                 int64_t stopped_within_ms);
 
   // Makes keyless requests act as this project's publishable key. Call before serving.
   void set_demo_project(std::string id) { demo_project_id_ = std::move(id); }
 
-  // The project, from the cache when fresh.
+  // The project, from the cache when fresh; kUnauthenticated once it was revoked.
   Result<Project> project(const std::string& id);
+  // Drop a project or a key (by its SHA-256) from the cache, so a change made through this
+  // process applies here at once.
   void forget_project(const std::string& id);
+  void forget_key(const std::string& hash);
 
  private:
+  Result<Caller> authenticate_key(const Request& request, const nlohmann::json* body,
+                                  Access access, int64_t stopped_within_ms);
+  Result<KeyRecord> find_key(const std::string& key);
+
   struct CachedKey {
     KeyRecord record;
     std::chrono::steady_clock::time_point expires;
@@ -60,6 +87,7 @@ class Authenticator {
 
   Store& store_;
   std::optional<std::string> demo_project_id_;
+  std::function<int64_t()> now_ms_;
   std::mutex mutex_;
   std::unordered_map<std::string, CachedKey> keys_;  // by SHA-256
   std::unordered_map<std::string, CachedProject> projects_;

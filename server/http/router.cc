@@ -1,5 +1,6 @@
 #include "server/http/router.h"
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <memory>
@@ -67,18 +68,24 @@ void Router::add_async(http::verb method, std::string_view path, AsyncHandler ha
                 });
 }
 
-void Router::add_streaming(http::verb method, std::string_view path, StreamingHandler handler) {
+void Router::add_streaming(http::verb method, std::string_view path, StreamingHandler handler,
+                           RouteKind kind) {
   std::vector<std::string> segments;
   for (std::string_view segment : path_segments(path)) segments.emplace_back(segment);
-  for (Route& route : routes_) {
-    if (route.segments == segments) {
-      route.handlers[method] = std::move(handler);
-      return;
-    }
+  auto same = std::find_if(routes_.begin(), routes_.end(),
+                           [&](const Route& route) { return route.segments == segments; });
+  if (same == routes_.end()) {
+    same = routes_.insert(routes_.end(), Route{std::move(segments), {}, {}});
   }
-  Route route{std::move(segments), {}};
-  route.handlers[method] = std::move(handler);
-  routes_.push_back(std::move(route));
+  same->handlers[method] = std::move(handler);
+  std::erase(same->browser, method);
+  if (kind == RouteKind::kBrowser) same->browser.push_back(method);
+}
+
+std::vector<http::verb> Router::browser_methods(std::string_view path) const {
+  PathParams unused;
+  const Route* route = match(target_path(path), unused);
+  return route == nullptr ? std::vector<http::verb>() : route->browser;
 }
 
 const Router::Route* Router::match(std::string_view path, PathParams& params) const {
@@ -132,17 +139,22 @@ void Router::route(const Request& request, Respond respond, OpenStream open_stre
     res.set(http::field::allow, allow);
     return respond(std::move(res));
   }
-  // The handler may throw before or after responding; only the first answer is sent.
+  // The handler may throw before or after responding; only the first answer is sent. Only a
+  // browser route's answer may let another origin read it.
+  bool browser = std::find(route->browser.begin(), route->browser.end(), request.method()) !=
+                 route->browser.end();
   auto answered = std::make_shared<std::atomic<bool>>(false);
-  Respond once = [answered, respond](Response response) {
+  Respond once = [answered, respond, browser](Response response) {
     if (answered->exchange(true)) return;
+    if (!browser) response.erase(http::field::access_control_allow_origin);
     respond(std::move(response));
   };
   OpenStream open_once;
   if (open_stream) {
-    open_once = [answered, open_stream](Response head,
-                                        std::function<void(std::shared_ptr<ResponseStream>)> ready) {
+    open_once = [answered, open_stream, browser](
+                    Response head, std::function<void(std::shared_ptr<ResponseStream>)> ready) {
       if (answered->exchange(true)) return;
+      if (!browser) head.erase(http::field::access_control_allow_origin);
       open_stream(std::move(head), std::move(ready));
     };
   }

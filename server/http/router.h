@@ -6,6 +6,11 @@
 // Handlers may answer later: an async handler gets a Respond callback it must call exactly once,
 // from any thread (the ledger answers from its writer thread after the batch commits).
 //
+// Routes have a kind: only a browser route's responses may carry Access-Control-Allow-Origin
+// (its handler decides, knowing the caller: server/api/cors.h), and only paths with a browser
+// route get a CORS preflight answer that lets a browser go on (server/http/cors.h). Any other
+// route's responses have that header removed here, whatever the handler set.
+//
 // Not thread-safe to modify; build it fully before the server starts, then share it read-only.
 #pragma once
 
@@ -46,12 +51,22 @@ using AsyncHandler = std::function<void(const Request&, const PathParams&, Respo
 using StreamingHandler =
     std::function<void(const Request&, const PathParams&, Respond, OpenStream open_stream)>;
 
+// Who may call a route from a web page on another origin: kServer routes (the default) are for
+// backends and never answer with CORS headers; kBrowser routes take a browser credential (the
+// publishable key or a runtime token).
+enum class RouteKind { kServer, kBrowser };
+
 class Router {
  public:
   void add(http::verb method, std::string_view path, Handler handler);
   void add(http::verb method, std::string_view path, ParamHandler handler);
   void add_async(http::verb method, std::string_view path, AsyncHandler handler);
-  void add_streaming(http::verb method, std::string_view path, StreamingHandler handler);
+  void add_streaming(http::verb method, std::string_view path, StreamingHandler handler,
+                     RouteKind kind = RouteKind::kServer);
+
+  // The methods of the browser routes at `path` (a request path, matched as route() would),
+  // in registration order; empty when it has none.
+  std::vector<http::verb> browser_methods(std::string_view path) const;
 
   // Runs the matching handler, which calls `respond` once. An exception from a handler before
   // it responds becomes a 500 without details.
@@ -64,6 +79,7 @@ class Router {
   struct Route {
     std::vector<std::string> segments;  // "{name}" captures
     std::map<http::verb, StreamingHandler> handlers;
+    std::vector<http::verb> browser;  // the methods registered as RouteKind::kBrowser
   };
   const Route* match(std::string_view path, PathParams& params) const;
 

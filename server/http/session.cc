@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <random>
 
+#include "server/http/cors.h"
 #include "server/http/error_response.h"
 
 namespace tollgate::server {
@@ -151,30 +152,12 @@ void Session::on_read(beast::error_code ec) {
   handle(parser_->get());
 }
 
-// Browsers call the API cross-origin (a page runs features with its runtime token, or meters
-// with the publishable key). No cookie or ambient credential is ever honoured, so answering any
-// origin adds no authority: every request still needs its key or token, and features check
-// their own allowedOrigins.
-namespace {
-void add_cors_headers(const Request& request, Response& response) {
-  auto origin = request.find(http::field::origin);
-  if (origin == request.end()) return;
-  response.set(http::field::access_control_allow_origin, origin->value());
-  response.set(http::field::vary, "Origin");
-  response.set(http::field::access_control_expose_headers, "x-request-id, idempotent-replayed");
-}
-}  // namespace
-
 void Session::handle(const Request& request) {
   // The request stays alive in parser_ until the response is written: nothing reads meanwhile.
   auto self = shared_from_this();
+  // CORS preflight; the handlers of browser routes answer CORS on the real requests.
   if (request.method() == http::verb::options) {
-    Response preflight{http::status::no_content, request.version()};
-    preflight.set(http::field::access_control_allow_methods, "GET, POST, PUT, PATCH, DELETE");
-    preflight.set(http::field::access_control_allow_headers,
-                  "authorization, content-type, idempotency-key, x-tollgate-key");
-    preflight.set(http::field::access_control_max_age, "600");
-    return respond(std::move(preflight));
+    return respond(preflight_response(context_.router, request));
   }
   context_.router.route(
       request,
@@ -238,7 +221,6 @@ void Session::open_stream(Response head,
   // it cannot also wait for the next request.
   std::string text = "HTTP/1.1 " + std::to_string(head.result_int()) + " " +
                      std::string(http::obsolete_reason(head.result())) + "\r\n";
-  add_cors_headers(request, head);
   for (const auto& field : head) {
     text += std::string(field.name_string()) + ": " + std::string(field.value()) + "\r\n";
   }
@@ -348,7 +330,6 @@ void Session::break_stream() {
 
 void Session::respond(Response response) {
   const Request& request = parser_->get();
-  add_cors_headers(request, response);
   response.version(request.version());
   response.keep_alive(request.keep_alive() && !draining_);
   send(std::move(response), std::string(request.method_string()),

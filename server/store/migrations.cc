@@ -156,6 +156,14 @@ constexpr std::string_view kInvocationsSchema = R"sql(
   CREATE INDEX holds_by_user ON holds (project_id, user_id, created_at_ms);
 )sql";
 
+// Version 5: rolling keys and revoking projects. A rolled key keeps working until its
+// expires_at_ms; a revoked project keeps its rows for audit.
+constexpr std::string_view kKeyRollingSchema = R"sql(
+  ALTER TABLE api_keys ADD COLUMN expires_at_ms INT64;
+  ALTER TABLE projects ADD COLUMN revoked_at_ms INT64;
+  CREATE INDEX api_keys_by_project ON api_keys (project_id, kind);
+)sql";
+
 std::string dialect_schema(std::string_view schema, SqlDialect dialect) {
   std::string sql(schema);
   auto replace_all = [&sql](std::string_view from, std::string_view to) {
@@ -183,14 +191,19 @@ const std::string kProvidersPostgres = dialect_schema(kProvidersSchema, SqlDiale
 const std::string kInvocationsSqlite = dialect_schema(kInvocationsSchema, SqlDialect::kSqlite);
 const std::string kInvocationsPostgres = dialect_schema(kInvocationsSchema, SqlDialect::kPostgres);
 
+const std::string kKeyRollingSqlite = dialect_schema(kKeyRollingSchema, SqlDialect::kSqlite);
+const std::string kKeyRollingPostgres = dialect_schema(kKeyRollingSchema, SqlDialect::kPostgres);
+
 const Migration kSqliteMigrations[] = {{1, "ledger", kLedgerSqlite},
                                        {2, "operations", kOperationsSqlite},
                                        {3, "providers", kProvidersSqlite},
-                                       {4, "invocations", kInvocationsSqlite}};
+                                       {4, "invocations", kInvocationsSqlite},
+                                       {5, "key_rolling", kKeyRollingSqlite}};
 const Migration kPostgresMigrations[] = {{1, "ledger", kLedgerPostgres},
                                          {2, "operations", kOperationsPostgres},
                                          {3, "providers", kProvidersPostgres},
-                                         {4, "invocations", kInvocationsPostgres}};
+                                         {4, "invocations", kInvocationsPostgres},
+                                         {5, "key_rolling", kKeyRollingPostgres}};
 
 Result<int64_t> checked_version(SqlConnection& connection, int64_t newest) {
   auto current = applied_version(connection);

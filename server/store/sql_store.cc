@@ -13,7 +13,7 @@ using json = nlohmann::json;
 // How long a call waits for a free connection before answering kStoreUnavailable.
 constexpr std::chrono::milliseconds kPoolWait{5'000};
 
-constexpr std::string_view kProjectColumns = "id, name, demo, settings, created_at_ms";
+}  // namespace
 
 Project read_project(const SqlRows& rows, size_t r) {
   Project project;
@@ -22,14 +22,13 @@ Project read_project(const SqlRows& rows, size_t r) {
   project.demo = rows.int64(r, 2) != 0;
   project.settings = settings_from_json(rows.text(r, 3));
   project.created_at_ms = rows.int64(r, 4);
+  project.revoked_at_ms = rows.optional_int64(r, 5);
   return project;
 }
 
-const char* kind_name(KeyKind kind) {
+std::string_view key_kind_name(KeyKind kind) {
   return kind == KeyKind::kPublishable ? "publishable" : "secret";
 }
-
-}  // namespace
 
 std::string settings_to_json(const ProjectSettings& settings) {
   json plans = json::array();
@@ -215,7 +214,7 @@ Result<void> SqlStore::create_project(const Project& project, std::span<const Ke
     auto stored = db->query(
         "INSERT INTO api_keys (id, project_id, kind, hash, hint, created_at_ms) "
         "VALUES ($1, $2, $3, $4, $5, $6)",
-        {key.id, project.id, std::string(kind_name(key.kind)), key.hash, key.hint,
+        {key.id, project.id, std::string(key_kind_name(key.kind)), key.hash, key.hint,
          project.created_at_ms});
     if (!stored) return failed(stored.error());
   }
@@ -264,21 +263,6 @@ Result<Project> SqlStore::patch_project_settings(std::string_view id,
   if (!updated) return failed(updated.error(), true);
   if (auto committed = db->commit(); !committed) return failed(committed.error(), true);
   return project;
-}
-
-Result<std::optional<KeyRecord>> SqlStore::find_key(std::string_view hash) {
-  TG_LEASE(db);
-  auto rows = db->query(
-      "SELECT id, project_id, kind, hash, hint FROM api_keys "
-      "WHERE hash = $1 AND revoked_at_ms IS NULL",
-      {std::string(hash)});
-  if (!rows) return db.mark_broken(), rows.error();
-  if (rows.value().empty()) return std::optional<KeyRecord>();
-  const SqlRows& r = rows.value();
-  return std::optional<KeyRecord>(
-      KeyRecord{r.text(0, 0), r.text(0, 1),
-                r.text(0, 2) == "publishable" ? KeyKind::kPublishable : KeyKind::kSecret,
-                r.text(0, 3), r.text(0, 4)});
 }
 
 Result<Account> SqlStore::get_account(std::string_view project_id, std::string_view user_id,

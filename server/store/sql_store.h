@@ -39,6 +39,12 @@ class SqlStore final : public Store {
   Result<Project> patch_project_settings(std::string_view id,
                                          const SettingsPatch& patch) override;
   Result<std::optional<KeyRecord>> find_key(std::string_view hash) override;
+  Result<std::vector<KeyRecord>> list_keys(std::string_view project_id, int64_t now_ms) override;
+  Result<RolledKeys> roll_key(const KeyRoll& roll) override;
+  Result<Project> revoke_project(std::string_view id, int64_t now_ms) override;
+  Result<std::optional<IdempotencyRecord>> find_idempotency(std::string_view scope,
+                                                            std::string_view key,
+                                                            int64_t now_ms) override;
 
   using Store::apply;
   Result<std::vector<LedgerOutcome>> apply(std::span<const LedgerCommand> commands,
@@ -111,6 +117,14 @@ inline constexpr std::string_view kAccountColumns =
     "project_id, user_id, plan, balance, spend_cap_micros, period_start_ms, "
     "period_spent_micros, held_micros, created_at_ms, updated_at_ms";
 Account read_account(const SqlRows& rows, size_t r);
+
+// The projects columns every project query selects, in the order read_project() reads them.
+inline constexpr std::string_view kProjectColumns =
+    "id, name, demo, settings, created_at_ms, revoked_at_ms";
+Project read_project(const SqlRows& rows, size_t r);
+
+// A key kind as stored: "publishable" or "secret".
+std::string_view key_kind_name(KeyKind kind);
 
 // Project settings as stored (JSON text).
 std::string settings_to_json(const ProjectSettings& settings);

@@ -1,8 +1,12 @@
 #include "server/store/sqlite_connection.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <thread>
 
+#include "server/store/data_dir.h"
 #include "server/store/sqlite_wal_vfs.h"
 
 namespace tollgate::server {
@@ -32,6 +36,12 @@ std::string to_sqlite_placeholders(std::string_view sql) {
 }  // namespace
 
 Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(const std::string& path) {
+  if (path != ":memory:") {
+    // Created 0600 before SQLite sees it: SQLite would make it 0644, and gives its -wal and -shm
+    // files the database's mode. An existing file is opened as it is.
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kDataFileMode);
+    if (fd >= 0) ::close(fd);
+  }
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &db, flags, coalescing_wal_vfs());

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "server/store/data_dir.h"
 #include "server/store/pg_connection.h"
 #include "server/store/sql_store.h"
 #include "server/store/sqlite_connection.h"
@@ -53,17 +54,8 @@ Result<std::unique_ptr<Store>> open_store(const StoreOptions& options) {
     return open_pool<PgConnection>(options.database_url, kPostgresPoolSize);
   }
   namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(options.data_dir, ec);
-  if (ec) {
-    return fail(ErrorCode::kIoError,
-                "cannot create data directory '" + options.data_dir + "': " + ec.message(),
-                "--data-dir");
-  }
-  if (!fs::is_directory(options.data_dir, ec)) {
-    return fail(ErrorCode::kIoError, "data directory '" + options.data_dir + "' is not a directory",
-                "--data-dir");
-  }
+  // Made private here too, for callers other than `tollgate serve` (which logs what it changed).
+  if (auto secured = secure_data_dir(options.data_dir); !secured) return secured.error();
   std::string path = (fs::path(options.data_dir) / "tollgate.db").string();
   // Two connections: WAL lets a reader run beside the ledger writer, and BEGIN IMMEDIATE keeps
   // writes to one at a time.

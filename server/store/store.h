@@ -48,6 +48,9 @@ struct Project {
   bool demo = false;
   ProjectSettings settings;
   int64_t created_at_ms = 0;
+  // Set once the instance admin revoked the project: none of its keys or runtime tokens work
+  // any more; its data stays.
+  std::optional<int64_t> revoked_at_ms;
 };
 
 enum class KeyKind { kPublishable, kSecret };
@@ -59,6 +62,58 @@ struct KeyRecord {
   KeyKind kind = KeyKind::kSecret;
   std::string hash;
   std::string hint;
+  // Set once the key was rolled: it works until this time (Unix ms), and not from then on.
+  std::optional<int64_t> expires_at_ms;
+  int64_t created_at_ms = 0;
+};
+
+// Idempotency for a mutating command: `scope` is the API key's id, `key` the client's
+// Idempotency-Key and `request_hash` a digest of the request. Kept kIdempotencyRetentionMs.
+struct Idempotency {
+  std::string scope;
+  std::string key;
+  std::string request_hash;
+};
+
+inline constexpr int64_t kIdempotencyRetentionMs = int64_t{24} * 60 * 60 * 1000;
+
+// A stored Idempotency-Key record: the digest of the request it answered and the answer.
+struct IdempotencyRecord {
+  std::string request_hash;
+  std::string outcome;
+  int64_t created_at_ms = 0;
+};
+
+// At most this many keys of one kind may be in their grace period (rolled, not yet stopped) at
+// once, so repeated rolls with a long grace cannot pile up live keys.
+inline constexpr int64_t kKeysInGraceMax = 4;
+
+// Rolls a project's key of `kind`: `new_key` becomes the current key, and the current one stops
+// at `old_key_expires_at_ms` (now, or after a grace period). A key still in its grace period from
+// an earlier roll keeps its own expiry unless this one is sooner: a roll never lengthens a key's
+// life, so rolling with no grace stops every older key of the kind at once.
+//
+// Only the current secret key may roll (`rolled_by`): a key in its grace period is usually one
+// that leaked, and must not be able to make itself new keys. With `idempotency`, a retry (the
+// same scope, key and request hash) answers `answer` as stored instead of rolling again, and a
+// different request with the same key is kConflict; the record is written in the same
+// transaction as the roll.
+struct KeyRoll {
+  std::string project_id;
+  KeyKind kind = KeyKind::kSecret;
+  std::string rolled_by;  // the id of the key that sent the roll
+  KeyRecord new_key;
+  int64_t now_ms = 0;
+  int64_t old_key_expires_at_ms = 0;  // >= now_ms
+  std::optional<Idempotency> idempotency;
+  std::string answer;  // stored with the idempotency record, for replays
+};
+
+struct RolledKeys {
+  bool replayed = false;  // answered from the idempotency record; nothing changed
+  std::string answer;     // the stored answer, when replayed
+  // The keys whose expiry this roll set or brought forward (to drop from caches).
+  std::vector<KeyRecord> changed;
 };
 
 // ---- Accounts and the ledger ---------------------------------------------------------------
@@ -104,16 +159,6 @@ struct Hold {
   int64_t expires_at_ms = 0;
   std::string operation;  // the AI feature the hold pays for; "" for none
 };
-
-// Idempotency for a mutating command: `scope` is the API key's id, `key` the client's
-// Idempotency-Key and `request_hash` a digest of the request. Kept kIdempotencyRetentionMs.
-struct Idempotency {
-  std::string scope;
-  std::string key;
-  std::string request_hash;
-};
-
-inline constexpr int64_t kIdempotencyRetentionMs = int64_t{24} * 60 * 60 * 1000;
 
 // Commands. Each carries its project and is decided in the order given.
 struct MeterCommand {
@@ -328,8 +373,24 @@ class Store {
   using SettingsPatch = std::function<Result<void>(ProjectSettings&)>;
   virtual Result<Project> patch_project_settings(std::string_view id,
                                                  const SettingsPatch& patch) = 0;
-  // The live (not revoked) key with this hash.
+  // The key with this hash, with its expiry if it was rolled (an expired key is returned too,
+  // so the caller can say why it no longer works).
   virtual Result<std::optional<KeyRecord>> find_key(std::string_view hash) = 0;
+  // The project's working keys: the current one of each kind, then those rolled but still in
+  // their grace period at `now_ms`, newest first.
+  virtual Result<std::vector<KeyRecord>> list_keys(std::string_view project_id,
+                                                   int64_t now_ms) = 0;
+  // See KeyRoll. kNotFound for an unknown project, kUnauthenticated for a revoked one,
+  // kForbidden when `rolled_by` is not the current secret key, kConflict for an idempotency
+  // mismatch or when kKeysInGraceMax keys of the kind would be in their grace period.
+  virtual Result<RolledKeys> roll_key(const KeyRoll& roll) = 0;
+  // Marks the project revoked at `now_ms` and returns it; revoking again keeps the first time.
+  // Nothing is deleted. kNotFound for an unknown project.
+  virtual Result<Project> revoke_project(std::string_view id, int64_t now_ms) = 0;
+  // The Idempotency-Key record for (scope, key) younger than kIdempotencyRetentionMs, if any.
+  virtual Result<std::optional<IdempotencyRecord>> find_idempotency(std::string_view scope,
+                                                                    std::string_view key,
+                                                                    int64_t now_ms) = 0;
 
   // Features. create_operation: kConflict when the project already has the slug.
   virtual Result<void> create_operation(const OperationRecord& operation) = 0;

@@ -77,7 +77,7 @@ class LedgerTest : public ::testing::Test {
     project.settings.starting_credits = starting_credits;
     project.settings.budget_micros = budget_micros;
     project.settings.plans = {{"pro", 1000, 19'000'000}};
-    KeyRecord key{"key_" + id, id, KeyKind::kSecret, "hash_" + id, "abcd"};
+    KeyRecord key{"key_" + id, id, KeyKind::kSecret, "hash_" + id, "abcd", std::nullopt, kNow};
     EXPECT_TRUE(store_->create_project(project, std::span<const KeyRecord>(&key, 1)).ok());
     projects_.push_back(id);
     return id;
@@ -931,6 +931,202 @@ TYPED_TEST(LedgerTest, UnknownProjectIsNotFoundAndWritesNothing) {
   auto audit = this->store_->audit("proj_missing");
   ASSERT_TRUE(audit.ok());
   EXPECT_EQ(audit.value().entries, 0);
+}
+
+// ---- Keys: rolling, grace periods, revoking a project ----------------------------------------
+
+KeyRecord new_key(const std::string& name, KeyKind kind = KeyKind::kSecret) {
+  return {"key_" + name, "proj_a", kind, "hash_" + name, name.substr(0, 4), std::nullopt, 0};
+}
+
+KeyRoll roll_of(KeyKind kind, const std::string& rolled_by, const std::string& name, int64_t now,
+                int64_t grace_ms) {
+  return {"proj_a", kind, rolled_by, new_key(name, kind), now, now + grace_ms, std::nullopt, ""};
+}
+
+std::vector<std::string> ids_of(const std::vector<KeyRecord>& keys) {
+  std::vector<std::string> ids;
+  for (const KeyRecord& key : keys) ids.push_back(key.id);
+  return ids;
+}
+
+TYPED_TEST(LedgerTest, RollingAKeyStopsTheOldOneAfterItsGraceAndNeverLater) {
+  Store& store = *this->store_;
+  // The old key keeps working for a second.
+  auto first = store.roll_key(roll_of(KeyKind::kSecret, "key_proj_a", "one", kNow, 1'000));
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_FALSE(first.value().replayed);
+  ASSERT_EQ(ids_of(first.value().changed), std::vector<std::string>{"key_proj_a"});
+  EXPECT_EQ(first.value().changed[0].hash, "hash_proj_a");
+  EXPECT_EQ(*store.find_key("hash_proj_a").value()->expires_at_ms, kNow + 1'000);
+  auto added = store.find_key("hash_one").value();
+  ASSERT_TRUE(added.has_value());
+  EXPECT_FALSE(added->expires_at_ms.has_value());
+  EXPECT_EQ(added->created_at_ms, kNow);
+  EXPECT_EQ(added->kind, KeyKind::kSecret);
+  // Another process on the same database sees the same.
+  auto other = this->backend_.open();
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  EXPECT_EQ(*other.value()->find_key("hash_proj_a").value()->expires_at_ms, kNow + 1'000);
+  EXPECT_EQ(ids_of(store.list_keys("proj_a", kNow).value()),
+            (std::vector<std::string>{"key_one", "key_proj_a"}));
+  EXPECT_EQ(ids_of(store.list_keys("proj_a", kNow + 1'000).value()),
+            std::vector<std::string>{"key_one"});
+
+  // A key in its grace period may not roll: it may be the one that leaked.
+  auto by_old = store.roll_key(roll_of(KeyKind::kSecret, "key_proj_a", "two", kNow + 1, 0));
+  ASSERT_FALSE(by_old.ok());
+  EXPECT_EQ(by_old.error().code, ErrorCode::kForbidden);
+  EXPECT_FALSE(store.find_key("hash_two").value().has_value());
+
+  // A longer grace on the next roll does not lengthen the older key's.
+  auto second = store.roll_key(roll_of(KeyKind::kSecret, "key_one", "two", kNow + 10, 5'000));
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(ids_of(second.value().changed), std::vector<std::string>{"key_one"});
+  EXPECT_EQ(*store.find_key("hash_proj_a").value()->expires_at_ms, kNow + 1'000);
+  EXPECT_EQ(*store.find_key("hash_one").value()->expires_at_ms, kNow + 5'010);
+
+  // No grace stops every older key of the kind at once.
+  auto third = store.roll_key(roll_of(KeyKind::kSecret, "key_two", "three", kNow + 20, 0));
+  ASSERT_TRUE(third.ok()) << third.error().message;
+  EXPECT_EQ(third.value().changed.size(), 3u);
+  for (const char* hash : {"hash_proj_a", "hash_one", "hash_two"})
+    EXPECT_EQ(*store.find_key(hash).value()->expires_at_ms, kNow + 20) << hash;
+  EXPECT_EQ(ids_of(store.list_keys("proj_a", kNow + 20).value()),
+            std::vector<std::string>{"key_three"});
+}
+
+TYPED_TEST(LedgerTest, RollingThePublishableKeyLeavesTheSecretKeyAlone) {
+  Store& store = *this->store_;
+  auto rolled = store.roll_key(roll_of(KeyKind::kPublishable, "key_proj_a", "pk1", kNow, 0));
+  ASSERT_TRUE(rolled.ok()) << rolled.error().message;
+  EXPECT_TRUE(rolled.value().changed.empty());  // proj_a had no publishable key
+  EXPECT_EQ(store.find_key("hash_pk1").value()->kind, KeyKind::kPublishable);
+  auto again = store.roll_key(roll_of(KeyKind::kPublishable, "key_proj_a", "pk2", kNow + 5, 0));
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(ids_of(again.value().changed), std::vector<std::string>{"key_pk1"});
+  EXPECT_FALSE(store.find_key("hash_proj_a").value()->expires_at_ms.has_value());
+  // The publishable key never rolls anything.
+  auto by_pk = store.roll_key(roll_of(KeyKind::kPublishable, "key_pk2", "pk3", kNow + 6, 0));
+  ASSERT_FALSE(by_pk.ok());
+  EXPECT_EQ(by_pk.error().code, ErrorCode::kForbidden);
+}
+
+TYPED_TEST(LedgerTest, AnIdempotentRollReplaysItsAnswerAndRefusesAnotherRequest) {
+  Store& store = *this->store_;
+  KeyRoll roll = roll_of(KeyKind::kSecret, "key_proj_a", "one", kNow, 0);
+  roll.idempotency = Idempotency{"key_proj_a", "roll-1", "digest-a"};
+  roll.answer = "sealed answer";
+  ASSERT_TRUE(store.roll_key(roll).ok());
+  // The retry comes from the key the roll stopped, with a new key it must not store.
+  KeyRoll retry = roll_of(KeyKind::kSecret, "key_proj_a", "retry", kNow + 100, 0);
+  retry.idempotency = roll.idempotency;
+  retry.answer = "another answer";
+  auto replayed = store.roll_key(retry);
+  ASSERT_TRUE(replayed.ok()) << replayed.error().message;
+  EXPECT_TRUE(replayed.value().replayed);
+  EXPECT_EQ(replayed.value().answer, "sealed answer");
+  EXPECT_TRUE(replayed.value().changed.empty());
+  EXPECT_FALSE(store.find_key("hash_retry").value().has_value());
+  EXPECT_FALSE(store.find_key("hash_one").value()->expires_at_ms.has_value());
+
+  retry.idempotency->request_hash = "digest-b";
+  auto mismatch = store.roll_key(retry);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(mismatch.error().param, "Idempotency-Key");
+  EXPECT_FALSE(store.find_key("hash_retry").value().has_value());
+
+  auto record = store.find_idempotency("key_proj_a", "roll-1", kNow + 1).value();
+  ASSERT_TRUE(record.has_value());
+  EXPECT_EQ(record->request_hash, "digest-a");
+  EXPECT_EQ(record->outcome, "sealed answer");
+  EXPECT_EQ(record->created_at_ms, kNow);
+  EXPECT_FALSE(store.find_idempotency("key_proj_a", "roll-2", kNow).value().has_value());
+  EXPECT_FALSE(store.find_idempotency("key_proj_a", "roll-1", kNow + kIdempotencyRetentionMs + 1)
+                   .value()
+                   .has_value());
+}
+
+TYPED_TEST(LedgerTest, AtMostKeysInGraceMaxKeysOfAKindAreInTheirGrace) {
+  Store& store = *this->store_;
+  std::string current = "key_proj_a";
+  for (int64_t i = 0; i < kKeysInGraceMax; ++i) {
+    std::string name = "k" + std::to_string(i);
+    auto rolled = store.roll_key(roll_of(KeyKind::kSecret, current, name, kNow + i, 60'000));
+    ASSERT_TRUE(rolled.ok()) << rolled.error().message;
+    current = "key_" + name;
+  }
+  auto refused = store.roll_key(roll_of(KeyKind::kSecret, current, "over", kNow + 10, 60'000));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(refused.error().param, "graceMs");
+  // Nothing was written: the current key is still current, the refused one absent.
+  EXPECT_FALSE(store.find_key("hash_over").value().has_value());
+  EXPECT_FALSE(store.find_key("hash_k" + std::to_string(kKeysInGraceMax - 1))
+                   .value()
+                   ->expires_at_ms.has_value());
+  // Without grace the roll goes through and every older key stops.
+  auto now = store.roll_key(roll_of(KeyKind::kSecret, current, "over", kNow + 10, 0));
+  ASSERT_TRUE(now.ok()) << now.error().message;
+  EXPECT_EQ(ids_of(store.list_keys("proj_a", kNow + 10).value()),
+            std::vector<std::string>{"key_over"});
+}
+
+TYPED_TEST(LedgerTest, ConcurrentRollsOfOneKeyLetExactlyOneThrough) {
+  auto second = this->backend_.open();
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  std::vector<Store*> stores{this->store_.get(), second.value().get()};
+  constexpr int kRollers = 8;
+  std::latch start(kRollers);
+  std::vector<Result<RolledKeys>> results(kRollers, fail(ErrorCode::kInternal, "not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kRollers; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      results[i] = stores[i % 2]->roll_key(
+          roll_of(KeyKind::kSecret, "key_proj_a", "racer" + std::to_string(i), kNow, 0));
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  int rolled = 0;
+  for (const auto& result : results) {
+    if (result.ok()) {
+      ++rolled;
+    } else {
+      EXPECT_EQ(result.error().code, ErrorCode::kForbidden) << result.error().message;
+    }
+  }
+  EXPECT_EQ(rolled, 1);
+  EXPECT_EQ(this->store_->list_keys("proj_a", kNow).value().size(), 1u);
+}
+
+TYPED_TEST(LedgerTest, RevokingAProjectKeepsItsDataAndStopsRolls) {
+  Store& store = *this->store_;
+  ASSERT_FALSE(this->meter("alice", 3).error.has_value());
+  EXPECT_FALSE(store.get_project("proj_a").value()->revoked_at_ms.has_value());
+  auto revoked = store.revoke_project("proj_a", kNow + 5);
+  ASSERT_TRUE(revoked.ok()) << revoked.error().message;
+  EXPECT_EQ(*revoked.value().revoked_at_ms, kNow + 5);
+  EXPECT_EQ(revoked.value().name, "proj_a");
+  // Revoking again keeps the first time; another process reads it too.
+  EXPECT_EQ(*store.revoke_project("proj_a", kNow + 50).value().revoked_at_ms, kNow + 5);
+  auto other = this->backend_.open();
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  EXPECT_EQ(*other.value()->get_project("proj_a").value()->revoked_at_ms, kNow + 5);
+  // Its keys and ledger stay for audit.
+  EXPECT_TRUE(store.find_key("hash_proj_a").value().has_value());
+  EXPECT_EQ(this->balance("alice"), 97);
+  auto roll = store.roll_key(roll_of(KeyKind::kSecret, "key_proj_a", "late", kNow + 6, 0));
+  ASSERT_FALSE(roll.ok());
+  EXPECT_EQ(roll.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_FALSE(store.find_key("hash_late").value().has_value());
+  auto missing = store.revoke_project("proj_missing", kNow);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  // Other projects are untouched.
+  this->make_project("proj_b", 10);
+  EXPECT_FALSE(store.get_project("proj_b").value()->revoked_at_ms.has_value());
 }
 
 // A batch chosen as a deadlock victim is retried whole and succeeds, instead of failing every
