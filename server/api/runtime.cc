@@ -137,13 +137,13 @@ void add_runtime_routes(Router& router, ApiContext& api) {
                                      {"endUserId", "operationIds", "ttlMinutes"});
     if (!write) return error_response(write.error());
     const Caller& caller = write.value().caller;
-    if (auto admitted = browser.admit(caller); !admitted) return error_response(admitted.error());
     const json& body = write.value().body;
     std::string origin = origin_of(request);
     if (caller.kind != KeyKind::kSecret) {
       if (auto allowed = check_browser_minting(caller.project, origin); !allowed)
         return error_response(allowed.error());
     }
+    if (auto admitted = browser.admit(caller); !admitted) return error_response(admitted.error());
     auto user = string_field(body, "endUserId", kUserIdBytesMax);
     if (!user) return error_response(user.error());
     auto ttl = int_field(body, "ttlMinutes", 1, kSessionTtlMinutesMax, kSessionTtlMinutesDefault);

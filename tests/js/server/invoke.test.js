@@ -386,14 +386,28 @@ describe('token attacks are refused', () => {
     expect(res.body.error.code).toBe('token_scope_denied');
   });
 
-  test('an origin outside the feature\'s allowedOrigins', async () => {
-    await define({ slug: 'web_only', userTemplate: 'hi', allowedOrigins: ['https://app.example.com'] });
-    const web = await mint('mallory', ['web_only']);
-    const bad = await invoke(web, { operation: 'web_only' }, { origin: 'https://evil.example.com' });
-    expect(bad.status).toBe(403);
-    expect(bad.body.error.param).toBe('origin');
-    const good = await invoke(web, { operation: 'web_only' }, { origin: 'https://app.example.com' });
-    expect(good.status).toBe(200);
+  test('an origin outside the project\'s or the feature\'s allowedOrigins', async () => {
+    const origins = ['https://app.example.com', 'https://admin.example.com'];
+    const patched = await call(server, 'PATCH', '/v1/projects/current', { key: project.sk, body: { allowedOrigins: origins } });
+    expect(patched.status).toBe(200);
+    try {
+      await define({ slug: 'web_only', userTemplate: 'hi', allowedOrigins: ['https://app.example.com'] });
+      const web = await mint('mallory', ['web_only']);
+      // Not one of the project's: refused, and the page may not even read why.
+      const bad = await invoke(web, { operation: 'web_only' }, { origin: 'https://evil.example.com' });
+      expect([bad.status, bad.body.error.param]).toEqual([403, 'origin']);
+      expect(bad.headers.get('access-control-allow-origin')).toBeNull();
+      // The project's, but not the feature's: refused, readable by that page.
+      const narrower = await invoke(web, { operation: 'web_only' }, { origin: 'https://admin.example.com' });
+      expect([narrower.status, narrower.body.error.param]).toEqual([403, 'origin']);
+      expect(narrower.body.error.message).toMatch(/web_only/);
+      expect(narrower.headers.get('access-control-allow-origin')).toBe('https://admin.example.com');
+      const good = await invoke(web, { operation: 'web_only' }, { origin: 'https://app.example.com' });
+      expect(good.status).toBe(200);
+      expect(good.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    } finally {
+      await call(server, 'PATCH', '/v1/projects/current', { key: project.sk, body: { allowedOrigins: [] } });
+    }
   });
 });
 

@@ -70,7 +70,7 @@ describe('a running server', () => {
     expectErrorShape(await res.json(), 'method_not_allowed');
   });
 
-  test('browsers may call cross-origin: preflight, and the origin echoed without credentials', async () => {
+  test('a server route never lets another origin read it; a browser route\'s preflight may (cors.test.js has the table)', async () => {
     const preflight = await fetch(`${server.url}/v1/runtime/invoke`, {
       method: 'OPTIONS',
       headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
@@ -78,13 +78,11 @@ describe('a running server', () => {
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     expect(preflight.headers.get('access-control-allow-headers')).toMatch(/authorization/);
-    expect(preflight.headers.get('access-control-allow-methods')).toMatch(/POST/);
+    expect(preflight.headers.get('access-control-allow-methods')).toBe('POST');
     expect(preflight.headers.get('access-control-allow-credentials')).toBeNull();
     const res = await fetch(`${server.url}/healthz`, { headers: { origin: 'https://app.example.com' } });
-    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
-    expect(res.headers.get('vary')).toBe('Origin');
-    const plain = await fetch(`${server.url}/healthz`);
-    expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   test('a body over the limit is a JSON 413', async () => {

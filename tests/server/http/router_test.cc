@@ -49,6 +49,35 @@ TEST(Router, HandlerExceptionIs500WithoutDetail) {
   EXPECT_EQ(res.body().find("secret detail"), std::string::npos);
 }
 
+// Only a browser route's answer may let another origin read it; the router enforces that
+// whatever a handler sets.
+TEST(Router, OnlyBrowserRoutesKeepAccessControlAllowOrigin) {
+  Router router;
+  auto allowing = [](const Request&, const PathParams&, Respond respond, const OpenStream&) {
+    Response response = json_response(http::status::ok, {});
+    response.set(http::field::access_control_allow_origin, "https://app.example.com");
+    respond(std::move(response));
+  };
+  router.add_streaming(http::verb::get, "/v1/accounts/{userId}", allowing, RouteKind::kBrowser);
+  router.add_streaming(http::verb::patch, "/v1/accounts/{userId}", allowing);
+  router.add_streaming(http::verb::get, "/v1/ledger", allowing);
+  auto origin_of = [&](http::verb method, std::string target) {
+    Response response = router.route(request(method, std::move(target)));
+    return std::string(response[http::field::access_control_allow_origin]);
+  };
+  EXPECT_EQ(origin_of(http::verb::get, "/v1/accounts/alice"), "https://app.example.com");
+  EXPECT_EQ(origin_of(http::verb::patch, "/v1/accounts/alice"), "");
+  EXPECT_EQ(origin_of(http::verb::get, "/v1/ledger"), "");
+  EXPECT_EQ(router.browser_methods("/v1/accounts/alice?x=1"),
+            std::vector<http::verb>{http::verb::get});
+  EXPECT_TRUE(router.browser_methods("/v1/ledger").empty());
+  EXPECT_TRUE(router.browser_methods("/v1/nothing").empty());
+  // Registering a method again as a server route takes back its browser kind.
+  router.add_streaming(http::verb::get, "/v1/accounts/{userId}", allowing);
+  EXPECT_TRUE(router.browser_methods("/v1/accounts/alice").empty());
+  EXPECT_EQ(origin_of(http::verb::get, "/v1/accounts/alice"), "");
+}
+
 TEST(Router, TargetPathStripsQuery) {
   EXPECT_EQ(target_path("/a/b?x=1&y=2"), "/a/b");
   EXPECT_EQ(target_path("/a"), "/a");
