@@ -1,5 +1,6 @@
 // Step 2, on your backend: mint a short-lived runtime session for the signed-in user and serve
-// the page. The secret key never leaves this process.
+// the page. The secret key never leaves this process. Tollgate lets a page read its answers only
+// from origins the project lists, so this backend adds its own at start.
 // Run: TOLLGATE_SECRET_KEY=sk_... node backend.mjs   then open the printed URL.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -26,6 +27,21 @@ async function mintSession(userId) {
   return { status: res.status, body: await res.json() };
 }
 
+// Adds the page's origins to the project's allowedOrigins (a one-time setting; in production set
+// it once with PATCH /v1/projects/current).
+async function allowPageOrigins(origins) {
+  const headers = { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json' };
+  const project = await (await fetch(`${tollgateUrl}/v1/projects/current`, { headers })).json();
+  if (!project.settings) throw new Error(`reading the project: ${JSON.stringify(project.error)}`);
+  const allowed = project.settings.allowedOrigins;
+  const missing = origins.filter((origin) => !allowed.includes(origin));
+  if (missing.length === 0) return;
+  const res = await fetch(`${tollgateUrl}/v1/projects/current`, {
+    method: 'PATCH', headers, body: JSON.stringify({ allowedOrigins: [...allowed, ...missing] }),
+  });
+  if (!res.ok) throw new Error(`allowing ${missing.join(', ')}: ${JSON.stringify((await res.json()).error)}`);
+}
+
 const server = createServer(async (req, res) => {
   try {
     if (req.method === 'GET' && req.url === '/') {
@@ -50,6 +66,13 @@ const server = createServer(async (req, res) => {
   }
 });
 
-server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
-  console.log(JSON.stringify({ url: `http://127.0.0.1:${server.address().port}` }));
+server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', async () => {
+  const { port } = server.address();
+  try {
+    await allowPageOrigins([`http://127.0.0.1:${port}`, `http://localhost:${port}`]);
+  } catch (error) {
+    console.error(error.message);
+    process.exit(1);
+  }
+  console.log(JSON.stringify({ url: `http://127.0.0.1:${port}` }));
 });
