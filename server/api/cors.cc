@@ -78,10 +78,9 @@ void add_browser_route(Router& router, ApiContext& api, http::verb method, std::
                        BrowserHandler handler) {
   add_browser_streaming(
       router, api, method, path,
-      [handler = std::move(handler)](const Request& request, const PathParams& params,
-                                     Respond respond, const OpenStream&, BrowserAccess& access) {
-        respond(handler(request, params, access));
-      });
+      [handler = std::move(handler)](
+          const Request& request, const PathParams& params, const Respond& respond,
+          const OpenStream&, BrowserAccess& access) { respond(handler(request, params, access)); });
 }
 
 }  // namespace tollgate::server
