@@ -14,6 +14,7 @@
 #include "tollgate/prompt/template.h"
 #include "tollgate/stream/sse.h"
 #include "tollgate/structured/partial_json.h"
+#include "tollgate/structured/regex.h"
 #include "tollgate/token/runtime_token.h"
 
 namespace {
@@ -315,6 +316,13 @@ class SseHandle {
   stream::SseParser parser_;
 };
 
+// Compiles the pattern for this one call: patterns are short (kRegexPatternBytesMax), and no
+// handle is left for JavaScript to free.
+val pattern_matches(std::string pattern, std::string text) {
+  auto regex = structured::Regex::compile(pattern);
+  return regex ? ok(val(regex.value().search(text))) : failed(regex.error());
+}
+
 EMSCRIPTEN_BINDINGS(tollgate_core) {
   emscripten::class_<SseHandle>("SseParser")
       .constructor<>()
@@ -342,4 +350,5 @@ EMSCRIPTEN_BINDINGS(tollgate_core) {
   emscripten::function("templateParse", &template_parse);
   emscripten::function("templateRender", &template_render);
   emscripten::function("templateEscape", &template_escape);
+  emscripten::function("patternMatches", &pattern_matches);
 }

@@ -39,6 +39,7 @@ export interface RawCore {
   templateParse(source: string): RawResult<{ variables: string[] }>;
   templateRender(source: string, variables: unknown): RawResult<string>;
   templateEscape(text: string): string;
+  patternMatches(pattern: string, text: string): RawResult<boolean>;
 }
 
 export type CreateCore = (options: { wasmBinary: Uint8Array }) => Promise<RawCore>;

@@ -82,6 +82,18 @@ export interface TollgateCore {
      * ```
      */
     partialJson(): PartialJson;
+    /**
+     * Whether `text` contains a match of `pattern`, exactly as the tollgate server checks a JSON
+     * Schema `pattern`: ECMAScript syntax read with the `u` flag, in time linear in the text.
+     * Throws `invalid_argument` for a pattern the server refuses (backreferences, lookaround,
+     * `\p{...}`, invalid syntax) and `payload_too_large` for one over 1,024 bytes or whose
+     * counted repetition expands past 4,096 instructions.
+     *
+     * ```ts
+     * core.structured.matchesPattern('^[a-z]+-[0-9]{2}$', 'abc-12'); // true
+     * ```
+     */
+    matchesPattern(pattern: string, text: string): boolean;
   };
   stream: {
     /** Starts a text/event-stream parser, the one the tollgate server uses. Call dispose(). */
@@ -187,6 +199,11 @@ function decodeBase64(text: string): Uint8Array {
   return bytes;
 }
 
+function checkString(value: unknown, param: string): string {
+  if (typeof value !== 'string') throw new TollgateError('invalid_argument', `${param} must be a string`, param);
+  return value;
+}
+
 function checkBigint(value: unknown, param: string): string {
   if (typeof value !== 'bigint') throw new TollgateError('invalid_argument', `${param} must be a bigint`, param);
   return value.toString();
@@ -268,6 +285,8 @@ function bind(raw: RawCore): TollgateCore {
     },
     structured: {
       partialJson: () => partialJson(raw),
+      matchesPattern: (pattern, text) =>
+        unwrap(raw.patternMatches(checkString(pattern, 'pattern'), checkString(text, 'text'))),
     },
     stream: {
       sse: () => sse(raw),

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 #include "vectors.h"
@@ -85,6 +86,55 @@ TEST(JsonSchema, PatternSubjectLimit) {
   auto violations = schema.value().validate(std::string(kPatternSubjectBytesMax + 1, 'a'));
   ASSERT_EQ(violations.size(), 1u);
   EXPECT_EQ(violations[0].keyword, "pattern");
+}
+
+TEST(JsonSchema, PatternErrorsSayWhy) {
+  auto schema = JsonSchema::compile(
+      json::parse(R"js({"properties": {"a": {"pattern": "x(?!y)"}}})js"), "responseFormat");
+  ASSERT_FALSE(schema.ok());
+  EXPECT_EQ(schema.error().message,
+            "invalid schema at '#/properties/a/pattern': is not a supported regular expression: "
+            "lookahead is not supported at byte 1");
+}
+
+// Random a/b text keeps every DFA state of [ab]*a[ab]{4000}c new, so each code point costs
+// about as many steps as the program has instructions.
+std::string costly_subject(uint32_t seed) {
+  std::mt19937 random(seed);
+  std::string text(6000, 'a');
+  for (char& c : text) c = "ab"[random() % 2];
+  return text;
+}
+constexpr const char* kCostlyPattern = "[ab]*a[ab]{4000}c";
+
+TEST(JsonSchema, PatternChecksShareOneStepBudget) {
+  auto schema = JsonSchema::compile({{"items", {{"pattern", kCostlyPattern}}}});
+  ASSERT_TRUE(schema.ok());
+  json answer = json::array();
+  for (uint32_t i = 0; i < 4; ++i) answer.push_back(costly_subject(i));
+  auto violations = schema.value().validate(answer);
+  ASSERT_EQ(violations.size(), 4u) << describe(violations);
+  EXPECT_EQ(violations[0].message, std::string("must match the pattern ") + kCostlyPattern);
+  EXPECT_EQ(violations[3].keyword, "pattern");
+  EXPECT_NE(violations[3].message.find("was not checked"), std::string::npos)
+      << violations[3].message;
+}
+
+TEST(JsonSchema, AnUncheckedPatternNeverLetsAnInstanceThrough) {
+  // Under `not`, a failure does not count; an unchecked pattern must still refuse the instance.
+  auto spent = JsonSchema::compile({{"items", {{"not", {{"pattern", kCostlyPattern}}}}}});
+  ASSERT_TRUE(spent.ok());
+  json answer = json::array();
+  for (uint32_t i = 0; i < 4; ++i) answer.push_back(costly_subject(i));
+  auto violations = spent.value().validate(answer);
+  ASSERT_EQ(violations.size(), 1u) << describe(violations);
+  EXPECT_EQ(violations[0].keyword, "pattern");
+  EXPECT_NE(violations[0].message.find("could not be checked"), std::string::npos);
+
+  auto banned = JsonSchema::compile(json::parse(R"({"not": {"pattern": "secret"}})"));
+  ASSERT_TRUE(banned.ok());
+  EXPECT_TRUE(banned.value().accepts("public"));
+  EXPECT_FALSE(banned.value().accepts(std::string(kPatternSubjectBytesMax + 1, 'x')));
 }
 
 TEST(JsonSchema, SizeLimits) {

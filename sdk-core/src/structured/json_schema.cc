@@ -1,9 +1,9 @@
 #include "tollgate/structured/json_schema.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string_view>
 
@@ -118,7 +118,7 @@ struct JsonSchema::Node {
   std::optional<json> minimum, maximum, exclusive_minimum, exclusive_maximum;
   std::optional<int64_t> multiple_of;
   std::optional<size_t> min_length, max_length;
-  std::optional<std::regex> pattern;
+  std::optional<Regex> pattern;
   std::string pattern_source;
   std::vector<size_t> any_of, one_of, all_of;
   std::optional<size_t> not_schema;
@@ -295,11 +295,11 @@ Result<void> Compiler::keyword(JsonSchema::Node& node, size_t index, const std::
     if (source.size() > kSchemaPatternBytesMax) {
       return bad(pointer, "must be at most " + std::to_string(kSchemaPatternBytesMax) + " bytes");
     }
-    try {
-      node.pattern.emplace(source, std::regex::ECMAScript);
-    } catch (const std::regex_error&) {
-      return bad(pointer, "is not a valid regular expression");
+    auto compiled = Regex::compile(source);
+    if (!compiled) {
+      return bad(pointer, "is not a supported regular expression: " + compiled.error().message);
     }
+    node.pattern = std::move(compiled).value();
     node.pattern_source = source;
     return {};
   }
@@ -375,6 +375,10 @@ class Checker {
 
   bool check(size_t index, const json& value, std::string& path, bool report, size_t depth);
   std::vector<SchemaViolation> violations;
+  // A pattern went unchecked (the string was too long, or the step budget ran out). The instance
+  // is then invalid even where the failure did not count, under `not` or in a losing anyOf
+  // branch: an unchecked pattern must never let an instance through.
+  bool patterns_unchecked = false;
 
  private:
   bool violation(bool report, const std::string& path, const char* keyword, std::string message) {
@@ -391,11 +395,14 @@ class Checker {
                     bool report);
   bool check_string(const JsonSchema::Node& node, const json& value, const std::string& path,
                     bool report);
+  bool check_pattern(const JsonSchema::Node& node, const std::string& text, const std::string& path,
+                     bool report);
   bool check_combinators(const JsonSchema::Node& node, const json& value, std::string& path,
                          bool report, size_t depth);
   bool full() const { return violations.size() >= kSchemaViolationsMax; }
 
   const std::vector<JsonSchema::Node>& nodes_;
+  uint64_t pattern_steps_left_ = kSchemaPatternStepsMax;
 };
 
 bool Checker::check(size_t index, const json& value, std::string& path, bool report,
@@ -566,16 +573,30 @@ bool Checker::check_string(const JsonSchema::Node& node, const json& value,
       if (!report) return false;
     }
   }
-  if (node.pattern) {
-    if (text.size() > kPatternSubjectBytesMax) {
-      ok = violation(report, path, "pattern",
+  if (node.pattern && !check_pattern(node, text, path, report)) ok = false;
+  return ok;
+}
+
+bool Checker::check_pattern(const JsonSchema::Node& node, const std::string& text,
+                            const std::string& path, bool report) {
+  if (text.size() > kPatternSubjectBytesMax) {
+    patterns_unchecked = true;
+    return violation(report, path, "pattern",
                      "is longer than " + std::to_string(kPatternSubjectBytesMax) +
                          " bytes, the most a pattern is checked against");
-    } else if (!std::regex_search(text, *node.pattern)) {
-      ok = violation(report, path, "pattern", "must match the pattern " + node.pattern_source);
-    }
   }
-  return ok;
+  RegexSearch found = node.pattern->search(text, pattern_steps_left_);
+  if (!found.matched) {
+    pattern_steps_left_ = 0;
+    patterns_unchecked = true;
+    return violation(report, path, "pattern",
+                     "was not checked against its pattern: the instance's pattern checks took "
+                     "more than " +
+                         std::to_string(kSchemaPatternStepsMax) + " steps");
+  }
+  pattern_steps_left_ -= std::min(found.steps, pattern_steps_left_);
+  return *found.matched ||
+         violation(report, path, "pattern", "must match the pattern " + node.pattern_source);
 }
 
 bool Checker::check_combinators(const JsonSchema::Node& node, const json& value,
@@ -618,6 +639,14 @@ std::vector<SchemaViolation> JsonSchema::validate(const json& instance) const {
   Checker checker(*nodes_);
   std::string path;
   bool valid = checker.check(0, instance, path, true, 0);
+  if (checker.patterns_unchecked && checker.violations.empty()) {
+    // Only a failure that did not count (under not, anyOf or oneOf) gets here.
+    checker.violations.push_back(
+        {"", "pattern",
+         "a pattern under not, anyOf or oneOf could not be checked (a string over " +
+             std::to_string(kPatternSubjectBytesMax) + " bytes, or pattern checks over " +
+             std::to_string(kSchemaPatternStepsMax) + " steps), so the instance is refused"});
+  }
   if (!valid && checker.violations.empty()) {
     // Every failure reports itself; this guards the invariant that invalid means non-empty.
     checker.violations.push_back({"", "schema", "does not match the schema"});

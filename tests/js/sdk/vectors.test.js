@@ -124,6 +124,27 @@ describe('template vectors', () => {
   });
 });
 
+describe('regex vectors', () => {
+  const doc = load('regex.json');
+  test.each(doc.search)('/$pattern/u', ({ pattern, tests }) => {
+    const got = tests.map(({ subject }) => core.structured.matchesPattern(pattern, subject));
+    expect(got).toEqual(tests.map(({ matched }) => matched));
+  });
+  test.each(doc.refused)('refuses $name', ({ pattern, code }) => {
+    expect(outcome(() => core.structured.matchesPattern(pattern, ''))).toBe(code);
+  });
+  test('arguments that are not strings are refused by name', () => {
+    let thrown;
+    try {
+      core.structured.matchesPattern('a', 42);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(sdk.TollgateError);
+    expect([thrown.code, thrown.param]).toEqual(['invalid_argument', 'text']);
+  });
+});
+
 describe('partial JSON vectors', () => {
   const doc = load('partial_json.json');
   /** Feeds the pieces to a fresh parser and finishes it: { value } or { code }. */

@@ -4,12 +4,17 @@
 // Keywords: type (a name or a list), enum, const; properties, required, additionalProperties
 // (true, false or a schema), minProperties, maxProperties; items (one schema for every element),
 // minItems, maxItems; minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf
-// (integers); minLength, maxLength (in Unicode code points), pattern (ECMAScript syntax, as
-// std::regex reads it, searched anywhere in the string); anyOf, oneOf, allOf, not; $ref to
+// (integers); minLength, maxLength (in Unicode code points), pattern (ECMAScript syntax with the
+// u flag, the subset structured/regex.h accepts, searched anywhere in the string in linear time;
+// a pattern that subset refuses is refused when compiling); anyOf, oneOf, allOf, not; $ref to
 // "#" or "#/$defs/<name>"; $defs. Boolean schemas are allowed. Annotations are accepted and
 // ignored: $schema, $id, $comment, title, description, default, examples, format, deprecated,
 // readOnly, writeOnly. Any other keyword is refused when compiling, so a schema never silently
 // checks less than its author meant.
+//
+// A pattern that cannot be checked (a string over kPatternSubjectBytesMax, or the instance's
+// pattern checks over kSchemaPatternStepsMax) fails, and makes the instance invalid even under
+// not, anyOf or oneOf: an unchecked pattern never lets an instance through.
 //
 // Numbers compare exactly when both sides are integers, otherwise as doubles; an integer-valued
 // float (1.0) counts as an integer, as 2020-12 says.
@@ -18,6 +23,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,15 +31,20 @@
 #include <nlohmann/json.hpp>
 
 #include "tollgate/core/result.h"
+#include "tollgate/structured/regex.h"
 
 namespace tollgate::structured {
 
 inline constexpr size_t kSchemaBytesMax = size_t{64} << 10;  // the schema as JSON text
 inline constexpr size_t kSchemaNodesMax = 2048;              // subschemas in one schema
-inline constexpr size_t kSchemaPatternBytesMax = 1024;       // one `pattern`
-// `pattern` is matched by a backtracking engine: longer strings than this fail the keyword
-// rather than risk unbounded time or stack.
-inline constexpr size_t kPatternSubjectBytesMax = 4096;
+inline constexpr size_t kSchemaPatternBytesMax = kRegexPatternBytesMax;  // one `pattern`
+// A longer string fails `pattern`. Matching is linear, so one check costs at most about
+// kRegexProgramSizeMax steps per byte of the string.
+inline constexpr size_t kPatternSubjectBytesMax = size_t{64} << 10;
+// Regex steps (see RegexSearch) one validate() may spend on all its `pattern` checks together,
+// about a tenth of a second at worst; once they are spent, the remaining checks fail. Many long
+// strings against a costly pattern would otherwise add up without bound.
+inline constexpr uint64_t kSchemaPatternStepsMax = uint64_t{1} << 24;
 inline constexpr size_t kSchemaEvaluationDepthMax = 128;  // nested subschema checks, $ref included
 inline constexpr size_t kSchemaViolationsMax = 16;        // reported per validation
 
