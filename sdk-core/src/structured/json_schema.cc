@@ -371,7 +371,10 @@ namespace {
 // failure and records nothing (for anyOf, oneOf and not).
 class Checker {
  public:
-  explicit Checker(const std::vector<JsonSchema::Node>& nodes) : nodes_(nodes) {}
+  Checker(const std::vector<JsonSchema::Node>& nodes, uint64_t pattern_steps_max)
+      : nodes_(nodes),
+        pattern_steps_max_(pattern_steps_max),
+        pattern_steps_left_(pattern_steps_max) {}
 
   bool check(size_t index, const json& value, std::string& path, bool report, size_t depth);
   std::vector<SchemaViolation> violations;
@@ -401,9 +404,30 @@ class Checker {
                          bool report, size_t depth);
   bool full() const { return violations.size() >= kSchemaViolationsMax; }
 
+  RegexSearcher& searcher(const JsonSchema::Node& node);
+
   const std::vector<JsonSchema::Node>& nodes_;
-  uint64_t pattern_steps_left_ = kSchemaPatternStepsMax;
+  uint64_t pattern_steps_max_;
+  uint64_t pattern_steps_left_;
+  // The patterns checked lately, least recent first, each with the DFA it built: an array of
+  // strings under one pattern builds its states once.
+  std::vector<std::pair<const JsonSchema::Node*, RegexSearcher>> searchers_;
 };
+
+// One validate() keeps DFAs for this many patterns, so at most this × kRegexDfaCacheBytesMax.
+constexpr size_t kPatternSearchersMax = 8;
+
+RegexSearcher& Checker::searcher(const JsonSchema::Node& node) {
+  auto held = std::find_if(searchers_.begin(), searchers_.end(),
+                           [&](const auto& entry) { return entry.first == &node; });
+  if (held != searchers_.end()) {
+    std::rotate(held, held + 1, searchers_.end());  // now the most recent
+  } else {
+    if (searchers_.size() == kPatternSearchersMax) searchers_.erase(searchers_.begin());
+    searchers_.emplace_back(&node, RegexSearcher(*node.pattern));
+  }
+  return searchers_.back().second;
+}
 
 bool Checker::check(size_t index, const json& value, std::string& path, bool report,
                     size_t depth) {
@@ -585,14 +609,14 @@ bool Checker::check_pattern(const JsonSchema::Node& node, const std::string& tex
                      "is longer than " + std::to_string(kPatternSubjectBytesMax) +
                          " bytes, the most a pattern is checked against");
   }
-  RegexSearch found = node.pattern->search(text, pattern_steps_left_);
+  RegexSearch found = searcher(node).search(text, pattern_steps_left_);
   if (!found.matched) {
     pattern_steps_left_ = 0;
     patterns_unchecked = true;
     return violation(report, path, "pattern",
                      "was not checked against its pattern: the instance's pattern checks took "
                      "more than " +
-                         std::to_string(kSchemaPatternStepsMax) + " steps");
+                         std::to_string(pattern_steps_max_) + " steps");
   }
   pattern_steps_left_ -= std::min(found.steps, pattern_steps_left_);
   return *found.matched ||
@@ -635,8 +659,9 @@ bool Checker::check_combinators(const JsonSchema::Node& node, const json& value,
 
 }  // namespace
 
-std::vector<SchemaViolation> JsonSchema::validate(const json& instance) const {
-  Checker checker(*nodes_);
+std::vector<SchemaViolation> JsonSchema::validate(const json& instance,
+                                                  uint64_t pattern_steps_max) const {
+  Checker checker(*nodes_, pattern_steps_max);
   std::string path;
   bool valid = checker.check(0, instance, path, true, 0);
   if (checker.patterns_unchecked && checker.violations.empty()) {
@@ -645,7 +670,7 @@ std::vector<SchemaViolation> JsonSchema::validate(const json& instance) const {
         {"", "pattern",
          "a pattern under not, anyOf or oneOf could not be checked (a string over " +
              std::to_string(kPatternSubjectBytesMax) + " bytes, or pattern checks over " +
-             std::to_string(kSchemaPatternStepsMax) + " steps), so the instance is refused"});
+             std::to_string(pattern_steps_max) + " steps), so the instance is refused"});
   }
   if (!valid && checker.violations.empty()) {
     // Every failure reports itself; this guards the invariant that invalid means non-empty.

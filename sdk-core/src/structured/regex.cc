@@ -4,7 +4,6 @@
 #include <array>
 #include <bit>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -726,65 +725,83 @@ Regex::Program Compiler::finish(Code code) {
   return program;
 }
 
-// One search's lazy DFA. A state is a key: flags for what assertions need to know about the
-// position (nothing read yet; the last code point was a word character), then the kernel, the
+}  // namespace
+
+// The lazy DFA of one RegexSearcher. A state is a key: flags for what assertions need to know about
+// the position (nothing read yet; the last code point was a word character), then the kernel, the
 // sorted instructions that consuming the last code point led to. A transition on a symbol walks
 // the NFA from the kernel and from the start (the search is unanchored), deciding assertions
 // with the symbol as the next code point, then consumes the symbol.
-class Dfa {
+//
+// States live back to back in flat arrays, found through an open-addressing hash table, so the
+// cache's memory is counted exactly and building a state allocates nothing once warm.
+class RegexDfa {
  public:
-  explicit Dfa(const Regex::Program& program)
+  explicit RegexDfa(const Regex::Program& program)
       : program_(program),
         symbols_(program.alphabet.size()),
         mark_(program.insts.size(), 0),
-        next_bits_((program.insts.size() + 63) / 64, 0) {}
+        next_bits_((program.insts.size() + 63) / 64, 0) {
+    reset();
+  }
 
   RegexSearch run(std::string_view subject, uint64_t steps_max);
 
  private:
   static constexpr int32_t kUnknown = -1;
   static constexpr int32_t kMatched = -2;
-  static constexpr char32_t kAtStart = 1;
-  static constexpr char32_t kAfterWord = 2;
-  // A state's cost besides its key and transitions: the hash node and bookkeeping (an estimate).
-  static constexpr size_t kStateOverheadBytes = 64;
+  static constexpr uint32_t kAtStart = 1;
+  static constexpr uint32_t kAfterWord = 2;
+  static constexpr size_t kTableSlotsMin = 64;
 
   struct Context {
     bool at_start, at_end, after_word, before_word;
   };
+  struct Span {
+    const uint32_t* begin;
+    const uint32_t* end;
+  };
 
-  bool closure(std::u32string_view kernel, const Context& context, uint64_t& steps);
+  bool closure(Span kernel, const Context& context, uint64_t& steps);
   int32_t transition(int32_t state, uint32_t symbol, uint64_t& steps);
-  int32_t intern(const std::u32string& key);
-  Context context_of(int32_t state, bool at_end, bool before_word) const {
-    char32_t flags = (*keys_[state])[0];
-    return {(flags & kAtStart) != 0, at_end, (flags & kAfterWord) != 0, before_word};
+  int32_t intern(const std::vector<uint32_t>& key);
+  void reset();
+  void place(int32_t state);
+  Span key_of(int32_t state) const {
+    return {pool_.data() + begins_[state], pool_.data() + begins_[state + 1]};
   }
-  std::u32string_view kernel_of(int32_t state) const {
-    return std::u32string_view(*keys_[state]).substr(1);
+  Span kernel_of(int32_t state) const { return {key_of(state).begin + 1, key_of(state).end}; }
+  Context context_of(int32_t state, bool at_end, bool before_word) const {
+    uint32_t flags = *key_of(state).begin;
+    return {(flags & kAtStart) != 0, at_end, (flags & kAfterWord) != 0, before_word};
   }
   int32_t& row(int32_t state, uint32_t symbol) {
     return rows_[static_cast<size_t>(state) * symbols_ + symbol];
   }
+  static uint64_t hash(const uint32_t* begin, const uint32_t* end) {
+    uint64_t h = 1469598103934665603u;  // FNV-1a
+    for (; begin != end; ++begin) h = (h ^ *begin) * 1099511628211u;
+    return h;
+  }
 
   const Regex::Program& program_;
   size_t symbols_;
-  std::unordered_map<std::u32string, int32_t> index_;
-  std::vector<const std::u32string*> keys_;  // each state's key, owned by index_
-  std::vector<int32_t> rows_;                // symbols_ transitions per state
-  size_t bytes_ = 0;
+  std::vector<uint32_t> pool_;    // every state's key, back to back
+  std::vector<uint32_t> begins_;  // where each state's key starts in pool_, then pool_.size()
+  std::vector<int32_t> rows_;     // symbols_ transitions per state
+  std::vector<int32_t> table_;    // hash slots: a state, or kUnknown; a power of two in size
   uint64_t resets_ = 0;
   std::vector<uint32_t> mark_;  // the closure that last visited each instruction
   uint32_t stamp_ = 0;
   std::vector<uint32_t> stack_;
   std::vector<uint32_t> consuming_;
   std::vector<uint64_t> next_bits_;  // the next kernel, as a bitmap over instructions
-  std::u32string next_;
+  std::vector<uint32_t> next_;
 };
 
-RegexSearch Dfa::run(std::string_view subject, uint64_t steps_max) {
+RegexSearch RegexDfa::run(std::string_view subject, uint64_t steps_max) {
   RegexSearch out;
-  int32_t state = intern(std::u32string(1, kAtStart));
+  int32_t state = intern({kAtStart});
   for (size_t i = 0; i < subject.size();) {
     if (out.steps > steps_max) return out;
     bool well_formed = true;  // ill-formed bytes read as U+FFFD, which is all a search needs
@@ -810,13 +827,13 @@ RegexSearch Dfa::run(std::string_view subject, uint64_t steps_max) {
 
 // Walks from the kernel and the start through splits, jumps and the assertions that hold; true
 // if that reaches the match, otherwise consuming_ lists the consuming instructions reached.
-bool Dfa::closure(std::u32string_view kernel, const Context& context, uint64_t& steps) {
+bool RegexDfa::closure(Span kernel, const Context& context, uint64_t& steps) {
   if (++stamp_ == 0) {  // wrapped: forget every old visit
     std::fill(mark_.begin(), mark_.end(), 0);
     stamp_ = 1;
   }
   consuming_.clear();
-  stack_.assign(kernel.begin(), kernel.end());
+  stack_.assign(kernel.begin, kernel.end);
   stack_.push_back(0);
   while (!stack_.empty()) {
     uint32_t pc = stack_.back();
@@ -852,44 +869,68 @@ bool Dfa::closure(std::u32string_view kernel, const Context& context, uint64_t& 
   return false;
 }
 
-int32_t Dfa::transition(int32_t state, uint32_t symbol, uint64_t& steps) {
+int32_t RegexDfa::transition(int32_t state, uint32_t symbol, uint64_t& steps) {
   bool word = program_.symbol_is_word[symbol] != 0;
   if (closure(kernel_of(state), context_of(state, false, word), steps)) return kMatched;
   char32_t cp = program_.alphabet[symbol];  // every code point of the symbol behaves alike
   // The kernel goes through a bitmap to come out sorted, a canonical key, in O(program / 64 + k).
   for (uint32_t pc : consuming_) {
-    if (program_.consumes(program_.insts[pc], symbol, cp))
-      next_bits_[(pc + 1) / 64] |= uint64_t{1} << ((pc + 1) % 64);
+    if (!program_.consumes(program_.insts[pc], symbol, cp)) continue;
+    next_bits_[(pc + 1) / 64] |= uint64_t{1} << ((pc + 1) % 64);
   }
   next_.assign(1, word ? kAfterWord : 0);
   for (size_t w = 0; w < next_bits_.size(); ++w) {
     for (uint64_t bits = next_bits_[w]; bits != 0; bits &= bits - 1) {
-      next_.push_back(static_cast<char32_t>(w * 64 + static_cast<size_t>(std::countr_zero(bits))));
+      next_.push_back(static_cast<uint32_t>(w * 64 + static_cast<size_t>(std::countr_zero(bits))));
     }
     next_bits_[w] = 0;
   }
   return intern(next_);
 }
 
-int32_t Dfa::intern(const std::u32string& key) {
-  if (auto found = index_.find(key); found != index_.end()) return found->second;
-  size_t bytes = key.size() * sizeof(char32_t) + symbols_ * sizeof(int32_t) + kStateOverheadBytes;
-  if (bytes_ + bytes > kRegexDfaCacheBytesMax) {
-    index_.clear();
-    keys_.clear();
-    rows_.clear();
-    bytes_ = 0;
-    ++resets_;
+int32_t RegexDfa::intern(const std::vector<uint32_t>& key) {
+  size_t mask = table_.size() - 1;
+  for (size_t slot = hash(key.data(), key.data() + key.size()) & mask;; slot = (slot + 1) & mask) {
+    int32_t found = table_[slot];
+    if (found == kUnknown) break;
+    Span other = key_of(found);
+    if (std::equal(key.begin(), key.end(), other.begin, other.end)) return found;
   }
-  auto state = static_cast<int32_t>(keys_.size());
-  auto inserted = index_.emplace(key, state).first;
-  keys_.push_back(&inserted->first);
+  // The cache with this state added: keys, offsets, transitions and hash slots.
+  size_t states = begins_.size();
+  size_t slots = 2 * (states + 1) > table_.size() ? 2 * table_.size() : table_.size();
+  size_t bytes = (pool_.size() + key.size() + states + 1) * sizeof(uint32_t) +
+                 (states * symbols_ + slots) * sizeof(int32_t);
+  if (bytes > kRegexDfaCacheBytesMax) reset();
+  auto state = static_cast<int32_t>(begins_.size() - 1);
+  pool_.insert(pool_.end(), key.begin(), key.end());
+  begins_.push_back(static_cast<uint32_t>(pool_.size()));
   rows_.resize(rows_.size() + symbols_, kUnknown);
-  bytes_ += bytes;
+  if (2 * begins_.size() > table_.size()) {  // keep the table at most half full
+    table_.assign(2 * table_.size(), kUnknown);
+    for (int32_t s = 0; s <= state; ++s) place(s);
+  } else {
+    place(state);
+  }
   return state;
 }
 
-}  // namespace
+void RegexDfa::place(int32_t state) {
+  size_t mask = table_.size() - 1;
+  Span key = key_of(state);
+  size_t slot = hash(key.begin, key.end) & mask;
+  while (table_[slot] != kUnknown) slot = (slot + 1) & mask;
+  table_[slot] = state;
+}
+
+// Empties the cache; states built from here on start again at 0.
+void RegexDfa::reset() {
+  pool_.clear();
+  begins_.assign(1, 0);
+  rows_.clear();
+  table_.assign(kTableSlotsMin, kUnknown);
+  ++resets_;
+}
 
 Result<Regex> Regex::compile(std::string_view pattern) {
   auto program = Compiler(pattern).run();
@@ -902,9 +943,20 @@ bool Regex::search(std::string_view subject) const {
 }
 
 RegexSearch Regex::search(std::string_view subject, uint64_t steps_max) const {
-  return Dfa(*program_).run(subject, steps_max);
+  return RegexSearcher(*this).search(subject, steps_max);
 }
 
 size_t Regex::program_size() const { return program_->insts.size(); }
+
+RegexSearcher::RegexSearcher(const Regex& regex)
+    : program_(regex.program_), dfa_(std::make_unique<RegexDfa>(*program_)) {}
+
+RegexSearcher::~RegexSearcher() = default;
+RegexSearcher::RegexSearcher(RegexSearcher&&) noexcept = default;
+RegexSearcher& RegexSearcher::operator=(RegexSearcher&&) noexcept = default;
+
+RegexSearch RegexSearcher::search(std::string_view subject, uint64_t steps_max) {
+  return dfa_->run(subject, steps_max);
+}
 
 }  // namespace tollgate::structured

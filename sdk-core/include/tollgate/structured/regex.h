@@ -34,8 +34,9 @@
 // Subjects are UTF-8, read as Unicode code points: `.` matches "é" whole, as minLength counts it.
 // A byte that does not belong to well-formed UTF-8 reads as one U+FFFD.
 //
-// A compiled Regex is immutable and safe to share between threads; each search allocates its own
-// DFA cache (at most kRegexDfaCacheBytesMax) and frees it on return. Nothing throws.
+// A compiled Regex is immutable and safe to share between threads; each Regex::search allocates
+// its own DFA cache (at most kRegexDfaCacheBytesMax) and frees it on return, and a RegexSearcher
+// keeps one cache for many searches. Nothing throws.
 #pragma once
 
 #include <cstddef>
@@ -54,7 +55,9 @@ inline constexpr size_t kRegexPatternBytesMax = 1024;
 // Instructions once counted repetition is expanded: (a{1000}){1000} would need a million. Also
 // bounds one search's work per code point.
 inline constexpr size_t kRegexProgramSizeMax = 4096;
-inline constexpr size_t kRegexDfaCacheBytesMax = size_t{256} << 10;  // DFA states one search keeps
+// The DFA states one search keeps, counted by content (the vectors holding them may have up to
+// twice this allocated).
+inline constexpr size_t kRegexDfaCacheBytesMax = size_t{256} << 10;
 inline constexpr uint64_t kRegexStepsUnlimited = std::numeric_limits<uint64_t>::max();
 
 // What a bounded search found, and what it cost.
@@ -85,8 +88,31 @@ class Regex {
   struct Program;
 
  private:
+  friend class RegexSearcher;
   explicit Regex(std::shared_ptr<const Program> program) : program_(std::move(program)) {}
   std::shared_ptr<const Program> program_;
+};
+
+class RegexDfa;
+
+// Searches with one Regex again and again, keeping the DFA states it built between searches (at
+// most kRegexDfaCacheBytesMax), so that checking many strings against one pattern costs little
+// more than reading them. Keeps the Regex's program alive. Not safe to share between threads:
+// use one per thread, or per task.
+class RegexSearcher {
+ public:
+  explicit RegexSearcher(const Regex& regex);
+  ~RegexSearcher();
+  RegexSearcher(RegexSearcher&&) noexcept;
+  RegexSearcher& operator=(RegexSearcher&&) noexcept;
+
+  // As Regex::search; the steps count only this search's work, so a state built by an earlier
+  // search costs nothing now.
+  RegexSearch search(std::string_view subject, uint64_t steps_max = kRegexStepsUnlimited);
+
+ private:
+  std::shared_ptr<const Regex::Program> program_;
+  std::unique_ptr<RegexDfa> dfa_;
 };
 
 }  // namespace tollgate::structured
