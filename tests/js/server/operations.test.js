@@ -199,6 +199,9 @@ describe('bad definitions are refused, naming the field, with nothing written', 
     ['maxTokens too large', { maxTokens: 200001 }, 'maxTokens'],
     ['responseFormat not an object', { responseFormat: 'json' }, 'responseFormat'],
     ['responseFormat unknown keyword', { responseFormat: { type: 'object', propertyNames: {} } }, 'responseFormat'],
+    ['responseFormat pattern with lookahead', { responseFormat: { type: 'string', pattern: '^(?=a)' } }, 'responseFormat'],
+    ['responseFormat pattern that expands too far', { responseFormat: { properties: { a: { pattern: '(a{1000}){1000}' } } } }, 'responseFormat'],
+    ['tool parameters pattern with a backreference', { tools: [{ name: 'a', parameters: { properties: { x: { pattern: '(a)\\1' } } } }] }, 'tools[0].parameters'],
     ['tools not an array', { tools: {} }, 'tools'],
     ['tool without name', { tools: [{ parameters: { type: 'object' } }] }, 'tools[0].name'],
     ['tool name with a space', { tools: [{ name: 'look up' }] }, 'tools[0].name'],
@@ -227,6 +230,15 @@ describe('bad definitions are refused, naming the field, with nothing written', 
     expect(res.body.error.param).toBe(param);
     expect(res.body.error.type).toBe('invalid_request_error');
     expect(await list()).toEqual(before);
+  });
+
+  test('a pattern the validator refuses is named by its pointer, with the reason', async () => {
+    const responseFormat = { type: 'object', properties: { code: { type: 'string', pattern: 'x(?!y)' } } };
+    const res = await create({ ...definition({ slug: 'bad_pattern' }), responseFormat });
+    expect(res.status).toBe(400);
+    expect(res.body.error.param).toBe('responseFormat');
+    expect(res.body.error.message).toContain("invalid schema at '#/properties/code/pattern'");
+    expect(res.body.error.message).toContain('lookahead is not supported at byte 1');
   });
 
   test('a body that is not JSON, or not an object, is 400', async () => {
