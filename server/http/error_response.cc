@@ -32,6 +32,10 @@ http::status http_status(ErrorCode code) {
       return http::status::payload_too_large;
     case kHeadersTooLarge:
       return http::status::request_header_fields_too_large;
+    case kRequestTimeout:
+      return http::status::request_timeout;
+    case kNotImplemented:
+      return http::status::not_implemented;
     case kRateLimited:
       return http::status::too_many_requests;
     case kUpstreamError:

@@ -41,7 +41,11 @@ namespace tollgate {
   X(kAddressInUse, "address_in_use", "The listening port is already taken.")                     \
   X(kIoError, "io_error", "A file or directory could not be created, read or written.")          \
   X(kInternal, "internal", "An invariant broke inside Tollgate; this is a bug.")               \
-  X(kJsonSyntax, "json_syntax", "Text is not well-formed JSON.")
+  X(kJsonSyntax, "json_syntax", "Text is not well-formed JSON.")                                 \
+  X(kRequestTimeout, "request_timeout",                                                          \
+    "The request did not arrive in time, or its body arrived too slowly.")                       \
+  X(kNotImplemented, "not_implemented",                                                          \
+    "The request uses an HTTP feature Tollgate does not implement.")
 
 // Every way a Tollgate operation can fail. Values are stable and never reused.
 enum class ErrorCode : int32_t {
