@@ -121,6 +121,63 @@ const std::vector<Option>& options() {
          c.upstream_idle_timeout_ms = ms.value();
          return {};
        }},
+      {"--connections-max", "TOLLGATE_CONNECTIONS_MAX",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto count = parse_range(param, value, 1, kConnectionsMaxCeiling);
+         if (!count) return count.error();
+         c.limits.connections_max = static_cast<size_t>(count.value());
+         c.connections_max_set = true;
+         return {};
+       }},
+      {"--connections-per-ip-max", "TOLLGATE_CONNECTIONS_PER_IP_MAX",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto count = parse_range(param, value, 1, kConnectionsMaxCeiling);
+         if (!count) return count.error();
+         c.limits.connections_per_ip_max = static_cast<size_t>(count.value());
+         return {};
+       }},
+      {"--keepalive-timeout-ms", "TOLLGATE_KEEPALIVE_TIMEOUT_MS",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto ms = parse_range(param, value, kIdleTimeoutMsMin, kTimeoutMsMax);
+         if (!ms) return ms.error();
+         c.limits.keepalive_timeout_ms = ms.value();
+         return {};
+       }},
+      {"--header-timeout-ms", "TOLLGATE_HEADER_TIMEOUT_MS",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto ms = parse_range(param, value, kIdleTimeoutMsMin, kTimeoutMsMax);
+         if (!ms) return ms.error();
+         c.limits.header_timeout_ms = ms.value();
+         return {};
+       }},
+      {"--body-rate-min-bytes-per-s", "TOLLGATE_BODY_RATE_MIN_BYTES_PER_S",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto rate = parse_range(param, value, 0, kBodyRateCeiling);
+         if (!rate) return rate.error();
+         c.limits.body_rate_min_bytes_per_s = rate.value();
+         return {};
+       }},
+      {"--body-rate-grace-ms", "TOLLGATE_BODY_RATE_GRACE_MS",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto ms = parse_range(param, value, 0, kTimeoutMsMax);
+         if (!ms) return ms.error();
+         c.limits.body_rate_grace_ms = ms.value();
+         return {};
+       }},
+      {"--linger-timeout-ms", "TOLLGATE_LINGER_TIMEOUT_MS",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto ms = parse_range(param, value, 0, kLingerTimeoutMsMax);
+         if (!ms) return ms.error();
+         c.limits.linger_timeout_ms = ms.value();
+         return {};
+       }},
+      {"--linger-bytes-max", "TOLLGATE_LINGER_BYTES_MAX",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto bytes = parse_range(param, value, 0, kLingerBytesCeiling);
+         if (!bytes) return bytes.error();
+         c.limits.linger_bytes_max = static_cast<size_t>(bytes.value());
+         return {};
+       }},
   };
   return kOptions;
 }
@@ -270,6 +327,23 @@ Flags for serve (each also read from the environment variable shown):
                            (TOLLGATE_UPSTREAM_FIRST_BYTE_TIMEOUT_MS, default 60000)
   --upstream-idle-timeout-ms N        silence allowed inside a provider's answer
                            (TOLLGATE_UPSTREAM_IDLE_TIMEOUT_MS, default 60000)
+  --connections-max N      open connections; at the cap idle and slow ones are shed, oldest
+                           first, else new ones refused (TOLLGATE_CONNECTIONS_MAX, default
+                           1024, lowered to fit the open-files limit unless set)
+  --connections-per-ip-max N  connections from one client address, IPv6 per /64; raise it
+                           behind a proxy (TOLLGATE_CONNECTIONS_PER_IP_MAX, default 256)
+  --keepalive-timeout-ms N wait this long for a request's first byte, at most the idle timeout
+                           (TOLLGATE_KEEPALIVE_TIMEOUT_MS, default 5000)
+  --header-timeout-ms N    a request's headers must arrive this soon after its first byte,
+                           else 408 (TOLLGATE_HEADER_TIMEOUT_MS, default 10000)
+  --body-rate-min-bytes-per-s N  a body averaging less than this after the grace gets 408; 0
+                           turns it off (TOLLGATE_BODY_RATE_MIN_BYTES_PER_S, default 1024)
+  --body-rate-grace-ms N   how long a body may start slowly (TOLLGATE_BODY_RATE_GRACE_MS,
+                           default 5000)
+  --linger-timeout-ms N    after an answer to an unread body (413, 408, 400), keep reading and
+                           dropping the rest this long (TOLLGATE_LINGER_TIMEOUT_MS, default 5000)
+  --linger-bytes-max N     ... and at most this many bytes (TOLLGATE_LINGER_BYTES_MAX, default
+                           33554432)
   --demo                   serve a demo project (made, and its keys printed, the first
                            time); calls without a key act as its publishable key
 

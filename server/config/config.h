@@ -26,7 +26,18 @@ struct Limits {
   int64_t request_timeout_ms = 300'000;         // one request must arrive whole within this long
   int64_t shutdown_timeout_ms = 10'000;         // in-flight requests get this long after SIGTERM
   int64_t close_linger_ms = 1'000;  // after the last response, wait this long for the peer's FIN
-  size_t connections_max = 1024;    // further connections are closed on accept
+  size_t connections_max = 1024;    // at the cap, idle or slow ones are shed, else new ones refused
+  // Slow and hostile clients (server/http/request_reader.h, session.h).
+  size_t connections_per_ip_max = 256;       // per client address, IPv6 per /64; more are closed
+  int64_t keepalive_timeout_ms = 5'000;      // waiting for a request's first byte (capped by idle)
+  int64_t header_timeout_ms = 10'000;        // first byte to the end of the headers, else 408
+  int64_t body_rate_min_bytes_per_s = 1024;  // a body averaging less (after the grace) gets 408
+  int64_t body_rate_grace_ms = 5'000;
+  size_t chunk_extension_bytes_max = size_t{4} * 1024;  // per request; more gets 400
+  // After an answer sent with the request body unread (413, 408, 400), the client's remaining
+  // bytes are read and dropped for this long and this many bytes, so it sees the answer.
+  int64_t linger_timeout_ms = 5'000;
+  size_t linger_bytes_max = size_t{32} * 1024 * 1024;
 };
 
 inline constexpr size_t kBodyBytesCeiling = size_t{64} * 1024 * 1024;
@@ -39,6 +50,12 @@ inline constexpr int64_t kUpstreamTimeoutMsMax = 600'000;
 // Threads running the server's io_context (HTTP and provider calls); the ledger writer and the
 // logger have their own.
 inline constexpr int64_t kThreadsMax = 16;
+// Ranges of the connection limits and timeouts above.
+inline constexpr int64_t kConnectionsMaxCeiling = 1'000'000;
+inline constexpr int64_t kTimeoutMsMax = 600'000;
+inline constexpr int64_t kLingerTimeoutMsMax = 60'000;
+inline constexpr int64_t kLingerBytesCeiling = int64_t{1} << 30;
+inline constexpr int64_t kBodyRateCeiling = int64_t{1} << 30;
 
 struct ServeConfig {
   std::string host = "127.0.0.1";
@@ -54,6 +71,7 @@ struct ServeConfig {
   bool demo = false;                       // --demo: a demo project, used by keyless calls
   int threads = 1;
   Limits limits;
+  bool connections_max_set = false;  // given by flag or environment: kept even if fds are short
 };
 
 // `tollgate projects create --name N [--json] [--data-dir D]`.

@@ -190,6 +190,12 @@ RequestReader::Status RequestReader::parse(Clock::time_point now) {
     std::string_view bytes(static_cast<const char*>(buffer_.data().data()), buffer_.size());
     if (bytes.empty()) return need_more(now);
     bool header_was_done = parser_->is_header_done();
+    if (!header_was_done && !parser_->got_some() && bytes.substr(0, kCrlf.size()) == kCrlf) {
+      // Empty lines before a request line are ignored (RFC 9112 section 2.2): some clients send
+      // a CRLF after a body. The header deadline, running since the first of them, bounds these.
+      buffer_.consume(kCrlf.size());
+      continue;
+    }
     if (!header_was_done) {
       // Beast parses complete fields as they come and applies its header limit to each put()
       // alone; giving it only a whole header section bounds the section itself.

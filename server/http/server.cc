@@ -1,9 +1,13 @@
 #include "server/http/server.h"
 
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -12,13 +16,90 @@ namespace tollgate::server {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+namespace {
+
+// What an exception escaping a handler may show in the log: its text, cut short, and without
+// the input excerpt nlohmann's parse errors append (it is request data).
+constexpr size_t kExceptionTextBytesMax = 200;
+
+std::string exception_text(const char* what) {
+  std::string text = what == nullptr ? "" : what;
+  if (size_t excerpt = text.find("; last read"); excerpt != std::string::npos) text.resize(excerpt);
+  if (text.size() > kExceptionTextBytesMax) text.resize(kExceptionTextBytesMax);
+  return text;
+}
+
+// The connection cap that fits the open-files limit, lowered from the default if need be; an
+// explicit --connections-max is kept, with a warning, since the operator asked for it.
+ServeConfig fit_open_files(const ServeConfig& config, Logger& log) {
+  ServeConfig fitted = config;
+  OpenFilesLimit limit = raise_open_files_limit();
+  uint64_t open = open_files_now();
+  size_t fits = connections_max_for(limit, open);
+  if (fits < config.limits.connections_max) {
+    if (config.connections_max_set) {
+      log.warn("open_files_limit_low",
+               {{"soft", limit.soft},
+                {"connections_max", config.limits.connections_max},
+                {"connections_max_fitting", fits},
+                {"hint", "raise the hard open-files limit (ulimit -Hn, LimitNOFILE=) or lower "
+                         "--connections-max"}});
+    } else {
+      fitted.limits.connections_max = fits;
+    }
+  }
+  log.info("open_files_limit", {{"soft", limit.soft},
+                                {"hard", limit.hard},
+                                {"open", open},
+                                {"connections_max", fitted.limits.connections_max}});
+  return fitted;
+}
+
+}  // namespace
+
+OpenFilesLimit raise_open_files_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return {};
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    // An unlimited hard limit cannot be the soft one on Linux: the ceiling is fs.nr_open.
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0 && limit.rlim_max == RLIM_INFINITY) {
+      std::ifstream nr_open("/proc/sys/fs/nr_open");
+      uint64_t ceiling = 0;
+      if (nr_open >> ceiling && ceiling > limit.rlim_cur) {
+        raised.rlim_cur = static_cast<rlim_t>(ceiling);
+        (void)setrlimit(RLIMIT_NOFILE, &raised);
+      }
+    }
+    (void)getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  return {static_cast<uint64_t>(limit.rlim_cur), static_cast<uint64_t>(limit.rlim_max)};
+}
+
+uint64_t open_files_now() {
+  std::error_code ec;
+  uint64_t count = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++count;
+  }
+  return count;
+}
+
+size_t connections_max_for(OpenFilesLimit limit, uint64_t open) {
+  uint64_t reserved = open + kFdHeadroom;
+  uint64_t fits = limit.soft > reserved ? (limit.soft - reserved) / kFdsPerConnection : 0;
+  return static_cast<size_t>(std::clamp<uint64_t>(fits, 1, kConnectionsMaxCeiling));
+}
+
 Server::Server(const ServeConfig& config, Router router, Logger& log)
-    : config_(config),
+    : config_(fit_open_files(config, log)),
       router_(std::move(router)),
       log_(log),
-      registry_(config.limits.connections_max),
+      registry_(config_.limits.connections_max, config_.limits.connections_per_ip_max),
       context_{router_, log_, config_.limits, registry_},
-      ioc_(config.threads),
+      ioc_(config_.threads),
       strand_(net::make_strand(ioc_)),
       signals_(strand_, SIGINT, SIGTERM),
       deadline_(strand_) {}
@@ -61,9 +142,23 @@ void Server::run() {
       [this](const boost::system::error_code& ec, int signal) { on_signal(ec, signal); });
   listener_->start();
   std::vector<std::thread> workers;
-  for (int i = 1; i < config_.threads; ++i) workers.emplace_back([this] { ioc_.run(); });
-  ioc_.run();
+  for (int i = 1; i < config_.threads; ++i) workers.emplace_back([this] { run_thread(); });
+  run_thread();
   for (auto& worker : workers) worker.join();
+}
+
+void Server::run_thread() {
+  // run() may be called again after a handler threw: the io_context is not stopped by it.
+  while (true) {
+    try {
+      ioc_.run();
+      return;
+    } catch (const std::exception& e) {
+      log_.log("error", "unhandled_exception", {{"what", exception_text(e.what())}});
+    } catch (...) {
+      log_.log("error", "unhandled_exception", {{"what", "an exception of unknown type"}});
+    }
+  }
 }
 
 void Server::on_signal(const boost::system::error_code& ec, int signal) {

@@ -2,6 +2,10 @@
 //
 // On SIGINT or SIGTERM it stops accepting, lets in-flight requests finish (bounded by
 // Limits::shutdown_timeout_ms), then returns from run(). A second signal stops at once.
+// An exception escaping a completion handler is logged ("unhandled_exception") and the thread
+// runs on: unwinding destroyed that handler and with it at most that one connection.
+// At creation the open-files limit is raised to its hard limit, and connections_max lowered to
+// fit it unless it was set explicitly (both logged as "open_files_limit").
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -25,6 +29,9 @@ class Server {
   static Result<std::unique_ptr<Server>> create(const ServeConfig& config, Router router,
                                                 Logger& log);
 
+  // Connections shed and refused so far (for /metrics).
+  SessionCounters session_counters() const { return registry_.counters(); }
+
   // The bound port (useful with port 0).
   uint16_t port() const { return port_; }
 
@@ -40,6 +47,7 @@ class Server {
  private:
   Server(const ServeConfig& config, Router router, Logger& log);
   void on_signal(const boost::system::error_code& ec, int signal);
+  void run_thread();
   void finish();
 
   // Declaration order is destruction order in reverse: everything a Session touches (config,
@@ -63,6 +71,26 @@ class Server {
 // glibc otherwise trims each thread's heap (and unmaps large blocks) as soon as they are freed,
 // and each of those calls flushes the TLB of every core: under load that cost more than the
 // requests themselves. Memory stays bounded by the peak a server reaches. Call once at start.
+// Descriptors the process needs besides one per client connection: each connection may also
+// hold one upstream call (kFdsPerConnection), and this much room is kept for the store's files,
+// the pool's idle upstream connections and accept() itself.
+inline constexpr uint64_t kFdsPerConnection = 2;
+inline constexpr uint64_t kFdHeadroom = 64;
+
+struct OpenFilesLimit {
+  uint64_t soft = 0;  // in effect after raising
+  uint64_t hard = 0;
+};
+
+// Raises RLIMIT_NOFILE's soft limit to the hard limit (as nginx and Node do).
+OpenFilesLimit raise_open_files_limit();
+
+// Descriptors this process has open now.
+uint64_t open_files_now();
+
+// The connections_max that fits `limit` with `open` descriptors already in use.
+size_t connections_max_for(OpenFilesLimit limit, uint64_t open);
+
 inline constexpr int kMallocTrimThresholdBytes = 256 << 20;
 inline constexpr int kMallocMmapThresholdBytes = 32 << 20;
 void keep_freed_memory();

@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdio>
+#include <exception>
 #include <random>
 
 #include "server/http/cors.h"
@@ -15,14 +16,7 @@ namespace {
 namespace beast = boost::beast;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-
-// Unread bytes we are willing to discard while waiting for the peer to close after our last
-// response. Reading them (instead of closing at once) keeps the kernel from answering with a
-// reset that could destroy the response before the client reads it.
-constexpr size_t kLingerBytesMax = size_t{256} * 1024;
-
-// Bytes asked of the socket per read; the parser's header and body limits bound the total.
-constexpr size_t kReadChunkBytes = size_t{16} * 1024;
+using Clock = std::chrono::steady_clock;
 
 // A streamed response whose client reads slower than this much queued output is dropped.
 constexpr size_t kStreamQueuedBytesMax = size_t{1} << 20;
@@ -36,21 +30,73 @@ std::string new_request_id() {
   return id;
 }
 
+int64_t steady_ns(Clock::time_point when) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
+}
+
+ReaderLimits reader_limits(const Limits& limits) {
+  ReaderLimits out;
+  out.header_bytes_max = limits.header_bytes_max;
+  out.body_bytes_max = limits.body_bytes_max;
+  out.chunk_extension_bytes_max = limits.chunk_extension_bytes_max;
+  out.header_timeout = std::chrono::milliseconds(limits.header_timeout_ms);
+  out.request_timeout = std::chrono::milliseconds(limits.request_timeout_ms);
+  out.body_rate_min_bytes_per_s = limits.body_rate_min_bytes_per_s;
+  out.body_rate_grace = std::chrono::milliseconds(limits.body_rate_grace_ms);
+  return out;
+}
+
+// The error code whose status is the reader's: the one table (http_status) maps it back.
+ErrorCode code_for(http::status status) {
+  switch (status) {
+    case http::status::payload_too_large:
+      return ErrorCode::kPayloadTooLarge;
+    case http::status::request_header_fields_too_large:
+      return ErrorCode::kHeadersTooLarge;
+    case http::status::request_timeout:
+      return ErrorCode::kRequestTimeout;
+    case http::status::not_implemented:
+      return ErrorCode::kNotImplemented;
+    default:
+      return ErrorCode::kInvalidArgument;
+  }
+}
+
+std::string_view refusal_reason(Admission admission) {
+  switch (admission) {
+    case Admission::kDraining:
+      return "draining";
+    case Admission::kClientFull:
+      return "connections_per_ip_max";
+    case Admission::kFull:
+      return "connections_max";
+    case Admission::kAdmitted:
+      break;
+  }
+  return "";
+}
+
 }  // namespace
 
 Session::Session(tcp::socket&& socket, SessionContext& context)
-    : stream_(std::move(socket)), context_(context) {
+    : stream_(std::move(socket)),
+      reader_(reader_limits(context.limits)),
+      read_timer_(stream_.get_executor()),
+      context_(context) {
   beast::error_code ec;
   auto endpoint = stream_.socket().remote_endpoint(ec);
   remote_ = ec ? "unknown" : endpoint.address().to_string();
+  client_ = ec ? "unknown" : client_bucket(endpoint.address());
 }
 
 Session::~Session() { context_.registry.remove(this); }
 
 void Session::start() {
-  if (!context_.registry.add(shared_from_this())) {
+  slot_.mark_sheddable(steady_ns(Clock::now()));
+  Admission admission = context_.registry.add(shared_from_this(), &slot_, client_);
+  if (admission != Admission::kAdmitted) {
     context_.log.warn("connection_refused",
-                      {{"remote", remote_}, {"reason", "draining or connections_max"}});
+                      {{"remote", remote_}, {"reason", refusal_reason(admission)}});
     return close_now();
   }
   net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
@@ -60,9 +106,18 @@ void Session::drain() {
   net::post(stream_.get_executor(), [self = shared_from_this()] {
     self->draining_ = true;
     // Idle between requests: nothing to finish, so stop waiting for one.
-    if (self->reading_ && !self->parser_->got_some() && self->buffer_.size() == 0) {
-      self->stream_.cancel();
+    if (self->reading_ && !self->reader_.got_some()) {
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
     }
+  });
+}
+
+void Session::shed() {
+  net::post(stream_.get_executor(), [self = shared_from_this()] {
+    self->context_.log.warn("connection_shed",
+                            {{"remote", self->remote_}, {"reason", "connections_max"}});
+    self->close_now();
   });
 }
 
@@ -71,108 +126,113 @@ void Session::do_read() {
   if (draining_) {
     return close_now();
   }
-  parser_.emplace();
-  parser_->eager(true);  // parse the body in the same put() as the header when it is buffered
-  parser_->header_limit(static_cast<uint32_t>(context_.limits.header_bytes_max));
-  parser_->body_limit(context_.limits.body_bytes_max);
-  parse_buffered();  // a pipelined request may already be here
+  auto now = Clock::now();
+  waiting_since_ = now;
+  slot_.mark_sheddable(steady_ns(now));
+  reader_.start(now);  // a pipelined request may already be buffered
+  parse_buffered();
 }
 
 void Session::parse_buffered() {
-  beast::error_code ec;
-  while (buffer_.size() > 0 && !parser_->is_done()) {
-    size_t used = parser_->put(buffer_.data(), ec);
-    buffer_.consume(used);
-    if (ec == http::error::need_more) break;
-    if (ec) return on_read(ec);
-    if (used == 0) break;  // no progress without more input
+  switch (reader_.parse(Clock::now())) {
+    case RequestReader::Status::kReady:
+      handled_at_ = Clock::now();
+      return handle(reader_.request());
+    case RequestReader::Status::kFailed:
+      return reject(reader_.failure());
+    case RequestReader::Status::kNeedMore:
+      return read_some();
   }
-  if (parser_->is_done()) return on_read({});
-  if (parser_->got_some()) {
-    auto now = std::chrono::steady_clock::now();
-    if (!first_byte_seen_) {
-      first_byte_seen_ = true;
-      request_started_ = now;
-    } else if (now - request_started_ >
-               std::chrono::milliseconds(context_.limits.request_timeout_ms)) {
-      context_.log.warn("request_rejected", {{"remote", remote_}, {"reason", "request_timeout"}});
-      return close_now();
-    }
-  }
-  read_some();
 }
 
 void Session::read_some() {
-  // Re-armed before every read, so the timer measures silence, not the length of the request.
-  stream_.expires_after(std::chrono::milliseconds(context_.limits.idle_timeout_ms));
+  // The timer measures silence (re-armed before every read), the wait for a first byte, and the
+  // reader's deadlines, whichever ends first.
+  auto now = Clock::now();
+  Clock::time_point deadline = now + std::chrono::milliseconds(context_.limits.idle_timeout_ms);
+  if (!reader_.got_some()) {
+    deadline = std::min(
+        deadline, waiting_since_ + std::chrono::milliseconds(context_.limits.keepalive_timeout_ms));
+  }
+  if (auto reader_deadline = reader_.deadline()) deadline = std::min(deadline, *reader_deadline);
+  read_timed_out_ = false;
+  read_timer_.expires_at(deadline);
+  read_timer_.async_wait([weak = weak_from_this(), read = ++read_seq_](beast::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) self->on_read_timer(read);
+  });
   reading_ = true;
-  stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
-                          beast::bind_front_handler(&Session::on_read_some, shared_from_this()));
+  stream_.expires_never();  // the read timer above bounds reads; tcp_stream's bounds writes
+  stream_.socket().async_read_some(
+      reader_.prepare(kReadBytesMax),
+      beast::bind_front_handler(&Session::on_read_some, shared_from_this()));
+}
+
+void Session::on_read_timer(uint64_t read) {
+  if (read != read_seq_ || !reading_) return;  // that read has completed meanwhile
+  read_timed_out_ = true;
+  beast::error_code ignored;
+  stream_.socket().cancel(ignored);
 }
 
 void Session::on_read_some(beast::error_code ec, size_t bytes) {
   reading_ = false;
-  buffer_.commit(bytes);
-  if (ec == net::error::eof) {
-    // Between requests this is a normal close; mid-request the client gave up.
-    return on_read(parser_->got_some() || buffer_.size() > 0 ? http::error::partial_message
-                                                             : http::error::end_of_stream);
-  }
-  if (ec) return on_read(ec);
+  read_timer_.cancel();
+  reader_.commit(bytes);
+  bool timed_out = std::exchange(read_timed_out_, false);
+  // Between requests EOF is a normal close; mid-request the client gave up: nothing to answer.
+  if (ec == net::error::eof) return do_close(false);
+  if (ec == net::error::operation_aborted && timed_out) return on_read_timeout();
+  if (ec) return close_now();  // cancelled by drain() or shed(), or the connection broke
   parse_buffered();
 }
 
-void Session::on_read(beast::error_code ec) {
-  first_byte_seen_ = false;
-  if (ec == http::error::end_of_stream) return do_close();
-  if (ec == net::error::operation_aborted) {
-    // Cancelled by drain() while idle: nothing was sent, so nothing needs a graceful close.
-    return close_now();
-  }
-  if (ec == beast::error::timeout) return;  // tcp_stream has already closed the socket
-  if (ec == http::error::body_limit) {
-    return reject(
-        fail(ErrorCode::kPayloadTooLarge,
-             "request body exceeds " + std::to_string(context_.limits.body_bytes_max) + " bytes"),
-        "body_limit");
-  }
-  if (ec == http::error::header_limit) {
-    return reject(fail(ErrorCode::kHeadersTooLarge,
-                       "request headers exceed " +
-                           std::to_string(context_.limits.header_bytes_max) + " bytes"),
-                  "header_limit");
-  }
-  if (ec == http::error::partial_message) return do_close();  // the client left mid-request
-  if (ec) {
-    if (!parser_->got_some()) return do_close();  // peer went away between requests
-    return reject(fail(ErrorCode::kInvalidArgument, "malformed HTTP request: " + ec.message()),
-                  "bad_request");
-  }
-  handled_at_ = std::chrono::steady_clock::now();
-  handle(parser_->get());
+void Session::on_read_timeout() {
+  // Waiting for a request that never started: nothing is owed, and nothing is unread.
+  if (!reader_.got_some()) return close_now();
+  reject(reader_.timed_out(Clock::now(), std::chrono::milliseconds(context_.limits.idle_timeout_ms)));
 }
 
 void Session::handle(const Request& request) {
-  // The request stays alive in parser_ until the response is written: nothing reads meanwhile.
+  if (!slot_.mark_busy()) return close_now();  // shed between its last byte and now
+  ++request_seq_;
+  answered_ = false;
+  // The request stays alive in reader_ until the response is written: nothing reads meanwhile.
   auto self = shared_from_this();
   // CORS preflight; the handlers of browser routes answer CORS on the real requests.
   if (request.method() == http::verb::options) {
     return respond(preflight_response(context_.router, request));
   }
-  context_.router.route(
-      request,
-      [self](Response response) {
-        net::dispatch(self->stream_.get_executor(),
-                      [self, response = std::move(response)]() mutable {
-                        self->respond(std::move(response));
-                      });
-      },
-      [self](Response head, std::function<void(std::shared_ptr<ResponseStream>)> ready) {
-        net::dispatch(self->stream_.get_executor(),
-                      [self, head = std::move(head), ready = std::move(ready)]() mutable {
-                        self->open_stream(std::move(head), std::move(ready));
-                      });
-      });
+  // Answers are matched to this request: after a synchronous throw answered 500, a late answer
+  // from the handler must not be taken for the next request's.
+  uint64_t current = request_seq_;
+  try {
+    context_.router.route(
+        request,
+        [self, current](Response response) {
+          net::dispatch(self->stream_.get_executor(),
+                        [self, current, response = std::move(response)]() mutable {
+                          self->respond_to(current, std::move(response));
+                        });
+        },
+        [self, current](Response head,
+                        std::function<void(std::shared_ptr<ResponseStream>)> ready) {
+          net::dispatch(self->stream_.get_executor(),
+                        [self, current, head = std::move(head), ready = std::move(ready)]() mutable {
+                          if (current != self->request_seq_ || self->answered_) return;
+                          self->answered_ = true;
+                          self->open_stream(std::move(head), std::move(ready));
+                        });
+        });
+  } catch (...) {
+    // Never echo exception text: it may carry internal detail.
+    respond_to(current, error_response(fail(ErrorCode::kInternal, "internal error")));
+  }
+}
+
+void Session::respond_to(uint64_t request, Response response) {
+  if (request != request_seq_ || answered_) return;
+  answered_ = true;
+  respond(std::move(response));
 }
 
 // ---- Streamed responses ----------------------------------------------------------------------
@@ -215,7 +275,7 @@ class SessionStream final : public ResponseStream {
 
 void Session::open_stream(Response head,
                           std::function<void(std::shared_ptr<ResponseStream>)> ready) {
-  const Request& request = parser_->get();
+  const Request& request = reader_.request();
   std::string request_id = new_request_id();
   // A streamed answer ends the connection: the socket is watched for the client leaving, so
   // it cannot also wait for the next request.
@@ -227,8 +287,8 @@ void Session::open_stream(Response head,
   text += "x-request-id: " + request_id + "\r\nserver: tollgate\r\n";
   text += "transfer-encoding: chunked\r\nconnection: close\r\n\r\n";
   auto elapsed = std::chrono::steady_clock::now() - handled_at_;
-  context_.log.info(
-      "http_request",
+  context_.log.log(
+      head.result_int() >= 500 ? "error" : "info", "http_request",
       {{"request_id", request_id},
        {"method", std::string(request.method_string())},
        {"path", std::string(target_path(request.target()))},
@@ -310,7 +370,7 @@ void Session::watch_peer() {
 }
 
 void Session::on_peer(beast::error_code ec, size_t) {
-  if (stream_ended_) return do_close();  // cancelled after the last chunk: close gracefully
+  if (stream_ended_) return do_close(false);  // cancelled after the last chunk: close gracefully
   if (ec) return break_stream();         // the client closed or reset the connection
   watch_peer();                          // bytes after the request are ignored
 }
@@ -329,21 +389,25 @@ void Session::break_stream() {
 }
 
 void Session::respond(Response response) {
-  const Request& request = parser_->get();
+  const Request& request = reader_.request();
   response.version(request.version());
   response.keep_alive(request.keep_alive() && !draining_);
   send(std::move(response), std::string(request.method_string()),
        std::string(target_path(request.target())));
 }
 
-void Session::reject(const Error& error, std::string_view what) {
-  handled_at_ = std::chrono::steady_clock::now();
-  Response response = error_response(error);
+void Session::reject(const ReadFailure& failure) {
+  if (!slot_.mark_busy()) return close_now();  // shed meanwhile: nobody waits for the answer
+  handled_at_ = Clock::now();
+  reject_sent_ = true;
+  Response response = error_response(fail(code_for(failure.status), failure.message));
   response.keep_alive(false);  // the stream is no longer at a request boundary
-  std::string method = parser_->is_header_done() ? std::string(parser_->get().method_string()) : "";
-  std::string path =
-      parser_->is_header_done() ? std::string(target_path(parser_->get().target())) : "";
-  context_.log.warn("request_rejected", {{"remote", remote_}, {"reason", what}});
+  bool header = reader_.header_done();
+  std::string method = header ? std::string(reader_.request().method_string()) : "";
+  std::string path = header ? std::string(target_path(reader_.request().target())) : "";
+  context_.log.warn("request_rejected", {{"remote", remote_},
+                                         {"reason", failure.reason},
+                                         {"status", static_cast<int>(failure.status)}});
   send(std::move(response), std::move(method), std::move(path));
 }
 
@@ -351,11 +415,18 @@ void Session::send(Response response, std::string method, std::string path) {
   std::string request_id = new_request_id();
   response.set("x-request-id", request_id);
   response.set(http::field::server, "tollgate");
+  if (response.keep_alive()) {
+    // Tells clients when an idle connection will be closed, so they do not reuse it just then.
+    response.set(http::field::keep_alive,
+                 "timeout=" + std::to_string(std::min(context_.limits.keepalive_timeout_ms,
+                                                      context_.limits.idle_timeout_ms) /
+                                             1000));
+  }
   response.prepare_payload();
-  auto elapsed = std::chrono::steady_clock::now() - handled_at_;
+  auto elapsed = Clock::now() - handled_at_;
   // The path only, never the query string: keys may travel in ?key=.
-  context_.log.info(
-      "http_request",
+  context_.log.log(
+      response.result_int() >= 500 ? "error" : "info", "http_request",
       {{"request_id", request_id},
        {"method", method},
        {"path", path},
@@ -381,28 +452,35 @@ void Session::on_write_some(bool close, beast::error_code ec, size_t) {
   serializer_.reset();
   response_.reset();
   if (ec) return;  // the peer is gone; the socket closes when the session is destroyed
-  if (close || draining_) return do_close();
+  if (close || draining_) return do_close(std::exchange(reject_sent_, false));
   do_read();
 }
 
 void Session::close_now() {
   beast::error_code ignored;
+  read_timer_.cancel();
   stream_.socket().close(ignored);
 }
 
-void Session::do_close() {
+void Session::do_close(bool body_unread) {
+  slot_.mark_sheddable(steady_ns(Clock::now()));
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   if (ec) return;
-  stream_.expires_after(std::chrono::milliseconds(context_.limits.close_linger_ms));
+  // Closing with unread bytes makes the kernel send a reset, which can destroy the answer before
+  // the client reads it: read and drop them first. A client still sending a body it was told is
+  // refused gets longer than one that only owes its FIN.
+  linger_bytes_ = 0;
+  stream_.expires_after(std::chrono::milliseconds(body_unread ? context_.limits.linger_timeout_ms
+                                                              : context_.limits.close_linger_ms));
   stream_.async_read_some(net::buffer(linger_buffer_),
                           beast::bind_front_handler(&Session::on_linger, shared_from_this()));
 }
 
 void Session::on_linger(beast::error_code ec, size_t bytes) {
   linger_bytes_ += bytes;
-  if (ec || linger_bytes_ > kLingerBytesMax)
-    return;  // EOF, timeout or enough: the socket closes with us
+  // EOF, timeout or enough: the socket closes with us.
+  if (ec || linger_bytes_ >= context_.limits.linger_bytes_max) return;
   stream_.async_read_some(net::buffer(linger_buffer_),
                           beast::bind_front_handler(&Session::on_linger, shared_from_this()));
 }

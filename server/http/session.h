@@ -1,11 +1,17 @@
-// One HTTP/1.1 connection: reads requests under the configured limits, routes them, writes
-// responses, and closes gracefully.
+// One HTTP/1.1 connection: reads requests through a RequestReader (limits and framing rules are
+// there), routes them, writes responses, and closes gracefully.
 //
-// All work runs on the session's strand. Limits: header and body size (431/413); an idle timer
-// re-armed before every read and write step, so a connection that makes no progress for
-// idle_timeout_ms closes while a slow but steady one does not; a deadline for receiving one whole
-// request (request_timeout_ms), so trickling bytes cannot hold a connection forever; and one
-// response in flight at a time (no unbounded write queue).
+// All work runs on the session's strand. Time limits while reading: a request's first byte must
+// come within keepalive_timeout_ms of the wait's start (then the connection just closes); from
+// that byte the reader's deadlines apply (headers, minimum body rate, whole request: 408); and
+// any silence of idle_timeout_ms ends the read (408 mid-request). Writes are bounded by
+// idle_timeout_ms of no progress, and one response is in flight at a time (no unbounded write
+// queue). An answer sent with the request's body unread is followed by a lingering close: the
+// send side is shut and the client's remaining bytes read and dropped (bounded in time and
+// bytes), so its kernel does not reset the connection before it reads the answer.
+//
+// While waiting for or reading a request, and while lingering, the session may be shed by the
+// registry to make room for a new connection; while handling a request or writing, never.
 #pragma once
 
 #include <array>
@@ -20,6 +26,7 @@
 #include <string>
 
 #include "server/config/config.h"
+#include "server/http/request_reader.h"
 #include "server/http/router.h"
 #include "server/http/session_registry.h"
 #include "server/http/types.h"
@@ -52,16 +59,22 @@ class Session : public std::enable_shared_from_this<Session> {
   void parse_buffered();
   void read_some();
   void on_read_some(boost::beast::error_code ec, size_t bytes);
-  void on_read(boost::beast::error_code ec);
+  void on_read_timer(uint64_t read);
+  void on_read_timeout();
   void handle(const Request& request);
+  void respond_to(uint64_t request, Response response);
   void respond(Response response);
-  void reject(const Error& error, std::string_view what);
+  void reject(const ReadFailure& failure);
   void send(Response response, std::string method, std::string path);
   void write_some(bool close);
   void on_write_some(bool close, boost::beast::error_code ec, size_t bytes);
-  void do_close();   // graceful: FIN, then wait briefly for the peer's
-  void close_now();  // abrupt: nothing is owed to the peer
+  void do_close(bool body_unread);  // graceful: FIN, then read and drop what the peer still sends
+  void close_now();                 // abrupt: nothing is owed to the peer
   void on_linger(boost::beast::error_code ec, size_t bytes);
+
+  // Called by the registry from any thread once it has claimed this session: closes it.
+  friend class SessionRegistry;
+  void shed();
 
   // Streamed responses (server-sent events): the head and then chunks, written one at a time
   // from a bounded queue, while a read on the socket watches for the client leaving.
@@ -77,19 +90,25 @@ class Session : public std::enable_shared_from_this<Session> {
   void break_stream();
 
   boost::beast::tcp_stream stream_;
-  boost::beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  RequestReader reader_;
+  boost::asio::steady_timer read_timer_;  // the earliest of the read's time limits
+  uint64_t read_seq_ = 0;                 // which read the timer belongs to
+  bool read_timed_out_ = false;
+  std::chrono::steady_clock::time_point waiting_since_;  // the wait for this request began
+  uint64_t request_seq_ = 0;  // the request being handled; late answers to others are dropped
+  bool answered_ = false;
+  bool reject_sent_ = false;  // the response in flight answers a request that was not read whole
   std::optional<Response> response_;  // the one response being written
   std::optional<http::response_serializer<http::string_body>> serializer_;
   std::array<char, 4096> linger_buffer_{};
   size_t linger_bytes_ = 0;
   SessionContext& context_;
   std::string remote_;
-  std::chrono::steady_clock::time_point request_started_;  // first byte of the current request
-  std::chrono::steady_clock::time_point handled_at_;       // when routing began, for the log
+  std::string client_;  // the registry's per-client bucket
+  SessionSlot slot_;
+  std::chrono::steady_clock::time_point handled_at_;  // when routing began, for the log
   bool reading_ = false;
   bool draining_ = false;
-  bool first_byte_seen_ = false;
 
   bool streaming_ = false;
   bool stream_writing_ = false;

@@ -56,6 +56,47 @@ TEST(Config, EnvironmentAppliesWithoutFlags) {
   EXPECT_EQ(got.value().serve.limits.body_bytes_max, 2048u);
 }
 
+TEST(Config, SlowClientLimitsHaveDefaultsFlagsAndEnvironment) {
+  auto defaulted = parse({"serve"});
+  ASSERT_TRUE(defaulted.ok());
+  const Limits& d = defaulted.value().serve.limits;
+  EXPECT_EQ(d.connections_max, 1024u);
+  EXPECT_FALSE(defaulted.value().serve.connections_max_set);
+  EXPECT_EQ(d.connections_per_ip_max, 256u);
+  EXPECT_EQ(d.keepalive_timeout_ms, 5'000);
+  EXPECT_LT(d.keepalive_timeout_ms, d.idle_timeout_ms);
+  EXPECT_EQ(d.header_timeout_ms, 10'000);
+  EXPECT_EQ(d.body_rate_min_bytes_per_s, 1024);
+  EXPECT_EQ(d.linger_bytes_max, size_t{32} << 20);
+
+  auto got = parse({"serve", "--connections-max", "10", "--connections-per-ip-max=3",
+                    "--keepalive-timeout-ms", "200", "--header-timeout-ms", "300",
+                    "--body-rate-min-bytes-per-s", "0", "--body-rate-grace-ms", "50",
+                    "--linger-timeout-ms", "0", "--linger-bytes-max", "4096"},
+                   {{"TOLLGATE_CONNECTIONS_PER_IP_MAX", "99"}, {"TOLLGATE_HEADER_TIMEOUT_MS", "999"}});
+  ASSERT_TRUE(got.ok());
+  const Limits& l = got.value().serve.limits;
+  EXPECT_EQ(l.connections_max, 10u);
+  EXPECT_TRUE(got.value().serve.connections_max_set);
+  EXPECT_EQ(l.connections_per_ip_max, 3u);
+  EXPECT_EQ(l.keepalive_timeout_ms, 200);
+  EXPECT_EQ(l.header_timeout_ms, 300);
+  EXPECT_EQ(l.body_rate_min_bytes_per_s, 0);
+  EXPECT_EQ(l.body_rate_grace_ms, 50);
+  EXPECT_EQ(l.linger_timeout_ms, 0);
+  EXPECT_EQ(l.linger_bytes_max, 4096u);
+
+  auto from_env = parse({"serve"}, {{"TOLLGATE_CONNECTIONS_MAX", "77"}});
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_EQ(from_env.value().serve.limits.connections_max, 77u);
+  EXPECT_TRUE(from_env.value().serve.connections_max_set);
+  for (std::string_view flag : {"--connections-max", "--connections-per-ip-max",
+                                "--keepalive-timeout-ms", "--header-timeout-ms",
+                                "--body-rate-min-bytes-per-s", "--linger-bytes-max"}) {
+    EXPECT_NE(usage().find(flag), std::string::npos) << flag;
+  }
+}
+
 TEST(Config, ThreadsDefaultToTheCoresAndTakeAFlag) {
   auto defaulted = parse({"serve"}, {});
   ASSERT_TRUE(defaulted.ok());
@@ -104,6 +145,13 @@ TEST(Config, BadInputNamesTheFlagOrVariable) {
       {{"serve", "--data-dir="}, {}, "--data-dir"},
       {{"serve", "--body-bytes-max", "0"}, {}, "--body-bytes-max"},
       {{"serve", "--idle-timeout-ms", "5"}, {}, "--idle-timeout-ms"},
+      {{"serve", "--connections-max", "0"}, {}, "--connections-max"},
+      {{"serve", "--connections-per-ip-max", "many"}, {}, "--connections-per-ip-max"},
+      {{"serve", "--keepalive-timeout-ms", "10"}, {}, "--keepalive-timeout-ms"},
+      {{"serve", "--header-timeout-ms", "600001"}, {}, "--header-timeout-ms"},
+      {{"serve", "--body-rate-min-bytes-per-s", "-1"}, {}, "--body-rate-min-bytes-per-s"},
+      {{"serve", "--linger-timeout-ms", "60001"}, {}, "--linger-timeout-ms"},
+      {{"serve"}, {{"TOLLGATE_LINGER_BYTES_MAX", "x"}}, "TOLLGATE_LINGER_BYTES_MAX"},
       {{"serve", "--threads", "0"}, {}, "--threads"},
       {{"serve", "--threads", "17"}, {}, "--threads"},
       {{"serve", "--threads", "two"}, {}, "--threads"},

@@ -112,6 +112,12 @@ INSTANTIATE_TEST_SUITE_P(
                     "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 2\r\n"
                     "\r\nhi",
                     ok({"GET /a ", "POST /b hi"})},
+        FramingCase{"empty_lines_before_a_request",
+                    "\r\n\r\nGET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 2\r\n\r\n"
+                    "hi\r\nGET /c HTTP/1.1\r\n\r\n",
+                    ok({"GET /a ", "POST /b hi", "GET /c "})},
+        FramingCase{"bare_cr_before_a_request", "\rGET /a HTTP/1.1\r\n\r\n",
+                    failed({}, http::status::bad_request, "bad_request")},
         FramingCase{"chunked", post_te("chunked"), ok({"POST /p hello"})},
         FramingCase{"chunked_mixed_case", post_te("Chunked"), ok({"POST /p hello"})},
         FramingCase{"chunked_upper_case", post_te("CHUNKED"), ok({"POST /p hello"})},
