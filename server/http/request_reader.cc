@@ -90,8 +90,8 @@ std::string ms_text(std::chrono::milliseconds ms) { return std::to_string(ms.cou
 
 RequestReader::RequestReader(const ReaderLimits& limits)
     : limits_(limits),
-      buffer_(limits.header_bytes_max + limits.chunk_extension_bytes_max +
-              kChunkSizeLineBytesMax + kReadBytesMax) {
+      buffer_(limits.header_bytes_max + limits.chunk_extension_bytes_max + kChunkSizeLineBytesMax +
+              kReadBytesMax) {
   require(limits.header_bytes_max > 0 && limits.header_bytes_max <= kHeaderBytesCeiling);
   on_chunk_header_ = [this](uint64_t size, std::string_view extensions, beast::error_code& ec) {
     chunk_extension_bytes_ += extensions.size();
@@ -217,10 +217,10 @@ RequestReader::Status RequestReader::parse(Clock::time_point now) {
                       "chunk extensions exceed " + bytes_text(limits_.chunk_extension_bytes_max),
                       "chunk_extension_limit");
         case Scan::kTrailerTooLarge:
-          return fail(http::status::request_header_fields_too_large,
-                      "request header and trailer fields exceed " +
-                          bytes_text(limits_.header_bytes_max),
-                      "trailer_limit");
+          return fail(
+              http::status::request_header_fields_too_large,
+              "request header and trailer fields exceed " + bytes_text(limits_.header_bytes_max),
+              "trailer_limit");
         case Scan::kOk:
           break;
       }
@@ -310,8 +310,7 @@ RequestReader::Status RequestReader::map_parser_error(beast::error_code ec) {
                 "chunk_extension_limit");
   }
   // Beast's messages name the rule ("bad chunk", "bad Content-Length"), never the bytes.
-  return fail(http::status::bad_request, "malformed HTTP request: " + ec.message(),
-              "bad_request");
+  return fail(http::status::bad_request, "malformed HTTP request: " + ec.message(), "bad_request");
 }
 
 size_t RequestReader::trailer_bytes_allowed() const {
@@ -328,9 +327,8 @@ RequestReader::Scan RequestReader::scan_chunk_boundary(std::string_view bytes) c
     if (bytes.size() < kCrlf.size()) return Scan::kNeedMore;
     line = kCrlf.size();  // Beast checks that these are CRLF
   }
-  size_t extensions_left =
-      limits_.chunk_extension_bytes_max - std::min(chunk_extension_bytes_,
-                                                   limits_.chunk_extension_bytes_max);
+  size_t extensions_left = limits_.chunk_extension_bytes_max -
+                           std::min(chunk_extension_bytes_, limits_.chunk_extension_bytes_max);
   size_t line_bytes_max = kChunkSizeLineBytesMax + extensions_left;
   size_t eol = bytes.find(kCrlf, line);
   if (eol == std::string_view::npos) {
@@ -380,15 +378,14 @@ ReadFailure RequestReader::timed_out(Clock::time_point now,
   };
   if (first_byte_at_) {
     if (now >= *first_byte_at_ + limits_.request_timeout) {
-      return failure("the request did not arrive whole within " +
-                         ms_text(limits_.request_timeout),
+      return failure("the request did not arrive whole within " + ms_text(limits_.request_timeout),
                      "request_timeout");
     }
     if (!parser_->is_header_done()) {
       if (now >= *first_byte_at_ + limits_.header_timeout) {
-        return failure("the request headers did not arrive within " +
-                           ms_text(limits_.header_timeout),
-                       "header_timeout");
+        return failure(
+            "the request headers did not arrive within " + ms_text(limits_.header_timeout),
+            "header_timeout");
       }
     } else if (auto when = deadline(); when && now >= *when) {
       return failure("the request body arrived slower than " +

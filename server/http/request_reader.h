@@ -53,9 +53,9 @@ inline constexpr size_t kReadBytesMax = size_t{16} * 1024;
 // Why a request could not be read, and what to answer.
 struct ReadFailure {
   http::status status = http::status::bad_request;  // 400, 408, 413, 431 or 501
-  std::string message;     // for the client; names the rule or limit, never echoes request bytes
-  std::string_view reason; // a short tag for the log line ("header_limit", "transfer_encoding")
-  bool close = true;       // after any of these the stream is not at a request boundary
+  std::string message;      // for the client; names the rule or limit, never echoes request bytes
+  std::string_view reason;  // a short tag for the log line ("header_limit", "transfer_encoding")
+  bool close = true;        // after any of these the stream is not at a request boundary
 };
 
 class RequestReader {
@@ -126,12 +126,12 @@ class RequestReader {
   ReadFailure failure_;
   std::optional<Clock::time_point> first_byte_at_;
   Clock::time_point header_done_at_{};
-  size_t header_bytes_ = 0;        // the header section of this request, as parsed
-  size_t header_fields_ = 0;       // fields in it; any after these are trailers
-  size_t body_wire_bytes_ = 0;     // bytes after the header, framing included
+  size_t header_bytes_ = 0;     // the header section of this request, as parsed
+  size_t header_fields_ = 0;    // fields in it; any after these are trailers
+  size_t body_wire_bytes_ = 0;  // bytes after the header, framing included
   size_t chunk_extension_bytes_ = 0;
   uint64_t chunk_remaining_bytes_ = 0;  // of the chunk being read; 0 at a chunk boundary
-  bool chunk_seen_ = false;        // a chunk was read, so a CRLF precedes the next chunk line
+  bool chunk_seen_ = false;             // a chunk was read, so a CRLF precedes the next chunk line
   bool extensions_over_ = false;
 };
 

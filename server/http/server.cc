@@ -3,8 +3,8 @@
 #include <malloc.h>
 #include <sys/resource.h>
 
-#include <boost/asio/post.hpp>
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -42,8 +42,9 @@ ServeConfig fit_open_files(const ServeConfig& config, Logger& log) {
                {{"soft", limit.soft},
                 {"connections_max", config.limits.connections_max},
                 {"connections_max_fitting", fits},
-                {"hint", "raise the hard open-files limit (ulimit -Hn, LimitNOFILE=) or lower "
-                         "--connections-max"}});
+                {"hint",
+                 "raise the hard open-files limit (ulimit -Hn, LimitNOFILE=) or lower "
+                 "--connections-max"}});
     } else {
       fitted.limits.connections_max = fits;
     }

@@ -189,7 +189,8 @@ void Session::on_read_some(beast::error_code ec, size_t bytes) {
 void Session::on_read_timeout() {
   // Waiting for a request that never started: nothing is owed, and nothing is unread.
   if (!reader_.got_some()) return close_now();
-  reject(reader_.timed_out(Clock::now(), std::chrono::milliseconds(context_.limits.idle_timeout_ms)));
+  reject(
+      reader_.timed_out(Clock::now(), std::chrono::milliseconds(context_.limits.idle_timeout_ms)));
 }
 
 void Session::handle(const Request& request) {
@@ -214,14 +215,13 @@ void Session::handle(const Request& request) {
                           self->respond_to(current, std::move(response));
                         });
         },
-        [self, current](Response head,
-                        std::function<void(std::shared_ptr<ResponseStream>)> ready) {
-          net::dispatch(self->stream_.get_executor(),
-                        [self, current, head = std::move(head), ready = std::move(ready)]() mutable {
-                          if (current != self->request_seq_ || self->answered_) return;
-                          self->answered_ = true;
-                          self->open_stream(std::move(head), std::move(ready));
-                        });
+        [self, current](Response head, std::function<void(std::shared_ptr<ResponseStream>)> ready) {
+          net::dispatch(self->stream_.get_executor(), [self, current, head = std::move(head),
+                                                       ready = std::move(ready)]() mutable {
+            if (current != self->request_seq_ || self->answered_) return;
+            self->answered_ = true;
+            self->open_stream(std::move(head), std::move(ready));
+          });
         });
   } catch (...) {
     // Never echo exception text: it may carry internal detail.

@@ -16,8 +16,8 @@
 
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
 #include <chrono>
 #include <deque>
 #include <functional>

@@ -31,8 +31,7 @@ bool SessionSlot::mark_busy() {
 
 bool SessionSlot::claim(int64_t expected_since_ns) {
   if (expected_since_ns <= 0) return false;
-  return since_ns_.compare_exchange_strong(expected_since_ns, kShedding,
-                                           std::memory_order_acq_rel);
+  return since_ns_.compare_exchange_strong(expected_since_ns, kShedding, std::memory_order_acq_rel);
 }
 
 std::string client_bucket(const boost::asio::ip::address& address) {

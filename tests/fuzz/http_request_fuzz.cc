@@ -19,9 +19,9 @@
 
 namespace {
 
-using tollgate::server::http::status;
 using tollgate::server::ReaderLimits;
 using tollgate::server::RequestReader;
+using tollgate::server::http::status;
 
 // Small limits, so that short inputs reach every one of them.
 ReaderLimits fuzz_limits() {
@@ -43,8 +43,7 @@ void check(bool condition) {
 bool documented(status failure) {
   return failure == status::bad_request || failure == status::request_timeout ||
          failure == status::payload_too_large ||
-         failure == status::request_header_fields_too_large ||
-         failure == status::not_implemented;
+         failure == status::request_header_fields_too_large || failure == status::not_implemented;
 }
 
 }  // namespace

@@ -69,11 +69,11 @@ TEST(Config, SlowClientLimitsHaveDefaultsFlagsAndEnvironment) {
   EXPECT_EQ(d.body_rate_min_bytes_per_s, 1024);
   EXPECT_EQ(d.linger_bytes_max, size_t{32} << 20);
 
-  auto got = parse({"serve", "--connections-max", "10", "--connections-per-ip-max=3",
-                    "--keepalive-timeout-ms", "200", "--header-timeout-ms", "300",
-                    "--body-rate-min-bytes-per-s", "0", "--body-rate-grace-ms", "50",
-                    "--linger-timeout-ms", "0", "--linger-bytes-max", "4096"},
-                   {{"TOLLGATE_CONNECTIONS_PER_IP_MAX", "99"}, {"TOLLGATE_HEADER_TIMEOUT_MS", "999"}});
+  auto got = parse(
+      {"serve", "--connections-max", "10", "--connections-per-ip-max=3", "--keepalive-timeout-ms",
+       "200", "--header-timeout-ms", "300", "--body-rate-min-bytes-per-s", "0",
+       "--body-rate-grace-ms", "50", "--linger-timeout-ms", "0", "--linger-bytes-max", "4096"},
+      {{"TOLLGATE_CONNECTIONS_PER_IP_MAX", "99"}, {"TOLLGATE_HEADER_TIMEOUT_MS", "999"}});
   ASSERT_TRUE(got.ok());
   const Limits& l = got.value().serve.limits;
   EXPECT_EQ(l.connections_max, 10u);
@@ -90,9 +90,9 @@ TEST(Config, SlowClientLimitsHaveDefaultsFlagsAndEnvironment) {
   ASSERT_TRUE(from_env.ok());
   EXPECT_EQ(from_env.value().serve.limits.connections_max, 77u);
   EXPECT_TRUE(from_env.value().serve.connections_max_set);
-  for (std::string_view flag : {"--connections-max", "--connections-per-ip-max",
-                                "--keepalive-timeout-ms", "--header-timeout-ms",
-                                "--body-rate-min-bytes-per-s", "--linger-bytes-max"}) {
+  for (std::string_view flag :
+       {"--connections-max", "--connections-per-ip-max", "--keepalive-timeout-ms",
+        "--header-timeout-ms", "--body-rate-min-bytes-per-s", "--linger-bytes-max"}) {
     EXPECT_NE(usage().find(flag), std::string::npos) << flag;
   }
 }

@@ -26,7 +26,8 @@ struct Outcome {
 std::ostream& operator<<(std::ostream& out, const Outcome& outcome) {
   out << "{requests:";
   for (const auto& request : outcome.requests) out << " [" << request << "]";
-  if (outcome.failed) out << " failed:" << static_cast<int>(*outcome.failed) << " " << outcome.reason;
+  if (outcome.failed)
+    out << " failed:" << static_cast<int>(*outcome.failed) << " " << outcome.reason;
   return out << "}";
 }
 
@@ -84,8 +85,8 @@ Outcome failed(std::vector<std::string> requests, http::status status, std::stri
 const std::string kChunkedHello = "5\r\nhello\r\n0\r\n\r\n";
 
 std::string post_te(std::string_view coding, std::string_view body = kChunkedHello) {
-  return "POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + std::string(coding) +
-         "\r\n\r\n" + std::string(body);
+  return "POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + std::string(coding) + "\r\n\r\n" +
+         std::string(body);
 }
 
 struct FramingCase {
@@ -162,22 +163,25 @@ INSTANTIATE_TEST_SUITE_P(
                     failed({}, http::status::bad_request, "bad_request")},
         FramingCase{"identity_with_content_length",
                     "POST /p HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\n"
-                    "hello" + kSmuggled,
+                    "hello" +
+                        kSmuggled,
                     failed({}, http::status::bad_request, "transfer_encoding")},
         FramingCase{"identity_with_content_length_over_limit",
                     "POST /p HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: "
                     "99999999\r\n\r\n",
                     failed({}, http::status::bad_request, "transfer_encoding")},
-        FramingCase{"http10_with_te", "POST /p HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                                          kChunkedHello,
+        FramingCase{"http10_with_te",
+                    "POST /p HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" + kChunkedHello,
                     failed({}, http::status::bad_request, "transfer_encoding")},
         FramingCase{"duplicate_te_headers",
                     "POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
-                    "chunked\r\n\r\n" + kChunkedHello,
+                    "chunked\r\n\r\n" +
+                        kChunkedHello,
                     failed({}, http::status::bad_request, "bad_request")},
         FramingCase{"split_te_headers",
                     "POST /p HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: "
-                    "chunked\r\n\r\n" + kChunkedHello,
+                    "chunked\r\n\r\n" +
+                        kChunkedHello,
                     failed({}, http::status::not_implemented, "transfer_coding_unknown")},
         FramingCase{"bad_chunk_size", post_te("chunked", "zz\r\nhello\r\n0\r\n\r\n"),
                     failed({}, http::status::bad_request, "bad_request")},
@@ -244,8 +248,9 @@ TEST(RequestReader, HeaderSectionOverTheLimitIs431) {
 
 TEST(RequestReader, TrailerFieldsAreReadThenDropped) {
   std::vector<Request> requests;
-  Outcome outcome = feed(post_te("chunked", "5\r\nhello\r\n0\r\nAuthorization: Bearer sk_x\r\n"
-                                            "X-Trailer: 1\r\n\r\n"),
+  Outcome outcome = feed(post_te("chunked",
+                                 "5\r\nhello\r\n0\r\nAuthorization: Bearer sk_x\r\n"
+                                 "X-Trailer: 1\r\n\r\n"),
                          1, {}, &requests);
   ASSERT_EQ(outcome, ok({"POST /p hello"}));
   ASSERT_EQ(requests.size(), 1u);
@@ -264,8 +269,9 @@ TEST(RequestReader, TrailerOverTheHeaderLimitIs431WithoutGrowingTheBuffer) {
   // The header and the trailer share the limit.
   ReaderLimits limits;
   limits.header_bytes_max = 1024;
-  std::string head = "POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX-H: " +
-                     std::string(700, 'h') + "\r\n\r\n";
+  std::string head =
+      "POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX-H: " + std::string(700, 'h') +
+      "\r\n\r\n";
   EXPECT_EQ(feed_every_way(head + "0\r\nX-T: " + std::string(400, 't') + "\r\n\r\n", limits),
             failed({}, http::status::request_header_fields_too_large, "trailer_limit"));
   EXPECT_EQ(feed_every_way(head + "0\r\nX-T: " + std::string(200, 't') + "\r\n\r\n", limits),
@@ -311,8 +317,8 @@ TEST(RequestReader, EveryByteOffsetSplitsTheSameWay) {
       RequestReader reader({});
       reader.start(kStart);
       Outcome out;
-      for (std::string_view part : {std::string_view(wire).substr(0, cut),
-                                    std::string_view(wire).substr(cut)}) {
+      for (std::string_view part :
+           {std::string_view(wire).substr(0, cut), std::string_view(wire).substr(cut)}) {
         auto buffer = reader.prepare(part.size());
         ASSERT_EQ(buffer.size(), part.size());
         std::memcpy(buffer.data(), part.data(), part.size());
