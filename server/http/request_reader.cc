@@ -201,6 +201,15 @@ RequestReader::Status RequestReader::parse(Clock::time_point now) {
       // alone; giving it only a whole header section bounds the section itself.
       size_t window = std::min(bytes.size(), limits_.header_bytes_max);
       if (bytes.substr(0, window).find(kEndOfFields) == std::string_view::npos) {
+        // Not HTTP at all (a TLS hello, binary junk) is known from its first bytes: say so now
+        // rather than at the header deadline.
+        size_t method = 0;
+        while (method < bytes.size() && is_tchar(bytes[method])) ++method;
+        bool empty_line_begun = bytes == "\r";
+        if (method < bytes.size() && (method == 0 || bytes[method] != ' ') && !empty_line_begun) {
+          return fail(http::status::bad_request, "malformed HTTP request: bad method",
+                      "bad_request");
+        }
         if (bytes.size() >= limits_.header_bytes_max) {
           return fail(http::status::request_header_fields_too_large,
                       "request headers exceed " + bytes_text(limits_.header_bytes_max),

@@ -340,6 +340,15 @@ TEST(RequestReader, EveryByteOffsetSplitsTheSameWay) {
   }
 }
 
+TEST(RequestReader, NotHttpFailsAtItsFirstBytes) {
+  // A TLS ClientHello's first bytes: no need to wait for a header that will never end.
+  EXPECT_EQ(feed(std::string("\x16\x03\x01\x02\x00\x01", 6), 1),
+            failed({}, http::status::bad_request, "bad_request"));
+  EXPECT_EQ(feed("GE\x01", 1), failed({}, http::status::bad_request, "bad_request"));
+  EXPECT_EQ(feed(" GET /", 1), failed({}, http::status::bad_request, "bad_request"));
+  EXPECT_EQ(feed("GET /partial HT", 1), ok({}));  // still waiting
+}
+
 TEST(RequestReader, PrepareNeverAsksBeyondTheMaximum) {
   RequestReader reader({});
   reader.start(kStart);
