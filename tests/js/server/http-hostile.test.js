@@ -18,6 +18,13 @@ jest.setTimeout(60_000 * SLOW);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Resolves once `predicate()` holds (the server's log lines arrive a little after the fact). */
+async function eventually(predicate, timeoutMs = 2000 * SLOW) {
+  const until = Date.now() + timeoutMs;
+  while (!predicate() && Date.now() < until) await sleep(10);
+  return predicate();
+}
+
 /** The server's resident memory in KiB. */
 function rssKiB(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -296,7 +303,7 @@ describe('slow clients', () => {
       expectErrorShape(responses[0], 'request_timeout');
       expect(closedAfterMs).toBeGreaterThanOrEqual(deadlineMs - 50);
       expect(closedAfterMs).toBeLessThan(deadlineMs + 2000 * SLOW);
-      expect(server.logs.some((l) => l.event === 'request_rejected' && l.reason === 'header_timeout')).toBe(true);
+      expect(await eventually(() => server.logs.some((l) => l.event === 'request_rejected' && l.reason === 'header_timeout'))).toBe(true);
     } finally {
       await server.stop();
     }
@@ -376,9 +383,41 @@ describe('per-client connection cap', () => {
       const other = await connect(server.port, '127.0.0.3');
       expect(parseResponses(await getOn(other))[0].status).toBe(200);
       other.destroy();
+      await eventually(() => server.logs.filter((l) => l.event === 'connection_refused').length >= 3);
       const refusals = server.logs.filter((l) => l.event === 'connection_refused');
       expect(refusals).toHaveLength(3);
       expect(refusals.every((l) => l.level === 'warn' && l.reason === 'connections_per_ip_max' && l.remote === '127.0.0.2')).toBe(true);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await server.stop();
+    }
+  });
+});
+
+describe('at connections_max', () => {
+  test('the connection waiting longest is shed to admit a new one', async () => {
+    const server = await startServer({ args: ['--connections-max', '5'] });
+    const sockets = [];
+    try {
+      for (let i = 0; i < 5; i += 1) {
+        const socket = await connect(server.port);
+        socket.whenClosed = new Promise((resolve) => socket.on('close', () => resolve(Date.now())));
+        sockets.push(socket);
+        await sleep(30); // a distinct wait for each
+      }
+      // The second one is busy-then-idle: its wait started after the third's.
+      expect(parseResponses(await getOn(sockets[1]))[0].status).toBe(200);
+      const newcomer = await connect(server.port);
+      expect(await sockets[0].whenClosed).toBeGreaterThan(0);
+      expect(parseResponses(await getOn(newcomer))[0].status).toBe(200);
+      const next = await connect(server.port);
+      await sockets[2].whenClosed; // the oldest wait now: the second's restarted with its request
+      expect(sockets[1].destroyed).toBe(false);
+      expect(sockets[3].destroyed).toBe(false);
+      expect(parseResponses(await getOn(next))[0].status).toBe(200);
+      expect(await eventually(() => server.logs.filter((l) => l.event === 'connection_shed').length === 2)).toBe(true);
+      newcomer.destroy();
+      next.destroy();
     } finally {
       for (const socket of sockets) socket.destroy();
       await server.stop();
@@ -400,7 +439,7 @@ describe('the open-files limit', () => {
       const health = await fetch(`${server.url}/healthz`);
       expect(health.status).toBe(200);
       expect(server.logs.some((l) => l.event === 'accept_failed')).toBe(false);
-      expect(server.logs.filter((l) => l.event === 'connection_shed').length).toBeGreaterThan(0);
+      expect(await eventually(() => server.logs.some((l) => l.event === 'connection_shed'))).toBe(true);
     } finally {
       for (const socket of sockets) socket.destroy();
       await server.stop();
@@ -498,7 +537,7 @@ describe('a flood of slow connections beside a real meter load', () => {
       expect(p99).toBeLessThan(250 * SLOW);
       expect(peak).toBeLessThan(96 * 1024 * SLOW);
       // The flood really was over the cap: slow connections were shed to admit others.
-      expect(server.logs.filter((l) => l.event === 'connection_shed').length).toBeGreaterThanOrEqual(1100 + 4 - 1024);
+      expect(await eventually(() => server.logs.filter((l) => l.event === 'connection_shed').length >= 1100 + 4 - 1024)).toBe(true);
       expect(server.logs.some((l) => l.event === 'connection_refused')).toBe(false);
     } finally {
       clearInterval(trickle);
