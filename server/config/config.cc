@@ -318,7 +318,8 @@ Flags for serve (each also read from the environment variable shown):
   --port N                 listen port, 0 picks a free one (TOLLGATE_PORT, default 8787)
   --data-dir DIR           where the SQLite database lives (TOLLGATE_DATA_DIR, default ./data)
   --body-bytes-max N       largest request body accepted (TOLLGATE_BODY_BYTES_MAX, default 1048576)
-  --idle-timeout-ms N      close a connection idle this long (TOLLGATE_IDLE_TIMEOUT_MS, default 30000)
+  --idle-timeout-ms N      silence allowed within a request (then 408) or a response being
+                           written (then closed) (TOLLGATE_IDLE_TIMEOUT_MS, default 30000)
   --threads N              threads serving HTTP and provider calls, 1 to 16 (TOLLGATE_THREADS,
                            default: one per core)
   --upstream-connect-timeout-ms N     connect (and TLS) to a model provider
