@@ -13,6 +13,208 @@ std::string finish_reason(std::string_view stop_reason) {
   return std::string(stop_reason);
 }
 
+namespace jr = json_read;
+using jr::Path;
+
+Error invalid_at(const Path& at, std::string_view what) {
+  return fail(ErrorCode::kInvalidArgument, "'" + at.str() + "' " + std::string(what), at.str());
+}
+
+std::string dump_input(const json& input) {
+  return input.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// One block of a whole answer's content: text, a tool call, or the forced output tool's input
+// (the structured answer itself). Other kinds (thinking, server tools) carry nothing for the
+// caller.
+Result<void> add_block(const json& block, const Path& at, ModelAnswer& answer) {
+  if (auto object = jr::as_object(block, at); !object) return object.error();
+  auto type = jr::need_string(block, "type", at);
+  if (!type) return type.error();
+  if (type.value() == "text") {
+    auto text = jr::need_string(block, "text", at);
+    if (!text) return text.error();
+    answer.text += text.value();
+    return {};
+  }
+  if (type.value() != "tool_use") return {};
+  auto id = tool_text(block, "id", at);
+  if (!id) return id.error();
+  auto name = tool_text(block, "name", at);
+  if (!name) return name.error();
+  auto input = jr::get_object(block, "input", at);
+  if (!input) return input.error();
+  std::string arguments = input.value() ? dump_input(*input.value()) : "{}";
+  if (name.value() == kAnthropicOutputTool) {
+    answer.text += arguments;
+    return {};
+  }
+  if (answer.tool_calls.size() >= structured::kToolCallsMax) {
+    return invalid_at(at, "is one tool call more than the " +
+                              std::to_string(structured::kToolCallsMax) + " allowed");
+  }
+  answer.tool_calls.push_back({std::string(id.value()), std::string(name.value()), arguments});
+  return {};
+}
+
+Result<ModelAnswer> answer_of(const json& body) {
+  Path root;
+  auto content = jr::need_array(body, "content", root);
+  if (!content) return content.error();
+  Path list(root, "content");
+  ModelAnswer answer;
+  size_t i = 0;
+  for (const json& block : *content.value()) {
+    if (auto added = add_block(block, Path(list, i++), answer); !added) return added.error();
+  }
+  auto stop = jr::get_string(body, "stop_reason", root);
+  if (!stop) return stop.error();
+  std::string_view reason = stop.value().value_or("");
+  // Only the output tool was called: for the caller that is a plain answer.
+  answer.finish_reason =
+      answer.tool_calls.empty() && reason == "tool_use" ? "stop" : finish_reason(reason);
+  auto usage = read_usage(body, "usage", root, "input_tokens", "output_tokens");
+  if (!usage) return usage.error();
+  answer.usage = usage.value();
+  return answer;
+}
+
+Result<void> on_message_start(const json& data, StreamState& state) {
+  Path root;
+  auto message = jr::get_object(data, "message", root);
+  if (!message) return message.error();
+  if (message.value() == nullptr) return {};
+  Path in_message(root, "message");
+  auto usage = jr::get_object(*message.value(), "usage", in_message);
+  if (!usage) return usage.error();
+  if (usage.value() == nullptr) return {};
+  Path in_usage(in_message, "usage");
+  auto input = token_count(*usage.value(), "input_tokens", in_usage);
+  if (!input) return input.error();
+  auto output = token_count(*usage.value(), "output_tokens", in_usage);
+  if (!output) return output.error();
+  if (input.value()) state.input_tokens = input.value();
+  if (output.value()) state.output_tokens = output.value();
+  return {};
+}
+
+Result<void> on_block_start(const json& data, StreamState& state, const OnDelta& on_delta) {
+  Path root;
+  auto index = jr::need_int64(data, "index", root, 0, kContentBlocksMax - 1);
+  if (!index) return index.error();
+  if (state.blocks.count(index.value())) {
+    return invalid_at(Path(root, "index"), "names a content block that already started");
+  }
+  auto block = jr::need_object(data, "content_block", root);
+  if (!block) return block.error();
+  Path at(root, "content_block");
+  auto type = jr::need_string(*block.value(), "type", at);
+  if (!type) return type.error();
+  ContentBlock started;
+  ModelDelta piece;
+  if (type.value() == "text") {
+    started.kind = ContentBlock::Kind::kText;
+    auto text = jr::get_string(*block.value(), "text", at);
+    if (!text) return text.error();
+    piece.text = text.value().value_or("");
+  } else if (type.value() == "tool_use") {
+    auto id = tool_text(*block.value(), "id", at);
+    if (!id) return id.error();
+    auto name = tool_text(*block.value(), "name", at);
+    if (!name) return name.error();
+    if (auto input = jr::get_object(*block.value(), "input", at); !input) return input.error();
+    if (name.value() == kAnthropicOutputTool) {
+      started.kind = ContentBlock::Kind::kOutput;
+    } else {
+      started.kind = ContentBlock::Kind::kToolUse;
+      started.tool_index = state.tool_uses++;
+      piece.tool_index = static_cast<int>(started.tool_index);
+      piece.tool_id = id.value();
+      piece.tool_name = name.value();
+      if (auto added = state.tools.add(started.tool_index, piece.tool_id, piece.tool_name, "");
+          !added) {
+        return invalid_at(at, added.error().message);
+      }
+    }
+  }
+  state.blocks.emplace(index.value(), started);
+  if (piece.tool_index >= 0 || !piece.text.empty()) {
+    state.answer.text += piece.text;
+    if (on_delta) on_delta(piece);
+  }
+  return {};
+}
+
+Result<void> on_block_delta(const json& data, StreamState& state, const OnDelta& on_delta) {
+  Path root;
+  auto index = jr::need_int64(data, "index", root, 0, kContentBlocksMax - 1);
+  if (!index) return index.error();
+  auto block = state.blocks.find(index.value());
+  if (block == state.blocks.end()) {
+    return invalid_at(Path(root, "index"), "names a content block that never started");
+  }
+  auto delta = jr::need_object(data, "delta", root);
+  if (!delta) return delta.error();
+  Path at(root, "delta");
+  auto type = jr::need_string(*delta.value(), "type", at);
+  if (!type) return type.error();
+  ContentBlock::Kind kind = block->second.kind;
+  ModelDelta piece;
+  if (type.value() == "text_delta") {
+    if (kind != ContentBlock::Kind::kText) {
+      return invalid_at(Path(at, "type"), "is text_delta in a block that is not text");
+    }
+    auto text = jr::need_string(*delta.value(), "text", at);
+    if (!text) return text.error();
+    piece.text = text.value();
+  } else if (type.value() == "input_json_delta") {
+    if (kind == ContentBlock::Kind::kText) {
+      return invalid_at(Path(at, "type"), "is input_json_delta in a text block");
+    }
+    auto fragment = jr::need_string(*delta.value(), "partial_json", at);
+    if (!fragment) return fragment.error();
+    if (kind == ContentBlock::Kind::kOutput) {
+      piece.text = fragment.value();  // the structured answer itself
+    } else if (kind == ContentBlock::Kind::kToolUse) {
+      piece.tool_index = static_cast<int>(block->second.tool_index);
+      piece.tool_arguments = fragment.value();
+      if (auto added = state.tools.add(block->second.tool_index, "", "", fragment.value());
+          !added) {
+        return invalid_at(at, added.error().message);
+      }
+    }
+  }
+  // Thinking, signatures and server tools' input carry nothing the caller needs.
+  if (piece.tool_index < 0) {
+    if (piece.text.empty()) return {};
+    state.answer.text += piece.text;
+  }
+  if (on_delta) on_delta(piece);
+  return {};
+}
+
+Result<void> on_message_delta(const json& data, StreamState& state) {
+  Path root;
+  auto delta = jr::get_object(data, "delta", root);
+  if (!delta) return delta.error();
+  if (delta.value() != nullptr) {
+    auto stop = jr::get_string(*delta.value(), "stop_reason", Path(root, "delta"));
+    if (!stop) return stop.error();
+    if (stop.value()) state.answer.finish_reason = finish_reason(*stop.value());
+  }
+  auto usage = jr::get_object(data, "usage", root);
+  if (!usage) return usage.error();
+  if (usage.value() == nullptr) return {};
+  Path in_usage(root, "usage");
+  auto output = token_count(*usage.value(), "output_tokens", in_usage);
+  if (!output) return output.error();
+  auto input = token_count(*usage.value(), "input_tokens", in_usage);
+  if (!input) return input.error();
+  if (output.value()) state.output_tokens = output.value();
+  if (input.value()) state.input_tokens = input.value();
+  return {};
+}
+
 }  // namespace
 
 Result<UpstreamRequest> AnthropicDialect::build(const ModelRequest& request,
@@ -38,11 +240,12 @@ Result<UpstreamRequest> AnthropicDialect::build(const ModelRequest& request,
         json content = json::array();
         if (!message.content.empty()) content.push_back({{"type", "text"}, {"text", message.content}});
         for (const ToolCall& call : message.tool_calls) {
-          json input = json::parse(call.arguments, nullptr, false);
+          auto input = json_read::parse(call.arguments, kProviderJsonDepthMax);
+          bool object = input && input.value().is_object();
           content.push_back({{"type", "tool_use"},
                              {"id", call.id},
                              {"name", call.name},
-                             {"input", input.is_object() ? input : json::object()}});
+                             {"input", object ? std::move(input.value()) : json::object()}});
         }
         messages.push_back({{"role", "assistant"}, {"content", content}});
         break;
@@ -60,7 +263,8 @@ Result<UpstreamRequest> AnthropicDialect::build(const ModelRequest& request,
   }
   if (request.response_format) {
     const json& schema = *request.response_format;
-    if (!schema.is_object() || schema.value("type", json()) != "object") {
+    const json* type = json_read::find(schema, "type");
+    if (type == nullptr || *type != "object") {
       return fail(ErrorCode::kUpstreamError,
                   "Anthropic models need a responseFormat whose type is \"object\"");
     }
@@ -83,128 +287,54 @@ Result<UpstreamRequest> AnthropicDialect::build(const ModelRequest& request,
 }
 
 Result<ModelAnswer> AnthropicDialect::parse(std::string_view text) const {
-  json body = json::parse(text, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) return malformed("not a JSON object");
-  auto content = body.find("content");
-  if (content == body.end() || !content->is_array()) return malformed("no content array");
-  ModelAnswer answer;
-  for (const json& block : *content) {
-    if (!block.is_object()) return malformed("a content block is not an object");
-    std::string type = block.value("type", "");
-    if (type == "text") {
-      answer.text += block.value("text", "");
-    } else if (type == "tool_use") {
-      json input = block.contains("input") ? block["input"] : json::object();
-      if (block.value("name", "") == kAnthropicOutputTool) {
-        answer.text += input.dump();
-        continue;
-      }
-      answer.tool_calls.push_back({block.value("id", ""), block.value("name", ""), input.dump()});
-    }
+  auto body = jr::parse(text, kProviderJsonDepthMax);
+  if (!body) return malformed_json("its body", body.error());
+  if (!body.value().is_object()) return malformed("its body is not a JSON object");
+  auto type = jr::get_string(body.value(), "type", Path());
+  if (!type) return malformed(type.error().message);
+  if (type.value() && *type.value() == "error") {
+    return fail(ErrorCode::kUpstreamError, "the provider reported an error");
   }
-  std::string stop = body.contains("stop_reason") && body["stop_reason"].is_string()
-                         ? body["stop_reason"].get<std::string>()
-                         : "";
-  answer.finish_reason = answer.tool_calls.empty() && stop == "tool_use" ? "stop" : finish_reason(stop);
-  if (body.contains("usage") && body["usage"].is_object()) {
-    auto input = token_count(body["usage"], "input_tokens");
-    auto output = token_count(body["usage"], "output_tokens");
-    if (input && output) answer.usage = pricing::Usage{*input, *output};
-  }
+  auto answer = answer_of(body.value());
+  if (!answer) return malformed(answer.error().message);
   return answer;
 }
 
 Result<void> AnthropicDialect::on_event(const stream::SseEvent& event, StreamState& state,
                                         const OnDelta& on_delta) const {
-  json data = json::parse(event.data, nullptr, false);
-  if (data.is_discarded() || !data.is_object()) return malformed("a stream event is not JSON");
-  std::string type = data.value("type", event.type);
+  auto parsed = jr::parse(event.data, kProviderJsonDepthMax);
+  if (!parsed) return malformed_json("a stream event", parsed.error());
+  const json& data = parsed.value();
+  if (!data.is_object()) return malformed("a stream event is not a JSON object");
+  auto named = jr::get_string(data, "type", Path());
+  if (!named) return malformed("in a stream event, " + named.error().message);
+  std::string_view type = named.value().value_or(event.type);
   if (type == "error") {
     return fail(ErrorCode::kUpstreamError, "the provider reported an error mid-stream");
   }
+  Result<void> handled;
+  const char* name = "";
   if (type == "message_start") {
-    if (data.contains("message") && data["message"].is_object() &&
-        data["message"].contains("usage") && data["message"]["usage"].is_object()) {
-      const json& usage = data["message"]["usage"];
-      state.input_tokens = token_count(usage, "input_tokens");
-      if (auto output = token_count(usage, "output_tokens")) state.output_tokens = output;
-    }
-    return {};
-  }
-  if (type == "content_block_start") {
-    if (!data.contains("index") || !data["index"].is_number_integer() ||
-        !data.contains("content_block") || !data["content_block"].is_object()) {
-      return malformed("content_block_start without an index or block");
-    }
-    int64_t index = data["index"].get<int64_t>();
-    const json& block = data["content_block"];
-    std::string kind = block.value("type", "");
-    if (kind == "tool_use" && block.value("name", "") == kAnthropicOutputTool) kind = "output";
-    state.block_kinds[index] = kind;
-    if (kind == "tool_use") {
-      ModelDelta piece;
-      piece.tool_index = static_cast<int>(state.tools.partial().size());
-      piece.tool_id = block.value("id", "");
-      piece.tool_name = block.value("name", "");
-      state.block_kinds[index] = "tool_use:" + std::to_string(piece.tool_index);
-      if (auto added = state.tools.add(piece.tool_index, piece.tool_id, piece.tool_name, "");
-          !added) {
-        return malformed(added.error().message);
-      }
-      if (on_delta) on_delta(piece);
-    }
-    return {};
-  }
-  if (type == "content_block_delta") {
-    if (!data.contains("index") || !data["index"].is_number_integer() ||
-        !data.contains("delta") || !data["delta"].is_object()) {
-      return malformed("content_block_delta without an index or delta");
-    }
-    auto kind = state.block_kinds.find(data["index"].get<int64_t>());
-    if (kind == state.block_kinds.end()) return malformed("a delta for a block that never started");
-    const json& delta = data["delta"];
-    std::string delta_type = delta.value("type", "");
-    ModelDelta piece;
-    if (delta_type == "text_delta") {
-      piece.text = delta.value("text", "");
-    } else if (delta_type == "input_json_delta") {
-      std::string fragment = delta.value("partial_json", "");
-      if (kind->second == "output") {
-        piece.text = fragment;  // the structured answer itself
-      } else if (kind->second.starts_with("tool_use:")) {
-        piece.tool_index = std::stoi(kind->second.substr(9));
-        piece.tool_arguments = fragment;
-        if (auto added = state.tools.add(piece.tool_index, "", "", fragment); !added) {
-          return malformed(added.error().message);
-        }
-      }
-    } else {
-      return {};  // thinking and other deltas carry nothing the caller needs
-    }
-    if (piece.tool_index < 0) {
-      if (piece.text.empty()) return {};
-      state.answer.text += piece.text;
-    }
-    if (on_delta) on_delta(piece);
-    return {};
-  }
-  if (type == "message_delta") {
-    if (data.contains("delta") && data["delta"].is_object() &&
-        data["delta"].contains("stop_reason") && data["delta"]["stop_reason"].is_string()) {
-      state.answer.finish_reason = finish_reason(data["delta"]["stop_reason"].get<std::string>());
-    }
-    if (data.contains("usage") && data["usage"].is_object()) {
-      if (auto output = token_count(data["usage"], "output_tokens")) state.output_tokens = output;
-      if (auto input = token_count(data["usage"], "input_tokens")) state.input_tokens = input;
-    }
-    return {};
-  }
-  if (type == "message_stop") {
+    name = "message_start";
+    handled = on_message_start(data, state);
+  } else if (type == "content_block_start") {
+    name = "content_block_start";
+    handled = on_block_start(data, state, on_delta);
+  } else if (type == "content_block_delta") {
+    name = "content_block_delta";
+    handled = on_block_delta(data, state, on_delta);
+  } else if (type == "message_delta") {
+    name = "message_delta";
+    handled = on_message_delta(data, state);
+  } else if (type == "message_stop") {
     if (state.answer.finish_reason == "tool_calls" && state.tools.empty())
       state.answer.finish_reason = "stop";  // only the output tool was called
     state.finished = true;
   }
-  return {};  // ping, content_block_stop
+  // ping, content_block_stop and event types added later carry nothing to read.
+  if (!handled)
+    return malformed("in a " + std::string(name) + " event, " + handled.error().message);
+  return {};
 }
 
 }  // namespace tollgate::server

@@ -1,6 +1,9 @@
 #include "server/ai/demo_provider.h"
 
 #include <algorithm>
+#include <cmath>
+
+#include "tollgate/core/json_read.h"
 
 namespace tollgate::server {
 namespace {
@@ -8,6 +11,9 @@ namespace {
 using json = nlohmann::json;
 
 constexpr int kDemoDepthMax = 16;
+constexpr int64_t kDemoItemsMax = 64;
+constexpr int64_t kDemoStringBytesMax = 4096;
+constexpr int64_t kDemoStepMax = int64_t{1} << 32;  // keeps rounding up to a step in range
 
 const json* resolve_ref(const json& root, const json& schema) {
   auto ref = schema.find("$ref");
@@ -15,11 +21,11 @@ const json* resolve_ref(const json& root, const json& schema) {
   const std::string& target = ref->get_ref<const std::string&>();
   if (target == "#") return &root;
   constexpr std::string_view kDefs = "#/$defs/";
-  if (target.starts_with(kDefs) && root.contains("$defs")) {
-    auto def = root["$defs"].find(target.substr(kDefs.size()));
-    if (def != root["$defs"].end()) return &*def;
-  }
-  return &schema;
+  if (!target.starts_with(kDefs)) return &schema;
+  const json* defs = json_read::find(root, "$defs");
+  const json* def =
+      defs ? json_read::find(*defs, std::string_view(target).substr(kDefs.size())) : nullptr;
+  return def ? def : &schema;
 }
 
 std::string first_type(const json& schema) {
@@ -38,21 +44,44 @@ std::string first_type(const json& schema) {
   return "string";
 }
 
+// A schema's number `name` as a double, when it is one.
+std::optional<double> number_member(const json& schema, std::string_view name) {
+  const json* member = json_read::find(schema, name);
+  if (member == nullptr || !member->is_number()) return std::nullopt;
+  return member->get<double>();  // any number converts to double without throwing
+}
+
+// Doubles outside this range would not convert to int64 (undefined behaviour).
+int64_t to_int64(double value) {
+  constexpr double kBound = 1e18;
+  if (!std::isfinite(value)) return 0;
+  return static_cast<int64_t>(std::clamp(value, -kBound, kBound));
+}
+
 json number_for(const json& schema, bool integer) {
   int64_t value = 0;
-  if (schema.contains("minimum") && schema["minimum"].is_number()) {
-    value = static_cast<int64_t>(std::ceil(schema["minimum"].get<double>()));
-  } else if (schema.contains("exclusiveMinimum") && schema["exclusiveMinimum"].is_number()) {
-    value = static_cast<int64_t>(std::floor(schema["exclusiveMinimum"].get<double>())) + 1;
-  } else if (schema.contains("maximum") && schema["maximum"].is_number()) {
-    value = std::min<int64_t>(0, static_cast<int64_t>(std::floor(schema["maximum"].get<double>())));
+  if (auto minimum = number_member(schema, "minimum")) {
+    value = to_int64(std::ceil(*minimum));
+  } else if (auto exclusive = number_member(schema, "exclusiveMinimum")) {
+    value = to_int64(std::floor(*exclusive)) + 1;
+  } else if (auto maximum = number_member(schema, "maximum")) {
+    value = std::min<int64_t>(0, to_int64(std::floor(*maximum)));
   }
-  if (schema.contains("multipleOf") && schema["multipleOf"].is_number_integer()) {
-    int64_t step = schema["multipleOf"].get<int64_t>();
-    if (step > 0 && value % step != 0) value += step - ((value % step) + step) % step;
+  auto step = json_read::get_int64(schema, "multipleOf", json_read::Path(), 1, kDemoStepMax);
+  if (step && step.value() && value % *step.value() != 0) {
+    int64_t by = *step.value();
+    value += by - ((value % by) + by) % by;
   }
   if (integer) return value;
   return static_cast<double>(value);
+}
+
+// A schema's count `name` (minItems, minLength, …) clamped to [0, max]; nullopt when absent or
+// not an integer.
+std::optional<int64_t> count_member(const json& schema, std::string_view name, int64_t max) {
+  auto count = json_read::get_int64(schema, name, json_read::Path());
+  if (!count || !count.value()) return std::nullopt;
+  return std::clamp<int64_t>(*count.value(), 0, max);
 }
 
 json value_for(const json& root, const json& node, int depth) {
@@ -85,9 +114,9 @@ json value_for(const json& root, const json& node, int depth) {
   }
   if (type == "array") {
     json array = json::array();
-    int64_t count = schema.value("minItems", int64_t{0});
+    int64_t count = count_member(schema, "minItems", kDemoItemsMax).value_or(0);
     json item = schema.contains("items") ? value_for(root, schema["items"], depth + 1) : json("demo");
-    for (int64_t i = 0; i < std::min<int64_t>(count, 64); ++i) array.push_back(item);
+    for (int64_t i = 0; i < count; ++i) array.push_back(item);
     return array;
   }
   if (type == "integer") return number_for(schema, true);
@@ -95,10 +124,10 @@ json value_for(const json& root, const json& node, int depth) {
   if (type == "boolean") return true;
   if (type == "null") return json();
   std::string text = "demo";
-  int64_t min_length = schema.value("minLength", int64_t{0});
-  while (static_cast<int64_t>(text.size()) < std::min<int64_t>(min_length, 4096)) text += '.';
-  if (schema.contains("maxLength") && schema["maxLength"].is_number_integer())
-    text.resize(std::min<size_t>(text.size(), schema["maxLength"].get<size_t>()));
+  int64_t min_length = count_member(schema, "minLength", kDemoStringBytesMax).value_or(0);
+  while (static_cast<int64_t>(text.size()) < min_length) text += '.';
+  if (auto max_length = count_member(schema, "maxLength", kDemoStringBytesMax))
+    text.resize(std::min<size_t>(text.size(), static_cast<size_t>(*max_length)));
   return text;
 }
 

@@ -7,12 +7,44 @@ Error malformed(std::string what) {
   return fail(ErrorCode::kUpstreamError, "the provider sent a malformed answer: " + std::move(what));
 }
 
-std::optional<int64_t> token_count(const nlohmann::json& usage, const char* name) {
-  auto field = usage.find(name);
-  if (field == usage.end() || !field->is_number_integer() || field->get<int64_t>() < 0) {
-    return std::nullopt;
+Error malformed_json(std::string_view what, const Error& parse_error) {
+  if (parse_error.code == ErrorCode::kJsonSyntax)
+    return malformed(std::string(what) + " is not JSON");
+  return malformed(std::string(what) + " nests deeper than " +
+                   std::to_string(kProviderJsonDepthMax) + " levels");
+}
+
+Result<std::optional<int64_t>> token_count(const nlohmann::json& usage, std::string_view name,
+                                           const json_read::Path& at) {
+  return json_read::get_int64(usage, name, at, 0, kProviderTokenCountMax);
+}
+
+Result<std::optional<pricing::Usage>> read_usage(const nlohmann::json& object,
+                                                 std::string_view name, const json_read::Path& at,
+                                                 std::string_view input_name,
+                                                 std::string_view output_name) {
+  auto usage = json_read::get_object(object, name, at);
+  if (!usage) return usage.error();
+  if (usage.value() == nullptr) return std::optional<pricing::Usage>();
+  json_read::Path where(at, name);
+  auto input = token_count(*usage.value(), input_name, where);
+  if (!input) return input.error();
+  auto output = token_count(*usage.value(), output_name, where);
+  if (!output) return output.error();
+  if (!input.value() || !output.value()) return std::optional<pricing::Usage>();
+  return std::optional<pricing::Usage>(pricing::Usage{*input.value(), *output.value()});
+}
+
+Result<std::string_view> tool_text(const nlohmann::json& object, std::string_view name,
+                                   const json_read::Path& at) {
+  auto text = json_read::need_string(object, name, at, structured::kToolCallIdBytesMax);
+  if (!text) return text.error();
+  if (text.value().empty()) {
+    json_read::Path where(at, name);
+    return fail(ErrorCode::kInvalidArgument, "'" + where.str() + "' must not be empty",
+                where.str());
   }
-  return field->get<int64_t>();
+  return text;
 }
 
 namespace {
@@ -28,14 +60,20 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
         api_key_(std::move(api_key)),
         stream_(stream),
         on_delta_(std::move(on_delta)),
-        done_(std::move(done)) {}
+        done_(std::move(done)),
+        deliver_([this](const ModelDelta& delta) {
+          delivered_ = true;
+          if (on_delta_) on_delta_(delta);
+        }) {}
 
   void begin(HttpClient& client, UpstreamRequest request) {
     auto self = shared_from_this();
     UpstreamHandlers handlers;
-    handlers.on_body = [self](std::string_view piece) { self->on_body(piece); };
+    handlers.on_body = [self](std::string_view piece) {
+      self->guarded([&] { self->on_body(piece); });
+    };
     handlers.on_done = [self](std::optional<UpstreamFailure> failure) {
-      self->on_done(std::move(failure));
+      self->guarded([&] { self->on_done(std::move(failure)); });
     };
     auto exchange = client.post(std::move(request), std::move(handlers));
     if (!exchange) return finish(ModelFailure{exchange.error(), std::nullopt, {}});
@@ -55,6 +93,33 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
   }
 
  private:
+  // Runs one of the client's callbacks so that no exception reaches the client's strand (it
+  // would end the process): the dialects return errors, but an exception that still escapes
+  // one, or the caller's own callbacks, stops the call as a malformed answer, with what was
+  // produced. The exception's text goes to the owner's log only.
+  template <typename Step>
+  void guarded(Step step) noexcept {
+    std::string what;
+    try {
+      step();
+      return;
+    } catch (const std::exception& error) {
+      what = error.what();
+    } catch (...) {
+      what = "an unknown exception";
+    }
+    try {
+      std::string detail = "reading the answer threw: " + what;
+      if (detail.size() > kProviderDetailBytesMax) detail.resize(kProviderDetailBytesMax);
+      failed_ = true;
+      failure_ = malformed("Tollgate could not read it");
+      stop_exchange();
+      finish(ModelFailure{*failure_, produced(), std::move(detail)});
+    } catch (...) {
+      // Out of memory while failing: nothing more can be done safely; the hold expires.
+    }
+  }
+
   void on_body(std::string_view piece) {
     if (failed_) return;
     if (!stream_) {
@@ -65,7 +130,7 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
     if (auto fed = sse_.feed(piece, events_); !fed) return stop(fed.error());
     for (const stream::SseEvent& event : events_) {
       if (state_.finished) break;
-      if (auto handled = dialect_.on_event(event, state_, on_delta_); !handled) {
+      if (auto handled = dialect_.on_event(event, state_, deliver_); !handled) {
         return stop(handled.error());
       }
     }
@@ -75,6 +140,10 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
   void stop(Error error) {
     failed_ = true;
     failure_ = std::move(error);
+    stop_exchange();
+  }
+
+  void stop_exchange() {
     std::shared_ptr<UpstreamExchange> exchange;
     {
       std::lock_guard lock(mutex_);
@@ -106,15 +175,23 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
                                       "the provider's stream ended before its last event"),
                                  produced(), {}});
     }
-    auto answer = produced();
-    if (!answer->complete) {
+    ModelAnswer answer = streamed();
+    if (!answer.complete) {
       return finish(ModelFailure{malformed("its tool calls are incomplete"), answer, {}});
     }
-    finish(std::move(*answer));
+    finish(std::move(answer));
+  }
+
+  // What a failed call produced: the streamed answer as far as it got, or nullopt when no
+  // output reached the caller (then the call is not charged: nothing was delivered, and a
+  // non-streamed answer is delivered only whole).
+  std::optional<ModelAnswer> produced() {
+    if (!stream_ || !delivered_) return std::nullopt;
+    return streamed();
   }
 
   // The streamed answer as far as it got, with the usage the stream reported.
-  std::optional<ModelAnswer> produced() {
+  ModelAnswer streamed() {
     ModelAnswer answer = state_.answer;
     if (state_.input_tokens && state_.output_tokens) {
       answer.usage = pricing::Usage{*state_.input_tokens, *state_.output_tokens};
@@ -122,8 +199,11 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
     if (!state_.tools.empty()) {
       auto calls = state_.tools.finish();
       if (calls) {
-        for (const auto& call : calls.value())
-          answer.tool_calls.push_back({call.id, call.name, call.arguments.dump()});
+        for (const auto& call : calls.value()) {
+          answer.tool_calls.push_back(
+              {call.id, call.name,
+               call.arguments.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+        }
       } else {
         answer.complete = false;
       }
@@ -147,6 +227,8 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
   bool stream_;
   OnDelta on_delta_;
   OnDone done_;
+  OnDelta deliver_;         // on_delta_, noting that output reached the caller
+  bool delivered_ = false;  // a delta was handed on
   std::mutex mutex_;
   std::shared_ptr<UpstreamExchange> exchange_;
   bool cancelled_ = false;

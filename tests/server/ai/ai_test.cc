@@ -181,6 +181,368 @@ TEST(AnthropicDialect, SystemGoesTopLevelAndStructuredOutputIsAForcedTool) {
   EXPECT_EQ(answer.value().usage->output_tokens, 4);
 }
 
+// ---- Hostile answers: a wrong type anywhere is a named 502, never a throw ------------------
+
+// A value of every kind that is wrong for a field holding `original` (a string, an object, an
+// array, a boolean or a non-negative integer): every other kind, plus, for integers, a negative
+// one, a float and one past int64.
+std::vector<std::pair<std::string, json>> wrong_values(const json& original) {
+  const std::vector<std::pair<std::string, json>> all = {
+      {"integer", 7},
+      {"float", 1.5},
+      {"negative", -3},
+      {"string", "x"},
+      {"bool", true},
+      {"object", json::object({{"a", 1}})},
+      {"array", json::array({1, "a"})},
+      {"past-int64", json::parse("18446744073709551615")},
+  };
+  std::vector<std::pair<std::string, json>> wrong;
+  for (const auto& [kind, value] : all) {
+    bool fits = (original.is_string() && value.is_string()) ||
+                (original.is_object() && value.is_object()) ||
+                (original.is_array() && value.is_array()) ||
+                (original.is_boolean() && value.is_boolean()) ||
+                (original.is_number_integer() && kind == "integer");
+    if (!fits) wrong.emplace_back(kind, value);
+  }
+  return wrong;
+}
+
+// Sets `pointer` in a copy of `doc`.
+json with(const json& doc, const std::string& pointer, const json& value) {
+  json copy = doc;
+  copy[json::json_pointer(pointer)] = value;
+  return copy;
+}
+
+const json kOpenAiAnswer = json::parse(R"({
+  "id": "chatcmpl-1", "object": "chat.completion",
+  "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant",
+    "content": "thinking", "tool_calls": [{"id": "call_1", "type": "function",
+    "function": {"name": "get_order", "arguments": "{\"id\":\"A-1\"}"}}]}}],
+  "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}})");
+
+// Each field the OpenAI dialect reads, as a JSON pointer and the path its error names.
+const std::vector<std::pair<std::string, std::string>> kOpenAiFields = {
+    {"/choices", "'choices'"},
+    {"/choices/0", "'choices[0]'"},
+    {"/choices/0/message", "'choices[0].message'"},
+    {"/choices/0/message/content", "'choices[0].message.content'"},
+    {"/choices/0/message/tool_calls", "'choices[0].message.tool_calls'"},
+    {"/choices/0/message/tool_calls/0", "'choices[0].message.tool_calls[0]'"},
+    {"/choices/0/message/tool_calls/0/id", "'choices[0].message.tool_calls[0].id'"},
+    {"/choices/0/message/tool_calls/0/type", "'choices[0].message.tool_calls[0].type'"},
+    {"/choices/0/message/tool_calls/0/function", "'choices[0].message.tool_calls[0].function'"},
+    {"/choices/0/message/tool_calls/0/function/name",
+     "'choices[0].message.tool_calls[0].function.name'"},
+    {"/choices/0/message/tool_calls/0/function/arguments",
+     "'choices[0].message.tool_calls[0].function.arguments'"},
+    {"/choices/0/finish_reason", "'choices[0].finish_reason'"},
+    {"/usage", "'usage'"},
+    {"/usage/prompt_tokens", "'usage.prompt_tokens'"},
+    {"/usage/completion_tokens", "'usage.completion_tokens'"},
+};
+
+void expect_malformed(const Result<ModelAnswer>& parsed, const std::string& field,
+                      const std::string& context) {
+  ASSERT_FALSE(parsed.ok()) << context;
+  EXPECT_EQ(parsed.error().code, ErrorCode::kUpstreamError) << context;
+  EXPECT_TRUE(parsed.error().message.starts_with("the provider sent a malformed answer: "))
+      << context << ": " << parsed.error().message;
+  EXPECT_NE(parsed.error().message.find(field), std::string::npos)
+      << context << ": " << parsed.error().message;
+}
+
+TEST(OpenAiDialect, AWholeAnswerIsReadWithEveryFieldChecked) {
+  auto good = OpenAiDialect().parse(kOpenAiAnswer.dump());
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  ASSERT_EQ(good.value().tool_calls.size(), 1u);
+  EXPECT_EQ(good.value().tool_calls[0].id, "call_1");
+  EXPECT_EQ(good.value().usage->input_tokens, 12);
+  int cases = 0;
+  for (const auto& [pointer, field] : kOpenAiFields) {
+    for (const auto& [kind, value] : wrong_values(kOpenAiAnswer[json::json_pointer(pointer)])) {
+      expect_malformed(OpenAiDialect().parse(with(kOpenAiAnswer, pointer, value).dump()), field,
+                       pointer + " = " + kind);
+      ++cases;
+    }
+  }
+  EXPECT_GT(cases, 80);
+}
+
+TEST(OpenAiDialect, ANumericToolCallIdIsAMalformedAnswerNotACrash) {
+  auto parsed = OpenAiDialect().parse(
+      with(kOpenAiAnswer, "/choices/0/message/tool_calls/0/id", 12345).dump());
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.error().message,
+            "the provider sent a malformed answer: 'choices[0].message.tool_calls[0].id' must be "
+            "a string");
+}
+
+TEST(OpenAiDialect, LenientWhereTheProtocolAllowsIt) {
+  // Null content beside tool calls, no usage, no finish reason, null tool calls.
+  json answer = with(kOpenAiAnswer, "/choices/0/message/content", nullptr);
+  answer.erase("usage");
+  answer["choices"][0].erase("finish_reason");
+  auto parsed = OpenAiDialect().parse(answer.dump());
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed.value().text, "");
+  EXPECT_FALSE(parsed.value().usage);
+  auto no_calls = OpenAiDialect().parse(
+      with(with(kOpenAiAnswer, "/choices/0/message/tool_calls", nullptr), "/usage", nullptr)
+          .dump());
+  ASSERT_TRUE(no_calls.ok());
+  EXPECT_TRUE(no_calls.value().tool_calls.empty());
+  // A usage block without one of its counts is "not reported", not a guess.
+  json partial = kOpenAiAnswer;
+  partial["usage"].erase("completion_tokens");
+  EXPECT_FALSE(OpenAiDialect().parse(partial.dump()).value().usage);
+}
+
+TEST(OpenAiDialect, RefusesWhatWouldChargeWrongOrRecurseDeep) {
+  expect_malformed(
+      OpenAiDialect().parse(
+          with(kOpenAiAnswer, "/usage/prompt_tokens", kProviderTokenCountMax + 1).dump()),
+      "'usage.prompt_tokens' must be an integer between 0 and", "too many tokens");
+  expect_malformed(OpenAiDialect().parse(
+                       with(kOpenAiAnswer, "/usage/completion_tokens", json::parse("1e3")).dump()),
+                   "'usage.completion_tokens'", "a float count");
+  expect_malformed(
+      OpenAiDialect().parse(with(kOpenAiAnswer, "/choices/0/message/tool_calls/0/id", "").dump()),
+      "must not be empty", "an empty id");
+  std::string deep = "{\"choices\":" + std::string(100'000, '[') + std::string(100'000, ']') + "}";
+  expect_malformed(OpenAiDialect().parse(deep), "nests deeper", "deep nesting");
+  expect_malformed(OpenAiDialect().parse("[1]"), "not a JSON object", "an array");
+  expect_malformed(OpenAiDialect().parse("{\"choices\": NaN}"), "is not JSON", "NaN");
+  expect_malformed(OpenAiDialect().parse(R"({"choices":[]})"), "'choices' must not be empty",
+                   "none");
+}
+
+// Feeds `chunks` to the OpenAI dialect; the first failure, if any.
+Result<void> feed_openai(const std::vector<json>& chunks, StreamState& state) {
+  OpenAiDialect dialect;
+  for (const json& chunk : chunks) {
+    auto handled = dialect.on_event(stream::SseEvent{"message", chunk.dump(), ""}, state, nullptr);
+    if (!handled) return handled;
+  }
+  return dialect.on_event(stream::SseEvent{"message", "[DONE]", ""}, state, nullptr);
+}
+
+const std::vector<json> kOpenAiChunks = {
+    json::parse(
+        R"({"choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}],"usage":null})"),
+    json::parse(
+        R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_order","arguments":"{\"id\""}}]}}]})"),
+    json::parse(
+        R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]},"finish_reason":"tool_calls"}]})"),
+    json::parse(R"({"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4}})"),
+};
+
+TEST(OpenAiDialect, StreamChunksAreReadWithEveryFieldChecked) {
+  StreamState good;
+  ASSERT_TRUE(feed_openai(kOpenAiChunks, good).ok());
+  EXPECT_EQ(good.answer.text, "Hi");
+  EXPECT_EQ(*good.input_tokens, 9);
+  const std::vector<std::tuple<size_t, std::string, std::string>> fields = {
+      {0, "/choices", "'choices'"},
+      {0, "/choices/0", "'choices[0]'"},
+      {0, "/choices/0/delta", "'choices[0].delta'"},
+      {0, "/choices/0/delta/content", "'choices[0].delta.content'"},
+      {0, "/choices/0/finish_reason", "'choices[0].finish_reason'"},
+      {1, "/choices/0/delta/tool_calls", "'choices[0].delta.tool_calls'"},
+      {1, "/choices/0/delta/tool_calls/0", "'choices[0].delta.tool_calls[0]'"},
+      {1, "/choices/0/delta/tool_calls/0/index", "'choices[0].delta.tool_calls[0].index'"},
+      {1, "/choices/0/delta/tool_calls/0/id", "'choices[0].delta.tool_calls[0].id'"},
+      {1, "/choices/0/delta/tool_calls/0/type", "'choices[0].delta.tool_calls[0].type'"},
+      {1, "/choices/0/delta/tool_calls/0/function", "'choices[0].delta.tool_calls[0].function'"},
+      {1, "/choices/0/delta/tool_calls/0/function/name",
+       "'choices[0].delta.tool_calls[0].function.name'"},
+      {2, "/choices/0/delta/tool_calls/0/function/arguments",
+       "'choices[0].delta.tool_calls[0].function.arguments'"},
+      {3, "/usage", "'usage'"},
+      {3, "/usage/prompt_tokens", "'usage.prompt_tokens'"},
+      {3, "/usage/completion_tokens", "'usage.completion_tokens'"},
+  };
+  int cases = 0;
+  for (const auto& [which, pointer, field] : fields) {
+    const json& original = kOpenAiChunks[which][json::json_pointer(pointer)];
+    for (const auto& [kind, value] : wrong_values(original.is_null() ? json("text") : original)) {
+      std::vector<json> chunks = kOpenAiChunks;
+      chunks[which] = with(chunks[which], pointer, value);
+      StreamState state;
+      auto fed = feed_openai(chunks, state);
+      std::string context = std::to_string(which) + pointer + " = " + kind;
+      ASSERT_FALSE(fed.ok()) << context;
+      EXPECT_EQ(fed.error().code, ErrorCode::kUpstreamError) << context;
+      EXPECT_NE(fed.error().message.find("in a stream chunk, " + field), std::string::npos)
+          << context << ": " << fed.error().message;
+      ++cases;
+    }
+  }
+  EXPECT_GT(cases, 90);
+}
+
+TEST(OpenAiDialect, AHugeToolIndexIsRefusedNotTruncated) {
+  for (const char* index :
+       {"4294967296", "9223372036854775807", "18446744073709551615", "64", "-1", "1.0"}) {
+    std::vector<json> chunks = kOpenAiChunks;
+    chunks[1]["choices"][0]["delta"]["tool_calls"][0]["index"] = json::parse(index);
+    StreamState state;
+    auto fed = feed_openai(chunks, state);
+    ASSERT_FALSE(fed.ok()) << index;
+    EXPECT_NE(fed.error().message.find("must be an integer between 0 and 63"), std::string::npos)
+        << fed.error().message;
+  }
+}
+
+const json kAnthropicAnswer = json::parse(R"({
+  "id": "msg_1", "type": "message", "role": "assistant", "stop_reason": "tool_use",
+  "content": [{"type": "text", "text": "Looking"},
+              {"type": "tool_use", "id": "toolu_1", "name": "get_order", "input": {"id": "A-1"}}],
+  "usage": {"input_tokens": 20, "output_tokens": 7}})");
+
+TEST(AnthropicDialect, AWholeAnswerIsReadWithEveryFieldChecked) {
+  auto good = AnthropicDialect().parse(kAnthropicAnswer.dump());
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  EXPECT_EQ(good.value().tool_calls.at(0).arguments, R"({"id":"A-1"})");
+  const std::vector<std::pair<std::string, std::string>> fields = {
+      {"/type", "'type'"},
+      {"/content", "'content'"},
+      {"/content/0", "'content[0]'"},
+      {"/content/0/type", "'content[0].type'"},
+      {"/content/0/text", "'content[0].text'"},
+      {"/content/1/id", "'content[1].id'"},
+      {"/content/1/name", "'content[1].name'"},
+      {"/content/1/input", "'content[1].input'"},
+      {"/stop_reason", "'stop_reason'"},
+      {"/usage", "'usage'"},
+      {"/usage/input_tokens", "'usage.input_tokens'"},
+      {"/usage/output_tokens", "'usage.output_tokens'"},
+  };
+  int cases = 0;
+  for (const auto& [pointer, field] : fields) {
+    for (const auto& [kind, value] : wrong_values(kAnthropicAnswer[json::json_pointer(pointer)])) {
+      expect_malformed(AnthropicDialect().parse(with(kAnthropicAnswer, pointer, value).dump()),
+                       field, pointer + " = " + kind);
+      ++cases;
+    }
+  }
+  EXPECT_GT(cases, 60);
+  // Unknown block types (thinking, server tools) are skipped, not refused.
+  json thinking = kAnthropicAnswer;
+  thinking["content"].push_back({{"type", "thinking"}, {"thinking", 5}});
+  EXPECT_TRUE(AnthropicDialect().parse(thinking.dump()).ok());
+}
+
+// Feeds Anthropic events (each object's "type" names it); the first failure, if any.
+Result<void> feed_anthropic(const std::vector<json>& events, StreamState& state) {
+  AnthropicDialect dialect;
+  for (const json& data : events) {
+    std::string type =
+        data.contains("type") && data["type"].is_string() ? data["type"].get<std::string>() : "";
+    auto handled = dialect.on_event(stream::SseEvent{type, data.dump(), ""}, state, nullptr);
+    if (!handled) return handled;
+  }
+  return {};
+}
+
+const std::vector<json> kAnthropicEvents = {
+    json::parse(
+        R"({"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":20,"output_tokens":1}}})"),
+    json::parse(
+        R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"),
+    json::parse(
+        R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}})"),
+    json::parse(
+        R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_order","input":{}}})"),
+    json::parse(
+        R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"id\":1}"}})"),
+    json::parse(
+        R"({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}})"),
+    json::parse(R"({"type":"message_stop"})"),
+};
+
+TEST(AnthropicDialect, StreamEventsAreReadWithEveryFieldChecked) {
+  StreamState good;
+  ASSERT_TRUE(feed_anthropic(kAnthropicEvents, good).ok());
+  EXPECT_TRUE(good.finished);
+  EXPECT_EQ(good.answer.text, "Hi");
+  EXPECT_EQ(*good.output_tokens, 9);
+  const std::vector<std::tuple<size_t, std::string, std::string>> fields = {
+      {0, "/message", "message_start event, 'message'"},
+      {0, "/message/usage", "'message.usage'"},
+      {0, "/message/usage/input_tokens", "'message.usage.input_tokens'"},
+      {0, "/message/usage/output_tokens", "'message.usage.output_tokens'"},
+      {1, "/index", "content_block_start event, 'index'"},
+      {1, "/content_block", "'content_block'"},
+      {1, "/content_block/type", "'content_block.type'"},
+      {1, "/content_block/text", "'content_block.text'"},
+      {2, "/index", "content_block_delta event, 'index'"},
+      {2, "/delta", "'delta'"},
+      {2, "/delta/type", "'delta.type'"},
+      {2, "/delta/text", "'delta.text'"},
+      {3, "/content_block/id", "'content_block.id'"},
+      {3, "/content_block/name", "'content_block.name'"},
+      {3, "/content_block/input", "'content_block.input'"},
+      {4, "/delta/partial_json", "'delta.partial_json'"},
+      {5, "/delta", "message_delta event, 'delta'"},
+      {5, "/delta/stop_reason", "'delta.stop_reason'"},
+      {5, "/usage", "'usage'"},
+      {5, "/usage/output_tokens", "'usage.output_tokens'"},
+  };
+  int cases = 0;
+  for (const auto& [which, pointer, field] : fields) {
+    for (const auto& [kind, value] :
+         wrong_values(kAnthropicEvents[which][json::json_pointer(pointer)])) {
+      std::vector<json> events = kAnthropicEvents;
+      events[which] = with(events[which], pointer, value);
+      StreamState state;
+      auto fed = feed_anthropic(events, state);
+      std::string context = std::to_string(which) + pointer + " = " + kind;
+      ASSERT_FALSE(fed.ok()) << context;
+      EXPECT_EQ(fed.error().code, ErrorCode::kUpstreamError) << context;
+      EXPECT_NE(fed.error().message.find(field), std::string::npos)
+          << context << ": " << fed.error().message;
+      ++cases;
+    }
+  }
+  EXPECT_GT(cases, 100);
+}
+
+TEST(AnthropicDialect, BlockIndexesAreCheckedAgainstTheBlocksThatStarted) {
+  auto refuse = [](std::vector<json> events, const std::string& what) {
+    StreamState state;
+    auto fed = feed_anthropic(events, state);
+    ASSERT_FALSE(fed.ok()) << what;
+    EXPECT_NE(fed.error().message.find(what), std::string::npos) << fed.error().message;
+  };
+  std::vector<json> events = kAnthropicEvents;
+  events[2]["index"] = 5;
+  refuse(events, "never started");
+  events = kAnthropicEvents;
+  events[3]["index"] = 0;
+  refuse(events, "already started");
+  events = kAnthropicEvents;
+  events[1]["index"] = json::parse("9223372036854775808");
+  refuse(events, "'index' must be an integer between 0 and 1023");
+  events = kAnthropicEvents;
+  events[4]["delta"] = {{"type", "text_delta"}, {"text", "x"}};
+  refuse(events, "not text");
+  events = kAnthropicEvents;
+  events[2]["delta"] = {{"type", "input_json_delta"}, {"partial_json", "{}"}};
+  refuse(events, "in a text block");
+  events = kAnthropicEvents;
+  events[0]["type"] = 12;
+  refuse(events, "in a stream event, 'type' must be a string");
+  // An error event, in either spelling, is the provider's error.
+  StreamState state;
+  auto error = AnthropicDialect().on_event(
+      stream::SseEvent{"error", R"({"type":"error","error":5})", ""}, state, nullptr);
+  ASSERT_FALSE(error.ok());
+  EXPECT_EQ(error.error().message, "the provider reported an error mid-stream");
+}
+
 TEST(DescribeFailure, NeverCarriesTheProvidersText) {
   UpstreamFailure failure{fail(ErrorCode::kUpstreamError, "x"), 401, "Incorrect API key sk-abc", false};
   Error error = describe_failure(failure, "openai");
