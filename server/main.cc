@@ -3,6 +3,7 @@
 // Failures print exactly one JSON error line on stderr and exit non-zero: 2 for bad usage,
 // 1 for a runtime failure (port taken, data directory unwritable).
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -166,11 +167,20 @@ int serve(const ServeConfig& config) {
   if (!server) return exit_with(server.error());
   // Provider calls run on the server's threads; the client is declared after the server, so it
   // closes its pooled connections while the server's io_context still exists.
-  HttpClient upstream(UpstreamTimeouts{std::chrono::milliseconds(config.upstream_connect_timeout_ms),
-                                       std::chrono::milliseconds(config.upstream_first_byte_timeout_ms),
-                                       std::chrono::milliseconds(config.upstream_idle_timeout_ms)},
-                      &server.value()->io_context());
+  api.upstream_timeouts =
+      UpstreamTimeouts{std::chrono::milliseconds(config.upstream_connect_timeout_ms),
+                       std::chrono::milliseconds(config.upstream_first_byte_timeout_ms),
+                       std::chrono::milliseconds(config.upstream_idle_timeout_ms)};
+  HttpClient upstream(api.upstream_timeouts, &server.value()->io_context());
   api.upstream = &upstream;
+  // Retries (of hold closes) wait on the server's timers. A cancelled wait still runs its step,
+  // so a retry is never dropped silently.
+  api.run_after = [&ioc = server.value()->io_context()](std::chrono::milliseconds delay,
+                                                        std::function<void()> step) {
+    auto timer = std::make_shared<boost::asio::steady_timer>(ioc, delay);
+    timer->async_wait(
+        [timer, step = std::move(step)](const boost::system::error_code&) { step(); });
+  };
   // Big batches are answered on the server's threads, so the ledger writer moves on at once.
   ledger->answer_through([&ioc = server.value()->io_context()](std::function<void()> answers) {
     boost::asio::post(ioc, std::move(answers));

@@ -13,6 +13,7 @@
 #include "server/auth/secret_box.h"
 #include "server/auth/signing_keys.h"
 #include "server/http/router.h"
+#include "server/ledger/hold_close.h"
 #include "server/ledger/ledger_writer.h"
 #include "server/store/store.h"
 
@@ -28,6 +29,8 @@ struct ApiContext {
   SigningKeys* signing = nullptr;         // signs runtime tokens; set before serving
   const PricingCatalog* pricing = nullptr;  // model prices; set before serving
   HttpClient* upstream = nullptr;           // calls model providers; set before serving
+  UpstreamTimeouts upstream_timeouts{};     // the timeouts `upstream` was made with
+  RunAfter run_after{};                     // timers for retries (hold closes); may be empty
   Logger* log = nullptr;                    // the owner's log (provider failures)
   RuntimeCache runtime{};                   // features and provider credentials, briefly
   // The server's own origins in --demo mode (http://localhost:<port>, http://127.0.0.1:<port>),

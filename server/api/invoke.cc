@@ -13,6 +13,8 @@
 //      provider produced nothing.
 // The feature's system prompt and template reach only the provider: no response, error or event
 // built here contains them.
+#include "server/api/invoke.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -29,6 +31,7 @@
 #include "server/features/operation.h"
 #include "server/http/error_response.h"
 #include "tollgate/core/bytes.h"
+#include "tollgate/core/json_read.h"
 #include "tollgate/prompt/template.h"
 #include "tollgate/structured/json_schema.h"
 #include "tollgate/structured/partial_json.h"
@@ -38,9 +41,6 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-// A hold outlives the longest call (connect, retries and the whole answer) by a margin; a hold
-// whose outcome was lost (a crash) is settled at its reserved amount when it expires.
-inline constexpr int64_t kInvokeHoldTtlMs = 10 * 60'000;
 inline constexpr size_t kInputVariablesMax = prompt::kTemplateVariablesMax;
 inline constexpr size_t kInputValueBytesMax = size_t{64} << 10;
 // Partial structured output is sent with every delta for the first kPartialEveryDeltaBytes of
@@ -53,6 +53,10 @@ inline constexpr size_t kPartialEveryBytes = 256;
 inline constexpr int64_t kToolStepsMax = 8;
 inline constexpr size_t kContinuationBytesMax = size_t{512} << 10;
 inline constexpr size_t kToolResultBytesMax = size_t{64} << 10;
+// conversation_json() nests four levels; the margin is for nothing but safety.
+inline constexpr size_t kContinuationDepthMax = 8;
+// A structured answer nests at most as deep as the partial parser follows it.
+inline constexpr size_t kAnswerDepthMax = structured::kJsonDepthMax;
 // The usual size of a token in English text; estimates only, when a provider reported none.
 inline constexpr int64_t kBytesPerEstimatedToken = 4;
 
@@ -220,29 +224,42 @@ json conversation_json(const std::vector<ChatMessage>& messages, int64_t step) {
   return {{"v", 1}, {"step", step}, {"messages", list}};
 }
 
+// Reads a conversation that conversation_json() wrote (and the secret box authenticated), with
+// checked reads all the same: anything unexpected is "not one this server made".
 Result<std::pair<std::vector<ChatMessage>, int64_t>> conversation_from(const json& doc) {
   Error bad = fail(ErrorCode::kInvalidArgument, "'continuation' is not one this server made",
                    "continuation");
-  if (!doc.is_object() || doc.value("v", 0) != 1 || !doc.contains("messages") ||
-      !doc["messages"].is_array() || !doc.contains("step") || !doc["step"].is_number_integer()) {
-    return bad;
-  }
+  json_read::Path at;
+  auto version = json_read::need_int64(doc, "v", at);
+  auto step = json_read::need_int64(doc, "step", at, 1, kToolStepsMax);
+  auto list = json_read::need_array(doc, "messages", at);
+  if (!version || version.value() != 1 || !step || !list) return bad;
   std::vector<ChatMessage> messages;
-  for (const json& m : doc["messages"]) {
+  for (const json& m : *list.value()) {
+    auto role = json_read::need_string(m, "role", at);
+    auto content = json_read::get_string(m, "content", at);
+    auto call_id = json_read::get_string(m, "toolCallId", at);
+    auto calls = json_read::get_array(m, "toolCalls", at);
+    if (!role || !content || !call_id || !calls) return bad;
     ChatMessage message;
-    std::string role = m.value("role", "");
-    message.role = role == "assistant" ? ChatMessage::Role::kAssistant
-                   : role == "tool"    ? ChatMessage::Role::kTool
-                                       : ChatMessage::Role::kUser;
-    message.content = m.value("content", "");
-    message.tool_call_id = m.value("toolCallId", "");
-    for (const json& call : m.value("toolCalls", json::array())) {
-      message.tool_calls.push_back(
-          {call.value("id", ""), call.value("name", ""), call.value("arguments", "{}")});
+    message.role = role.value() == "assistant" ? ChatMessage::Role::kAssistant
+                   : role.value() == "tool"    ? ChatMessage::Role::kTool
+                                               : ChatMessage::Role::kUser;
+    message.content = content.value().value_or("");
+    message.tool_call_id = call_id.value().value_or("");
+    if (calls.value() != nullptr) {
+      for (const json& call : *calls.value()) {
+        auto id = json_read::need_string(call, "id", at);
+        auto name = json_read::need_string(call, "name", at);
+        auto arguments = json_read::get_string(call, "arguments", at);
+        if (!id || !name || !arguments) return bad;
+        message.tool_calls.push_back({std::string(id.value()), std::string(name.value()),
+                                      std::string(arguments.value().value_or("{}"))});
+      }
     }
     messages.push_back(std::move(message));
   }
-  return std::make_pair(std::move(messages), doc["step"].get<int64_t>());
+  return std::make_pair(std::move(messages), step.value());
 }
 
 // The tool results of a follow-up: exactly one per call of the last answer, in any order.
@@ -254,16 +271,19 @@ Result<std::vector<ChatMessage>> tool_results(const json& body, const ChatMessag
                 "toolResults");
   }
   std::vector<ChatMessage> results;
-  for (size_t i = 0; i < field->size(); ++i) {
-    std::string where = "toolResults[" + std::to_string(i) + "]";
-    const json& result = (*field)[i];
-    if (!result.is_object() || !result.contains("id") || !result["id"].is_string() ||
-        !result.contains("output") || !result["output"].is_string() || result.size() != 2) {
+  json_read::Path list("toolResults");
+  size_t i = 0;
+  for (const json& result : *field) {
+    json_read::Path at(list, i++);
+    std::string where = at.str();
+    auto id_read = json_read::need_string(result, "id", at);
+    auto output_read = json_read::need_string(result, "output", at);
+    if (!result.is_object() || result.size() != 2 || !id_read || !output_read) {
       return fail(ErrorCode::kInvalidArgument, "'" + where + "' must be {id, output} strings",
                   where);
     }
-    std::string id = result["id"].get<std::string>();
-    std::string output = result["output"].get<std::string>();
+    std::string id(id_read.value());
+    std::string output(output_read.value());
     if (output.size() > kToolResultBytesMax || !is_valid_utf8(output)) {
       return fail(ErrorCode::kInvalidArgument,
                   "'" + where + ".output' must be valid UTF-8 of at most 64 KiB", where + ".output");
@@ -364,19 +384,24 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
       return fail(ErrorCode::kInvalidArgument,
                   "a follow-up sends 'continuation' and 'toolResults', not 'input'", "input");
     }
-    const json& field = body["continuation"];
-    if (!field.is_string() || field.get_ref<const std::string&>().size() > kContinuationBytesMax) {
+    auto field =
+        json_read::need_string(body, "continuation", json_read::Path(), kContinuationBytesMax);
+    if (!field) {
       return fail(ErrorCode::kInvalidArgument, "'continuation' must be the string a tool-calling "
                                                "answer returned", "continuation");
     }
-    auto opened = api_.secrets->open(field.get<std::string>(),
-                                     continuation_binding(caller_.claims, op_.slug));
+    auto opened = api_.secrets->open(field.value(), continuation_binding(caller_.claims, op_.slug));
     if (!opened) {
       return fail(ErrorCode::kInvalidArgument,
                   "'continuation' does not belong to this session and feature, or was altered",
                   "continuation");
     }
-    auto conversation = conversation_from(json::parse(opened.value(), nullptr, false));
+    auto doc = json_read::parse(opened.value(), kContinuationDepthMax);
+    if (!doc) {
+      return fail(ErrorCode::kInvalidArgument, "'continuation' is not one this server made",
+                  "continuation");
+    }
+    auto conversation = conversation_from(doc.value());
     if (!conversation) return conversation.error();
     auto& [messages, step] = conversation.value();
     if (messages.empty() || messages.back().tool_calls.empty()) {
@@ -432,26 +457,62 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   using OpenSink = std::function<void(std::function<void(std::shared_ptr<Sink>)>)>;
   void start(OpenSink open_sink, Respond refuse) {
     hold_id_ = new_time_ordered_id("hold_", api_.now_ms());
-    ReserveCommand reserve{caller_.project.id, caller_.claims.end_user_id, hold_id_,
-                           reserved_credits_, reserved_micros_, kInvokeHoldTtlMs,
-                           op_.slug, limits_of(op_, api_.now_ms())};
+    // The hold outlives the longest call (server/api/invoke.h); a hold whose outcome was lost
+    // (a crash) is settled at its reserved amount when it expires.
+    int64_t ttl_ms =
+        invoke_hold_ttl_ms(api_.upstream_timeouts, schema_.has_value(), op_.fallback.has_value());
+    ReserveCommand reserve{caller_.project.id, caller_.claims.end_user_id,
+                           hold_id_,           reserved_credits_,
+                           reserved_micros_,   ttl_ms,
+                           op_.slug,           limits_of(op_, api_.now_ms())};
     auto self = shared_from_this();
     api_.ledger.submit(
         LedgerCommand{std::move(reserve), std::nullopt},
         [self, open_sink = std::move(open_sink), refuse](Result<LedgerOutcome> outcome) {
-          if (!outcome || outcome.value().error) {
-            self->abandon();
-            return refuse(outcome ? self->refusal(outcome.value()) : error_response(outcome.error()));
-          }
-          self->call_model_once();  // when the decision came too late to start it
-          open_sink([self](std::shared_ptr<Sink> sink) {
-            self->sink_ = std::move(sink);
-            self->open_gate();
-          });
+          self->on_reserved(outcome, open_sink, refuse);
         },
         [self](Result<LedgerOutcome> decided) {
           if (decided && !decided.value().error) self->call_model_once();
         });
+  }
+
+  // The hold is committed (or refused). Runs on the ledger's thread, so nothing may escape it:
+  // after an exception the call is abandoned and its hold released.
+  void on_reserved(const Result<LedgerOutcome>& outcome, const OpenSink& open_sink,
+                   const Respond& refuse) noexcept {
+    bool opening = false;
+    try {
+      if (!outcome || outcome.value().error) {
+        abandon();
+        return refuse(outcome ? refusal(outcome.value()) : error_response(outcome.error()));
+      }
+      call_model_once();  // when the decision came too late to start it
+      opening = true;
+      auto self = shared_from_this();
+      open_sink([self](std::shared_ptr<Sink> sink) {
+        self->sink_ = std::move(sink);
+        self->open_gate();
+      });
+    } catch (...) {
+      try {
+        if (api_.log != nullptr) {
+          api_.log->log("error", "invoke_exception",
+                        {{"project", caller_.project.id},
+                         {"operation", op_.slug},
+                         {"hold", hold_id_},
+                         {"error", "while opening the answer"}});
+        }
+        abandon();
+        if (outcome && !outcome.value().error && !closing_) {
+          closing_ = true;
+          close_hold(api_.ledger,
+                     LedgerCommand{ReleaseCommand{caller_.project.id, hold_id_}, std::nullopt},
+                     api_.run_after, api_.log, [](Result<LedgerOutcome>) {});
+        }
+        if (!opening) refuse(error_response(internal_failure()));
+      } catch (...) {
+      }
+    }
   }
 
   // The client went away mid-stream: stop the provider; what it produced is still charged.
@@ -646,21 +707,42 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     partial_.emplace();
     partial_sent_at_ = 0;
     auto self = shared_from_this();
-    auto call = model->start(
-        request_,
-        [self](const ModelDelta& delta) {
-          self->when_durable([self, delta] { self->on_delta(delta); });
-        },
-        [self](ModelResult result) {
-          auto shared = std::make_shared<ModelResult>(std::move(result));
-          self->when_durable([self, shared] { self->on_model_done(std::move(*shared)); });
+    auto ended = std::make_shared<std::atomic<bool>>(false);
+    std::shared_ptr<ModelCall> call;
+    try {
+      call = model->start(
+          request_,
+          [self](const ModelDelta& delta) {
+            self->when_durable([self, delta] {
+              self->guarded([&] { self->on_delta(delta); }, /*call_running=*/true);
+            });
+          },
+          [self, ended](ModelResult result) {
+            if (ended->exchange(true)) return;  // ended already, below
+            auto shared = std::make_shared<ModelResult>(std::move(result));
+            self->when_durable([self, shared] {
+              self->guarded([&] { self->on_model_done(std::move(*shared)); },
+                            /*call_running=*/false);
+            });
+          });
+    } catch (...) {
+      // The provider could not start the call (or threw while answering at once, as the demo
+      // does): unless it already ended, it ends here, having produced nothing.
+      if (!ended->exchange(true)) {
+        auto failed = std::make_shared<ModelResult>(ModelFailure{internal_failure(), {}, {}});
+        when_durable([self, failed] {
+          self->guarded([&] { self->on_model_done(std::move(*failed)); }, /*call_running=*/false);
         });
+      }
+      return;
+    }
     std::lock_guard lock(mutex_);
     call_ = std::move(call);
     if (cancelled_ && call_) call_->cancel();
   }
 
   void on_delta(const ModelDelta& delta) {
+    if (broken_) return;  // the call is being stopped
     if (delta.tool_index >= 0) {
       ojson data{{"index", delta.tool_index}};
       if (!delta.tool_id.empty()) data["id"] = delta.tool_id;
@@ -696,10 +778,12 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   }
 
   void on_model_done(ModelResult result) {
+    if (closing_) return;  // closed already, after an exception
+    if (broken_) result = ModelFailure{internal_failure(), produced_by(std::move(result)), {}};
     if (auto* failure = std::get_if<ModelFailure>(&result)) {
       log_failure(*failure);
       if (!failure->produced && !charged_) {
-        if (switch_to_fallback()) return call_model();
+        if (!broken_ && switch_to_fallback()) return call_model();
         return release(failure->error);
       }
       ModelAnswer produced = failure->produced ? std::move(*failure->produced) : ModelAnswer{};
@@ -711,14 +795,18 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     ModelAnswer answer = std::move(std::get<ModelAnswer>(result));
     add_usage(answer);
     if (!schema_ || !answer.tool_calls.empty()) return settle(std::move(answer), std::nullopt);
-    json parsed = json::parse(answer.text, nullptr, false);
+    // The model's text is as untrusted as the provider's envelope: deep nesting is refused
+    // before anything recurses over it.
+    auto parsed = json_read::parse(answer.text, kAnswerDepthMax);
     std::string problem;
-    if (parsed.is_discarded()) {
-      problem = "the answer is not JSON";
-    } else if (auto violations = schema_->validate(parsed); !violations.empty()) {
+    if (!parsed) {
+      problem = parsed.error().code == ErrorCode::kJsonSyntax
+                    ? "the answer is not JSON"
+                    : "the answer nests deeper than " + std::to_string(kAnswerDepthMax) + " levels";
+    } else if (auto violations = schema_->validate(parsed.value()); !violations.empty()) {
       problem = structured::describe(violations);
     } else {
-      parsed_ = std::move(parsed);
+      parsed_ = std::move(parsed.value());
       return settle(std::move(answer), std::nullopt);
     }
     if (attempts_ == 1 && !cancelled()) {
@@ -769,11 +857,16 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     return cancelled_;
   }
 
-  // Nothing was produced: the hold goes back whole.
+  // Nothing was produced: the hold goes back whole (retried if the store fails; see
+  // server/ledger/hold_close.h). The caller gets `error` either way.
   void release(const Error& error) {
     auto self = shared_from_this();
-    api_.ledger.submit(LedgerCommand{ReleaseCommand{caller_.project.id, hold_id_}, std::nullopt},
-                       [self, error](Result<LedgerOutcome>) { self->sink_->fail(error); });
+    closing_ = true;
+    close_hold(api_.ledger,
+               LedgerCommand{ReleaseCommand{caller_.project.id, hold_id_}, std::nullopt},
+               api_.run_after, api_.log, [self, error](Result<LedgerOutcome>) {
+                 self->guarded([&] { self->answer_error(error); }, /*call_running=*/false);
+               });
   }
 
   // Charges what was used: the provider's token counts (or the whole reservation when it
@@ -797,17 +890,87 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     SettleCommand settle{caller_.project.id, hold_id_, credits, micros, used_.input_tokens,
                          used_.output_tokens};
     auto self = shared_from_this();
-    api_.ledger.submit(
-        LedgerCommand{settle, std::nullopt},
+    closing_ = true;
+    close_hold(
+        api_.ledger, LedgerCommand{settle, std::nullopt}, api_.run_after, api_.log,
         [self, answer = std::move(answer), error, credits, micros](Result<LedgerOutcome> outcome) {
-          if (error) return self->sink_->fail(*error);
-          if (!outcome || outcome.value().error) {
-            Error failure = outcome ? *outcome.value().error : outcome.error();
-            return self->sink_->fail(failure);
-          }
-          int64_t remaining = outcome.value().account ? outcome.value().account->balance : 0;
-          self->sink_->finish(http::status::ok, self->render(answer, credits, micros, remaining));
+          self->guarded([&] { self->answer_settled(outcome, answer, error, credits, micros); },
+                        /*call_running=*/false);
         });
+  }
+
+  void answer_settled(const Result<LedgerOutcome>& outcome, const ModelAnswer& answer,
+                      const std::optional<Error>& error, int64_t credits, int64_t micros) {
+    if (error) return answer_error(*error);
+    if (!outcome || outcome.value().error) {
+      return answer_error(outcome ? *outcome.value().error : outcome.error());
+    }
+    int64_t remaining = outcome.value().account ? outcome.value().account->balance : 0;
+    ojson body = render(answer, credits, micros, remaining);
+    if (answered_.exchange(true)) return;
+    sink_->finish(http::status::ok, body);
+  }
+
+  // The caller's last word, at most once.
+  void answer_error(const Error& error) {
+    if (sink_ == nullptr || answered_.exchange(true)) return;
+    sink_->fail(error);
+  }
+
+  // ---- Exceptions: no read here throws, but a bug must not end the process ----------------
+
+  // Runs a step that handles provider output or answers the caller. An exception must not reach
+  // the thread running it (the upstream client's or the ledger writer's: either would end the
+  // process). While the provider call runs (`call_running`), it is stopped and its end closes
+  // the hold as a failure, charging what was produced; after it, the hold is closed here, unless
+  // that is under way already, and the caller gets a 500.
+  template <typename Step>
+  void guarded(Step step, bool call_running) noexcept {
+    std::string what;
+    try {
+      step();
+      return;
+    } catch (const std::exception& error) {
+      what = error.what();
+    } catch (...) {
+      what = "an unknown exception";
+    }
+    try {
+      if (api_.log != nullptr) {
+        api_.log->log("error", "invoke_exception",
+                      {{"project", caller_.project.id},
+                       {"operation", op_.slug},
+                       {"hold", hold_id_},
+                       {"error", what}});
+      }
+      if (call_running && !broken_) {
+        broken_ = true;
+        return cancel();
+      }
+      cancel();  // a repair or fallback call may have started before the throw
+      if (closing_) return answer_error(internal_failure());
+      if (!charged_) return release(internal_failure());
+      ModelAnswer produced;
+      produced.complete = false;
+      settle(std::move(produced), internal_failure());
+    } catch (...) {
+      // Failing again while closing: the hold expires and is charged as reserved (logged above).
+    }
+  }
+
+  static Error internal_failure() {
+    return fail(ErrorCode::kInternal,
+                "the call failed inside Tollgate; it is charged only for "
+                "what the model produced");
+  }
+
+  // What a call whose step threw still produced, to be charged.
+  static std::optional<ModelAnswer> produced_by(ModelResult result) {
+    if (auto* answer = std::get_if<ModelAnswer>(&result)) {
+      answer->complete = false;
+      return std::move(*answer);
+    }
+    return std::move(std::get<ModelFailure>(result).produced);
   }
 
   ojson render(const ModelAnswer& answer, int64_t credits, int64_t micros,
@@ -822,7 +985,8 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
       out["toolCalls"] = render_tool_calls(answer.tool_calls);
       std::vector<ChatMessage> conversation = request_.messages;
       conversation.push_back({ChatMessage::Role::kAssistant, answer.text, answer.tool_calls, {}});
-      auto sealed = api_.secrets->seal(conversation_json(conversation, step_).dump(),
+      auto sealed = api_.secrets->seal(conversation_json(conversation, step_)
+                                           .dump(-1, ' ', false, json::error_handler_t::replace),
                                        continuation_binding(caller_.claims, op_.slug));
       if (sealed && sealed.value().size() <= kContinuationBytesMax) {
         out["continuation"] = sealed.value();
@@ -868,6 +1032,10 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   std::optional<json> parsed_;
   std::mutex mutex_;
   bool cancelled_ = false;
+  // Steps of one invoke run one at a time (the gate orders them), so these need no lock.
+  bool broken_ = false;   // a step threw while the provider call ran: it is being stopped
+  bool closing_ = false;  // the hold's settle or release is submitted
+  std::atomic<bool> answered_{false};
   std::shared_ptr<ModelCall> call_;
   std::atomic<bool> first_call_started_{false};
   std::mutex gate_mutex_;
@@ -909,6 +1077,23 @@ Result<Operation> runnable_operation(ApiContext& api, const RuntimeCaller& calle
 }
 
 }  // namespace
+
+int64_t invoke_model_calls_max(bool repair, bool fallback) {
+  return 1 + (repair ? 1 : 0) + (fallback ? 1 : 0);
+}
+
+std::chrono::milliseconds invoke_worst_case(const UpstreamTimeouts& timeouts, int64_t model_calls) {
+  using std::chrono::milliseconds;
+  milliseconds backoffs = kRetryBackoffCap * (kUpstreamAttemptsMax - 1);
+  milliseconds one_call = kStoreReadBound + timeouts.total + backoffs;
+  milliseconds close = kLedgerAnswerBound * kHoldCloseAttemptsMax + hold_close_backoff_total();
+  return kLedgerAnswerBound + one_call * model_calls + close;
+}
+
+int64_t invoke_hold_ttl_ms(const UpstreamTimeouts& timeouts, bool repair, bool fallback) {
+  auto worst = invoke_worst_case(timeouts, invoke_model_calls_max(repair, fallback));
+  return (worst + kInvokeHoldTtlMargin).count();
+}
 
 void add_invoke_routes(Router& router, ApiContext& api) {
   add_browser_streaming(

@@ -1,0 +1,309 @@
+// Closing a hold survives passing store failures: a real SQLite store under a wrapper that
+// fails the first N batches holding a settle or a release, as a disk or a database hiccup would.
+#include "server/ledger/hold_close.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "server/store/store.h"
+
+namespace tollgate::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kNow = 1'790'000'000'000;
+
+// Forwards everything to a real store, but fails (kStoreUnavailable, nothing applied) the first
+// `failures` batches that hold a settle or a release.
+class FlakyCloseStore final : public Store {
+ public:
+  FlakyCloseStore(Store& inner, int failures) : inner_(inner), failures_(failures) {}
+
+  int close_batches() const { return close_batches_; }
+
+  using Store::apply;
+  Result<std::vector<LedgerOutcome>> apply(std::span<const LedgerCommand> commands, int64_t now_ms,
+                                           const Decided& decided) override {
+    bool closes = false;
+    for (const LedgerCommand& command : commands) {
+      closes = closes || std::holds_alternative<SettleCommand>(command.body) ||
+               std::holds_alternative<ReleaseCommand>(command.body);
+    }
+    if (closes) {
+      ++close_batches_;
+      if (failures_.fetch_sub(1) > 0) {
+        return fail(ErrorCode::kStoreUnavailable, "injected: the database did not answer");
+      }
+    }
+    return inner_.apply(commands, now_ms, decided);
+  }
+
+  std::string_view kind() const override { return inner_.kind(); }
+  Result<int64_t> schema_version() override { return inner_.schema_version(); }
+  Result<void> ping() override { return inner_.ping(); }
+  Result<std::optional<std::string>> get_setting(std::string_view name) override {
+    return inner_.get_setting(name);
+  }
+  Result<std::string> put_setting_if_absent(std::string_view name,
+                                            std::string_view value) override {
+    return inner_.put_setting_if_absent(name, value);
+  }
+  Result<bool> replace_setting(std::string_view name, std::string_view expected,
+                               std::string_view value) override {
+    return inner_.replace_setting(name, expected, value);
+  }
+  Result<void> create_project(const Project& project, std::span<const KeyRecord> keys) override {
+    return inner_.create_project(project, keys);
+  }
+  Result<std::optional<Project>> get_project(std::string_view id) override {
+    return inner_.get_project(id);
+  }
+  Result<std::optional<Project>> demo_project() override { return inner_.demo_project(); }
+  Result<Project> patch_project_settings(std::string_view id, const SettingsPatch& patch) override {
+    return inner_.patch_project_settings(id, patch);
+  }
+  Result<std::optional<KeyRecord>> find_key(std::string_view hash) override {
+    return inner_.find_key(hash);
+  }
+  Result<void> create_operation(const OperationRecord& operation) override {
+    return inner_.create_operation(operation);
+  }
+  Result<std::optional<OperationRecord>> get_operation(std::string_view project_id,
+                                                       std::string_view slug) override {
+    return inner_.get_operation(project_id, slug);
+  }
+  Result<std::vector<OperationRecord>> list_operations(std::string_view project_id,
+                                                       const Page& page) override {
+    return inner_.list_operations(project_id, page);
+  }
+  Result<OperationRecord> patch_operation(std::string_view project_id, std::string_view slug,
+                                          int64_t now_ms, const OperationPatch& patch) override {
+    return inner_.patch_operation(project_id, slug, now_ms, patch);
+  }
+  Result<bool> delete_operation(std::string_view project_id, std::string_view slug) override {
+    return inner_.delete_operation(project_id, slug);
+  }
+  Result<ProviderRecord> put_provider(const ProviderRecord& provider) override {
+    return inner_.put_provider(provider);
+  }
+  Result<std::optional<ProviderRecord>> get_provider(std::string_view project_id,
+                                                     std::string_view name) override {
+    return inner_.get_provider(project_id, name);
+  }
+  Result<std::vector<ProviderRecord>> list_providers(std::string_view project_id) override {
+    return inner_.list_providers(project_id);
+  }
+  Result<bool> delete_provider(std::string_view project_id, std::string_view name) override {
+    return inner_.delete_provider(project_id, name);
+  }
+  Result<Account> get_account(std::string_view project_id, std::string_view user_id,
+                              int64_t now_ms) override {
+    return inner_.get_account(project_id, user_id, now_ms);
+  }
+  Result<std::vector<Account>> list_accounts(std::string_view project_id,
+                                             const Page& page) override {
+    return inner_.list_accounts(project_id, page);
+  }
+  Result<AccountStats> account_stats(std::string_view project_id) override {
+    return inner_.account_stats(project_id);
+  }
+  Result<std::vector<LedgerEntry>> list_ledger(std::string_view project_id,
+                                               std::optional<std::string> user_id,
+                                               const Page& page) override {
+    return inner_.list_ledger(project_id, std::move(user_id), page);
+  }
+  Result<std::optional<Hold>> get_hold(std::string_view project_id,
+                                       std::string_view hold_id) override {
+    return inner_.get_hold(project_id, hold_id);
+  }
+  Result<std::vector<InvocationTotal>> invocation_totals(std::string_view project_id,
+                                                         const InvocationQuery& query) override {
+    return inner_.invocation_totals(project_id, query);
+  }
+  Result<Analytics> analytics(std::string_view project_id, int64_t from_ms, int64_t to_ms,
+                              int64_t interval_ms) override {
+    return inner_.analytics(project_id, from_ms, to_ms, interval_ms);
+  }
+  Result<LedgerAudit> audit(std::string_view project_id) override {
+    return inner_.audit(project_id);
+  }
+  Result<int64_t> purge_idempotency(int64_t now_ms) override {
+    return inner_.purge_idempotency(now_ms);
+  }
+
+ private:
+  Store& inner_;
+  std::atomic<int> failures_;
+  std::atomic<int> close_batches_{0};
+};
+
+class HoldCloseTest : public ::testing::Test {
+ protected:
+  void open(int failures) {
+    auto opened = open_store({dir_.string(), ""});
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    sqlite_ = std::move(opened).value();
+    flaky_ = std::make_unique<FlakyCloseStore>(*sqlite_, failures);
+    log_file_ = std::tmpfile();
+    ASSERT_NE(log_file_, nullptr);
+    log_ = std::make_unique<Logger>(log_file_);
+    writer_ = std::make_unique<LedgerWriter>(*flaky_, 1, nullptr, [] { return kNow; });
+    Project project;
+    project.id = "proj_close";
+    project.name = "close";
+    project.created_at_ms = kNow;
+    project.settings.starting_credits = 100;
+    KeyRecord key{"key_close", project.id, KeyKind::kSecret, "hash_close", "abcd"};
+    ASSERT_TRUE(sqlite_->create_project(project, std::span<const KeyRecord>(&key, 1)).ok());
+    auto reserved = writer_->apply(LedgerCommand{
+        ReserveCommand{"proj_close", "user", "hold_1", 30, 3000, 600'000, "op", {}}, std::nullopt});
+    ASSERT_TRUE(reserved.ok() && !reserved.value().error);
+  }
+
+  void TearDown() override {
+    for (std::thread& thread : threads_) thread.join();
+    writer_.reset();
+    log_.reset();
+    if (log_file_) std::fclose(log_file_);
+    if (sqlite_) {
+      auto audit = sqlite_->audit("proj_close");
+      ASSERT_TRUE(audit.ok());
+      EXPECT_TRUE(audit.value().mismatched.empty());
+    }
+    flaky_.reset();
+    sqlite_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // Records each requested delay and runs the step at once on a thread of its own, as a timer
+  // would, without the test waiting for real time.
+  RunAfter recording_timer() {
+    return [this](std::chrono::milliseconds delay, std::function<void()> step) {
+      std::lock_guard lock(mutex_);
+      delays_.push_back(delay);
+      threads_.emplace_back(std::move(step));
+    };
+  }
+
+  Result<LedgerOutcome> close(LedgerCommand command) {
+    std::promise<Result<LedgerOutcome>> promise;
+    close_hold(
+        *writer_, std::move(command), recording_timer(), log_.get(),
+        [&promise](Result<LedgerOutcome> outcome) { promise.set_value(std::move(outcome)); });
+    return promise.get_future().get();
+  }
+
+  std::string logged() {
+    log_->flush();
+    std::fflush(log_file_);
+    std::rewind(log_file_);
+    std::string text;
+    char buffer[4096];
+    while (size_t got = std::fread(buffer, 1, sizeof buffer, log_file_)) text.append(buffer, got);
+    return text;
+  }
+
+  static size_t count(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  }
+
+  std::string status() { return sqlite_->get_hold("proj_close", "hold_1").value()->status; }
+  int64_t balance() { return sqlite_->get_account("proj_close", "user", kNow).value().balance; }
+
+  fs::path dir_ =
+      fs::temp_directory_path() / ("tollgate-hold-close-" + std::to_string(::getpid()) + "-" +
+                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::unique_ptr<Store> sqlite_;
+  std::unique_ptr<FlakyCloseStore> flaky_;
+  std::FILE* log_file_ = nullptr;
+  std::unique_ptr<Logger> log_;
+  std::unique_ptr<LedgerWriter> writer_;
+  std::mutex mutex_;
+  std::vector<std::chrono::milliseconds> delays_;
+  std::vector<std::thread> threads_;
+};
+
+TEST(HoldCloseBackoff, DoublesUpToItsCap) {
+  EXPECT_EQ(hold_close_backoff(1), kHoldCloseBackoffBase);
+  EXPECT_EQ(hold_close_backoff(2), kHoldCloseBackoffBase * 2);
+  EXPECT_EQ(hold_close_backoff(3), kHoldCloseBackoffBase * 4);
+  EXPECT_EQ(hold_close_backoff(40), kHoldCloseBackoffCap);
+  std::chrono::milliseconds total{0};
+  for (int attempt = 1; attempt < kHoldCloseAttemptsMax; ++attempt)
+    total += hold_close_backoff(attempt);
+  EXPECT_EQ(hold_close_backoff_total(), total);
+  EXPECT_LE(hold_close_backoff_total(), kHoldCloseBackoffCap * (kHoldCloseAttemptsMax - 1));
+}
+
+TEST_F(HoldCloseTest, AReleaseTheStoreFailedIsRetriedUntilItCommits) {
+  open(kHoldCloseAttemptsMax - 1);
+  EXPECT_EQ(balance(), 70);
+  auto outcome = close(LedgerCommand{ReleaseCommand{"proj_close", "hold_1"}, std::nullopt});
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+  EXPECT_FALSE(outcome.value().error);
+  EXPECT_EQ(status(), "released");
+  EXPECT_EQ(balance(), 100);
+  EXPECT_EQ(flaky_->close_batches(), kHoldCloseAttemptsMax);
+  std::lock_guard lock(mutex_);
+  ASSERT_EQ(delays_.size(), size_t(kHoldCloseAttemptsMax - 1));
+  for (size_t i = 0; i < delays_.size(); ++i) EXPECT_EQ(delays_[i], hold_close_backoff(int(i) + 1));
+  std::string log = logged();
+  EXPECT_EQ(count(log, "\"event\":\"hold_close_retry\""), size_t(kHoldCloseAttemptsMax - 1));
+  EXPECT_EQ(count(log, "\"level\":\"error\""), 0u);
+}
+
+TEST_F(HoldCloseTest, ASettleIsRetriedToo) {
+  open(1);
+  auto outcome =
+      close(LedgerCommand{SettleCommand{"proj_close", "hold_1", 12, 1200, 10, 20}, std::nullopt});
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+  EXPECT_EQ(status(), "settled");
+  EXPECT_EQ(balance(), 88);
+  EXPECT_EQ(flaky_->close_batches(), 2);
+}
+
+TEST_F(HoldCloseTest, AfterTheLastAttemptTheFailureIsLoggedAsAnError) {
+  open(kHoldCloseAttemptsMax);
+  auto outcome = close(LedgerCommand{ReleaseCommand{"proj_close", "hold_1"}, std::nullopt});
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.error().code, ErrorCode::kStoreUnavailable);
+  EXPECT_EQ(flaky_->close_batches(), kHoldCloseAttemptsMax);
+  EXPECT_EQ(status(), "open");  // left to expire: the error line is the owner's cue
+  std::string log = logged();
+  EXPECT_EQ(count(log, "\"event\":\"hold_close_retry\""), size_t(kHoldCloseAttemptsMax - 1));
+  ASSERT_EQ(count(log, "\"level\":\"error\",\"event\":\"hold_close_failed\""), 1u) << log;
+  EXPECT_NE(log.find("\"hold\":\"hold_1\""), std::string::npos);
+  EXPECT_NE(log.find("\"attempts\":" + std::to_string(kHoldCloseAttemptsMax)), std::string::npos);
+  // The store is back: the same close now goes through, once.
+  auto again = close(LedgerCommand{ReleaseCommand{"proj_close", "hold_1"}, std::nullopt});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(status(), "released");
+}
+
+TEST_F(HoldCloseTest, AClosureTheLedgerRefusedIsNotRetried) {
+  open(0);
+  ASSERT_TRUE(close(LedgerCommand{ReleaseCommand{"proj_close", "hold_1"}, std::nullopt}).ok());
+  auto twice = close(LedgerCommand{ReleaseCommand{"proj_close", "hold_1"}, std::nullopt});
+  ASSERT_TRUE(twice.ok());
+  ASSERT_TRUE(twice.value().error);
+  EXPECT_EQ(twice.value().error->code, ErrorCode::kConflict);
+  auto unknown = close(LedgerCommand{ReleaseCommand{"proj_close", "hold_none"}, std::nullopt});
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown.value().error->code, ErrorCode::kNotFound);
+  EXPECT_EQ(flaky_->close_batches(), 3);
+  std::lock_guard lock(mutex_);
+  EXPECT_TRUE(delays_.empty());
+}
+
+}  // namespace
+}  // namespace tollgate::server
