@@ -113,8 +113,9 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
       if (detail.size() > kProviderDetailBytesMax) detail.resize(kProviderDetailBytesMax);
       failed_ = true;
       failure_ = malformed("Tollgate could not read it");
-      stop_exchange();
+      // Finished first: stopping the exchange may run on_done at once, without the detail.
       finish(ModelFailure{*failure_, produced(), std::move(detail)});
+      stop_exchange();
     } catch (...) {
       // Out of memory while failing: nothing more can be done safely; the hold expires.
     }

@@ -468,7 +468,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     auto self = shared_from_this();
     api_.ledger.submit(
         LedgerCommand{std::move(reserve), std::nullopt},
-        [self, open_sink = std::move(open_sink), refuse](Result<LedgerOutcome> outcome) {
+        [self, open_sink = std::move(open_sink), refuse](const Result<LedgerOutcome>& outcome) {
           self->on_reserved(outcome, open_sink, refuse);
         },
         [self](Result<LedgerOutcome> decided) {
@@ -507,7 +507,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
           closing_ = true;
           close_hold(api_.ledger,
                      LedgerCommand{ReleaseCommand{caller_.project.id, hold_id_}, std::nullopt},
-                     api_.run_after, api_.log, [](Result<LedgerOutcome>) {});
+                     api_.run_after, api_.log, [](const Result<LedgerOutcome>&) {});
         }
         if (!opening) refuse(error_response(internal_failure()));
       } catch (...) {
@@ -864,7 +864,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     closing_ = true;
     close_hold(api_.ledger,
                LedgerCommand{ReleaseCommand{caller_.project.id, hold_id_}, std::nullopt},
-               api_.run_after, api_.log, [self, error](Result<LedgerOutcome>) {
+               api_.run_after, api_.log, [self, error](const Result<LedgerOutcome>&) {
                  self->guarded([&] { self->answer_error(error); }, /*call_running=*/false);
                });
   }
@@ -893,7 +893,8 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     closing_ = true;
     close_hold(
         api_.ledger, LedgerCommand{settle, std::nullopt}, api_.run_after, api_.log,
-        [self, answer = std::move(answer), error, credits, micros](Result<LedgerOutcome> outcome) {
+        [self, answer = std::move(answer), error, credits,
+         micros](const Result<LedgerOutcome>& outcome) {
           self->guarded([&] { self->answer_settled(outcome, answer, error, credits, micros); },
                         /*call_running=*/false);
         });

@@ -2,6 +2,14 @@
 // provider's schema-driven answers, and both wire-format dialects on good and broken input.
 #include <gtest/gtest.h>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <future>
+#include <thread>
+
 #include "server/ai/demo_provider.h"
 #include "server/ai/http_client.h"
 #include "server/ai/http_provider.h"
@@ -541,6 +549,125 @@ TEST(AnthropicDialect, BlockIndexesAreCheckedAgainstTheBlocksThatStarted) {
       stream::SseEvent{"error", R"({"type":"error","error":5})", ""}, state, nullptr);
   ASSERT_FALSE(error.ok());
   EXPECT_EQ(error.error().message, "the provider reported an error mid-stream");
+}
+
+// ---- Defense in depth: an exception escaping a dialect ends the call, not the process --------
+
+// Answers one HTTP request on 127.0.0.1 with `response`, then closes the connection.
+class OneShotServer {
+ public:
+  explicit OneShotServer(std::string response)
+      : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this, response = std::move(response)] {
+      boost::asio::ip::tcp::socket socket(ioc_);
+      boost::system::error_code ec;
+      acceptor_.accept(socket, ec);
+      if (ec) return;
+      boost::asio::streambuf buffer;
+      size_t head = boost::asio::read_until(socket, buffer, "\r\n\r\n", ec);
+      std::string text(boost::asio::buffers_begin(buffer.data()),
+                       boost::asio::buffers_end(buffer.data()));
+      size_t length = 0;
+      for (const char* name : {"Content-Length: ", "content-length: "}) {
+        if (auto at = text.find(name); at != std::string::npos)
+          length = std::stoul(text.substr(at + std::strlen(name)));
+      }
+      // Read the whole body first: closing with unread bytes would reset the connection.
+      if (buffer.size() < head + length)
+        boost::asio::read(socket, buffer,
+                          boost::asio::transfer_exactly(head + length - buffer.size()), ec);
+      boost::asio::write(socket, boost::asio::buffer(response), ec);
+      socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+    });
+  }
+  ~OneShotServer() { thread_.join(); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  unsigned short port_ = 0;
+  std::thread thread_;
+};
+
+// The OpenAI dialect, except that its second stream event (or a whole answer) hits the
+// original bug: nlohmann's get<std::string>() on a number.
+class ThrowingDialect final : public Dialect {
+ public:
+  Result<UpstreamRequest> build(const ModelRequest& request,
+                                const ProviderCredentials& credentials) const override {
+    return openai_.build(request, credentials);
+  }
+  Result<ModelAnswer> parse(std::string_view) const override {
+    ModelAnswer answer;
+    answer.text = throw_now();
+    return answer;
+  }
+  Result<void> on_event(const stream::SseEvent& event, StreamState& state,
+                        const OnDelta& on_delta) const override {
+    if (events_++ == 0) return openai_.on_event(event, state, on_delta);
+    state.answer.text += throw_now();
+    return {};
+  }
+
+ private:
+  static std::string throw_now() { return json(5).get<std::string>(); }
+  OpenAiDialect openai_;
+  mutable int events_ = 0;
+};
+
+ModelResult call_once(const Dialect& dialect, const std::string& body, bool stream) {
+  OneShotServer server(body);
+  HttpClient client;
+  HttpProvider provider(client, dialect, {"openai", "sk-test-key-0123456789", server.url()});
+  ModelRequest request;
+  request.model = "gpt";
+  request.messages = {{ChatMessage::Role::kUser, "hi", {}, {}}};
+  request.stream = stream;
+  std::promise<ModelResult> done;
+  std::string streamed;
+  auto call = provider.start(
+      request, [&](const ModelDelta& delta) { streamed += delta.text; },
+      [&](ModelResult result) { done.set_value(std::move(result)); });
+  ModelResult result = done.get_future().get();
+  EXPECT_EQ(streamed, stream ? "Hel" : "");
+  return result;
+}
+
+TEST(HttpProvider, AnExceptionInAStreamedAnswerIsAFailureWithWhatWasProduced) {
+  ThrowingDialect dialect;
+  ModelResult result =
+      call_once(dialect,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+                "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+                "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\n\n"
+                "data: [DONE]\n\n",
+                true);
+  auto* failure = std::get_if<ModelFailure>(&result);
+  ASSERT_NE(failure, nullptr);
+  EXPECT_EQ(failure->error.code, ErrorCode::kUpstreamError);
+  EXPECT_EQ(failure->error.message,
+            "the provider sent a malformed answer: Tollgate could not read it");
+  ASSERT_TRUE(failure->produced);
+  EXPECT_EQ(failure->produced->text, "Hel");  // charged: it reached the caller
+  EXPECT_FALSE(failure->produced->complete);
+  EXPECT_NE(failure->provider_detail.find("type_error"), std::string::npos)
+      << failure->provider_detail;  // the owner's log says what threw
+}
+
+TEST(HttpProvider, AnExceptionReadingAWholeAnswerIsAFailureThatProducedNothing) {
+  ThrowingDialect dialect;
+  std::string body = R"({"choices":[{"message":{"content":"Hello"}}]})";
+  ModelResult result = call_once(dialect,
+                                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                 "content-length: " +
+                                     std::to_string(body.size()) + "\r\n\r\n" + body,
+                                 false);
+  auto* failure = std::get_if<ModelFailure>(&result);
+  ASSERT_NE(failure, nullptr);
+  EXPECT_EQ(failure->error.code, ErrorCode::kUpstreamError);
+  EXPECT_FALSE(failure->produced);  // nothing reached the caller: released, not charged
 }
 
 TEST(DescribeFailure, NeverCarriesTheProvidersText) {
