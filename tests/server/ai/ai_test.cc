@@ -619,7 +619,9 @@ class ThrowingDialect final : public Dialect {
 
 ModelResult call_once(const Dialect& dialect, const std::string& body, bool stream) {
   OneShotServer server(body);
-  HttpClient client;
+  // For the whole process, as the server's is: the call's end is reported before its exchange
+  // has finished closing, which a client destroyed at once would cut short (and leak).
+  static HttpClient client;
   HttpProvider provider(client, dialect, {"openai", "sk-test-key-0123456789", server.url()});
   ModelRequest request;
   request.model = "gpt";
