@@ -86,7 +86,7 @@ run: server
 	echo "  read docs/features.md"; \
 	echo "Stop with Ctrl-C."; \
 	echo ""
-	@exec $(BUILD)/bin/tollgate serve --demo
+	@exec $(BUILD)/bin/tollgate serve --demo --allow-private-upstreams
 
 test: native wasm asan tsan
 	@$(MAKE) -k --no-print-directory test-native test-js test-asan test-tsan; status=$$?; \

@@ -171,7 +171,9 @@ int serve(const ServeConfig& config) {
       UpstreamTimeouts{std::chrono::milliseconds(config.upstream_connect_timeout_ms),
                        std::chrono::milliseconds(config.upstream_first_byte_timeout_ms),
                        std::chrono::milliseconds(config.upstream_idle_timeout_ms)};
-  HttpClient upstream(api.upstream_timeouts, &server.value()->io_context());
+  // Every provider call goes through the one outbound guard, which webhooks will share.
+  const OutboundGuard outbound(config.allow_private_upstreams);
+  HttpClient upstream(outbound, api.upstream_timeouts, &server.value()->io_context());
   api.upstream = &upstream;
   // Retries (of hold closes) wait on the server's timers. A cancelled wait still runs its step,
   // so a retry is never dropped silently.
@@ -215,7 +217,8 @@ int serve(const ServeConfig& config) {
             {"data_dir", config.database_url.empty() ? config.data_dir : ""},
             {"demo_project", demo_id ? *demo_id : ""},
             {"version", kVersion},
-            {"threads", config.threads}});
+            {"threads", config.threads},
+            {"allow_private_upstreams", outbound.allows_private()}});
   server.value()->run();
   // The writer answers through the server's executors, so it stops first, answering what is
   // still queued on its own thread.

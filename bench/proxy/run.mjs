@@ -176,7 +176,7 @@ async function scenario(delayMs) {
   const upstream = await start(process.execPath, [path.join(here, 'upstream.mjs')], { env: { DELAY_MS: String(delayMs) }, ready: portLine });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
   const tollgate = await start(path.join(BUILD, 'bin', 'tollgate'), ['serve', '--port', '0', '--data-dir', dataDir], {
-    env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, DATABASE_URL: '' },
+    env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, DATABASE_URL: '', TOLLGATE_ALLOW_PRIVATE_UPSTREAMS: '1' },
     ready: (out) => { const m = /"event":"listening".*?"port":(\d+)/.exec(out); return m ? { port: Number(m[1]) } : null; },
   });
   const relay = await start(path.join(BUILD, 'bin', 'bench_relay'), [String(upstream.port)], { ready: portLine });

@@ -9,6 +9,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/version.hpp>
+#include <charconv>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -25,63 +26,44 @@ namespace ssl = net::ssl;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 
-std::optional<ParsedUrl> parse_url(std::string_view url) {
-  ParsedUrl out;
-  if (url.starts_with("https://")) {
-    out.tls = true;
-    url.remove_prefix(8);
-  } else if (url.starts_with("http://")) {
-    url.remove_prefix(7);
-  } else {
-    return std::nullopt;
-  }
-  size_t slash = url.find('/');
-  std::string_view authority = url.substr(0, slash);
-  out.target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
-  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
-  size_t colon = authority.rfind(':');
-  size_t bracket = authority.rfind(']');
-  if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
-    out.host = std::string(authority.substr(0, colon));
-    out.port = std::string(authority.substr(colon + 1));
-    if (out.port.empty() || out.port.size() > 5 ||
-        out.port.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoi(out.port) < 1 || std::stoi(out.port) > 65535) {
-      return std::nullopt;
-    }
-  } else {
-    out.host = std::string(authority);
-    out.port = out.tls ? "443" : "80";
-  }
-  if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']')
-    out.host = out.host.substr(1, out.host.size() - 2);
-  if (out.host.empty()) return std::nullopt;
-  return out;
-}
-
 namespace {
 
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using TlsStream = beast::ssl_stream<tcp::socket>;
 
-// One connection to an origin, plain or TLS.
+// One connection to an origin, plain or TLS. Its socket is made on the io_context itself, not on
+// a strand: a pooled connection outlives the exchange that opened it, and whichever exchange
+// holds it binds each operation to its own strand.
 struct Connection {
-  std::variant<std::unique_ptr<beast::tcp_stream>, std::unique_ptr<TlsStream>> stream;
+  std::variant<std::unique_ptr<tcp::socket>, std::unique_ptr<TlsStream>> stream;
   beast::flat_buffer buffer;
   bool reused = false;
 
-  beast::tcp_stream& tcp() {
-    if (auto* plain = std::get_if<std::unique_ptr<beast::tcp_stream>>(&stream)) return **plain;
+  tcp::socket& socket() {
+    if (auto* plain = std::get_if<std::unique_ptr<tcp::socket>>(&stream)) return **plain;
     return beast::get_lowest_layer(*std::get<std::unique_ptr<TlsStream>>(stream));
   }
   template <typename F>
   void visit(F&& f) {
-    if (auto* plain = std::get_if<std::unique_ptr<beast::tcp_stream>>(&stream)) return f(**plain);
+    if (auto* plain = std::get_if<std::unique_ptr<tcp::socket>>(&stream)) return f(**plain);
     f(*std::get<std::unique_ptr<TlsStream>>(stream));
   }
 };
 
 std::string origin_key(const ParsedUrl& url) {
   return (url.tls ? "https://" : "http://") + url.host + ":" + url.port;
+}
+
+// The Host header: an IPv6 address in brackets, the port unless it is the scheme's own.
+std::string host_header(const ParsedUrl& url) {
+  std::string host = url.host_kind == HostKind::kIpv6 ? "[" + url.host + "]" : url.host;
+  if (url.port != (url.tls ? "443" : "80")) host += ":" + url.port;
+  return host;
+}
+
+std::string endpoint_text(const tcp::endpoint& endpoint) {
+  std::string address = endpoint.address().to_string();
+  if (endpoint.address().is_v6()) address = "[" + address + "]";
+  return address + ":" + std::to_string(endpoint.port());
 }
 
 std::chrono::milliseconds backoff(int attempt, std::optional<std::chrono::milliseconds> retry_after) {
@@ -96,6 +78,9 @@ std::chrono::milliseconds backoff(int attempt, std::optional<std::chrono::millis
 
 bool retryable_status(int status) { return status == 429 || status >= 500; }
 
+// A Retry-After beyond this is read as this (the backoff caps it far lower anyway).
+constexpr int64_t kRetryAfterSecondsMax = 3'600;
+
 }  // namespace
 
 struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
@@ -107,7 +92,10 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   std::mutex pool_mutex;
   std::map<std::string, std::deque<std::unique_ptr<Connection>>> idle;
 
-  explicit Impl(net::io_context* shared) : ioc(shared ? *shared : own.emplace()) {
+  OutboundGuard guard;
+
+  Impl(net::io_context* shared, OutboundGuard outbound)
+      : ioc(shared ? *shared : own.emplace()), guard(outbound) {
     tls.set_default_verify_paths();
     tls.set_verify_mode(ssl::verify_peer);
     tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -135,25 +123,31 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
 
 namespace {
 
-// One request, with its retries, on a strand of the client's io_context.
+// One request, with its retries, on a strand of the client's io_context. Every operation it
+// starts (lookup, connect, TLS, reads, writes, timers) completes on that strand, whichever
+// exchange opened the connection it is using.
 class Exchange final : public UpstreamExchange, public std::enable_shared_from_this<Exchange> {
  public:
-  Exchange(std::shared_ptr<HttpClient::Impl> client, UpstreamTimeouts timeouts, ParsedUrl url,
-           UpstreamRequest request, UpstreamHandlers handlers)
+  Exchange(std::shared_ptr<HttpClient::Impl> client, UpstreamTimeouts timeouts,
+           Result<ParsedUrl> url, UpstreamRequest request, UpstreamHandlers handlers)
       : client_(std::move(client)),
         timeouts_(timeouts),
         strand_(net::make_strand(client_->ioc)),
         resolver_(strand_),
         retry_timer_(strand_),
         deadline_(strand_),
-        url_(std::move(url)),
-        key_(origin_key(url_)),
+        io_timer_(strand_),
         handlers_(std::move(handlers)) {
+    if (!url) {
+      refused_ = url.error().message;
+      return;
+    }
+    url_ = std::move(url).value();
+    key_ = origin_key(url_);
     message_.method(http::verb::post);
     message_.target(url_.target);
     message_.version(11);
-    bool default_port = url_.port == (url_.tls ? "443" : "80");
-    message_.set(http::field::host, default_port ? url_.host : url_.host + ":" + url_.port);
+    message_.set(http::field::host, host_header(url_));
     message_.set(http::field::user_agent, "tollgate");
     message_.set(http::field::content_type, "application/json");
     message_.set(http::field::accept_encoding, "identity");
@@ -163,8 +157,13 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
     message_.prepare_payload();
   }
 
+  // Posted, not dispatched: the handlers never run inside HttpClient::post.
   void start() {
-    net::dispatch(strand_, [self = shared_from_this()] {
+    net::post(strand_, [self = shared_from_this()] {
+      if (self->refused_) {
+        return self->finish(UpstreamFailure{
+            unreachable_error(), 0, {}, false, "the URL is refused: " + *self->refused_});
+      }
       self->deadline_.expires_after(self->timeouts_.total);
       self->deadline_.async_wait([self](beast::error_code ec) {
         if (!ec) self->fail(ErrorCode::kUpstreamTimeout, "the provider did not finish in time");
@@ -180,71 +179,163 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
   }
 
  private:
+  static Error unreachable_error() {
+    return tollgate::fail(ErrorCode::kUpstreamError, std::string(kUpstreamUnreachable));
+  }
+
+  // Binds a completion to this exchange's strand. Sockets are made on the bare io_context (a
+  // pooled one serves many exchanges), so without this their completions could run anywhere.
+  template <typename F>
+  auto on_strand(F&& f) {
+    return net::bind_executor(strand_, std::forward<F>(f));
+  }
+
+  // Arms io_timer_ for the operation about to start on the connection. If it fires first, the
+  // socket is closed, which ends the operation, and expired(ec) turns its error into a timeout.
+  void arm(std::chrono::milliseconds timeout) {
+    uint64_t generation = ++io_generation_;
+    io_expired_ = false;
+    io_timer_.expires_after(timeout);
+    io_timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+      // A wait that completed just as the timer was re-armed is stale: its generation is old.
+      if (ec || generation != self->io_generation_ || self->done_) return;
+      self->io_expired_ = true;
+      self->resolver_.cancel();
+      if (self->connection_) {
+        beast::error_code ignored;
+        self->connection_->socket().close(ignored);
+      }
+    });
+  }
+
+  void disarm() {
+    ++io_generation_;
+    io_timer_.cancel();
+  }
+
+  beast::error_code expired(beast::error_code ec) const {
+    return io_expired_ ? beast::error_code(beast::error::timeout) : ec;
+  }
+
   void attempt() {
     if (done_) return;
     ++attempts_;
+    detail_.clear();
     connection_ = client_->take_idle(key_);
     if (connection_) return send();
     connect();
   }
 
+  // A fresh connection: lookup, the guard on each address, connect, the guard on the peer, TLS;
+  // all within one connect timeout.
   void connect() {
     connection_ = std::make_unique<Connection>();
     if (url_.tls) {
-      auto stream = std::make_unique<TlsStream>(strand_, client_->tls);
-      if (!SSL_set_tlsext_host_name(stream->native_handle(), url_.host.c_str())) {
-        return fail(ErrorCode::kUpstreamError, "cannot set the TLS server name");
+      auto stream = std::make_unique<TlsStream>(client_->ioc, client_->tls);
+      // SNI carries names only (RFC 6066); an address is verified against the certificate's.
+      if (url_.host_kind == HostKind::kName &&
+          !SSL_set_tlsext_host_name(stream->native_handle(), url_.host.c_str())) {
+        return unreachable("cannot set the TLS server name");
       }
       stream->set_verify_callback(ssl::host_name_verification(url_.host));
       connection_->stream = std::move(stream);
     } else {
-      connection_->stream = std::make_unique<beast::tcp_stream>(strand_);
+      connection_->stream = std::make_unique<tcp::socket>(client_->ioc);
     }
-    // An IP address needs no lookup (the resolver runs lookups one at a time on its own thread).
-    beast::error_code not_ip;
-    auto address = net::ip::make_address(url_.host, not_ip);
-    if (!not_ip) {
+    arm(timeouts_.connect);
+    if (url_.host_kind != HostKind::kName) {
+      // An address needs no lookup (the resolver runs lookups one at a time on its own thread).
+      beast::error_code not_ip;
+      auto address = net::ip::make_address(url_.host, not_ip);
+      if (not_ip) return unreachable("not an address: " + url_.host);
       tcp::endpoint endpoint(address, static_cast<uint16_t>(std::stoi(url_.port)));
       return connect_to(tcp::resolver::results_type::create(endpoint, url_.host, url_.port));
     }
     resolver_.async_resolve(
         url_.host, url_.port,
-        [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
-          if (self->done_) return;
-          if (ec) return self->retry_or_fail(0, "cannot resolve the provider's host", {});
-          self->connect_to(results);
-        });
+        on_strand(
+            [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
+              if (self->done_) return;
+              ec = self->expired(ec);
+              if (ec) {
+                return self->unreachable("looking up " + self->url_.host + ": " + ec.message());
+              }
+              self->connect_to(results);
+            }));
   }
 
+  // Connects to the addresses the guard allows, in the order the lookup gave them.
   void connect_to(const tcp::resolver::results_type& results) {
-    auto self = shared_from_this();
-    connection_->tcp().expires_after(timeouts_.connect);
-    connection_->tcp().async_connect(results, [self](beast::error_code ec, const tcp::endpoint&) {
-      if (self->done_) return;
-      if (ec) return self->retry_or_fail(0, "cannot connect to the provider", {});
-      if (!self->url_.tls) return self->send();
-      auto& tls = *std::get<std::unique_ptr<TlsStream>>(self->connection_->stream);
-      self->connection_->tcp().expires_after(self->timeouts_.connect);
-      tls.async_handshake(ssl::stream_base::client, [self](beast::error_code tls_ec) {
-        if (self->done_) return;
-        if (tls_ec) {
-          // A certificate that does not verify is not retried: it will not change.
-          return self->fail(ErrorCode::kUpstreamError,
-                            "TLS with the provider failed: " + tls_ec.message());
-        }
-        self->send();
-      });
-    });
+    endpoints_.clear();
+    std::string refused;
+    for (const auto& entry : results) {
+      if (auto allowed = client_->guard.check_address(entry.endpoint().address()); !allowed) {
+        refused += (refused.empty() ? "" : "; ") + allowed.error().message;
+      } else {
+        endpoints_.push_back(entry.endpoint());
+      }
+    }
+    if (endpoints_.empty()) {
+      return unreachable("every address of " + url_.host + " is refused: " + refused);
+    }
+    // async_connect keeps a reference to endpoints_, which lives as long as this exchange.
+    net::async_connect(
+        connection_->socket(), endpoints_,
+        on_strand([self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
+          if (self->done_) return;
+          ec = self->expired(ec);
+          if (ec) {
+            return self->unreachable("connecting to " + self->url_.host + ": " + ec.message());
+          }
+          self->on_connected();
+        }));
+  }
+
+  // The guard again on the peer actually connected to, before a byte is sent.
+  void on_connected() {
+    beast::error_code ec;
+    tcp::endpoint peer = connection_->socket().remote_endpoint(ec);
+    if (ec) return unreachable("the connection to " + url_.host + " closed: " + ec.message());
+    if (auto allowed = client_->guard.check_address(peer.address()); !allowed) {
+      return unreachable("connected to " + endpoint_text(peer) +
+                         ", refused: " + allowed.error().message);
+    }
+    if (!url_.tls) {
+      disarm();
+      return send();
+    }
+    auto& tls = *std::get<std::unique_ptr<TlsStream>>(connection_->stream);
+    tls.async_handshake(
+        ssl::stream_base::client,
+        on_strand([self = shared_from_this(), peer](beast::error_code tls_ec) {
+          if (self->done_) return;
+          tls_ec = self->expired(tls_ec);
+          if (tls_ec) {
+            return self->unreachable("TLS with " + endpoint_text(peer) + ": " + tls_ec.message());
+          }
+          self->disarm();
+          self->send();
+        }));
+  }
+
+  // Not reached: one message for the caller whatever the cause, retried like a failed connect.
+  void unreachable(std::string detail) {
+    detail_ = std::move(detail);
+    retry_or_fail(0, std::string(kUpstreamUnreachable), {});
   }
 
   void send() {
-    connection_->tcp().expires_after(timeouts_.connect + timeouts_.first_byte);
+    arm(timeouts_.connect + timeouts_.first_byte);
     connection_->visit([self = shared_from_this()](auto& stream) {
-      http::async_write(stream, self->message_, [self](beast::error_code ec, size_t) {
-        if (self->done_) return;
-        if (ec) return self->stale_or_retry("cannot send the request to the provider");
-        self->read_head();
-      });
+      http::async_write(stream, self->message_,
+                        self->on_strand([self](beast::error_code ec, size_t) {
+                          if (self->done_) return;
+                          self->disarm();
+                          if (self->expired(ec)) {
+                            return self->stale_or_retry("cannot send the request to the provider");
+                          }
+                          self->read_head();
+                        }));
     });
   }
 
@@ -252,19 +343,21 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(kResponseHeaderBytesMax));
     parser_->body_limit(kResponseBodyBytesMax);
-    connection_->tcp().expires_after(timeouts_.first_byte);
+    arm(timeouts_.first_byte);
     connection_->visit([self = shared_from_this()](auto& stream) {
       http::async_read_header(
           stream, self->connection_->buffer, *self->parser_,
-          [self](beast::error_code ec, size_t) {
+          self->on_strand([self](beast::error_code ec, size_t) {
             if (self->done_) return;
+            self->disarm();
+            ec = self->expired(ec);
             if (ec == beast::error::timeout) {
               return self->retry_or_fail(0, "the provider did not answer in time", {},
                                          ErrorCode::kUpstreamTimeout);
             }
             if (ec) return self->stale_or_retry("the provider closed the connection");
             self->on_head();
-          });
+          }));
     });
   }
 
@@ -283,9 +376,11 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
     std::optional<std::chrono::milliseconds> retry_after;
     auto header = parser_->get().find(http::field::retry_after);
     if (header != parser_->get().end()) {
-      try {
-        retry_after = std::chrono::seconds(std::stol(std::string(header->value())));
-      } catch (...) {
+      int64_t seconds = 0;
+      std::string_view value = header->value();
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+      if (ec == std::errc() && end == value.data() + value.size() && seconds >= 0) {
+        retry_after = std::chrono::seconds(std::min<int64_t>(seconds, kRetryAfterSecondsMax));
       }
     }
     read_error_body(retry_after);
@@ -297,15 +392,17 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
   void read_chunk(Then then) {
     parser_->get().body().data = chunk_.data();
     parser_->get().body().size = chunk_.size();
-    connection_->tcp().expires_after(timeouts_.idle);
+    arm(timeouts_.idle);
     connection_->visit([self = shared_from_this(), then = std::move(then)](auto& stream) mutable {
       http::async_read_some(
           stream, self->connection_->buffer, *self->parser_,
-          [self, then = std::move(then)](beast::error_code ec, size_t) mutable {
+          self->on_strand([self, then = std::move(then)](beast::error_code ec, size_t) mutable {
             if (self->done_) return;
+            self->disarm();
+            ec = self->expired(ec);
             if (ec == http::error::need_buffer) ec = {};
             then(ec, self->chunk_.size() - self->parser_->get().body().size);
-          });
+          }));
     });
   }
 
@@ -343,14 +440,15 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
   void retry_or_fail(int status, std::string what,
                      std::optional<std::chrono::milliseconds> retry_after,
                      ErrorCode code = ErrorCode::kUpstreamError) {
+    disarm();
     bool retry = (status == 0 || retryable_status(status)) && attempts_ < kUpstreamAttemptsMax;
     if (status != 0 && connection_ && parser_ && parser_->is_done() && parser_->keep_alive()) {
       client_->give_back(key_, std::move(connection_));
     }
     connection_.reset();
     if (!retry) {
-      UpstreamFailure failure{fail_error(code, std::move(what)), status, std::move(error_body_), false};
-      return finish(std::move(failure));
+      return finish(UpstreamFailure{fail_error(code, std::move(what)), status,
+                                    std::move(error_body_), false, std::move(detail_)});
     }
     error_body_.clear();
     retry_timer_.expires_after(backoff(attempts_, retry_after));
@@ -363,7 +461,7 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
 
   void fail(ErrorCode code, std::string what) {
     if (done_) return;
-    UpstreamFailure failure{fail_error(code, std::move(what)), status_, {}, body_started_};
+    UpstreamFailure failure{fail_error(code, std::move(what)), status_, {}, body_started_, {}};
     finish(std::move(failure));
   }
 
@@ -379,9 +477,13 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
     deadline_.cancel();
     retry_timer_.cancel();
     resolver_.cancel();
+    disarm();
     // Closing (not destroying) the socket ends any read in flight, whose handler still holds
     // this exchange and so the connection; a provider whose client left stops generating.
-    if (connection_) connection_->tcp().close();
+    if (connection_) {
+      beast::error_code ignored;
+      connection_->socket().close(ignored);
+    }
     auto on_done = std::move(handlers_.on_done);
     handlers_ = {};
     if (on_done) on_done(std::move(failure));
@@ -393,14 +495,20 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
   tcp::resolver resolver_;
   net::steady_timer retry_timer_;
   net::steady_timer deadline_;
+  net::steady_timer io_timer_;  // the timeout of the operation in flight on the connection
+  uint64_t io_generation_ = 0;
+  bool io_expired_ = false;
+  std::optional<std::string> refused_;  // why the URL may not be called
   ParsedUrl url_;
   std::string key_;
   UpstreamHandlers handlers_;
   http::request<http::string_body> message_;
   std::unique_ptr<Connection> connection_;
+  std::vector<tcp::endpoint> endpoints_;  // the allowed addresses being connected to
   std::optional<http::response_parser<http::buffer_body>> parser_;
   std::array<char, 16 * 1024> chunk_{};
   std::string error_body_;
+  std::string detail_;  // why this attempt did not reach the provider, for the owner's log
   int attempts_ = 0;
   int status_ = 0;
   bool body_started_ = false;
@@ -409,8 +517,8 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
 
 }  // namespace
 
-HttpClient::HttpClient(UpstreamTimeouts timeouts, net::io_context* shared)
-    : timeouts_(timeouts), impl_(std::make_shared<Impl>(shared)) {
+HttpClient::HttpClient(OutboundGuard guard, UpstreamTimeouts timeouts, net::io_context* shared)
+    : guard_(guard), timeouts_(timeouts), impl_(std::make_shared<Impl>(shared, guard)) {
   if (shared) return;
   impl_->work.emplace(net::make_work_guard(impl_->ioc));
   for (size_t i = 0; i < kUpstreamThreads; ++i) {
@@ -429,17 +537,13 @@ HttpClient::~HttpClient() {
   impl_->idle.clear();
 }
 
-Result<std::shared_ptr<UpstreamExchange>> HttpClient::post(UpstreamRequest request,
-                                                          UpstreamHandlers handlers) {
-  auto url = parse_url(request.url);
-  if (!url) {
-    return fail(ErrorCode::kInvalidArgument, "the provider URL must be http(s)://host[:port]/path",
-                "baseUrl");
-  }
-  auto exchange = std::make_shared<Exchange>(impl_, timeouts_, std::move(*url), std::move(request),
+std::shared_ptr<UpstreamExchange> HttpClient::post(UpstreamRequest request,
+                                                   UpstreamHandlers handlers) {
+  auto url = guard_.check_url(request.url);
+  auto exchange = std::make_shared<Exchange>(impl_, timeouts_, std::move(url), std::move(request),
                                              std::move(handlers));
   exchange->start();
-  return std::shared_ptr<UpstreamExchange>(exchange);
+  return exchange;
 }
 
 }  // namespace tollgate::server

@@ -4,14 +4,23 @@
 // already serving requests (no hand-off to other threads, which costs wake-ups); without one it
 // runs on kUpstreamThreads threads of its own.
 //
+// - Every connection goes through the OutboundGuard: the URL is checked, each resolved address
+//   is checked and refused ones are dropped, and the connected peer is checked again before a
+//   byte is sent. Redirects are never followed: a 3xx is a failure like any other non-2xx.
+// - Every way of not reaching the provider (a name that does not resolve, an address the guard
+//   refuses, a refused or timed-out connect, a failed TLS handshake) fails with the one message
+//   kUpstreamUnreachable, so the caller learns nothing about what listens where; the failure's
+//   `detail` says which, for the owner's log.
+// - Each exchange runs every completion (socket, TLS, timers, cancel) on its own strand, also on
+//   a pooled connection another exchange opened: sockets belong to the pool, not to a strand.
 // - A pool keeps idle keep-alive connections per origin (at most kPoolIdlePerOriginMax); a
 //   reused connection the provider had closed is replaced once, without counting as a retry.
-// - Timeouts: connect (TLS handshake included), first byte of the answer, silence between body
-//   reads, and the whole exchange.
-// - Retries: a 429, a 5xx, a failed connect or a first-byte timeout is retried with jittered
-//   exponential backoff (honouring Retry-After up to the cap), at most kUpstreamAttemptsMax
-//   attempts in all, and only before any of the answer was handed on: a stream that has started
-//   is never replayed.
+// - Timeouts: connect (the name lookup and TLS handshake included), first byte of the answer,
+//   silence between body reads, and the whole exchange.
+// - Retries: a 429, a 5xx, not reaching the provider or a first-byte timeout is retried with
+//   jittered exponential backoff (honouring Retry-After up to the cap), at most
+//   kUpstreamAttemptsMax attempts in all, and only before any of the answer was handed on: a stream
+//   that has started is never replayed.
 // - Bodies stream: on_body gets each piece as it arrives. A non-2xx answer's body (at most
 //   kErrorBodyBytesMax) comes with the failure instead, for the adapter to read.
 #pragma once
@@ -20,10 +29,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "server/net/outbound_guard.h"
 #include "tollgate/core/result.h"
 
 namespace boost::asio {
@@ -40,6 +52,8 @@ inline constexpr size_t kErrorBodyBytesMax = size_t{64} << 10;
 inline constexpr size_t kResponseHeaderBytesMax = size_t{64} << 10;
 inline constexpr size_t kResponseBodyBytesMax = size_t{32} << 20;
 inline constexpr size_t kUpstreamThreads = 2;
+// What the caller is told for every way of not reaching the provider.
+inline constexpr std::string_view kUpstreamUnreachable = "could not be reached";
 
 struct UpstreamTimeouts {
   std::chrono::milliseconds connect{10'000};
@@ -59,6 +73,7 @@ struct UpstreamFailure {
   int status = 0;           // the provider's HTTP status, 0 when none arrived
   std::string body;         // a non-2xx answer's body, truncated
   bool body_started = false;  // some of a 2xx body was handed on before the failure
+  std::string detail;  // for the owner's log only: why it could not be reached, when it was not
 };
 
 struct UpstreamHandlers {
@@ -76,31 +91,27 @@ class UpstreamExchange {
 class HttpClient {
  public:
   // With `shared`, exchanges run on that io_context, which must outlive this client; otherwise
-  // on threads of the client's own.
-  explicit HttpClient(UpstreamTimeouts timeouts = {}, boost::asio::io_context* shared = nullptr);
+  // on threads of the client's own. Every URL and address goes through `guard`.
+  explicit HttpClient(OutboundGuard guard, UpstreamTimeouts timeouts = {},
+                      boost::asio::io_context* shared = nullptr);
   // Closes the idle connections; with its own threads, stops them (exchanges in flight end with
   // a failure).
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // kInvalidArgument (param "baseUrl") for a URL it cannot call.
-  Result<std::shared_ptr<UpstreamExchange>> post(UpstreamRequest request, UpstreamHandlers handlers);
+  // Starts the exchange; its handlers run on its strand, never inside this call. A URL the
+  // guard refuses ends it with the kUpstreamUnreachable failure.
+  std::shared_ptr<UpstreamExchange> post(UpstreamRequest request, UpstreamHandlers handlers);
+
+  const OutboundGuard& guard() const { return guard_; }
 
   struct Impl;
 
  private:
+  OutboundGuard guard_;
   UpstreamTimeouts timeouts_;
   std::shared_ptr<Impl> impl_;
 };
-
-// The parts of an http(s) URL; nullopt when it is not one.
-struct ParsedUrl {
-  bool tls = false;
-  std::string host;
-  std::string port;
-  std::string target;  // the path and query, at least "/"
-};
-std::optional<ParsedUrl> parse_url(std::string_view url);
 
 }  // namespace tollgate::server

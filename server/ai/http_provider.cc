@@ -76,9 +76,8 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
       self->guarded([&] { self->on_done(std::move(failure)); });
     };
     auto exchange = client.post(std::move(request), std::move(handlers));
-    if (!exchange) return finish(ModelFailure{exchange.error(), std::nullopt, {}});
     std::lock_guard lock(mutex_);
-    exchange_ = exchange.value();
+    exchange_ = std::move(exchange);
     if (cancelled_) exchange_->cancel();
   }
 
@@ -280,15 +279,16 @@ const Dialect& dialect_for(std::string_view provider) {
 }
 
 std::string provider_detail(const UpstreamFailure& failure, std::string_view api_key) {
-  if (failure.status == 0) return {};
-  std::string body = failure.body;
+  if (failure.status == 0 && failure.detail.empty()) return {};
+  std::string body = failure.status == 0 ? failure.detail : failure.body;
   // Masked before the cut, so no piece of the key survives at the end.
   if (api_key.size() >= kMaskedKeyBytesMin) {
     for (size_t at = body.find(api_key); at != std::string::npos; at = body.find(api_key, at)) {
       body.replace(at, api_key.size(), "[api key]");
     }
   }
-  std::string detail = "HTTP " + std::to_string(failure.status) + ": " + body;
+  std::string detail =
+      failure.status == 0 ? body : "HTTP " + std::to_string(failure.status) + ": " + body;
   if (detail.size() > kProviderDetailBytesMax) {
     detail.resize(kProviderDetailBytesMax);
     detail += "…";
@@ -304,6 +304,11 @@ Error describe_failure(const UpstreamFailure& failure, std::string_view provider
     return error;
   }
   std::string status = " (HTTP " + std::to_string(failure.status) + ")";
+  if (failure.status >= 300 && failure.status < 400) {
+    return fail(ErrorCode::kUpstreamError, who + " answered with a redirect" + status +
+                                               ", which is not followed; the project owner "
+                                               "must set its final base URL");
+  }
   if (failure.status == 401 || failure.status == 403) {
     return fail(ErrorCode::kUpstreamError,
                 who + " refused its API key" + status + "; the project owner must check it");

@@ -130,9 +130,9 @@ Result<std::string_view> tool_text(const nlohmann::json& object, std::string_vie
 // An upstream failure as the end user may see it: the status and what it means, never the
 // provider's own text (which can quote the key or the prompt).
 Error describe_failure(const UpstreamFailure& failure, std::string_view provider);
-// The provider's own error text for the owner's log (empty when no HTTP answer came): the
-// status and body, every occurrence of `api_key` masked first, then cut to
-// kProviderDetailBytesMax.
+// The provider's own error text for the owner's log: the status and body, or without an HTTP
+// answer why it could not be reached (empty when neither is known); every occurrence of
+// `api_key` masked first, then cut to kProviderDetailBytesMax.
 std::string provider_detail(const UpstreamFailure& failure, std::string_view api_key);
 // Shorter keys are not masked: they would match ordinary text.
 inline constexpr size_t kMaskedKeyBytesMin = 8;

@@ -53,30 +53,21 @@ Result<std::string> api_key_field(const json& body) {
   return key;
 }
 
-// https to anywhere; plain http only to this machine (a local Ollama, llama.cpp or vLLM), so a
-// key never crosses a network in the clear. No query or fragment; a trailing '/' is dropped.
-Result<std::string> base_url_field(const json& body) {
+// The URL as the outbound guard's static check allows it (https; plain http only to a loopback
+// address written out, when private upstreams are allowed; no user info; a host spelled one
+// way), without a query or fragment, a trailing '/' dropped. Names are checked when called.
+Result<std::string> base_url_field(const json& body, const OutboundGuard& guard) {
   auto field = body.find("baseUrl");
   if (field == body.end() || field->is_null()) return std::string();
   if (!field->is_string()) return invalid("'baseUrl' must be a string", "baseUrl");
   std::string url = field->get<std::string>();
   if (auto checked = check_text(url, "baseUrl", kBaseUrlBytesMax); !checked) return checked.error();
   while (!url.empty() && url.back() == '/') url.pop_back();
-  std::string_view rest(url);
-  bool https = rest.starts_with("https://");
-  bool http = rest.starts_with("http://");
-  if (!https && !http) return invalid("'baseUrl' must start with https://", "baseUrl");
-  rest.remove_prefix(https ? 8 : 7);
-  std::string_view host = rest.substr(0, rest.find_first_of("/"));
-  std::string_view hostname = host.starts_with("[") ? host.substr(0, host.find(']') + 1)
-                                                     : host.substr(0, host.find(':'));
-  if (hostname.empty() || url.find_first_of("?# ") != std::string::npos || !parse_url(url)) {
-    return invalid("'baseUrl' must be a URL such as https://api.example.com/v1", "baseUrl");
+  if (url.find('?') != std::string::npos) {
+    return invalid("'baseUrl' must not have a query string", "baseUrl");
   }
-  if (http && hostname != "localhost" && hostname != "[::1]" && !hostname.starts_with("127.")) {
-    return invalid("'baseUrl' may use http:// only for this machine (localhost, 127.x, [::1]); "
-                   "use https://",
-                   "baseUrl");
+  if (auto allowed = guard.check_url(url); !allowed) {
+    return invalid("'baseUrl': " + allowed.error().message, "baseUrl");
   }
   return url;
 }
@@ -109,7 +100,7 @@ void add_provider_routes(Router& router, ApiContext& api) {
     if (!name) return error_response(name.error());
     auto key = api_key_field(write.value().body);
     if (!key) return error_response(key.error());
-    auto base_url = base_url_field(write.value().body);
+    auto base_url = base_url_field(write.value().body, api.upstream->guard());
     if (!base_url) return error_response(base_url.error());
     const std::string& project = write.value().caller.project.id;
     auto sealed = api.secrets->seal(key.value(), provider_key_binding(project, name.value()));

@@ -44,12 +44,21 @@ bool is_ipv4_literal(std::string_view host) {
   return parts == 4;
 }
 
-// One settable option: its flag, its environment variable, and how to apply a value.
+// One settable option: its flag, its environment variable, and how to apply a value. A switch
+// takes no value after its flag (which means "1"), but may have one as --flag=VALUE.
 struct Option {
   std::string_view flag;
   std::string_view env;
   std::function<Result<void>(std::string_view param, std::string_view value, ServeConfig&)> apply;
+  bool is_switch = false;
 };
+
+Result<bool> parse_switch(std::string_view param, std::string_view value) {
+  if (value == "1" || value == "true") return true;
+  if (value == "0" || value == "false") return false;
+  return bad(std::string(param),
+             std::string(param) + " must be 1 or 0, got '" + std::string(value) + "'");
+}
 
 const std::vector<Option>& options() {
   static const std::vector<Option> kOptions = {
@@ -178,6 +187,14 @@ const std::vector<Option>& options() {
          c.limits.linger_bytes_max = static_cast<size_t>(bytes.value());
          return {};
        }},
+      {"--allow-private-upstreams", "TOLLGATE_ALLOW_PRIVATE_UPSTREAMS",
+       [](std::string_view param, std::string_view value, ServeConfig& c) -> Result<void> {
+         auto allow = parse_switch(param, value);
+         if (!allow) return allow.error();
+         c.allow_private_upstreams = allow.value();
+         return {};
+       },
+       true},
   };
   return kOptions;
 }
@@ -227,6 +244,8 @@ Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const
     std::string_view value;
     if (name.size() < arg.size()) {
       value = arg.substr(name.size() + 1);
+    } else if (option->is_switch) {
+      value = "1";
     } else if (i + 1 < args.size()) {
       value = args[++i];
     } else {
@@ -345,6 +364,10 @@ Flags for serve (each also read from the environment variable shown):
                            dropping the rest this long (TOLLGATE_LINGER_TIMEOUT_MS, default 5000)
   --linger-bytes-max N     ... and at most this many bytes (TOLLGATE_LINGER_BYTES_MAX, default
                            33554432)
+  --allow-private-upstreams  let providers be on this machine or a private network:
+                           loopback, 10/8, 172.16/12, 192.168/16, 100.64/10, link-local,
+                           fc00::/7; and plain http:// to 127.x.x.x or [::1]
+                           (TOLLGATE_ALLOW_PRIVATE_UPSTREAMS=1, default off)
   --demo                   serve a demo project (made, and its keys printed, the first
                            time); calls without a key act as its publishable key
 

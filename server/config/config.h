@@ -69,6 +69,9 @@ struct ServeConfig {
   int64_t upstream_first_byte_timeout_ms = 60'000;
   int64_t upstream_idle_timeout_ms = 60'000;
   bool demo = false;                       // --demo: a demo project, used by keyless calls
+  // --allow-private-upstreams: providers may be on loopback, private, link-local or CGNAT
+  // addresses, and plain http may go to a loopback address (server/net/outbound_guard.h).
+  bool allow_private_upstreams = false;
   int threads = 1;
   Limits limits;
   bool connections_max_set = false;  // given by flag or environment: kept even if fds are short

@@ -14,9 +14,10 @@ function tempDir(prefix = 'tollgate-test-') {
 /**
  * Resolves once the server logs "listening". With `dataDir`, it serves that directory and leaves
  * it in place when stopped (for restarts); otherwise a throwaway one. `binary` picks another build of the server. `fdLimit` caps the process's open files. `logs` collects every parsed stdout line.
- * `exited` resolves with {code, signal} when the process ends.
+ * `exited` resolves with {code, signal} when the process ends. Private upstreams are allowed
+ * (the fake provider listens on 127.0.0.1) unless `privateUpstreams: false`, as in production.
  */
-async function startServer({ args = [], env = {}, fdLimit, dataDir: reuse, binary: tollgate = defaultBinary } = {}) {
+async function startServer({ args = [], env = {}, fdLimit, dataDir: reuse, binary: tollgate = defaultBinary, privateUpstreams = true } = {}) {
   const dataDir = reuse || tempDir();
   const argv = ['serve', '--port', '0', '--data-dir', dataDir, ...args];
   // With fdLimit, start through the shell so `ulimit -n` applies to the server alone.
@@ -24,7 +25,7 @@ async function startServer({ args = [], env = {}, fdLimit, dataDir: reuse, binar
     ? ['/bin/sh', ['-c', `ulimit -n ${Number(fdLimit)} && exec "$0" "$@"`, tollgate, ...argv]]
     : [tollgate, argv];
   const proc = spawn(command, commandArgs, {
-    env: { ...process.env, DATABASE_URL: '', ...env },
+    env: { ...process.env, DATABASE_URL: '', TOLLGATE_ALLOW_PRIVATE_UPSTREAMS: privateUpstreams ? '1' : '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs = [];

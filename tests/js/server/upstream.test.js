@@ -70,7 +70,9 @@ beforeAll(async () => {
   const pricing = path.join(pricingDir, 'pricing.json');
   fs.writeFileSync(pricing, JSON.stringify({ models: { 'fake/*': { inputPerMillionMicros: 1_000_000, outputPerMillionMicros: 2_000_000 }, 'anthropic/*': { inputPerMillionMicros: 3_000_000, outputPerMillionMicros: 15_000_000 } } }));
   server = await startServer({
-    env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_PRICING_FILE: pricing, TOLLGATE_UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '400' },
+    // Four threads, more than the cores: exchanges and the connections they share run on
+    // different threads (what the pooled-connection test needs to catch a strand mix-up).
+    env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_PRICING_FILE: pricing, TOLLGATE_UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '400', TOLLGATE_THREADS: '4' },
   });
   project = await createProject(server, { startingCredits: 100 });
   for (const [name, baseUrl] of [['fake', `${fake.url}/v1`], ['anthropic', fake.url]]) {
@@ -365,6 +367,75 @@ describe('failures', () => {
     expect(charged).toBeGreaterThanOrEqual(1);
     expect(charged).toBeLessThan(reserved / 10);
   });
+});
+
+describe('redirects and pooled connections', () => {
+  test.each([[302], [307]])('a %i redirect is not followed: 502, not retried, and nothing reaches where it points', async (code) => {
+    await feature(`redirect_${code}`, `fake/text+redirect-${code}`);
+    const res = await invoke(`r${code}`, `redirect_${code}`);
+    expect(res.status).toBe(502);
+    expect(res.body.error.code).toBe('upstream_error');
+    expect(res.body.error.message).toMatch(new RegExp(`redirect \\(HTTP ${code}\\), which is not followed`));
+    expect(JSON.stringify(res.body)).not.toContain('_redirected');
+    const seenByFake = await fake.requests();
+    expect(seenByFake.redirected).toEqual([]);
+    expect(seenByFake.requests.filter((r) => r.body.model === `text+redirect-${code}`)).toHaveLength(1);
+    expect(await balance(`r${code}`)).toBe(100);
+    expect((await expectLedgerSound(server, project.sk)).openHolds).toBe(0);
+  });
+
+  // Pooled connections move between exchanges: every completion of an exchange must run on its
+  // own strand, whoever opened the connection (a ThreadSanitizer build of the server checks it).
+  test('many concurrent calls, streamed, whole and abandoned, share pooled connections', async () => {
+    await feature('pooled', 'fake/text');
+    await feature('pooled_anthropic', 'anthropic/text');
+    await feature('pooled_drip', 'fake/drip-20-10');
+    await fake.reset();
+    const ROUNDS = 8;
+    const PER_ROUND = 16;
+    const abandon = async (user) => {
+      const controller = new AbortController();
+      const res = await fetch(`${server.url}/v1/runtime/invoke`, {
+        method: 'POST',
+        signal: controller.signal,
+        headers: { authorization: `Bearer ${await token(user, ['pooled_drip'])}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ operation: 'pooled_drip', input: { ticket: 'x' }, stream: true }),
+      });
+      await res.body.getReader().read();
+      controller.abort();
+      return 'abandoned';
+    };
+    let calls = 0;
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const results = await Promise.all(Array.from({ length: PER_ROUND }, async (_, i) => {
+        const user = `pool_${round}_${i}`;
+        calls += 1;
+        if (i % 4 === 3) return abandon(user);
+        const op = i % 2 === 0 ? 'pooled' : 'pooled_anthropic';
+        if (i % 4 < 2) {
+          const res = await invoke(user, op);
+          return res.status === 200 && /^Hello from the fake provider/.test(res.body.output) ? 'ok' : JSON.stringify(res.body);
+        }
+        const streamed = await stream(user, op);
+        const last = streamed.events[streamed.events.length - 1];
+        return streamed.status === 200 && last.type === 'done' ? 'ok' : JSON.stringify(last);
+      }));
+      expect(results.filter((r) => r !== 'ok' && r !== 'abandoned')).toEqual([]);
+    }
+    const seenByFake = await fake.requests();
+    expect(seenByFake.requests).toHaveLength(calls);
+    // Reuse happened: far fewer connections than calls.
+    expect(seenByFake.connections).toBeGreaterThan(0);
+    expect(seenByFake.connections).toBeLessThan(calls);
+    let audit;
+    for (let i = 0; i < 40; i += 1) {
+      audit = await expectLedgerSound(server, project.sk);
+      if (audit.openHolds === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(audit.openHolds).toBe(0);
+    expect(await balance('pool_0_0')).toBe(95);
+  }, 120_000);
 });
 
 test('no end-user answer contains the system prompt or the provider key', () => {

@@ -1,4 +1,4 @@
-// The provider-facing pieces without a network: the pricing catalog, URL parsing, the demo
+// The provider-facing pieces without a network: the pricing catalog, failure texts, the demo
 // provider's schema-driven answers, and both wire-format dialects on good and broken input.
 #include <gtest/gtest.h>
 
@@ -54,28 +54,6 @@ TEST(PricingCatalog, BadEntriesAreNamed) {
     auto parsed = PricingCatalog::parse(c.text);
     ASSERT_FALSE(parsed.ok()) << c.text;
     EXPECT_EQ(parsed.error().param, c.param) << c.text;
-  }
-}
-
-TEST(ParseUrl, AcceptsHttpAndHttpsWithPortsAndIpv6) {
-  auto plain = parse_url("http://127.0.0.1:8080/v1");
-  ASSERT_TRUE(plain);
-  EXPECT_FALSE(plain->tls);
-  EXPECT_EQ(plain->host, "127.0.0.1");
-  EXPECT_EQ(plain->port, "8080");
-  EXPECT_EQ(plain->target, "/v1");
-  auto tls = parse_url("https://api.openai.com");
-  ASSERT_TRUE(tls);
-  EXPECT_TRUE(tls->tls);
-  EXPECT_EQ(tls->port, "443");
-  EXPECT_EQ(tls->target, "/");
-  auto v6 = parse_url("http://[::1]:11434/v1/chat");
-  ASSERT_TRUE(v6);
-  EXPECT_EQ(v6->host, "::1");
-  EXPECT_EQ(v6->port, "11434");
-  for (const char* bad : {"ftp://x", "http://", "http://user@host/", "http://host:99999/",
-                          "http://host:/", "https://host:8a/", "http://host:0/"}) {
-    EXPECT_FALSE(parse_url(bad)) << bad;
   }
 }
 
@@ -673,16 +651,34 @@ TEST(HttpProvider, AnExceptionReadingAWholeAnswerIsAFailureThatProducedNothing) 
 }
 
 TEST(DescribeFailure, NeverCarriesTheProvidersText) {
-  UpstreamFailure failure{fail(ErrorCode::kUpstreamError, "x"), 401, "Incorrect API key sk-abc", false};
+  UpstreamFailure failure{
+      fail(ErrorCode::kUpstreamError, "x"), 401, "Incorrect API key sk-abc", false, {}};
   Error error = describe_failure(failure, "openai");
   EXPECT_EQ(error.message.find("sk-abc"), std::string::npos);
   EXPECT_NE(error.message.find("HTTP 401"), std::string::npos);
 }
 
+TEST(DescribeFailure, ARedirectIsAFailureAndNotReachingTheProviderIsOneMessage) {
+  UpstreamFailure redirect{fail(ErrorCode::kUpstreamError, "x"), 302, "", false, {}};
+  Error error = describe_failure(redirect, "openai");
+  EXPECT_EQ(error.code, ErrorCode::kUpstreamError);
+  EXPECT_NE(error.message.find("redirect (HTTP 302), which is not followed"), std::string::npos);
+  for (const char* detail : {"looking up x.invalid: Host not found", "connecting to a: refused",
+                             "every address of localhost is refused: 127.0.0.1 is a loopback"}) {
+    UpstreamFailure unreachable{fail(ErrorCode::kUpstreamError, std::string(kUpstreamUnreachable)),
+                                0, "", false, detail};
+    EXPECT_EQ(describe_failure(unreachable, "openai").message,
+              "the provider 'openai': " + std::string(kUpstreamUnreachable));
+  }
+}
+
 TEST(ProviderDetail, MasksTheKeyBeforeTheCutAndKeepsTheStatus) {
   const std::string key = "sk-live-0123456789abcdef";
-  UpstreamFailure failure{fail(ErrorCode::kUpstreamError, "x"), 400,
-                          "{\"error\":\"bad key " + key + "\"} " + key, false};
+  UpstreamFailure failure{fail(ErrorCode::kUpstreamError, "x"),
+                          400,
+                          "{\"error\":\"bad key " + key + "\"} " + key,
+                          false,
+                          {}};
   EXPECT_EQ(provider_detail(failure, key),
             "HTTP 400: {\"error\":\"bad key [api key]\"} [api key]");
   // A key that would straddle the cut is masked first, so no prefix of it survives.
@@ -691,11 +687,14 @@ TEST(ProviderDetail, MasksTheKeyBeforeTheCutAndKeepsTheStatus) {
   EXPECT_LE(detail.size(), kProviderDetailBytesMax + std::string("…").size());
   EXPECT_EQ(detail.find("sk-live"), std::string::npos);
   EXPECT_TRUE(detail.ends_with("…"));
-  // No HTTP answer (a timeout, a refused connection): nothing from the provider to keep.
+  // No HTTP answer (a timeout, a refused connection): nothing from the provider to keep, only
+  // why it was not reached when that is known.
   failure.status = 0;
   EXPECT_EQ(provider_detail(failure, key), "");
+  failure.detail = "connecting to api.example.com: Connection refused";
+  EXPECT_EQ(provider_detail(failure, key), failure.detail);
   // Keys too short to mask safely are left; the text is still only in the owner's log.
-  failure = UpstreamFailure{fail(ErrorCode::kUpstreamError, "x"), 500, "abc abc", false};
+  failure = UpstreamFailure{fail(ErrorCode::kUpstreamError, "x"), 500, "abc abc", false, {}};
   EXPECT_EQ(provider_detail(failure, "abc"), "HTTP 500: abc abc");
 }
 

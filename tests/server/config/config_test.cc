@@ -131,6 +131,33 @@ TEST(Config, DemoDatabaseUrlAndProjectsCreate) {
   EXPECT_EQ(create.value().serve.data_dir, "d");
 }
 
+TEST(Config, PrivateUpstreamsAreOffUnlessTheFlagOrVariableSaysSo) {
+  EXPECT_FALSE(parse({"serve"}).value().serve.allow_private_upstreams);
+  EXPECT_TRUE(parse({"serve", "--allow-private-upstreams"}).value().serve.allow_private_upstreams);
+  EXPECT_TRUE(parse({"serve", "--allow-private-upstreams", "--port", "0"})
+                  .value()
+                  .serve.allow_private_upstreams);
+  EXPECT_TRUE(parse({"serve"}, {{"TOLLGATE_ALLOW_PRIVATE_UPSTREAMS", "1"}})
+                  .value()
+                  .serve.allow_private_upstreams);
+  // The flag wins over the environment, either way.
+  EXPECT_FALSE(parse({"serve", "--allow-private-upstreams=0"},
+                     {{"TOLLGATE_ALLOW_PRIVATE_UPSTREAMS", "1"}})
+                   .value()
+                   .serve.allow_private_upstreams);
+  EXPECT_TRUE(parse({"serve", "--allow-private-upstreams"},
+                    {{"TOLLGATE_ALLOW_PRIVATE_UPSTREAMS", "0"}})
+                  .value()
+                  .serve.allow_private_upstreams);
+  EXPECT_NE(usage().find("--allow-private-upstreams"), std::string::npos);
+  auto bad_env = parse({"serve"}, {{"TOLLGATE_ALLOW_PRIVATE_UPSTREAMS", "yes"}});
+  ASSERT_FALSE(bad_env.ok());
+  EXPECT_EQ(bad_env.error().param, "TOLLGATE_ALLOW_PRIVATE_UPSTREAMS");
+  auto bad_flag = parse({"serve", "--allow-private-upstreams=maybe"});
+  ASSERT_FALSE(bad_flag.ok());
+  EXPECT_EQ(bad_flag.error().param, "--allow-private-upstreams");
+}
+
 TEST(Config, BadInputNamesTheFlagOrVariable) {
   std::vector<BadInput> cases = {
       {{"serve", "--frob"}, {}, "--frob"},
