@@ -599,7 +599,7 @@ ModelResult call_once(const Dialect& dialect, const std::string& body, bool stre
   OneShotServer server(body);
   // For the whole process, as the server's is: the call's end is reported before its exchange
   // has finished closing, which a client destroyed at once would cut short (and leak).
-  static HttpClient client;
+  static HttpClient client(OutboundGuard(/*allow_private=*/true));
   HttpProvider provider(client, dialect, {"openai", "sk-test-key-0123456789", server.url()});
   ModelRequest request;
   request.model = "gpt";

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "server/store/store.h"
+#include "tests/support/forwarding_store.h"
 
 namespace tollgate::server {
 namespace {
@@ -23,9 +24,9 @@ constexpr int64_t kNow = 1'790'000'000'000;
 
 // Forwards everything to a real store, but fails (kStoreUnavailable, nothing applied) the first
 // `failures` batches that hold a settle or a release.
-class FlakyCloseStore final : public Store {
+class FlakyCloseStore final : public ForwardingStore {
  public:
-  FlakyCloseStore(Store& inner, int failures) : inner_(inner), failures_(failures) {}
+  FlakyCloseStore(Store& inner, int failures) : ForwardingStore(inner), failures_(failures) {}
 
   int close_batches() const { return close_batches_; }
 
@@ -46,101 +47,7 @@ class FlakyCloseStore final : public Store {
     return inner_.apply(commands, now_ms, decided);
   }
 
-  std::string_view kind() const override { return inner_.kind(); }
-  Result<int64_t> schema_version() override { return inner_.schema_version(); }
-  Result<void> ping() override { return inner_.ping(); }
-  Result<std::optional<std::string>> get_setting(std::string_view name) override {
-    return inner_.get_setting(name);
-  }
-  Result<std::string> put_setting_if_absent(std::string_view name,
-                                            std::string_view value) override {
-    return inner_.put_setting_if_absent(name, value);
-  }
-  Result<bool> replace_setting(std::string_view name, std::string_view expected,
-                               std::string_view value) override {
-    return inner_.replace_setting(name, expected, value);
-  }
-  Result<void> create_project(const Project& project, std::span<const KeyRecord> keys) override {
-    return inner_.create_project(project, keys);
-  }
-  Result<std::optional<Project>> get_project(std::string_view id) override {
-    return inner_.get_project(id);
-  }
-  Result<std::optional<Project>> demo_project() override { return inner_.demo_project(); }
-  Result<Project> patch_project_settings(std::string_view id, const SettingsPatch& patch) override {
-    return inner_.patch_project_settings(id, patch);
-  }
-  Result<std::optional<KeyRecord>> find_key(std::string_view hash) override {
-    return inner_.find_key(hash);
-  }
-  Result<void> create_operation(const OperationRecord& operation) override {
-    return inner_.create_operation(operation);
-  }
-  Result<std::optional<OperationRecord>> get_operation(std::string_view project_id,
-                                                       std::string_view slug) override {
-    return inner_.get_operation(project_id, slug);
-  }
-  Result<std::vector<OperationRecord>> list_operations(std::string_view project_id,
-                                                       const Page& page) override {
-    return inner_.list_operations(project_id, page);
-  }
-  Result<OperationRecord> patch_operation(std::string_view project_id, std::string_view slug,
-                                          int64_t now_ms, const OperationPatch& patch) override {
-    return inner_.patch_operation(project_id, slug, now_ms, patch);
-  }
-  Result<bool> delete_operation(std::string_view project_id, std::string_view slug) override {
-    return inner_.delete_operation(project_id, slug);
-  }
-  Result<ProviderRecord> put_provider(const ProviderRecord& provider) override {
-    return inner_.put_provider(provider);
-  }
-  Result<std::optional<ProviderRecord>> get_provider(std::string_view project_id,
-                                                     std::string_view name) override {
-    return inner_.get_provider(project_id, name);
-  }
-  Result<std::vector<ProviderRecord>> list_providers(std::string_view project_id) override {
-    return inner_.list_providers(project_id);
-  }
-  Result<bool> delete_provider(std::string_view project_id, std::string_view name) override {
-    return inner_.delete_provider(project_id, name);
-  }
-  Result<Account> get_account(std::string_view project_id, std::string_view user_id,
-                              int64_t now_ms) override {
-    return inner_.get_account(project_id, user_id, now_ms);
-  }
-  Result<std::vector<Account>> list_accounts(std::string_view project_id,
-                                             const Page& page) override {
-    return inner_.list_accounts(project_id, page);
-  }
-  Result<AccountStats> account_stats(std::string_view project_id) override {
-    return inner_.account_stats(project_id);
-  }
-  Result<std::vector<LedgerEntry>> list_ledger(std::string_view project_id,
-                                               std::optional<std::string> user_id,
-                                               const Page& page) override {
-    return inner_.list_ledger(project_id, std::move(user_id), page);
-  }
-  Result<std::optional<Hold>> get_hold(std::string_view project_id,
-                                       std::string_view hold_id) override {
-    return inner_.get_hold(project_id, hold_id);
-  }
-  Result<std::vector<InvocationTotal>> invocation_totals(std::string_view project_id,
-                                                         const InvocationQuery& query) override {
-    return inner_.invocation_totals(project_id, query);
-  }
-  Result<Analytics> analytics(std::string_view project_id, int64_t from_ms, int64_t to_ms,
-                              int64_t interval_ms) override {
-    return inner_.analytics(project_id, from_ms, to_ms, interval_ms);
-  }
-  Result<LedgerAudit> audit(std::string_view project_id) override {
-    return inner_.audit(project_id);
-  }
-  Result<int64_t> purge_idempotency(int64_t now_ms) override {
-    return inner_.purge_idempotency(now_ms);
-  }
-
  private:
-  Store& inner_;
   std::atomic<int> failures_;
   std::atomic<int> close_batches_{0};
 };
@@ -161,7 +68,7 @@ class HoldCloseTest : public ::testing::Test {
     project.name = "close";
     project.created_at_ms = kNow;
     project.settings.starting_credits = 100;
-    KeyRecord key{"key_close", project.id, KeyKind::kSecret, "hash_close", "abcd"};
+    KeyRecord key{"key_close", project.id, KeyKind::kSecret, "hash_close", "abcd", std::nullopt, kNow};
     ASSERT_TRUE(sqlite_->create_project(project, std::span<const KeyRecord>(&key, 1)).ok());
     auto reserved = writer_->apply(LedgerCommand{
         ReserveCommand{"proj_close", "user", "hold_1", 30, 3000, 600'000, "op", {}}, std::nullopt});
