@@ -11,6 +11,22 @@ ojson json_or_null(const std::optional<int64_t>& value) {
   return value ? ojson(*value) : ojson(nullptr);
 }
 
+// A total as a JSON integer while it fits in int64, as every amount is; beyond, as a string of
+// its exact digits, which no JSON reader rounds (docs/api.md, "Totals").
+ojson total(Int128 value) {
+  if (value >= INT64_MIN && value <= INT64_MAX) return ojson(static_cast<int64_t>(value));
+  return ojson(int128_decimal(value));
+}
+
+// USD for a total of micros: exact whatever its size.
+std::string usd_total(Int128 micros) {
+  if (micros >= INT64_MIN && micros <= INT64_MAX) return usd(static_cast<int64_t>(micros));
+  Int128 dollars = micros / money::kMicrosPerUsd;
+  Int128 fraction = micros % money::kMicrosPerUsd;
+  std::string cents = usd(static_cast<int64_t>(fraction < 0 ? -fraction : fraction));
+  return int128_decimal(dollars) + cents.substr(cents.find('.'));
+}
+
 }  // namespace
 
 ojson render_created_project(const CreatedProject& created) {
@@ -72,19 +88,19 @@ ojson render_entry(const LedgerEntry& e) {
 ojson render_stats(const AccountStats& stats) {
   return {{"total", stats.total},
           {"pro", stats.paid},
-          {"mrr", usd(stats.mrr_micros)},
-          {"mrrMicros", stats.mrr_micros},
-          {"creditsOutstanding", stats.credits_outstanding}};
+          {"mrr", usd_total(stats.mrr_micros)},
+          {"mrrMicros", total(stats.mrr_micros)},
+          {"creditsOutstanding", total(stats.credits_outstanding)}};
 }
 
 ojson render_invocations(const InvocationTotal& total, std::string_view key_name) {
   ojson out = ojson::object();
   if (!key_name.empty()) out[std::string(key_name)] = total.key;
   out["calls"] = total.calls;
-  out["inputTokens"] = total.input_tokens;
-  out["outputTokens"] = total.output_tokens;
-  out["credits"] = total.credits;
-  out["costMicros"] = total.micros;
+  out["inputTokens"] = server::total(total.input_tokens);
+  out["outputTokens"] = server::total(total.output_tokens);
+  out["credits"] = server::total(total.credits);
+  out["costMicros"] = server::total(total.micros);
   return out;
 }
 
@@ -99,12 +115,12 @@ ojson render_analytics(const Analytics& analytics, int64_t from_ms, int64_t to_m
   ojson series = ojson::array();
   for (const UsagePoint& point : analytics.series) {
     series.push_back(
-        {{"startMs", point.start_ms}, {"calls", point.calls}, {"credits", point.credits}});
+        {{"startMs", point.start_ms}, {"calls", point.calls}, {"credits", total(point.credits)}});
   }
   ojson events = ojson::array();
   for (const EventTotal& event : analytics.top_events) {
     events.push_back(
-        {{"event", event.event}, {"calls", event.calls}, {"credits", event.credits}});
+        {{"event", event.event}, {"calls", event.calls}, {"credits", total(event.credits)}});
   }
   return {{"fromMs", from_ms},
           {"toMs", to_ms},

@@ -81,47 +81,102 @@ Result<LedgerOutcome> LedgerWriter::apply(LedgerCommand command) {
 }
 
 void LedgerWriter::run(Partition& partition, bool housekeeper) {
-  std::vector<Pending> batch;
-  std::vector<LedgerCommand> commands;
   while (true) {
-    batch.clear();
-    {
-      std::unique_lock lock(partition.mutex);
-      partition.wake.wait_for(lock, kHoldSweepInterval,
-                              [&] { return partition.stopping || !partition.queue.empty(); });
-      if (!partition.queue.empty() && partition.queue.size() < kBatchCommandsMax &&
-          kBatchLinger.count() > 0) {
-        partition.wake.wait_for(lock, kBatchLinger, [&] {
-          return partition.stopping || partition.queue.size() >= kBatchCommandsMax;
-        });
-      }
-      while (!partition.queue.empty() && batch.size() < kBatchCommandsMax) {
-        batch.push_back(std::move(partition.queue.front()));
-        partition.queue.pop_front();
-      }
-      if (batch.empty() && partition.stopping) return;
+    std::shared_ptr<Batch> batch;
+    bool stop = false;
+    try {
+      batch = take(partition, stop);
+    } catch (...) {
+      log_error("ledger_writer_error", "taking a batch", std::current_exception(), 0);
+      continue;  // whatever was taken is still queued, or went with the exception (bad_alloc)
     }
-    int64_t now_ms = clock_();
-    if (!batch.empty()) {
-      commands.clear();
-      for (Pending& pending : batch) commands.push_back(std::move(pending.command));
-      bool any_decided = std::any_of(batch.begin(), batch.end(),
-                                     [](const Pending& pending) { return bool(pending.decided); });
-      Store::Decided decided;
-      if (any_decided) {
-        decided = [this, &batch](const std::vector<LedgerOutcome>& outcomes) {
-          tell_decided(batch, outcomes);
-        };
+    if (stop) return;
+    int64_t now_ms = 0;
+    try {
+      now_ms = clock_();
+      if (!batch->empty()) apply_batch(batch, now_ms);
+    } catch (...) {
+      // A bug or bad_alloc: fail closed. Nothing of the batch was committed (an exception
+      // unwinding through the store rolls its transaction back), so every caller not yet
+      // answered gets 503.
+      log_error("ledger_batch_failed", "applying a batch", std::current_exception(), batch->size());
+      for (Pending& pending : *batch) {
+        answer_one(pending, fail(ErrorCode::kStoreUnavailable,
+                                 "the ledger could not apply this request; retry shortly"));
       }
-      auto outcomes = store_.apply(commands, now_ms, decided);
-      if (!outcomes && log_ != nullptr) {
-        log_->warn("ledger_batch_failed",
-                    {{"commands", batch.size()}, {"reason", outcomes.error().message}});
-      }
-      answer(batch, std::move(outcomes));
     }
-    if (housekeeper) housekeeping(now_ms);
+    if (!housekeeper) continue;
+    try {
+      housekeeping(now_ms != 0 ? now_ms : clock_());
+    } catch (...) {
+      log_error("ledger_housekeeping_failed", "housekeeping", std::current_exception(), 0);
+    }
   }
+}
+
+std::shared_ptr<LedgerWriter::Batch> LedgerWriter::take(Partition& partition, bool& stop) {
+  auto batch = std::make_shared<Batch>();
+  std::unique_lock lock(partition.mutex);
+  partition.wake.wait_for(lock, kHoldSweepInterval,
+                          [&] { return partition.stopping || !partition.queue.empty(); });
+  if (!partition.queue.empty() && partition.queue.size() < kBatchCommandsMax &&
+      kBatchLinger.count() > 0) {
+    partition.wake.wait_for(lock, kBatchLinger, [&] {
+      return partition.stopping || partition.queue.size() >= kBatchCommandsMax;
+    });
+  }
+  batch->reserve(std::min(partition.queue.size(), kBatchCommandsMax));
+  while (!partition.queue.empty() && batch->size() < kBatchCommandsMax) {
+    batch->push_back(std::move(partition.queue.front()));
+    partition.queue.pop_front();
+  }
+  stop = batch->empty() && partition.stopping;
+  return batch;
+}
+
+void LedgerWriter::apply_batch(const std::shared_ptr<Batch>& batch, int64_t now_ms) {
+  std::vector<LedgerCommand> commands;
+  commands.reserve(batch->size());
+  // Moved out: answering a caller, even after an exception, needs only its `done`.
+  for (Pending& pending : *batch) commands.push_back(std::move(pending.command));
+  bool any_decided = std::any_of(batch->begin(), batch->end(),
+                                 [](const Pending& pending) { return bool(pending.decided); });
+  Store::Decided decided;
+  if (any_decided) {
+    decided = [this, &batch](const std::vector<LedgerOutcome>& outcomes) {
+      tell_decided(*batch, outcomes);
+    };
+  }
+  auto outcomes = store_.apply(commands, now_ms, decided);
+  if (!outcomes && log_ != nullptr) {
+    log_->warn("ledger_batch_failed",
+               {{"commands", batch->size()}, {"reason", outcomes.error().message}});
+  }
+  answer(batch, std::move(outcomes));
+}
+
+void LedgerWriter::answer_one(Pending& pending, Result<LedgerOutcome> outcome) noexcept {
+  Done done = std::move(pending.done);
+  pending.done = nullptr;
+  if (!done) return;  // answered already
+  try {
+    done(std::move(outcome));
+  } catch (...) {
+    log_error("ledger_answer_failed", "answering a caller", std::current_exception(), 1);
+  }
+}
+
+void LedgerWriter::log_error(std::string_view event, std::string_view during,
+                             std::exception_ptr error, size_t commands) noexcept {
+  if (log_ == nullptr) return;
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  log_->error(event, {{"during", during}, {"commands", commands}, {"exception", what}});
 }
 
 void LedgerWriter::answer_through(Answerer run_later) {
@@ -129,28 +184,37 @@ void LedgerWriter::answer_through(Answerer run_later) {
   answerer_ = std::move(run_later);
 }
 
-void LedgerWriter::answer(std::vector<Pending>& batch, Result<std::vector<LedgerOutcome>> outcomes) {
-  bool hand_off = batch.size() > kInlineAnswersMax;
-  run_or_hand_off(hand_off, [pending = std::move(batch), results = std::move(outcomes)]() mutable {
-    for (size_t i = 0; i < pending.size(); ++i) {
-      if (results) {
-        pending[i].done(std::move(results.value()[i]));
+void LedgerWriter::answer(const std::shared_ptr<Batch>& batch,
+                          Result<std::vector<LedgerOutcome>> outcomes) {
+  bool hand_off = batch->size() > kInlineAnswersMax;
+  auto results = std::make_shared<Result<std::vector<LedgerOutcome>>>(std::move(outcomes));
+  run_or_hand_off(hand_off, [this, batch, results] {
+    for (size_t i = 0; i < batch->size(); ++i) {
+      if (results->ok() && i < results->value().size()) {
+        answer_one((*batch)[i], std::move(results->value()[i]));
+      } else if (results->ok()) {
+        answer_one((*batch)[i], fail(ErrorCode::kInternal, "the ledger lost an outcome"));
       } else {
-        pending[i].done(results.error());
+        answer_one((*batch)[i], results->error());
       }
     }
   });
-  batch.clear();
 }
 
-void LedgerWriter::tell_decided(const std::vector<Pending>& batch,
-                                const std::vector<LedgerOutcome>& outcomes) {
+void LedgerWriter::tell_decided(const Batch& batch, const std::vector<LedgerOutcome>& outcomes) {
   std::vector<std::pair<Done, LedgerOutcome>> told;
-  for (size_t i = 0; i < batch.size(); ++i) {
+  for (size_t i = 0; i < batch.size() && i < outcomes.size(); ++i) {
     if (batch[i].decided) told.emplace_back(batch[i].decided, outcomes[i]);
   }
-  run_or_hand_off(true, [told = std::move(told)]() mutable {
-    for (auto& [decided, outcome] : told) decided(std::move(outcome));
+  run_or_hand_off(true, [this, told = std::move(told)]() mutable {
+    for (auto& [decided, outcome] : told) {
+      try {
+        decided(std::move(outcome));
+      } catch (...) {
+        log_error("ledger_answer_failed", "telling a caller its decision", std::current_exception(),
+                  1);
+      }
+    }
   });
 }
 

@@ -9,6 +9,11 @@
 // store cannot commit answers every caller in it with kStoreUnavailable (503), and nothing in it
 // took effect. The first writer also sweeps expired holds and old idempotency records.
 //
+// The writer threads never die: an exception from a batch (the store, bad_alloc, a bug) answers
+// every caller of that batch not yet answered with kStoreUnavailable (fail closed: nothing of it
+// was committed), is logged at `error`, and the thread goes on with the next batch. An exception
+// from a caller's own `done` or `decided` is logged and goes no further.
+//
 // Limits: at most kBatchCommandsMax commands per batch; a batch waits at most kBatchLinger for
 // more commands after the first (zero: the batch forms from whatever queued while the previous
 // one committed); at most kQueueCommandsMax commands wait, and beyond that submit() answers 503
@@ -18,9 +23,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <functional>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -79,6 +85,8 @@ class LedgerWriter {
     Done done;
     Done decided;
   };
+  // Shared with the answers handed off to another thread.
+  using Batch = std::vector<Pending>;
   struct Partition {
     std::mutex mutex;
     std::condition_variable wake;
@@ -87,8 +95,16 @@ class LedgerWriter {
     std::thread thread;
   };
   void run(Partition& partition, bool housekeeper);
-  void answer(std::vector<Pending>& batch, Result<std::vector<LedgerOutcome>> outcomes);
-  void tell_decided(const std::vector<Pending>& batch, const std::vector<LedgerOutcome>& outcomes);
+  // The next batch, waiting up to kHoldSweepInterval for one; `stop` when the partition is
+  // stopping with nothing left.
+  std::shared_ptr<Batch> take(Partition& partition, bool& stop);
+  void apply_batch(const std::shared_ptr<Batch>& batch, int64_t now_ms);
+  void answer(const std::shared_ptr<Batch>& batch, Result<std::vector<LedgerOutcome>> outcomes);
+  // Runs the caller's `done` once (later calls do nothing); an exception from it is logged.
+  void answer_one(Pending& pending, Result<LedgerOutcome> outcome) noexcept;
+  void tell_decided(const Batch& batch, const std::vector<LedgerOutcome>& outcomes);
+  void log_error(std::string_view event, std::string_view during, std::exception_ptr error,
+                 size_t commands) noexcept;
   void run_or_hand_off(bool hand_off, std::function<void()> answers);
   void housekeeping(int64_t now_ms);
   Partition& partition_for(const LedgerCommand& command);

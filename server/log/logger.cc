@@ -20,7 +20,17 @@ Logger::~Logger() {
   thread_.join();
 }
 
-void Logger::log(std::string_view level, std::string_view event, nlohmann::ordered_json fields) {
+void Logger::log(std::string_view level, std::string_view event,
+                 nlohmann::ordered_json fields) noexcept {
+  try {
+    queue_line(level, event, std::move(fields));
+  } catch (...) {
+    // Out of memory while formatting: this line is lost, the caller goes on.
+  }
+}
+
+void Logger::queue_line(std::string_view level, std::string_view event,
+                        nlohmann::ordered_json fields) {
   // The line is {"ts_ms", "level", "event", then the fields}: the fields' object is dumped once
   // and spliced in, not copied into a second object (one line per request, so this is hot).
   // `replace` so a stray invalid UTF-8 byte (e.g. from a request path) cannot throw here.
@@ -64,24 +74,48 @@ void Logger::run() {
   std::chrono::steady_clock::time_point last_write{};
   std::unique_lock lock(mutex_);
   while (true) {
-    queued_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-    if (queue_.empty()) return;  // stopping, and everything is written
-    // Lines keep coming: gather for kLogLinger (log() notifies only an empty queue, so this
-    // waits it out unless the logger stops or the queue nears its bound).
-    if (!stopping_ && std::chrono::steady_clock::now() - last_write < kLogLinger) {
-      queued_.wait_for(lock, kLogLinger,
-                       [&] { return stopping_ || queue_.size() >= kLogQueueBytesMax / 2; });
+    try {
+      if (!write_next(lock, batch, last_write)) return;
+    } catch (...) {
+      if (!lock.owns_lock()) lock.lock();
+      bool lost = !batch.empty();  // taken from the queue, so flush() must not wait for it
+      batch.clear();
+      // Formatted without allocating: this must not throw in turn.
+      char line[128];
+      int size =
+          std::snprintf(line, sizeof line,
+                        "{\"ts_ms\":%lld,\"level\":\"error\",\"event\":\"log_write_failed\"}\n",
+                        static_cast<long long>(unix_ms_now()));
+      if (size > 0) std::fwrite(line, 1, static_cast<size_t>(size), out_);
+      std::fflush(out_);
+      if (lost) {
+        ++written_batches_;
+        written_.notify_all();
+      }
     }
-    batch.swap(queue_);
-    lock.unlock();
-    std::fwrite(batch.data(), 1, batch.size(), out_);
-    std::fflush(out_);
-    last_write = std::chrono::steady_clock::now();
-    batch.clear();
-    lock.lock();
-    ++written_batches_;
-    written_.notify_all();
   }
+}
+
+bool Logger::write_next(std::unique_lock<std::mutex>& lock, std::string& batch,
+                        std::chrono::steady_clock::time_point& last_write) {
+  queued_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+  if (queue_.empty()) return false;  // stopping, and everything is written
+  // Lines keep coming: gather for kLogLinger (log() notifies only an empty queue, so this
+  // waits it out unless the logger stops or the queue nears its bound).
+  if (!stopping_ && std::chrono::steady_clock::now() - last_write < kLogLinger) {
+    queued_.wait_for(lock, kLogLinger,
+                     [&] { return stopping_ || queue_.size() >= kLogQueueBytesMax / 2; });
+  }
+  batch.swap(queue_);
+  lock.unlock();
+  std::fwrite(batch.data(), 1, batch.size(), out_);
+  std::fflush(out_);
+  last_write = std::chrono::steady_clock::now();
+  batch.clear();
+  lock.lock();
+  ++written_batches_;
+  written_.notify_all();
+  return true;
 }
 
 }  // namespace tollgate::server

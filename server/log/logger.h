@@ -9,6 +9,9 @@
 // queued (under load, the last few milliseconds' worth). At most kLogQueueBytesMax wait; beyond
 // that log() blocks until the log thread catches up, so lines are never dropped.
 //
+// The log thread never dies: an exception while writing a batch (none is expected) loses that
+// batch, writes a `log_write_failed` line at `error` in its place, and the thread goes on.
+//
 // Callers must never pass secrets (keys, tokens, query strings, bodies).
 #pragma once
 
@@ -33,9 +36,10 @@ class Logger {
   Logger(const Logger&) = delete;
   Logger& operator=(const Logger&) = delete;
 
-  // Queues {"ts_ms":…,"level":…,"event":…, …fields}.
+  // Queues {"ts_ms":…,"level":…,"event":…, …fields}. Never throws: a line that cannot be
+  // formatted (out of memory) is dropped.
   void log(std::string_view level, std::string_view event,
-           nlohmann::ordered_json fields = nlohmann::ordered_json::object());
+           nlohmann::ordered_json fields = nlohmann::ordered_json::object()) noexcept;
 
   void info(std::string_view event,
             nlohmann::ordered_json fields = nlohmann::ordered_json::object()) {
@@ -45,12 +49,20 @@ class Logger {
             nlohmann::ordered_json fields = nlohmann::ordered_json::object()) {
     log("warn", event, std::move(fields));
   }
+  void error(std::string_view event,
+             nlohmann::ordered_json fields = nlohmann::ordered_json::object()) {
+    log("error", event, std::move(fields));
+  }
 
   // Returns once every line queued before the call is written and flushed.
   void flush();
 
  private:
+  void queue_line(std::string_view level, std::string_view event, nlohmann::ordered_json fields);
   void run();
+  // Writes the next batch (waiting for one); false once stopping with nothing left.
+  bool write_next(std::unique_lock<std::mutex>& lock, std::string& batch,
+                  std::chrono::steady_clock::time_point& last_write);
 
   std::FILE* out_;
   std::mutex mutex_;

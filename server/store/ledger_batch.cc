@@ -441,10 +441,22 @@ class LedgerBatch {
   LedgerOutcome apply_one(const CreditCommand& credit, size_t index) {
     AccountState* state = account(credit.project_id, credit.user_id);
     if (state == nullptr) return no_project(credit.project_id);
-    auto total = money::add(money::Credits(state->account.balance), money::Credits(credit.amount));
-    if (!total) {
-      return failed(ErrorCode::kOverflow, "the balance would exceed the largest credit amount",
-                    "amount");
+    if (credit.amount <= 0) {
+      return failed(ErrorCode::kInvalidArgument, "a credit adds a positive amount", "amount");
+    }
+    // Open holds return their unspent credits to the balance when they close, so they count
+    // here: once granted, a balance can always take them back without leaving int64.
+    auto held = open_hold_credits(state->account);
+    if (!held) {
+      decide_error_ = held.error();
+      return failed(held.error().code, held.error().message);
+    }
+    Int128 total = Int128(state->account.balance) + held.value() + credit.amount;
+    if (total > INT64_MAX) {
+      std::string message = "the balance would exceed the largest credit amount, " +
+                            std::to_string(INT64_MAX) + ", counting the " +
+                            int128_decimal(held.value()) + " credits held by calls in progress";
+      return failed(ErrorCode::kOverflow, std::move(message), "amount");
     }
     add_entry(*state, credit.kind, credit.amount, index, "", credit.reason);
     LedgerOutcome outcome;
@@ -510,16 +522,25 @@ class LedgerBatch {
                                std::to_string(a.balance));
       return outcome;
     }
-    if (a.spend_cap_micros &&
-        a.period_spent_micros + a.held_micros + reserve.micros > *a.spend_cap_micros) {
+    // Spent plus held micros only grow here (settling moves held micros to spent ones), so
+    // keeping them inside int64 here keeps every later settle inside it too.
+    Int128 account_micros = Int128(a.period_spent_micros) + a.held_micros + reserve.micros;
+    Int128 project_micros =
+        Int128(project.period_spent_micros) + project.held_micros + reserve.micros;
+    if (account_micros > INT64_MAX || project_micros > INT64_MAX) {
+      outcome.error = fail(ErrorCode::kOverflow,
+                           "the call's cost would take this period's spend past the largest "
+                           "amount of micros",
+                           "hold");
+      return outcome;
+    }
+    if (a.spend_cap_micros && account_micros > *a.spend_cap_micros) {
       outcome.error = fail(ErrorCode::kInsufficientCredits,
                            "spend cap reached: this user's cap for the month is " +
                                money::format_usd(money::Micros(*a.spend_cap_micros)) + " USD");
       return outcome;
     }
-    if (project.settings.budget_micros &&
-        project.period_spent_micros + project.held_micros + reserve.micros >
-            *project.settings.budget_micros) {
+    if (project.settings.budget_micros && project_micros > *project.settings.budget_micros) {
       outcome.error = fail(ErrorCode::kInsufficientCredits,
                            "the project's monthly budget is reached");
       return outcome;
@@ -537,6 +558,25 @@ class LedgerBatch {
     outcome.amount = reserve.credits;
     outcome.hold_id = reserve.hold_id;
     return outcome;
+  }
+
+  // Credits reserved by the account's open holds: those stored (its row is locked, so no other
+  // batch opens or closes one meanwhile) corrected by this batch's own.
+  Result<Int128> open_hold_credits(const Account& a) {
+    auto rows = query("SELECT " + split_sum("credits") +
+                          " FROM holds WHERE project_id = $1 AND user_id = $2 AND status = 'open'",
+                      {a.project_id, a.user_id});
+    if (!rows) return rows.error();
+    auto held = read_split_sum(rows.value(), 0, 0);
+    if (!held) return held;
+    Int128 credits = held.value();
+    for (const auto& [id, state] : holds_) {
+      const Hold& h = state.hold;
+      if (h.project_id != a.project_id || h.user_id != a.user_id) continue;
+      if (state.is_new && h.status == "open") credits += h.credits;
+      if (!state.is_new && state.dirty && h.status != "open") credits -= h.credits;  // stored open
+    }
+    return credits;
   }
 
   // The feature's calls a limit counts: stored holds (the project's row is locked, so no other

@@ -11,9 +11,11 @@ constexpr std::string_view kSqliteNowMs =
 constexpr std::string_view kPostgresNowMs =
     "CAST(extract(epoch from clock_timestamp()) * 1000 AS BIGINT)";
 
-// PostgreSQL: one advisory lock id serialises migrations across processes.
-constexpr std::string_view kPostgresMigrationLock = "SELECT pg_advisory_lock(7470115110)";
-constexpr std::string_view kPostgresMigrationUnlock = "SELECT pg_advisory_unlock(7470115110)";
+// PostgreSQL: one advisory lock id serialises migrations across processes. It is taken inside
+// each migration's transaction and ends with it: a session lock would stay with the server
+// connection behind a transaction-pooling proxy (pgbouncer), held for whichever client gets it
+// next, and its unlock could land on another connection.
+constexpr std::string_view kPostgresMigrationLock = "SELECT pg_advisory_xact_lock(7470115110)";
 
 constexpr std::string_view kSchemaVersionSql = "SELECT max(version) FROM schema_migrations";
 
@@ -217,8 +219,16 @@ Result<int64_t> checked_version(SqlConnection& connection, int64_t newest) {
   return current;
 }
 
-Result<void> apply_one(SqlConnection& connection, const Migration& migration, int64_t newest) {
+// A write transaction that, on PostgreSQL, also holds the migration lock until it ends.
+Result<void> begin_migration(SqlConnection& connection) {
   if (auto begun = connection.begin_write(); !begun) return begun;
+  if (connection.dialect() != SqlDialect::kPostgres) return {};
+  if (auto locked = connection.query(kPostgresMigrationLock); !locked) return locked.error();
+  return {};
+}
+
+Result<void> apply_one(SqlConnection& connection, const Migration& migration, int64_t newest) {
+  if (auto begun = begin_migration(connection); !begun) return begun;
   auto current = checked_version(connection, newest);
   if (!current) return current.error();
   if (migration.version > current.value()) {
@@ -252,34 +262,33 @@ Result<int64_t> applied_version(SqlConnection& connection) {
 
 Result<void> migrate(SqlConnection& connection, std::span<const Migration> migrations) {
   bool postgres = connection.dialect() == SqlDialect::kPostgres;
-  if (postgres) {
-    if (auto locked = connection.query(kPostgresMigrationLock); !locked) return locked.error();
-  }
-  auto result = [&]() -> Result<void> {
-    auto created = connection.exec_script(
+  // Under the lock too: two processes creating the table at once would otherwise collide.
+  auto created = [&]() -> Result<void> {
+    if (auto begun = begin_migration(connection); !begun) return begun;
+    auto table = connection.exec_script(
         std::string("CREATE TABLE IF NOT EXISTS schema_migrations (version ") +
-        (postgres ? "BIGINT" : "INTEGER") +
-        " PRIMARY KEY, name TEXT NOT NULL, applied_at_ms " + (postgres ? "BIGINT" : "INTEGER") +
-        " NOT NULL)" + (postgres ? "" : " STRICT"));
-    if (!created) {
-      // The first write: failing here means the database is not writable.
-      Error error = created.error();
-      error.code = postgres ? ErrorCode::kStoreUnavailable : ErrorCode::kIoError;
-      error.param = postgres ? "DATABASE_URL" : "--data-dir";
-      return error;
-    }
-    int64_t newest = migrations.empty() ? 0 : migrations.back().version;
-    if (auto current = checked_version(connection, newest); !current) return current.error();
-    for (const Migration& migration : migrations) {
-      if (auto applied = apply_one(connection, migration, newest); !applied) {
-        connection.rollback();
-        return applied;
-      }
-    }
-    return {};
+        (postgres ? "BIGINT" : "INTEGER") + " PRIMARY KEY, name TEXT NOT NULL, applied_at_ms " +
+        (postgres ? "BIGINT" : "INTEGER") + " NOT NULL)" + (postgres ? "" : " STRICT"));
+    if (!table) return table;
+    return connection.commit();
   }();
-  if (postgres) (void)connection.query(kPostgresMigrationUnlock);
-  return result;
+  if (!created) {
+    connection.rollback();
+    // The first write: failing here means the database is not writable.
+    Error error = created.error();
+    error.code = postgres ? ErrorCode::kStoreUnavailable : ErrorCode::kIoError;
+    error.param = postgres ? "DATABASE_URL" : "--data-dir";
+    return error;
+  }
+  int64_t newest = migrations.empty() ? 0 : migrations.back().version;
+  if (auto current = checked_version(connection, newest); !current) return current.error();
+  for (const Migration& migration : migrations) {
+    if (auto applied = apply_one(connection, migration, newest); !applied) {
+      connection.rollback();
+      return applied;
+    }
+  }
+  return {};
 }
 
 }  // namespace tollgate::server

@@ -76,9 +76,9 @@ class SqlConnection {
   virtual Result<void> exec_script(std::string_view sql) = 0;
 
   // Runs `before` in order, then `sql`, and returns the rows of `sql`; the first failure stops
-  // the rest. PostgreSQL sends them all in one round trip (one script, parameters inlined as
-  // quoted literals), so a transaction's writes can travel with its COMMIT; elsewhere they run
-  // one by one.
+  // the rest. Every statement binds its parameters. PostgreSQL sends them all in one round trip
+  // (libpq's pipeline mode), so a transaction's writes can travel with its COMMIT; elsewhere
+  // they run one by one.
   virtual Result<SqlRows> query_after(std::span<const SqlStatement> before, std::string_view sql,
                                       const SqlParams& params = {});
 

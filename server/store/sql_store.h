@@ -6,9 +6,12 @@
 #pragma once
 
 #include <condition_variable>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "server/store/sql.h"
@@ -82,11 +85,14 @@ class SqlStore final : public Store {
 
  private:
   // A borrowed connection, returned to the pool when it goes out of scope. A connection whose
-  // last call failed is replaced, so a dropped PostgreSQL session heals on the next call.
+  // last call failed is replaced, so a dropped PostgreSQL session heals on the next call; one
+  // left by an exception is rolled back first.
   class Lease {
    public:
     Lease(SqlStore& store, std::unique_ptr<SqlConnection> connection)
-        : store_(store), connection_(std::move(connection)) {}
+        : store_(store),
+          connection_(std::move(connection)),
+          exceptions_(std::uncaught_exceptions()) {}
     Lease(Lease&&) = default;
     ~Lease();
     SqlConnection& operator*() const { return *connection_; }
@@ -96,6 +102,7 @@ class SqlStore final : public Store {
    private:
     SqlStore& store_;
     std::unique_ptr<SqlConnection> connection_;
+    int exceptions_;  // in flight when leased: more at destruction means it is unwinding
     bool broken_ = false;
   };
 
@@ -125,6 +132,19 @@ Project read_project(const SqlRows& rows, size_t r);
 
 // A key kind as stored: "publishable" or "secret".
 std::string_view key_kind_name(KeyKind kind);
+
+// SQL for two columns that read_split_sum() combines into the exact sum of `expression` (a fixed
+// SQL expression, never user text) over a group: the sums of its high (signed) and low
+// (unsigned) 32-bit halves. sum() of the whole value would leave int64 with two values near
+// INT64_MAX (SQLite then fails; PostgreSQL's numeric sum no longer fits what is read back);
+// neither half's sum can before 2^31 rows.
+std::string split_sum(std::string_view expression);
+Result<Int128> read_split_sum(const SqlRows& rows, size_t r, size_t high_column);
+// The same exact sum as SQL for two int64 values, high and low: sum = high * 2^32 + low with low
+// in [0, 2^32). For comparing in SQL (the audit) and for ranking (split_sum_order: ORDER BY terms,
+// `direction` ASC or DESC).
+std::pair<std::string, std::string> split_sum_halves(std::string_view expression);
+std::string split_sum_order(std::string_view expression, std::string_view direction);
 
 // Project settings as stored (JSON text).
 std::string settings_to_json(const ProjectSettings& settings);

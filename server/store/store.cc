@@ -49,6 +49,36 @@ std::optional<int64_t> parse_entry_id(std::string_view id) {
   return seq;
 }
 
+std::string int128_decimal(Int128 value) {
+  // Digits of the magnitude, built from the last; unsigned so that the minimum value negates.
+  __extension__ typedef unsigned __int128 Uint128;
+  Uint128 magnitude = value < 0 ? Uint128(0) - Uint128(value) : Uint128(value);
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(magnitude % 10)));
+    magnitude /= 10;
+  } while (magnitude != 0);
+  return value < 0 ? "-" + digits : digits;
+}
+
+std::optional<Int128> parse_int128(std::string_view text) {
+  bool negative = !text.empty() && text.front() == '-';
+  std::string_view digits = text.substr(negative ? 1 : 0);
+  if (digits.empty()) return std::nullopt;
+  // Accumulated negatively: the negative range is one larger, so the minimum parses too.
+  constexpr Int128 kMin = Int128(-1) - (((Int128(1) << 126) - 1) << 1) - 1;
+  Int128 value = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    int digit = c - '0';
+    if (value < (kMin + digit) / 10) return std::nullopt;
+    value = value * 10 - digit;
+  }
+  if (negative) return value;
+  if (value == kMin) return std::nullopt;
+  return -value;
+}
+
 Result<std::unique_ptr<Store>> open_store(const StoreOptions& options) {
   if (!options.database_url.empty()) {
     return open_pool<PgConnection>(options.database_url, kPostgresPoolSize);

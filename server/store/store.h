@@ -281,38 +281,52 @@ struct ProviderRecord {
   int64_t updated_at_ms = 0;
 };
 
+// ---- Totals --------------------------------------------------------------------------------
+
+// An exact total of int64 amounts (balances, credits, micros, tokens). Two balances near
+// INT64_MAX already sum past int64; 128 bits hold the sum of 2^64 int64 values, so a total is
+// never an overflow, an error or a rounded number.
+__extension__ typedef __int128 Int128;
+
+// The exact decimal digits of `value`, with a leading '-' when negative.
+std::string int128_decimal(Int128 value);
+// Parses decimal digits with an optional leading '-', exactly; nullopt for anything else or for
+// a value outside Int128.
+std::optional<Int128> parse_int128(std::string_view text);
+
 struct Page {
   int64_t limit = 20;
   std::optional<std::string> starting_after;
 };
 
+// Counts are int64 (rows); sums of amounts are exact Int128 totals.
 struct AccountStats {
   int64_t total = 0;
   int64_t paid = 0;  // on a plan with a price
-  int64_t mrr_micros = 0;
-  int64_t credits_outstanding = 0;
+  Int128 mrr_micros = 0;
+  Int128 credits_outstanding = 0;
 };
 
 struct UsagePoint {
   int64_t start_ms = 0;
   int64_t calls = 0;
-  int64_t credits = 0;
+  Int128 credits = 0;
 };
 
 struct EventTotal {
   std::string event;
   int64_t calls = 0;
-  int64_t credits = 0;
+  Int128 credits = 0;
 };
 
 // AI feature calls (holds that name a feature and were not released), summed over a group.
 struct InvocationTotal {
   std::string key;  // the feature's slug or the end user's id, by the grouping; "" for none
   int64_t calls = 0;
-  int64_t input_tokens = 0;
-  int64_t output_tokens = 0;
-  int64_t credits = 0;  // charged (settled or expired holds)
-  int64_t micros = 0;   // provider cost charged
+  Int128 input_tokens = 0;
+  Int128 output_tokens = 0;
+  Int128 credits = 0;  // charged (settled or expired holds)
+  Int128 micros = 0;   // provider cost charged
 };
 
 enum class InvocationGroup { kNone, kOperation, kUser };

@@ -5,11 +5,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +20,7 @@
 #include <iostream>
 #include <iterator>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -110,6 +113,26 @@ void remove_dir(const std::string& dir) {
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (ec) std::cerr << "PgCluster: could not remove " << dir << ": " << ec.message() << "\n";
+}
+
+// True when something accepts TCP connections on 127.0.0.1:port.
+bool accepts(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return connected;
+}
+
+// Makes `path` the postgres user's when we are root, so a server running as postgres can use it.
+bool give_to_postgres(const std::string& path) {
+  if (::geteuid() != 0) return true;
+  const passwd* user = ::getpwnam(kPostgresUser);
+  return user != nullptr && ::chown(path.c_str(), user->pw_uid, user->pw_gid) == 0;
 }
 
 }  // namespace
@@ -210,6 +233,117 @@ std::string PgCluster::fresh_database() {
                            dir_, false);
   if (!created.ok) throw std::runtime_error("PgCluster::fresh_database: " + created.output);
   return url_for(name);
+}
+
+}  // namespace tollgate::testing
+
+namespace tollgate::testing {
+namespace {
+
+constexpr const char* kBouncer = "/usr/sbin/pgbouncer";
+constexpr int kBouncerReadyWaitMs = 10'000;  // for its port to accept, or its log to say why not
+constexpr int kBouncerStopWaitMs = 5'000;    // after SIGTERM, before SIGKILL
+constexpr int kPollMs = 20;
+
+pid_t pid_in(const std::string& pid_file) {
+  std::ifstream in(pid_file);
+  long pid = 0;
+  in >> pid;
+  return static_cast<pid_t>(pid);
+}
+
+void stop_bouncer(const std::string& dir) {
+  const pid_t pid = pid_in(dir + "/pgbouncer.pid");
+  if (pid <= 0) return;
+  ::kill(pid, SIGTERM);
+  for (int waited = 0; waited < kBouncerStopWaitMs && ::kill(pid, 0) == 0; waited += kPollMs) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
+  }
+  if (::kill(pid, 0) == 0) ::kill(pid, SIGKILL);
+}
+
+bool write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  return bool(out) && give_to_postgres(path);
+}
+
+}  // namespace
+
+std::unique_ptr<PgBouncer> PgBouncer::start(const PgCluster& cluster, int pool_size) {
+  std::string dir_template = "/tmp/tollgate-pgb-XXXXXX";
+  if (::mkdtemp(dir_template.data()) == nullptr) {
+    std::perror("PgBouncer: mkdtemp");
+    return nullptr;
+  }
+  const std::string dir = dir_template;
+  auto fail = [&dir](const std::string& reason) -> std::unique_ptr<PgBouncer> {
+    std::cerr << "PgBouncer: " << reason << "\n";
+    stop_bouncer(dir);
+    remove_dir(dir);
+    return nullptr;
+  };
+  if (::chmod(dir.c_str(), 0755) != 0 || !give_to_postgres(dir)) {
+    return fail("could not prepare " + dir);
+  }
+  if (!write_file(dir + "/users.txt", "\"postgres\" \"\"\n")) return fail("could not write users");
+  const std::string log = dir + "/pgbouncer.log";
+  for (int attempt = 1; attempt <= kStartAttempts; ++attempt) {
+    const int port = free_port();
+    if (port == 0) return fail("no free port on 127.0.0.1");
+    const std::string ini = dir + "/pgbouncer.ini";
+    const std::string config =
+        "[databases]\n* = host=127.0.0.1 port=" + std::to_string(cluster.port()) +
+        "\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = " + std::to_string(port) +
+        "\nauth_type = trust\nauth_file = " + dir + "/users.txt\npool_mode = transaction\n" +
+        "default_pool_size = " + std::to_string(pool_size) + "\nmax_client_conn = 400\n" +
+        "unix_socket_dir =\nlogfile = " + log + "\npidfile = " + dir + "/pgbouncer.pid\n";
+    if (!write_file(ini, config)) return fail("could not write " + ini);
+    std::error_code no_log_yet;
+    auto log_offset = fs::file_size(log, no_log_yet);
+    if (no_log_yet) log_offset = 0;
+    // -d: pgbouncer forks and exits 0 at once, so a failed start shows only in its log.
+    const auto started = run({kBouncer, "-d", ini}, dir, true);
+    if (!started.ok) return fail(started.output);
+    for (int waited = 0;; waited += kPollMs) {
+      if (accepts(port))
+        return std::unique_ptr<PgBouncer>(new PgBouncer(dir, port, cluster.port()));
+      const std::string said = read_from(log, log_offset);
+      if (said.find("FATAL") != std::string::npos) {
+        if (said.find("Address already in use") != std::string::npos && attempt < kStartAttempts)
+          break;  // lost the race for the port: try another one
+        return fail("pgbouncer did not start:\n" + said);
+      }
+      if (waited >= kBouncerReadyWaitMs) return fail("pgbouncer did not listen:\n" + said);
+      std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
+    }
+  }
+  return fail("no port could be bound");
+}
+
+PgBouncer* PgBouncer::shared() {
+  static const std::unique_ptr<PgBouncer> instance =
+      PgCluster::shared() ? start(*PgCluster::shared()) : nullptr;
+  return instance.get();
+}
+
+PgBouncer::PgBouncer(std::string dir, int port, int cluster_port)
+    : dir_(std::move(dir)), port_(port), cluster_port_(cluster_port), owner_pid_(::getpid()) {}
+
+PgBouncer::~PgBouncer() {
+  if (::getpid() != owner_pid_) return;
+  stop_bouncer(dir_);
+  remove_dir(dir_);
+}
+
+std::string PgBouncer::through(const std::string& cluster_url) const {
+  // Appended, not "…" + std::string: GCC 12 warns falsely on that (-Wrestrict, PR 105329).
+  const std::string from = std::string(":").append(std::to_string(cluster_port_)).append("/");
+  const std::string to = std::string(":").append(std::to_string(port_)).append("/");
+  std::string url = cluster_url;
+  if (const size_t at = url.find(from); at != std::string::npos) url.replace(at, from.size(), to);
+  return url;
 }
 
 }  // namespace tollgate::testing

@@ -1,5 +1,6 @@
-// A throwaway PostgreSQL 15 cluster for tests: initdb into a fresh /tmp directory, start it on a
-// free 127.0.0.1 port with trust auth, create a `tollgate` database, and on destruction stop it
+// A throwaway PostgreSQL 15 cluster for tests (and pgbouncer in front of one, below): initdb into a
+// fresh /tmp directory, start it on a free 127.0.0.1 port with trust auth, create a `tollgate`
+// database, and on destruction stop it
 // (`pg_ctl -m immediate`) and delete the directory.
 //
 // Why a private cluster rather than a shared server: tests must not depend on, or damage, any
@@ -61,6 +62,39 @@ class PgCluster {
   std::string url_;
   pid_t owner_pid_;
   std::atomic<unsigned> next_database_{0};
+};
+
+// pgbouncer (Debian's 1.18) in transaction pooling mode in front of a PgCluster, as managed
+// PostgreSQL often runs: every database name passes through to the cluster ("*" in
+// [databases]), with at most kBouncerPoolSize server connections per database, so clients take
+// turns on the same few server connections and anything that relies on session state breaks.
+// Runs as `postgres` (pgbouncer refuses root) from a config in its own /tmp directory; on
+// destruction it is stopped by the pid in its pid file and the directory removed. Needs
+// /usr/sbin/pgbouncer. Not cleaned up if the test process dies by a signal.
+class PgBouncer {
+ public:
+  static constexpr int kPoolSize = 4;
+
+  // Starts a bouncer for `cluster` (well under a second) with `pool_size` server connections
+  // per database. nullptr after printing the reason.
+  static std::unique_ptr<PgBouncer> start(const PgCluster& cluster, int pool_size = kPoolSize);
+  // One bouncer per test process over PgCluster::shared(), started on first call.
+  static PgBouncer* shared();
+  ~PgBouncer();
+
+  PgBouncer(const PgBouncer&) = delete;
+  PgBouncer& operator=(const PgBouncer&) = delete;
+
+  // `cluster_url` (a URL from the cluster, e.g. fresh_database()) through the bouncer.
+  std::string through(const std::string& cluster_url) const;
+  int port() const { return port_; }
+
+ private:
+  PgBouncer(std::string dir, int port, int cluster_port);
+  std::string dir_;
+  int port_;
+  int cluster_port_;
+  pid_t owner_pid_;
 };
 
 }  // namespace tollgate::testing

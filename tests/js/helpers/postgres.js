@@ -88,15 +88,31 @@ function readFrom(file, offset) {
   }
 }
 
+// A self-signed certificate for 127.0.0.1 and localhost, made with openssl(1) in `dir`, for a
+// cluster started with ssl=on. It is also the root a client verifies the server against.
+async function makeCertificate(dir) {
+  const cert = path.join(dir, 'server.crt');
+  const key = path.join(dir, 'server.key');
+  await run(
+    ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert],
+    { cwd: dir },
+  );
+  fs.chmodSync(key, 0o600); // the server refuses a key others can read
+  if (isRoot) await run(['chown', POSTGRES_USER, cert, key], { cwd: dir });
+  return { cert, key };
+}
+
 /**
- * Starts a cluster (about 1-2.5 s); rejects with the reason if it cannot.
- * Resolves to { url, port, dir, freshDatabase(), stop() }:
+ * Starts a cluster (about 1-2.5 s); rejects with the reason if it cannot. With `ssl`, the server
+ * also takes TLS connections, with a self-signed certificate (`sslRootCert`) made at start.
+ * Resolves to { url, port, dir, sslRootCert, freshDatabase(), stop() }:
  * - url: postgresql://postgres@127.0.0.1:PORT/tollgate
  * - freshDatabase(): creates a new, empty, uniquely named database (from template0) and resolves
  *   to its URL, so each test can have its own.
  * - stop(): stops the server and removes dir; safe to call twice.
  */
-async function startPostgres() {
+async function startPostgres({ ssl = false } = {}) {
   // /tmp, not os.tmpdir(): the postgres user must be able to reach it, and the socket path must
   // stay under the 107-byte limit. mkdtemp makes it 0700; everyone may traverse it.
   const dir = fs.mkdtempSync('/tmp/tollgate-pg-');
@@ -111,6 +127,14 @@ async function startPostgres() {
       { cwd: dir, asPostgres: true },
     );
 
+    let serverOptions = '';
+    let sslRootCert;
+    if (ssl) {
+      const { cert, key } = await makeCertificate(dir);
+      serverOptions = ` -c ssl=on -c ssl_cert_file=${cert} -c ssl_key_file=${key}`;
+      sslRootCert = cert;
+    }
+
     let port;
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
@@ -119,7 +143,7 @@ async function startPostgres() {
         // -o is split by pg_ctl's shell; mkdtemp's directory names have no spaces or quotes.
         await run(
           [bin('pg_ctl'), '-w', '-t', String(PG_CTL_WAIT_SECONDS), '-D', dataDir,
-            '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200`,
+            '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${serverOptions}`,
             '-l', log, 'start'],
           { cwd: dir, asPostgres: true },
         );
@@ -147,6 +171,7 @@ async function startPostgres() {
       url: urlFor(DATABASE),
       port,
       dir,
+      sslRootCert,
       async freshDatabase() {
         const name = `test_${nextDatabase++}`;
         await createdb(name, '-T', 'template0');
@@ -171,4 +196,12 @@ async function startPostgres() {
   }
 }
 
-module.exports = { startPostgres };
+/** Runs `sql` with psql against `url` and returns its unaligned, tuples-only output. */
+function psql(url, sql) {
+  return execFileSync(bin('psql'), ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], {
+    timeout: COMMAND_TIMEOUT_MS,
+    encoding: 'utf8',
+  }).trim();
+}
+
+module.exports = { startPostgres, psql };

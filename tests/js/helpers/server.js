@@ -48,7 +48,10 @@ async function startServer({ args = [], env = {}, fdLimit, dataDir: reuse, binar
       }
     });
     proc.stderr.on('data', (chunk) => (stderr += chunk));
-    exited.then(({ code }) => reject(new Error(`tollgate exited ${code}: ${stderr}`)));
+    exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`tollgate exited ${code}: ${stderr}`));
+    });
   });
   const ready = await listening;
   return {

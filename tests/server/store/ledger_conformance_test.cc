@@ -4,18 +4,21 @@
 // After every test the audit must pass: each balance equals the sum of its entries and none is
 // negative.
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include <atomic>
-#include <future>
-#include <limits>
+#include <cstdio>
 #include <filesystem>
+#include <future>
 #include <latch>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "server/auth/signing_keys.h"
 #include "server/ledger/ledger_writer.h"
+#include "server/log/logger.h"
 #include "server/store/pg_connection.h"
 #include "server/store/store.h"
 #include "tests/support/pg_cluster.h"
@@ -44,6 +47,20 @@ struct PostgresBackend {
                                                  : std::string();
   Result<std::unique_ptr<Store>> open() {
     if (url.empty()) return fail(ErrorCode::kStoreUnavailable, "no PostgreSQL cluster");
+    return open_store({"", url});
+  }
+};
+
+// PostgreSQL behind pgbouncer in transaction pooling mode: every test again, with each
+// transaction free to land on any of a few server connections shared by all the test's stores.
+struct PgbouncerBackend {
+  static constexpr const char* kName = "Pgbouncer";
+  std::string url =
+      testing::PgBouncer::shared()
+          ? testing::PgBouncer::shared()->through(testing::PgCluster::shared()->fresh_database())
+          : std::string();
+  Result<std::unique_ptr<Store>> open() {
+    if (url.empty()) return fail(ErrorCode::kStoreUnavailable, "no pgbouncer");
     return open_store({"", url});
   }
 };
@@ -140,7 +157,7 @@ struct BackendNames {
   }
 };
 
-using Backends = ::testing::Types<SqliteBackend, PostgresBackend>;
+using Backends = ::testing::Types<SqliteBackend, PostgresBackend, PgbouncerBackend>;
 TYPED_TEST_SUITE(LedgerTest, Backends, BackendNames);
 
 TYPED_TEST(LedgerTest, FirstSightGrantsStartingCreditsAsAnEntry) {
@@ -1127,6 +1144,265 @@ TYPED_TEST(LedgerTest, RevokingAProjectKeepsItsDataAndStopsRolls) {
   // Other projects are untouched.
   this->make_project("proj_b", 10);
   EXPECT_FALSE(store.get_project("proj_b").value()->revoked_at_ms.has_value());
+
+// ---- Totals near INT64_MAX -------------------------------------------------------------------
+
+constexpr Int128 kTwiceMax = Int128(INT64_MAX) * 2;
+constexpr int64_t kDayMs = 86'400'000;
+
+// Sums of balances, debits, charged credits, micros and tokens past int64 are exact, on both
+// stores: never an overflow error, never a wrapped or rounded number.
+TYPED_TEST(LedgerTest, TotalsPastInt64AreExact) {
+  for (const char* user : {"rich-a", "rich-b"}) {
+    auto granted = this->run(CreditCommand{this->project_, user, "grant", INT64_MAX - 100, "seed"});
+    ASSERT_FALSE(granted.error) << granted.error->message;
+    EXPECT_EQ(granted.account->balance, INT64_MAX);
+  }
+  auto stats = this->store_->account_stats(this->project_);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats.value().total, 2);
+  EXPECT_TRUE(stats.value().credits_outstanding == kTwiceMax);
+
+  // Debits of INT64_MAX each (the store takes any cost; the API caps it).
+  for (const char* user : {"rich-a", "rich-b"}) {
+    auto metered = this->run(MeterCommand{this->project_, user, "big", INT64_MAX});
+    ASSERT_FALSE(metered.error) << metered.error->message;
+  }
+  auto analytics =
+      this->store_->analytics(this->project_, kNow - kDayMs, kNow + 50 * kDayMs, kDayMs);
+  ASSERT_TRUE(analytics.ok()) << analytics.error().message;
+  ASSERT_EQ(analytics.value().top_events.size(), 1u);
+  EXPECT_EQ(analytics.value().top_events[0].calls, 2);
+  EXPECT_TRUE(analytics.value().top_events[0].credits == kTwiceMax);
+  ASSERT_EQ(analytics.value().series.size(), 1u);
+  EXPECT_TRUE(analytics.value().series[0].credits == kTwiceMax);
+
+  // Two AI calls charging INT64_MAX credits, micros and tokens each, a month apart (a month's
+  // spend stays inside int64).
+  const int64_t starts[] = {kNow, kNow + 40 * kDayMs};
+  for (int i = 0; i < 2; ++i) {
+    std::string user = i == 0 ? "rich-a" : "rich-b";
+    std::string hold = "hold_big_" + std::to_string(i);
+    ASSERT_FALSE(this->run(CreditCommand{this->project_, user, "grant", INT64_MAX, "again"},
+                           std::nullopt, starts[i])
+                     .error);
+    auto reserved = this->run(
+        ReserveCommand{this->project_, user, hold, INT64_MAX, INT64_MAX, 60'000, "summarize", {}},
+        std::nullopt, starts[i]);
+    ASSERT_FALSE(reserved.error) << reserved.error->message;
+    auto settled =
+        this->run(SettleCommand{this->project_, hold, INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX},
+                  std::nullopt, starts[i]);
+    ASSERT_FALSE(settled.error) << settled.error->message;
+  }
+  InvocationQuery query{std::nullopt, kNow - kDayMs, kNow + 50 * kDayMs,
+                        InvocationGroup::kOperation, 10};
+  auto totals = this->store_->invocation_totals(this->project_, query);
+  ASSERT_TRUE(totals.ok()) << totals.error().message;
+  ASSERT_EQ(totals.value().size(), 1u);
+  const InvocationTotal& total = totals.value()[0];
+  EXPECT_EQ(total.key, "summarize");
+  EXPECT_EQ(total.calls, 2);
+  EXPECT_TRUE(total.credits == kTwiceMax);
+  EXPECT_TRUE(total.micros == kTwiceMax);
+  EXPECT_TRUE(total.input_tokens == kTwiceMax);
+  EXPECT_TRUE(total.output_tokens == kTwiceMax);
+  analytics = this->store_->analytics(this->project_, kNow - kDayMs, kNow + 50 * kDayMs, kDayMs);
+  ASSERT_TRUE(analytics.ok()) << analytics.error().message;
+  ASSERT_EQ(analytics.value().top_features.size(), 1u);
+  EXPECT_TRUE(analytics.value().top_features[0].credits == kTwiceMax);
+  EXPECT_EQ(analytics.value().top_end_users.size(), 2u);
+  auto audit = this->store_->audit(this->project_);
+  ASSERT_TRUE(audit.ok()) << audit.error().message;
+  EXPECT_TRUE(audit.value().mismatched.empty());
+}
+
+// Groups rank by their exact totals, also where the low halves' sums carry: a debit of 1 is
+// -2^32 + (2^32 - 1) in halves, so three of them look like three times 2^32 by their high halves
+// alone, while their total is 3.
+TYPED_TEST(LedgerTest, TotalsRankExactly) {
+  constexpr int64_t kHalf = int64_t{1} << 32;
+  this->run(CreditCommand{this->project_, "r", "grant", 2 * kHalf, "seed"});
+  for (int i = 0; i < 3; ++i) this->run(MeterCommand{this->project_, "r", "carried", 1});
+  this->run(MeterCommand{this->project_, "r", "plain", kHalf});
+  auto analytics = this->store_->analytics(this->project_, kNow - kDayMs, kNow + kDayMs, kDayMs);
+  ASSERT_TRUE(analytics.ok()) << analytics.error().message;
+  ASSERT_EQ(analytics.value().top_events.size(), 2u);
+  EXPECT_EQ(analytics.value().top_events[0].event, "plain");
+  EXPECT_TRUE(analytics.value().top_events[0].credits == kHalf);
+  EXPECT_EQ(analytics.value().top_events[1].event, "carried");
+  EXPECT_TRUE(analytics.value().top_events[1].credits == 3);
+  ASSERT_EQ(analytics.value().series.size(), 1u);
+  EXPECT_TRUE(analytics.value().series[0].credits == kHalf + 3);
+}
+
+// No grant takes a balance past INT64_MAX, counting the credits open holds will return: the
+// grant is refused (kOverflow, HTTP 400) and nothing is written, and releasing a hold on a full
+// balance stays inside int64.
+TYPED_TEST(LedgerTest, GrantsNeverPushABalancePastInt64) {
+  auto full = this->run(CreditCommand{this->project_, "full", "grant", INT64_MAX - 100, "seed"});
+  ASSERT_FALSE(full.error);
+  auto over = this->run(CreditCommand{this->project_, "full", "grant", 1, "one more"});
+  ASSERT_TRUE(over.error);
+  EXPECT_EQ(over.error->code, ErrorCode::kOverflow);
+  EXPECT_EQ(over.error->param, "amount");
+  EXPECT_EQ(this->balance("full"), INT64_MAX);
+
+  // 100 credits, 60 held: a grant counts the 60 the hold may give back.
+  auto held = this->run(ReserveCommand{this->project_, "held", "hold_h", 60, 0, 60'000, "", {}});
+  ASSERT_FALSE(held.error) << held.error->message;
+  EXPECT_EQ(this->balance("held"), 40);
+  auto refused = this->run(CreditCommand{this->project_, "held", "grant", INT64_MAX - 40, "x"});
+  ASSERT_TRUE(refused.error);
+  EXPECT_EQ(refused.error->code, ErrorCode::kOverflow);
+  EXPECT_EQ(this->balance("held"), 40);
+  auto fits = this->run(CreditCommand{this->project_, "held", "grant", INT64_MAX - 100, "x"});
+  ASSERT_FALSE(fits.error) << fits.error->message;
+  auto released = this->run(ReleaseCommand{this->project_, "hold_h"});
+  ASSERT_FALSE(released.error) << released.error->message;
+  EXPECT_EQ(this->balance("held"), INT64_MAX);
+
+  // A hold reserved in the same batch as the grant counts too.
+  std::vector<LedgerCommand> batch = {
+      {ReserveCommand{this->project_, "same", "hold_s", 50, 0, 60'000, "", {}}, std::nullopt},
+      {CreditCommand{this->project_, "same", "grant", INT64_MAX - 60, "x"}, std::nullopt}};
+  auto outcomes = this->store_->apply(batch, kNow);
+  ASSERT_TRUE(outcomes.ok()) << outcomes.error().message;
+  EXPECT_FALSE(outcomes.value()[0].error);
+  ASSERT_TRUE(outcomes.value()[1].error);
+  EXPECT_EQ(outcomes.value()[1].error->code, ErrorCode::kOverflow);
+}
+
+// A month's spent plus held micros never leave int64: a reservation that would take them past
+// it is refused (kOverflow) before it reserves anything.
+TYPED_TEST(LedgerTest, ReservationsKeepSpendInsideInt64) {
+  auto first =
+      this->run(ReserveCommand{this->project_, "m1", "hold_m1", 1, INT64_MAX, 60'000, "", {}});
+  ASSERT_FALSE(first.error) << first.error->message;
+  auto second = this->run(ReserveCommand{this->project_, "m2", "hold_m2", 1, 1, 60'000, "", {}});
+  ASSERT_TRUE(second.error);
+  EXPECT_EQ(second.error->code, ErrorCode::kOverflow);  // the project's spend would overflow
+  EXPECT_EQ(this->balance("m2"), 100);
+  ASSERT_FALSE(this->run(SettleCommand{this->project_, "hold_m1", 1, INT64_MAX, 0, 0}).error);
+}
+
+// User ids are only ever values: quotes, backslashes, braces, commas and SQL stay text, also in
+// the batch's list of accounts to lock.
+TYPED_TEST(LedgerTest, HostileUserIdsAreJustText) {
+  const std::vector<std::string> users = {"'); DROP TABLE accounts; --",
+                                          "a\"b\\c{d,e}",
+                                          "NULL",
+                                          "\"",
+                                          "$1",
+                                          "ü 日本 🙂",
+                                          " spaced "};
+  std::vector<LedgerCommand> batch;
+  for (const std::string& user : users)
+    batch.push_back({MeterCommand{this->project_, user, "gen", 7}, std::nullopt});
+  auto outcomes = this->store_->apply(batch, kNow);
+  ASSERT_TRUE(outcomes.ok()) << outcomes.error().message;
+  for (size_t i = 0; i < users.size(); ++i) {
+    ASSERT_FALSE(outcomes.value()[i].error) << users[i];
+    EXPECT_EQ(outcomes.value()[i].account->user_id, users[i]);
+    EXPECT_EQ(this->balance(users[i]), 93) << users[i];
+  }
+  auto accounts = this->store_->list_accounts(this->project_, Page{100, std::nullopt});
+  ASSERT_TRUE(accounts.ok());
+  EXPECT_EQ(accounts.value().size(), users.size());
+}
+
+// ---- The ledger writer never dies ------------------------------------------------------------
+
+// Lines written to a temporary file by a Logger, read back after flush().
+struct CapturedLog {
+  std::FILE* file = std::tmpfile();
+  std::unique_ptr<Logger> log = std::make_unique<Logger>(file);
+  ~CapturedLog() {
+    log.reset();
+    std::fclose(file);
+  }
+  std::string text() {
+    log->flush();
+    std::fflush(file);
+    std::rewind(file);
+    std::string all;
+    char buffer[4096];
+    while (size_t n = std::fread(buffer, 1, sizeof buffer, file)) all.append(buffer, n);
+    return all;
+  }
+};
+
+// An exception inside a batch (here from the injected clock) fails that batch closed with 503,
+// is logged at error, and the writer goes on. A caller's `decided` that throws is logged and
+// changes nothing for its batch.
+TYPED_TEST(LedgerTest, WriterSurvivesExceptionsInABatch) {
+  CapturedLog captured;
+  std::atomic<bool> throw_now{false};
+  LedgerWriter writer(*this->store_, ledger_partitions_for(*this->store_), captured.log.get(),
+                      [&throw_now]() -> int64_t {
+                        if (throw_now.exchange(false)) throw std::bad_alloc();
+                        return kNow;
+                      });
+  auto meter = [&] {
+    return writer.apply(LedgerCommand{MeterCommand{this->project_, "w", "gen", 10}, std::nullopt});
+  };
+  ASSERT_TRUE(meter().ok());  // 90
+  throw_now = true;
+  auto failed = meter();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, ErrorCode::kStoreUnavailable);
+  ASSERT_TRUE(meter().ok());  // 80: the writer lives on
+  EXPECT_EQ(this->balance("w"), 80);
+
+  std::promise<Result<LedgerOutcome>> answered;
+  writer.submit(
+      LedgerCommand{MeterCommand{this->project_, "w", "gen", 10}, std::nullopt},
+      [&answered](Result<LedgerOutcome> outcome) { answered.set_value(std::move(outcome)); },
+      [](Result<LedgerOutcome>) { throw std::runtime_error("a bug in a caller"); });
+  auto told = answered.get_future().get();
+  ASSERT_TRUE(told.ok()) << told.error().message;
+  EXPECT_EQ(told.value().account->balance, 70);
+
+  std::string log = captured.text();
+  EXPECT_NE(log.find("\"level\":\"error\",\"event\":\"ledger_batch_failed\""), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("std::bad_alloc"), std::string::npos) << log;
+  EXPECT_NE(log.find("a bug in a caller"), std::string::npos) << log;
+}
+
+// An exception thrown out of the store's transaction (from `decided`, which runs inside it) rolls
+// that transaction back: nothing of the batch is written, and the connection it held works for
+// the next batch instead of finding the transaction still open.
+TYPED_TEST(LedgerTest, AnExceptionMidTransactionRollsItBack) {
+  this->meter("x", 10);  // 90
+  LedgerCommand command{MeterCommand{this->project_, "x", "gen", 10}, std::nullopt};
+  for (int i = 0; i < 3; ++i) {  // more than the pool's connections, so each is hit
+    EXPECT_THROW((void)this->store_->apply({&command, 1}, kNow,
+                                           [](const std::vector<LedgerOutcome>&) {
+                                             throw std::runtime_error("mid-transaction");
+                                           }),
+                 std::runtime_error);
+  }
+  EXPECT_EQ(this->balance("x"), 90);
+  auto next = this->meter("x", 10);
+  ASSERT_TRUE(next.account);
+  EXPECT_EQ(next.account->balance, 80);
+}
+
+// A caller's `done` that throws is logged, and neither the other callers of its batch nor the
+// writer are affected.
+TYPED_TEST(LedgerTest, WriterSurvivesAThrowingAnswer) {
+  CapturedLog captured;
+  LedgerWriter writer(*this->store_, ledger_partitions_for(*this->store_), captured.log.get());
+  writer.submit(LedgerCommand{MeterCommand{this->project_, "t", "gen", 1}, std::nullopt},
+                [](Result<LedgerOutcome>) { throw std::runtime_error("answer failed"); });
+  auto next =
+      writer.apply(LedgerCommand{MeterCommand{this->project_, "t", "gen", 1}, std::nullopt});
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_EQ(next.value().account->balance, 98);
+  std::string log = captured.text();
+  EXPECT_NE(log.find("ledger_answer_failed"), std::string::npos) << log;
+  EXPECT_NE(log.find("answer failed"), std::string::npos) << log;
 }
 
 // A batch chosen as a deadlock victim is retried whole and succeeds, instead of failing every
@@ -1167,18 +1443,18 @@ TEST(PostgresOnly, DeadlockedBatchIsRetried) {
   EXPECT_TRUE(store.value()->audit("proj_dl").value().mismatched.empty());
 }
 
-// query_after() sends its statements as one script with the parameters inlined: every value must
-// arrive exactly as a bound parameter would, $1 must not be read as the start of $10, and a text
-// that looks like SQL or like a placeholder stays text.
-TEST(PostgresOnly, QueryAfterInlinesParametersExactly) {
+// query_after() sends its statements in one round trip, each with bound parameters: every value
+// arrives exactly, $1 is never read as the start of $10, and a text that looks like SQL or like a
+// placeholder stays text.
+TEST(PostgresOnly, QueryAfterBindsParametersExactly) {
   ASSERT_NE(testing::PgCluster::shared(), nullptr);
   auto opened = PgConnection::open(testing::PgCluster::shared()->fresh_database());
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   SqlConnection& db = *opened.value();
   const std::vector<std::string> texts = {
       "it's", "back\\slash \\' and ''", "$1 $2 $10", "'); DROP TABLE echo; --", "ü 日本 🙂", ""};
-  std::vector<SqlStatement> before = {
-      {"CREATE TEMP TABLE echo (i int, t text, n bigint)", {}}};
+  ASSERT_TRUE(db.exec_script("CREATE TABLE echo (i int, t text, n bigint)").ok());
+  std::vector<SqlStatement> before;
   for (size_t i = 0; i < texts.size(); ++i) {
     before.push_back({"INSERT INTO echo VALUES ($1, $2, $3)",
                       {static_cast<int64_t>(i), texts[i], static_cast<int64_t>(i) - 3}});
@@ -1199,12 +1475,159 @@ TEST(PostgresOnly, QueryAfterInlinesParametersExactly) {
   EXPECT_EQ(rows.value().int64(texts.size() + 1, 1), std::numeric_limits<int64_t>::max());
 
   SqlParams eleven;
-  for (int64_t i = 1; i <= 11; ++i) eleven.push_back("p" + std::to_string(i));
-  auto picked = db.query_after({}, "SELECT $11, $10, $1", eleven);
+  for (int64_t i = 1; i <= 11; ++i) eleven.push_back(std::string("p").append(std::to_string(i)));
+  auto picked = db.query_after(
+      {},
+      "SELECT $11::text, $10::text, $1::text, $2::text || $3 || $4 || $5 || $6 || $7 || $8 || $9",
+      eleven);
   ASSERT_TRUE(picked.ok()) << picked.error().message;
   EXPECT_EQ(picked.value().text(0, 0), "p11");
   EXPECT_EQ(picked.value().text(0, 1), "p10");
   EXPECT_EQ(picked.value().text(0, 2), "p1");
+  EXPECT_EQ(picked.value().text(0, 3), "p2p3p4p5p6p7p8p9");
+}
+
+// Nothing is prepared by name, however often a statement runs: a pooler in transaction mode
+// would hand a named statement to the next client of that server connection, or lose it.
+TEST(PostgresOnly, NoStatementIsPreparedByName) {
+  ASSERT_NE(testing::PgCluster::shared(), nullptr);
+  auto opened = PgConnection::open(testing::PgCluster::shared()->fresh_database());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  SqlConnection& db = *opened.value();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(db.query("SELECT $1::bigint + 1", {int64_t{i}}).ok());
+    std::vector<SqlStatement> before = {{"BEGIN", {}}, {"SELECT $1::text", {std::string("x")}}};
+    ASSERT_TRUE(db.query_after(before, "SELECT 2").ok());
+    ASSERT_TRUE(db.commit().ok());
+  }
+  auto named = db.query("SELECT count(*) FROM pg_prepared_statements");
+  ASSERT_TRUE(named.ok()) << named.error().message;
+  EXPECT_EQ(named.value().int64(0, 0), 0);
+}
+
+// A text holding a NUL byte would arrive cut short through libpq; it is refused instead, with
+// nothing sent, and the connection stays usable.
+TEST(PostgresOnly, ATextWithANulByteIsRefused) {
+  ASSERT_NE(testing::PgCluster::shared(), nullptr);
+  auto opened = PgConnection::open(testing::PgCluster::shared()->fresh_database());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  SqlConnection& db = *opened.value();
+  auto refused = db.query("SELECT $1::text", {std::string("a\0b", 3)});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("NUL"), std::string::npos);
+  auto fine = db.query("SELECT $1::text", {std::string("ab")});
+  ASSERT_TRUE(fine.ok()) << fine.error().message;
+  EXPECT_EQ(fine.value().text(0, 0), "ab");
+}
+
+// libpq quotes a URL it cannot parse, password included; every message that reaches a log or a
+// caller has the password masked, spelled as in the URL or decoded.
+TEST(PostgresOnly, ThePasswordNeverAppearsInAnError) {
+  for (const std::string& url :
+       {std::string("postgresql://tollgate:s3cr%zzet@127.0.0.1:1/tollgate"),
+        std::string("postgresql://tollgate:s3cr%41et@127.0.0.1:1/tollgate?connect_timeout=1"),
+        std::string("host=127.0.0.1 port=1 user=tollgate password=s3cr%zzet connect_timeout=1"),
+        std::string("postgresql://127.0.0.1:1/tollgate?password=s3cr%zzet&sslmode=bogus")}) {
+    auto opened = PgConnection::open(url);
+    ASSERT_FALSE(opened.ok()) << url;
+    const std::string& message = opened.error().message;
+    EXPECT_EQ(opened.error().param, "DATABASE_URL");
+    EXPECT_EQ(message.find("s3cr"), std::string::npos) << message;
+    EXPECT_NE(message.find("cannot connect to PostgreSQL"), std::string::npos) << message;
+  }
+  EXPECT_EQ(
+      mask_password("bad token \"pa%zzss\" and paAss", "postgres://u:pa%zzss@h/d?password=paAss"),
+      "bad token \"[password]\" and [password]");
+}
+
+// Through one server connection shared by every client (pgbouncer with a pool of one): the
+// statement timeout holds in every transaction tollgate runs, and the next client of the
+// connection finds none of it, nor any other session state.
+TEST(PgbouncerOnly, StatementTimeoutHoldsInEveryTransactionAndNeverLeaks) {
+  ASSERT_NE(testing::PgCluster::shared(), nullptr);
+  auto bouncer = testing::PgBouncer::start(*testing::PgCluster::shared(), 1);
+  ASSERT_NE(bouncer, nullptr);
+  std::string url = bouncer->through(testing::PgCluster::shared()->fresh_database());
+  auto opened = PgConnection::open(url);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  SqlConnection& db = *opened.value();
+  const std::string kTimeout = std::to_string(kStatementTimeoutMs / 1000) + "s";
+  auto implicit = db.query("SHOW statement_timeout");
+  ASSERT_TRUE(implicit.ok()) << implicit.error().message;
+  EXPECT_EQ(implicit.value().text(0, 0), kTimeout);
+  ASSERT_TRUE(db.query("BEGIN").ok());
+  auto explicit_begin = db.query("SHOW statement_timeout");
+  ASSERT_TRUE(explicit_begin.ok());
+  EXPECT_EQ(explicit_begin.value().text(0, 0), kTimeout);
+  ASSERT_TRUE(db.commit().ok());
+  std::vector<SqlStatement> batch_begin = {{"BEGIN", {}}, {"SET LOCAL enable_seqscan = off", {}}};
+  auto deferred = db.query_after(batch_begin, "SHOW statement_timeout");
+  ASSERT_TRUE(deferred.ok()) << deferred.error().message;
+  EXPECT_EQ(deferred.value().text(0, 0), kTimeout);
+  auto still = db.query("SHOW statement_timeout");  // the next round trip of that transaction
+  ASSERT_TRUE(still.ok());
+  EXPECT_EQ(still.value().text(0, 0), kTimeout);
+  ASSERT_TRUE(db.commit().ok());
+  ASSERT_TRUE(db.exec_script("CREATE TABLE t (x int); INSERT INTO t VALUES (1)").ok());
+
+  // Another client on the same single server connection, through libpq alone (a PgConnection
+  // would set its own timeout): it finds the server's defaults.
+  PGconn* raw = PQconnectdb(url.c_str());
+  ASSERT_EQ(PQstatus(raw), CONNECTION_OK) << PQerrorMessage(raw);
+  PGresult* result =
+      PQexec(raw,
+             "SELECT current_setting('statement_timeout'), current_setting('enable_seqscan'), "
+             "(SELECT count(*) FROM pg_prepared_statements), "
+             "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory')");
+  ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQerrorMessage(raw);
+  EXPECT_STREQ(PQgetvalue(result, 0, 0), "0");
+  EXPECT_STREQ(PQgetvalue(result, 0, 1), "on");
+  EXPECT_STREQ(PQgetvalue(result, 0, 2), "0");
+  EXPECT_STREQ(PQgetvalue(result, 0, 3), "0");
+  PQclear(result);
+  PQfinish(raw);
+}
+
+// The store itself through one shared server connection: two stores race, migrations and all.
+TEST(PgbouncerOnly, TwoStoresShareOneServerConnection) {
+  ASSERT_NE(testing::PgCluster::shared(), nullptr);
+  auto bouncer = testing::PgBouncer::start(*testing::PgCluster::shared(), 1);
+  ASSERT_NE(bouncer, nullptr);
+  std::string url = bouncer->through(testing::PgCluster::shared()->fresh_database());
+  auto first = std::async(std::launch::async, [&] { return open_store({"", url}); });
+  auto second = open_store({"", url});
+  auto one = first.get();
+  ASSERT_TRUE(one.ok()) << one.error().message;
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  Project project;
+  project.id = "proj_one";
+  project.name = "one";
+  project.created_at_ms = kNow;
+  project.settings.starting_credits = 50;
+  ASSERT_TRUE(one.value()->create_project(project, {}).ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> allowed{0};
+  std::atomic<int> failed{0};
+  LedgerWriter writer_a(*one.value(), ledger_partitions_for(*one.value()));
+  LedgerWriter writer_b(*second.value(), ledger_partitions_for(*second.value()));
+  for (int i = 0; i < 32; ++i) {
+    threads.emplace_back([&, i] {
+      auto outcome =
+          (i % 2 ? writer_a : writer_b)
+              .apply(LedgerCommand{MeterCommand{"proj_one", "u", "gen", 3}, std::nullopt});
+      if (!outcome.ok()) {
+        ++failed;
+      } else if (!outcome.value().error) {
+        ++allowed;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(allowed.load(), 16);
+  auto audit = second.value()->audit("proj_one");
+  ASSERT_TRUE(audit.ok()) << audit.error().message;
+  EXPECT_TRUE(audit.value().mismatched.empty());
 }
 
 // The first failing statement of a script stops the rest, fails the call, and leaves the
