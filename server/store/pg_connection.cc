@@ -273,7 +273,12 @@ Result<SqlRows> PgConnection::pipeline(std::span<const SqlStatement> before, std
     queued = send(before[i].sql, before[i].params);
   queued = queued && send(sql, params) && PQpipelineSync(connection_) == 1;
   if (!queued) return dead(one_line(PQerrorMessage(connection_)));
+  return pipeline_results(sent, deadline_ms);
+}
 
+// Reads the results of `sent` statements up to the sync point: the first error, or the rows of
+// the last statement.
+Result<SqlRows> PgConnection::pipeline_results(size_t sent, int64_t deadline_ms) {
   SqlRows rows;
   std::optional<Error> first_error;
   size_t index = 0;  // the statement whose results come next

@@ -55,6 +55,7 @@ class PgConnection final : public SqlConnection {
   PgConnection(pg_conn* connection, std::string url);
   Result<SqlRows> pipeline(std::span<const SqlStatement> before, std::string_view sql,
                            const SqlParams& params);
+  Result<SqlRows> pipeline_results(size_t sent, int64_t deadline_ms);
   // Sends what libpq has buffered and waits until a result can be read without blocking.
   Result<void> await_result(int64_t deadline_ms);
   // The connection cannot be used again: `why` (masked) is the error of this and every later
