@@ -169,14 +169,18 @@ void LedgerWriter::answer_one(Pending& pending, Result<LedgerOutcome> outcome) n
 void LedgerWriter::log_error(std::string_view event, std::string_view during,
                              std::exception_ptr error, size_t commands) noexcept {
   if (log_ == nullptr) return;
-  std::string what = "unknown exception";
   try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    what = e.what();
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    log_->error(event, {{"during", during}, {"commands", commands}, {"exception", what}});
   } catch (...) {
+    // Out of memory even for the log line: the writer goes on regardless.
   }
-  log_->error(event, {{"during", during}, {"commands", commands}, {"exception", what}});
 }
 
 void LedgerWriter::answer_through(Answerer run_later) {
