@@ -1144,6 +1144,7 @@ TYPED_TEST(LedgerTest, RevokingAProjectKeepsItsDataAndStopsRolls) {
   // Other projects are untouched.
   this->make_project("proj_b", 10);
   EXPECT_FALSE(store.get_project("proj_b").value()->revoked_at_ms.has_value());
+}
 
 // ---- Totals near INT64_MAX -------------------------------------------------------------------
 
