@@ -22,7 +22,7 @@ PACKAGES=(
 )
 
 # `--bench` adds what `make bench` needs: the wrk load generator. `--fuzz` adds clang and its
-# libFuzzer runtime for `make fuzz`.
+# libFuzzer runtime, for the fuzz tree that `make fuzz` and `make test` build.
 case "${1:-}" in
   --bench) PACKAGES+=(wrk) ;;
   --fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;;

@@ -1,30 +1,161 @@
 #!/usr/bin/env bash
-# Runs every fuzzer in BUILD/bin for SECONDS each, from a seed corpus made of the shared test
-# vectors. Exit status: non-zero if a fuzzer found a crash (its input is saved in BUILD/fuzz/).
-#   tests/fuzz/run.sh BUILD SECONDS
-set -euo pipefail
+# Runs every libFuzzer target (tests/fuzz/*_fuzz.cc, built in BUILD/bin) for SECONDS each, one
+# at a time, from a scratch copy of its committed seeds (tests/fuzz/corpus/<target>/) with its
+# dictionary (tests/fuzz/<target>.dict) if it has one. Prints one line per target: executions,
+# coverage, corpus size, crash or not. A crashing input is saved as BUILD/fuzz/<target>/crash-*
+# (or timeout-*, oom-*, leak-*) next to the run's log.
+#
+#   tests/fuzz/run.sh [--replay] [--allow-known] BUILD SECONDS
+#   --replay       first run each committed seed once (-runs=0 over the corpus), so a crash
+#                  that was fixed cannot come back unnoticed
+#   --allow-known  a crash matching a line of tests/fuzz/known-crashes.txt (a bug with a fix on
+#                  the way) is reported as known instead of failing; its seed is never replayed
+#
+# Exit status: non-zero if a seed or a run crashed (other than a known crash with
+# --allow-known). BUILD/fuzz/fuzz.xml records the same as a JUnit report for `make test`.
+set -uo pipefail
 cd "$(dirname "$0")/../.."
+
+replay=0
+allow_known=0
+while [[ "${1:-}" == --* ]]; do
+  case "$1" in
+    --replay) replay=1 ;;
+    --allow-known) allow_known=1 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ $# -ne 2 ]; then
+  echo "usage: tests/fuzz/run.sh [--replay] [--allow-known] BUILD SECONDS" >&2
+  exit 2
+fi
 build=$1
 seconds=$2
+# One input running longer than this is a hang; a process using more memory than this a leak.
+FUZZ_TIMEOUT_S=${FUZZ_TIMEOUT_S:-10}
+FUZZ_RSS_LIMIT_MB=${FUZZ_RSS_LIMIT_MB:-2048}
+known_file=tests/fuzz/known-crashes.txt
 work="$build/fuzz"
 mkdir -p "$work"
 
-# partial_json_fuzz: the first byte of an input picks the split offset, the rest is the document.
-corpus="$work/partial_json_corpus"
-mkdir -p "$corpus"
-node -e '
-  const fs = require("fs");
-  const vectors = JSON.parse(fs.readFileSync("tests/vectors/partial_json.json", "utf8"));
-  let i = 0;
-  for (const section of ["valid", "invalid", "partial"]) {
-    for (const v of vectors[section]) {
-      const text = Buffer.from(v.text, "utf8");
-      fs.writeFileSync(`${process.argv[1]}/seed-${String(i).padStart(3, "0")}`,
-        Buffer.concat([Buffer.from([(i * 37) % 256]), text]));
-      i++;
-    }
-  }' "$corpus"
+cases=0
+failures=0
+skipped=0
+testcases=""
+record() {  # record <name> <pass|fail|skip> <message>
+  cases=$((cases + 1))
+  local body=""
+  case "$2" in
+    fail) failures=$((failures + 1)); body="<failure message=\"$3\"/>" ;;
+    skip) skipped=$((skipped + 1)); body="<skipped message=\"$3\"/>" ;;
+  esac
+  testcases+="  <testcase classname=\"fuzz\" name=\"$1\">$body</testcase>"$'\n'
+}
 
-echo "fuzz: partial_json_fuzz for ${seconds} s"
-"$build/bin/partial_json_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-  -artifact_prefix="$work/" -print_final_stats=1 "$corpus" 2>&1 | tail -n 8
+# Lines of known-crashes.txt: <target> <seed file> <extended regex matching the crash report>.
+known_seeds() {
+  [ -f "$known_file" ] || return 0
+  awk -v t="$1" '$1 == t { print $2 }' "$known_file"
+}
+known_crash() {  # known_crash <target> <log>: prints the seed whose pattern matches the log
+  [ -f "$known_file" ] || return 1
+  local target seed pattern
+  while read -r target seed pattern; do
+    [[ -z "$target" || "$target" == \#* || "$target" != "$1" ]] && continue
+    if grep -Eq -- "$pattern" "$2"; then
+      echo "$seed"
+      return 0
+    fi
+  done <"$known_file"
+  return 1
+}
+
+# The committed seeds of a target, known crashes left out, copied into a fresh directory.
+# Seeds named slow-* (an input that takes many milliseconds, such as a stream amplified to
+# megabytes) are replayed but not fuzzed from: mutating them would take most of a short run.
+copy_seeds() {  # copy_seeds <target> <directory> <replay|fuzz>
+  rm -rf "$2"
+  mkdir -p "$2"
+  cp tests/fuzz/corpus/"$1"/* "$2"/ 2>/dev/null
+  local seed
+  for seed in $(known_seeds "$1"); do rm -f "$2/$seed"; done
+  [ "$3" = fuzz ] && rm -f "$2"/slow-*
+  return 0
+}
+
+# What a crashed run's log says went wrong, in a few lines.
+crash_excerpt() {
+  grep -E -m 6 'ERROR: |fuzz: property broken|terminate called|what\(\)|SUMMARY|#[0-3] 0x' "$1" |
+    sed 's/^/    /'
+}
+
+# Prints a failed run's verdict: known (with --allow-known) or a crash, with its input.
+verdict() {  # verdict <target> <case name> <log>
+  local artifact seed
+  artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$3" | tail -n 1)
+  if [ "$allow_known" -eq 1 ] && seed=$(known_crash "$1" "$3"); then
+    echo "known crash (tests/fuzz/known-crashes.txt: $seed), not failing; input: ${artifact:-none}"
+    record "$2" skip "known crash $seed"
+    return
+  fi
+  echo "CRASH: input ${artifact:-not saved}, log $3"
+  crash_excerpt "$3"
+  record "$2" fail "crash: ${artifact:-see $3}"
+}
+
+mapfile -t targets < <(ls tests/fuzz/*_fuzz.cc | xargs -n 1 basename | sed 's/\.cc$//')
+for target in "${targets[@]}"; do
+  binary="$build/bin/$target"
+  dir="$work/$target"
+  mkdir -p "$dir"
+  if [ ! -x "$binary" ]; then
+    printf 'fuzz: %-24s CRASH: not built (%s; add it to tests/fuzz/CMakeLists.txt)\n' "$target" "$binary"
+    record "$target" fail "not built"
+    continue
+  fi
+  if [ ! -d "tests/fuzz/corpus/$target" ]; then
+    printf 'fuzz: %-24s CRASH: no committed seeds in tests/fuzz/corpus/%s/\n' "$target" "$target"
+    record "$target" fail "no seeds"
+    continue
+  fi
+  options=(-timeout="$FUZZ_TIMEOUT_S" -rss_limit_mb="$FUZZ_RSS_LIMIT_MB" -artifact_prefix="$dir/")
+
+  if [ "$replay" -eq 1 ]; then
+    copy_seeds "$target" "$dir/replay" replay
+    count=$(ls "$dir/replay" | wc -l)
+    printf 'fuzz: %-24s replay %d seeds: ' "$target" "$count"
+    if "$binary" "${options[@]}" -runs=0 "$dir/replay" >"$dir/replay.log" 2>&1; then
+      echo "ok"
+      record "$target replay" pass ""
+    else
+      verdict "$target" "$target replay" "$dir/replay.log"
+    fi
+  fi
+
+  copy_seeds "$target" "$dir/corpus" fuzz
+  seeds=$(ls "$dir/corpus" | wc -l)
+  dict=()
+  [ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")
+  "$binary" "${options[@]}" "${dict[@]}" -max_total_time="$seconds" -print_final_stats=1 \
+    "$dir/corpus" >"$dir/run.log" 2>&1
+  status=$?
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/run.log" | tail -n 1)
+  coverage=$(grep -o 'cov: [0-9]*' "$dir/run.log" | tail -n 1 | cut -d' ' -f2)
+  printf 'fuzz: %-24s %3d s: runs %9s, cov %5s, corpus %5d (from %d seeds): ' "$target" \
+    "$seconds" "${runs:-?}" "${coverage:-?}" "$(ls "$dir/corpus" | wc -l)" "$seeds"
+  if [ "$status" -eq 0 ]; then
+    echo "no crash"
+    record "$target" pass ""
+  else
+    verdict "$target" "$target" "$dir/run.log"
+  fi
+done
+
+{
+  echo '<?xml version="1.0" encoding="UTF-8"?>'
+  echo "<testsuite name=\"fuzz\" tests=\"$cases\" failures=\"$failures\" skipped=\"$skipped\" disabled=\"0\">"
+  printf '%s' "$testcases"
+  echo "</testsuite>"
+} >"$work/fuzz.xml"
+[ "$failures" -eq 0 ]
