@@ -98,6 +98,11 @@ const sse = (events) => events.map(([type, data]) => `${type ? `event: ${type}\n
 
 function referenceSeeds() {
   const openai = 'openai_dialect_fuzz';
+  // Minimal answers: a short input gives a mutation a better chance of landing in the right place.
+  seed(openai, 'answer-minimal-text', JSON.stringify({ choices: [{ message: { content: 'Hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1 } }));
+  seed(openai, 'answer-minimal-tool-call', JSON.stringify({ choices: [{ message: { tool_calls: [{ id: 'c', function: { name: 'n', arguments: '{}' } }] } }] }));
+  seed(openai, 'stream-minimal-text', sse([[null, { choices: [{ delta: { content: 'Hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1 } }], [null, '[DONE]']]));
+  seed(openai, 'stream-minimal-tool-call', sse([[null, { choices: [{ delta: { tool_calls: [{ index: 0, id: 'c', function: { name: 'n', arguments: '{}' } }] } }] }], [null, '[DONE]']]));
   seed(openai, 'answer-two-choices', JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'One' }, finish_reason: 'stop' }, { index: 1, message: { role: 'assistant', content: 'Two' }, finish_reason: 'length' }], usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 } }));
   seed(openai, 'answer-refusal', JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: 'I cannot help with that.' }, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 7 } }));
   seed(openai, 'answer-two-tool-calls', JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_a', type: 'function', function: { name: 'get_order', arguments: '{"id":"A-1"}' } }, { id: 'call_b', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] }, finish_reason: 'tool_calls' }] }));
@@ -117,6 +122,19 @@ function referenceSeeds() {
   seed(openai, 'stream-crlf-comments', ': keep-alive\r\n\r\n' + sse([[null, chunk({ content: 'Hi' })], [null, chunk({}, 'stop')], [null, '[DONE]']]).replaceAll('\n', '\r\n'));
 
   const anthropic = 'anthropic_dialect_fuzz';
+  seed(anthropic, 'answer-minimal-text', JSON.stringify({ content: [{ type: 'text', text: 'Hi' }], stop_reason: 'end_turn', usage: { input_tokens: 1, output_tokens: 1 } }));
+  seed(anthropic, 'answer-minimal-tool-use', JSON.stringify({ content: [{ type: 'tool_use', id: 't', name: 'n', input: {} }] }));
+  seed(anthropic, 'stream-minimal-text', sse([
+    [null, { type: 'content_block_start', index: 0, content_block: { type: 'text' } }],
+    [null, { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hi' } }],
+    [null, { type: 'message_stop' }],
+  ]));
+  seed(anthropic, 'stream-minimal-tool-use', sse([
+    [null, { type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 't', name: 'n' } }],
+    [null, { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '{}' } }],
+    [null, { type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 1 } }],
+    [null, { type: 'message_stop' }],
+  ]));
   seed(anthropic, 'answer-text-and-tool', JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', content: [{ type: 'text', text: 'Let me look that up.' }, { type: 'tool_use', id: 'toolu_1', name: 'get_order', input: { id: 'A-1' } }], stop_reason: 'tool_use', usage: { input_tokens: 30, output_tokens: 12 } }));
   seed(anthropic, 'answer-thinking', JSON.stringify({ type: 'message', content: [{ type: 'thinking', thinking: 'Hmm.', signature: 'sig' }, { type: 'text', text: 'Answer.' }], stop_reason: 'end_turn', usage: { input_tokens: 3, output_tokens: 4 } }));
   seed(anthropic, 'answer-error', JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }));

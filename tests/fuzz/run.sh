@@ -84,10 +84,15 @@ copy_seeds() {  # copy_seeds <target> <directory> <replay|fuzz>
   return 0
 }
 
-# What a crashed run's log says went wrong, in a few lines.
+# What a crashed run's log says went wrong, in a few lines: the error, then the first frames in
+# Tollgate's own code (the ones above are the sanitizer's and libFuzzer's).
 crash_excerpt() {
-  grep -E -m 6 'ERROR: |fuzz: property broken|terminate called|what\(\)|SUMMARY|#[0-3] 0x' "$1" |
-    sed 's/^/    /'
+  {
+    grep -E -m 4 'ERROR: |fuzz: property broken|terminate called|what\(\)' "$1"
+    grep -E '^ *#[0-9]+ .*/(server|sdk-core|tests/fuzz)/' "$1" | head -n 3 |
+      sed -E 's/\(anonymous namespace\)/{anonymous}/g' |
+      sed -E 's#^ *(\#[0-9]+) 0x[0-9a-f]+ in ([^ (]+).*[/.]((server|sdk-core|tests/fuzz)/[^ ]+)$#  \1 \2 \3#'
+  } | cut -c 1-200 | sed 's/^/    /'
 }
 
 # Prints a failed run's verdict: known (with --allow-known) or a crash, with its input.
