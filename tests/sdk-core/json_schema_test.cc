@@ -176,6 +176,35 @@ TEST(JsonSchema, AnUncheckedPatternNeverLetsAnInstanceThrough) {
   EXPECT_FALSE(banned.value().accepts(std::string(kPatternSubjectBytesMax + 1, 'x')));
 }
 
+TEST(JsonSchema, ASchemaNestedPastItsLimitIsRefusedNotAStackOverflow) {
+  json deep = true;
+  for (size_t i = 0; i < kSchemaDepthMax; ++i) deep = {{"not", deep}};
+  auto refused = JsonSchema::compile(deep);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(refused.error().message.find("nests deeper than"), std::string::npos);
+  json fits = true;
+  for (size_t i = 0; i + 1 < kSchemaDepthMax; ++i) fits = {{"not", fits}};
+  EXPECT_TRUE(JsonSchema::compile(fits).ok());
+  json far = true;
+  for (int i = 0; i < 5000; ++i) far = {{"allOf", json::array({far})}};
+  EXPECT_FALSE(JsonSchema::compile(far).ok());
+}
+
+TEST(JsonSchema, RecursionPastTheEvaluationDepthNeverLetsAnInstanceThrough) {
+  // "#" recurses once per array level: past kSchemaEvaluationDepthMax the check gives up, and
+  // under `not` that must still refuse the instance, not turn into a pass.
+  auto schema = JsonSchema::compile(json::parse(R"({"not": {"items": {"$ref": "#/$defs/a"}},
+      "$defs": {"a": {"items": {"$ref": "#/$defs/a"}}}})"));
+  ASSERT_TRUE(schema.ok()) << schema.error().message;
+  json deep = json::array();
+  for (size_t i = 0; i < kSchemaEvaluationDepthMax; ++i) deep = json::array({deep});
+  auto violations = schema.value().validate(deep);
+  ASSERT_EQ(violations.size(), 1u) << describe(violations);
+  EXPECT_EQ(violations[0].keyword, "$ref");
+  EXPECT_NE(violations[0].message.find("could not be checked"), std::string::npos);
+}
+
 TEST(JsonSchema, SizeLimits) {
   json wide = {{"properties", json::object()}};
   for (size_t i = 0; i < kSchemaNodesMax; ++i) wide["properties"][std::to_string(i)] = true;

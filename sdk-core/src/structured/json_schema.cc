@@ -136,6 +136,8 @@ class Compiler {
   Result<void> resolve_refs();
 
  private:
+  Result<size_t> compile_node(const json& schema, const std::string& pointer, bool root);
+  size_t depth_ = 0;  // subschemas being compiled, one inside the other
   Error bad(const std::string& pointer, std::string_view what) const {
     std::string message = "invalid schema at '";
     message += pointer.empty() ? "#" : "#" + pointer;
@@ -158,7 +160,20 @@ class Compiler {
   std::vector<std::tuple<size_t, std::string, std::string>> refs_;  // node, target, pointer
 };
 
+// Bounds the recursion: a schema nested deeper than kSchemaDepthMax is refused, never a stack
+// overflow.
 Result<size_t> Compiler::compile(const json& schema, const std::string& pointer, bool root) {
+  if (depth_ >= kSchemaDepthMax) {
+    return bad(pointer, "the schema nests deeper than " + std::to_string(kSchemaDepthMax) +
+                            " subschemas");
+  }
+  ++depth_;
+  auto compiled = compile_node(schema, pointer, root);
+  --depth_;
+  return compiled;
+}
+
+Result<size_t> Compiler::compile_node(const json& schema, const std::string& pointer, bool root) {
   if (nodes_.size() >= kSchemaNodesMax) {
     return fail(ErrorCode::kPayloadTooLarge,
                 "a schema may have at most " + std::to_string(kSchemaNodesMax) + " subschemas",
@@ -378,10 +393,11 @@ class Checker {
 
   bool check(size_t index, const json& value, std::string& path, bool report, size_t depth);
   std::vector<SchemaViolation> violations;
-  // A pattern went unchecked (the string was too long, or the step budget ran out). The instance
-  // is then invalid even where the failure did not count, under `not` or in a losing anyOf
-  // branch: an unchecked pattern must never let an instance through.
-  bool patterns_unchecked = false;
+  // Part of the instance went unchecked: a pattern (the string was too long, or the step budget
+  // ran out), or a subschema past kSchemaEvaluationDepthMax ($ref recursion). The instance is
+  // then invalid even where the failure did not count, under `not` or in a losing anyOf branch:
+  // what was not checked must never let an instance through.
+  const char* unchecked = nullptr;  // the keyword that went unchecked: "pattern" or "$ref"
 
  private:
   bool violation(bool report, const std::string& path, const char* keyword, std::string message) {
@@ -432,6 +448,7 @@ RegexSearcher& Checker::searcher(const JsonSchema::Node& node) {
 bool Checker::check(size_t index, const json& value, std::string& path, bool report,
                     size_t depth) {
   if (depth > kSchemaEvaluationDepthMax) {
+    unchecked = "$ref";
     return violation(report, path, "$ref", "the schema nests deeper than " +
                                                std::to_string(kSchemaEvaluationDepthMax) +
                                                " levels here");
@@ -604,7 +621,7 @@ bool Checker::check_string(const JsonSchema::Node& node, const json& value,
 bool Checker::check_pattern(const JsonSchema::Node& node, const std::string& text,
                             const std::string& path, bool report) {
   if (text.size() > kPatternSubjectBytesMax) {
-    patterns_unchecked = true;
+    unchecked = "pattern";
     return violation(report, path, "pattern",
                      "is longer than " + std::to_string(kPatternSubjectBytesMax) +
                          " bytes, the most a pattern is checked against");
@@ -612,7 +629,7 @@ bool Checker::check_pattern(const JsonSchema::Node& node, const std::string& tex
   RegexSearch found = searcher(node).search(text, pattern_steps_left_);
   if (!found.matched) {
     pattern_steps_left_ = 0;
-    patterns_unchecked = true;
+    unchecked = "pattern";
     return violation(report, path, "pattern",
                      "was not checked against its pattern: the instance's pattern checks took "
                      "more than " +
@@ -664,13 +681,17 @@ std::vector<SchemaViolation> JsonSchema::validate(const json& instance,
   Checker checker(*nodes_, pattern_steps_max);
   std::string path;
   bool valid = checker.check(0, instance, path, true, 0);
-  if (checker.patterns_unchecked && checker.violations.empty()) {
+  if (checker.unchecked != nullptr && checker.violations.empty()) {
     // Only a failure that did not count (under not, anyOf or oneOf) gets here.
-    checker.violations.push_back(
-        {"", "pattern",
-         "a pattern under not, anyOf or oneOf could not be checked (a string over " +
-             std::to_string(kPatternSubjectBytesMax) + " bytes, or pattern checks over " +
-             std::to_string(pattern_steps_max) + " steps), so the instance is refused"});
+    std::string why =
+        std::string_view(checker.unchecked) == "pattern"
+            ? "a pattern under not, anyOf or oneOf could not be checked (a string over " +
+                  std::to_string(kPatternSubjectBytesMax) + " bytes, or pattern checks over " +
+                  std::to_string(pattern_steps_max) + " steps)"
+            : "a subschema under not, anyOf or oneOf could not be checked (subschemas nested "
+              "deeper than " +
+                  std::to_string(kSchemaEvaluationDepthMax) + ")";
+    checker.violations.push_back({"", checker.unchecked, why + ", so the instance is refused"});
   }
   if (!valid && checker.violations.empty()) {
     // Every failure reports itself; this guards the invariant that invalid means non-empty.

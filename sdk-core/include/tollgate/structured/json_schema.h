@@ -14,7 +14,9 @@
 //
 // A pattern that cannot be checked (a string over kPatternSubjectBytesMax, or the instance's
 // pattern checks over kSchemaPatternStepsMax) fails, and makes the instance invalid even under
-// not, anyOf or oneOf: an unchecked pattern never lets an instance through.
+// not, anyOf or oneOf: an unchecked pattern never lets an instance through. The same holds for
+// subschemas past kSchemaEvaluationDepthMax (a $ref that recurses with the instance). A schema
+// nested deeper than kSchemaDepthMax in its own text is refused when compiling.
 //
 // Numbers compare exactly when both sides are integers, otherwise as doubles; an integer-valued
 // float (1.0) counts as an integer, as 2020-12 says.
@@ -45,6 +47,7 @@ inline constexpr size_t kPatternSubjectBytesMax = size_t{64} << 10;
 // roughly 0.1-0.2 s of CPU at worst; once they are spent, the remaining checks fail. Many long
 // strings against a costly pattern would otherwise add up without bound.
 inline constexpr uint64_t kSchemaPatternStepsMax = uint64_t{1} << 24;
+inline constexpr size_t kSchemaDepthMax = 64;  // subschemas nested in the schema's own text
 inline constexpr size_t kSchemaEvaluationDepthMax = 128;  // nested subschema checks, $ref included
 inline constexpr size_t kSchemaViolationsMax = 16;        // reported per validation
 
