@@ -1,5 +1,5 @@
 // The Anthropic Messages wire format: POST {base}/v1/messages.
-#include "server/ai/http_provider.h"
+#include "server/ai/dialect.h"
 
 namespace tollgate::server {
 namespace {

@@ -1,5 +1,5 @@
 // The OpenAI Chat Completions wire format: POST {base}/chat/completions.
-#include "server/ai/http_provider.h"
+#include "server/ai/dialect.h"
 
 namespace tollgate::server {
 namespace {

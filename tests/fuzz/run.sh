@@ -5,29 +5,25 @@
 # coverage, corpus size, crash or not. A crashing input is saved as BUILD/fuzz/<target>/crash-*
 # (or timeout-*, oom-*, leak-*) next to the run's log.
 #
-#   tests/fuzz/run.sh [--replay] [--allow-known] BUILD SECONDS
+#   tests/fuzz/run.sh [--replay] BUILD SECONDS
 #   --replay       first run each committed seed once (-runs=0 over the corpus), so a crash
-#                  that was fixed cannot come back unnoticed
-#   --allow-known  a crash matching a line of tests/fuzz/known-crashes.txt (a bug with a fix on
-#                  the way) is reported as known instead of failing; its seed is never replayed
+#                  that was fixed (its input is kept as a crash-* seed) cannot come back
 #
-# Exit status: non-zero if a seed or a run crashed (other than a known crash with
-# --allow-known). BUILD/fuzz/fuzz.xml records the same as a JUnit report for `make test`.
+# Exit status: non-zero if a seed or a run crashed. BUILD/fuzz/fuzz.xml records the same as a
+# JUnit report for `make test`.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 replay=0
-allow_known=0
 while [[ "${1:-}" == --* ]]; do
   case "$1" in
     --replay) replay=1 ;;
-    --allow-known) allow_known=1 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 if [ $# -ne 2 ]; then
-  echo "usage: tests/fuzz/run.sh [--replay] [--allow-known] BUILD SECONDS" >&2
+  echo "usage: tests/fuzz/run.sh [--replay] BUILD SECONDS" >&2
   exit 2
 fi
 build=$1
@@ -35,7 +31,6 @@ seconds=$2
 # One input running longer than this is a hang; a process using more memory than this a leak.
 FUZZ_TIMEOUT_S=${FUZZ_TIMEOUT_S:-10}
 FUZZ_RSS_LIMIT_MB=${FUZZ_RSS_LIMIT_MB:-2048}
-known_file=tests/fuzz/known-crashes.txt
 work="$build/fuzz"
 mkdir -p "$work"
 
@@ -53,33 +48,13 @@ record() {  # record <name> <pass|fail|skip> <message>
   testcases+="  <testcase classname=\"fuzz\" name=\"$1\">$body</testcase>"$'\n'
 }
 
-# Lines of known-crashes.txt: <target> <seed file> <extended regex matching the crash report>.
-known_seeds() {
-  [ -f "$known_file" ] || return 0
-  awk -v t="$1" '$1 == t { print $2 }' "$known_file"
-}
-known_crash() {  # known_crash <target> <log>: prints the seed whose pattern matches the log
-  [ -f "$known_file" ] || return 1
-  local target seed pattern
-  while read -r target seed pattern; do
-    [[ -z "$target" || "$target" == \#* || "$target" != "$1" ]] && continue
-    if grep -Eq -- "$pattern" "$2"; then
-      echo "$seed"
-      return 0
-    fi
-  done <"$known_file"
-  return 1
-}
-
-# The committed seeds of a target, known crashes left out, copied into a fresh directory.
+# The committed seeds of a target, copied into a fresh directory.
 # Seeds named slow-* (an input that takes many milliseconds, such as a stream amplified to
 # megabytes) are replayed but not fuzzed from: mutating them would take most of a short run.
 copy_seeds() {  # copy_seeds <target> <directory> <replay|fuzz>
   rm -rf "$2"
   mkdir -p "$2"
   cp tests/fuzz/corpus/"$1"/* "$2"/ 2>/dev/null
-  local seed
-  for seed in $(known_seeds "$1"); do rm -f "$2/$seed"; done
   [ "$3" = fuzz ] && rm -f "$2"/slow-*
   return 0
 }
@@ -95,15 +70,10 @@ crash_excerpt() {
   } | cut -c 1-200 | sed 's/^/    /'
 }
 
-# Prints a failed run's verdict: known (with --allow-known) or a crash, with its input.
+# Prints a failed run's verdict: the crash, with its input.
 verdict() {  # verdict <target> <case name> <log>
-  local artifact seed
+  local artifact
   artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$3" | tail -n 1)
-  if [ "$allow_known" -eq 1 ] && seed=$(known_crash "$1" "$3"); then
-    echo "known crash (tests/fuzz/known-crashes.txt: $seed), not failing; input: ${artifact:-none}"
-    record "$2" skip "known crash $seed"
-    return
-  fi
   echo "CRASH: input ${artifact:-not saved}, log $3"
   crash_excerpt "$3"
   record "$2" fail "crash: ${artifact:-see $3}"
