@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include "server/log/logger.h"
+
 namespace tollgate::server {
 namespace {
 
@@ -58,10 +60,8 @@ class HttpModelCall final : public ModelCall, public std::enable_shared_from_thi
     try {
       step();
       return;
-    } catch (const std::exception& error) {
-      what = error.what();
     } catch (...) {
-      what = "an unknown exception";
+      what = exception_text(std::current_exception());
     }
     try {
       std::string detail = "reading the answer threw: " + what;

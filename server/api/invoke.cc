@@ -30,6 +30,7 @@
 #include "server/auth/crypto.h"
 #include "server/features/operation.h"
 #include "server/http/error_response.h"
+#include "server/log/logger.h"
 #include "tollgate/core/bytes.h"
 #include "tollgate/core/json_read.h"
 #include "tollgate/prompt/template.h"
@@ -931,10 +932,8 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     try {
       step();
       return;
-    } catch (const std::exception& error) {
-      what = error.what();
     } catch (...) {
-      what = "an unknown exception";
+      what = exception_text(std::current_exception());
     }
     try {
       if (api_.log != nullptr) {

@@ -18,17 +18,6 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-// What an exception escaping a handler may show in the log: its text, cut short, and without
-// the input excerpt nlohmann's parse errors append (it is request data).
-constexpr size_t kExceptionTextBytesMax = 200;
-
-std::string exception_text(const char* what) {
-  std::string text = what == nullptr ? "" : what;
-  if (size_t excerpt = text.find("; last read"); excerpt != std::string::npos) text.resize(excerpt);
-  if (text.size() > kExceptionTextBytesMax) text.resize(kExceptionTextBytesMax);
-  return text;
-}
-
 // The connection cap that fits the open-files limit, lowered from the default if need be; an
 // explicit --connections-max is kept, with a warning, since the operator asked for it.
 ServeConfig fit_open_files(const ServeConfig& config, Logger& log) {
@@ -154,10 +143,8 @@ void Server::run_thread() {
     try {
       ioc_.run();
       return;
-    } catch (const std::exception& e) {
-      log_.log("error", "unhandled_exception", {{"what", exception_text(e.what())}});
     } catch (...) {
-      log_.log("error", "unhandled_exception", {{"what", "an exception of unknown type"}});
+      log_.log("error", "unhandled_exception", {{"what", exception_text(std::current_exception())}});
     }
   }
 }

@@ -170,14 +170,9 @@ void LedgerWriter::log_error(std::string_view event, std::string_view during,
                              std::exception_ptr error, size_t commands) noexcept {
   if (log_ == nullptr) return;
   try {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    log_->error(event, {{"during", during}, {"commands", commands}, {"exception", what}});
+    log_->error(event, {{"during", during},
+                        {"commands", commands},
+                        {"exception", exception_text(std::move(error))}});
   } catch (...) {
     // Out of memory even for the log line: the writer goes on regardless.
   }

@@ -4,6 +4,25 @@
 
 namespace tollgate::server {
 
+std::string exception_text(std::exception_ptr error) noexcept {
+  try {
+    std::string text = "an exception of unknown type";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      text = e.what();
+    } catch (...) {
+    }
+    if (size_t excerpt = text.find("; last read"); excerpt != std::string::npos) {
+      text.resize(excerpt);
+    }
+    if (text.size() > kExceptionTextBytesMax) text.resize(kExceptionTextBytesMax);
+    return text;
+  } catch (...) {
+    return {};
+  }
+}
+
 int64_t unix_ms_now() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();

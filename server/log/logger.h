@@ -18,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <exception>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -27,6 +28,12 @@
 namespace tollgate::server {
 
 inline constexpr size_t kLogQueueBytesMax = size_t{1} << 20;
+inline constexpr size_t kExceptionTextBytesMax = 200;
+
+// What a caught exception says, for a log line: its what() ("an exception of unknown type" for
+// anything else), without the input excerpt nlohmann's parse errors append (request or provider
+// data), at most kExceptionTextBytesMax. Never throws: "" when even that fails.
+std::string exception_text(std::exception_ptr error) noexcept;
 inline constexpr std::chrono::milliseconds kLogLinger{2};
 
 class Logger {

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "server/store/sql_store.h"
+#include "tollgate/core/json_read.h"
 #include "tollgate/money/money.h"
 
 namespace tollgate::server {
@@ -962,29 +963,27 @@ LedgerOutcome outcome_from_json(std::string_view text) {
     outcome.error = fail(ErrorCode::kInternal, "unreadable idempotency record");
     return outcome;
   }
-  outcome.amount = in.value("amount", int64_t{0});
-  outcome.entry_seq = in.value("entrySeq", int64_t{0});
-  outcome.hold_id = in.value("holdId", std::string());
-  if (in.contains("error")) {
-    const json& e = in["error"];
-    outcome.error = Error{error_code_from_name(e.value("code", std::string()))
-                              .value_or(ErrorCode::kInternal),
-                          e.value("message", std::string()), e.value("param", std::string())};
+  using namespace json_read;
+  outcome.amount = int64_or(in, "amount", 0);
+  outcome.entry_seq = int64_or(in, "entrySeq", 0);
+  outcome.hold_id = string_or(in, "holdId", "");
+  if (const json* e = find(in, "error"); e != nullptr && e->is_object()) {
+    outcome.error =
+        Error{error_code_from_name(string_or(*e, "code", "")).value_or(ErrorCode::kInternal),
+              string_or(*e, "message", ""), string_or(*e, "param", "")};
   }
-  if (in.contains("account")) {
-    const json& a = in["account"];
+  if (const json* a = find(in, "account"); a != nullptr && a->is_object()) {
     Account account;
-    account.project_id = a.value("projectId", std::string());
-    account.user_id = a.value("userId", std::string());
-    account.plan = a.value("plan", std::string("free"));
-    account.balance = a.value("balance", int64_t{0});
-    if (a["spendCapMicros"].is_number_integer())
-      account.spend_cap_micros = a["spendCapMicros"].get<int64_t>();
-    account.period_start_ms = a.value("periodStartMs", int64_t{0});
-    account.period_spent_micros = a.value("periodSpentMicros", int64_t{0});
-    account.held_micros = a.value("heldMicros", int64_t{0});
-    account.created_at_ms = a.value("createdAtMs", int64_t{0});
-    account.updated_at_ms = a.value("updatedAtMs", int64_t{0});
+    account.project_id = string_or(*a, "projectId", "");
+    account.user_id = string_or(*a, "userId", "");
+    account.plan = string_or(*a, "plan", "free");
+    account.balance = int64_or(*a, "balance", 0);
+    account.spend_cap_micros = int64_if(*a, "spendCapMicros");
+    account.period_start_ms = int64_or(*a, "periodStartMs", 0);
+    account.period_spent_micros = int64_or(*a, "periodSpentMicros", 0);
+    account.held_micros = int64_or(*a, "heldMicros", 0);
+    account.created_at_ms = int64_or(*a, "createdAtMs", 0);
+    account.updated_at_ms = int64_or(*a, "updatedAtMs", 0);
     outcome.account = account;
   }
   return outcome;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/store/migrations.h"
+#include "tollgate/core/json_read.h"
 
 namespace tollgate::server {
 namespace {
@@ -78,26 +79,21 @@ std::string settings_to_json(const ProjectSettings& settings) {
 }
 
 ProjectSettings settings_from_json(std::string_view text) {
+  using namespace json_read;
   ProjectSettings settings;
   json in = json::parse(text, nullptr, false);
   if (!in.is_object()) return settings;
-  settings.secure_metering = in.value("secureMetering", false);
-  settings.starting_credits = in.value("startingCredits", int64_t{0});
-  settings.low_balance_threshold = in.value("lowBalanceThreshold", int64_t{0});
-  if (in.contains("budgetMicros") && in["budgetMicros"].is_number_integer())
-    settings.budget_micros = in["budgetMicros"].get<int64_t>();
-  settings.allow_browser_minting = in.value("allowBrowserMinting", false);
-  if (in.contains("allowedOrigins") && in["allowedOrigins"].is_array()) {
-    for (const json& origin : in["allowedOrigins"]) {
-      if (origin.is_string()) settings.allowed_origins.push_back(origin.get<std::string>());
-    }
+  settings.secure_metering = bool_or(in, "secureMetering", false);
+  settings.starting_credits = int64_or(in, "startingCredits", 0);
+  settings.low_balance_threshold = int64_or(in, "lowBalanceThreshold", 0);
+  settings.budget_micros = int64_if(in, "budgetMicros");
+  settings.allow_browser_minting = bool_or(in, "allowBrowserMinting", false);
+  for (const json& origin : array_or_empty(in, "allowedOrigins")) {
+    if (origin.is_string()) settings.allowed_origins.push_back(origin.get<std::string>());
   }
-  if (in.contains("plans") && in["plans"].is_array()) {
-    for (const json& plan : in["plans"]) {
-      settings.plans.push_back({plan.value("name", std::string()),
-                                plan.value("monthlyCredits", int64_t{0}),
-                                plan.value("priceMicros", int64_t{0})});
-    }
+  for (const json& plan : array_or_empty(in, "plans")) {
+    settings.plans.push_back({string_or(plan, "name", ""), int64_or(plan, "monthlyCredits", 0),
+                              int64_or(plan, "priceMicros", 0)});
   }
   return settings;
 }

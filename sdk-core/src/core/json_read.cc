@@ -209,4 +209,29 @@ Result<const Json*> need_array(const Json& object, std::string_view name, const 
   return as_array(*member, Path(at, name));
 }
 
+std::string string_or(const Json& object, std::string_view name, std::string_view fallback) {
+  auto value = get_string(object, name, Path());
+  return std::string(value && value.value() ? *value.value() : fallback);
+}
+
+int64_t int64_or(const Json& object, std::string_view name, int64_t fallback) {
+  return int64_if(object, name).value_or(fallback);
+}
+
+bool bool_or(const Json& object, std::string_view name, bool fallback) {
+  auto value = get_bool(object, name, Path());
+  return value && value.value() ? *value.value() : fallback;
+}
+
+std::optional<int64_t> int64_if(const Json& object, std::string_view name) {
+  auto value = get_int64(object, name, Path());
+  return value ? value.value() : std::nullopt;
+}
+
+const Json& array_or_empty(const Json& object, std::string_view name) {
+  static const Json kEmpty = Json::array();
+  const Json* member = find(object, name);
+  return member != nullptr && member->is_array() ? *member : kEmpty;
+}
+
 }  // namespace tollgate::json_read

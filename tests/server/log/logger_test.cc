@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -106,4 +107,27 @@ TEST(Logger, ManyThreadsPastTheQueueBoundLoseNothing) {
 }
 
 }  // namespace
+TEST(ExceptionText, SaysWhatItIsWithoutTheInputExcerptAndCutShort) {
+  auto caught = [](auto thrown) {
+    try {
+      throw thrown;
+    } catch (...) {
+      return exception_text(std::current_exception());
+    }
+  };
+  EXPECT_EQ(caught(std::runtime_error("boom")), "boom");
+  EXPECT_EQ(caught(42), "an exception of unknown type");
+  // nlohmann's parse errors quote the input after "; last read": request or provider data.
+  std::string parse_error;
+  try {
+    nlohmann::json parsed = nlohmann::json::parse("{\"secret\": sk_live_123");
+    parse_error = "parsed: " + parsed.dump();  // never reached: the text is not JSON
+  } catch (...) {
+    parse_error = exception_text(std::current_exception());
+  }
+  EXPECT_NE(parse_error.find("parse error"), std::string::npos) << parse_error;
+  EXPECT_EQ(parse_error.find("sk_live"), std::string::npos) << parse_error;
+  EXPECT_EQ(caught(std::runtime_error(std::string(1000, 'x'))).size(), kExceptionTextBytesMax);
+}
+
 }  // namespace tollgate::server

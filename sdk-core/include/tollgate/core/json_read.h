@@ -96,4 +96,16 @@ Result<const Json*> get_array(const Json& object, std::string_view name, const P
 Result<const Json*> need_object(const Json& object, std::string_view name, const Path& at);
 Result<const Json*> need_array(const Json& object, std::string_view name, const Path& at);
 
+// ---- Tollgate's own stored JSON ----------------------------------------------------------------
+// Records Tollgate wrote itself (settings, idempotency outcomes) are read leniently but still
+// without exceptions: a member absent, null or of the wrong type reads as `fallback` (nullopt
+// for the optional forms), so a damaged row degrades to defaults instead of throwing.
+
+std::string string_or(const Json& object, std::string_view name, std::string_view fallback);
+int64_t int64_or(const Json& object, std::string_view name, int64_t fallback);
+bool bool_or(const Json& object, std::string_view name, bool fallback);
+std::optional<int64_t> int64_if(const Json& object, std::string_view name);
+// The member when it is an array, else an empty array (a static one: never nullptr).
+const Json& array_or_empty(const Json& object, std::string_view name);
+
 }  // namespace tollgate::json_read
