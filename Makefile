@@ -143,7 +143,7 @@ bench: deps configure-native
 # FUZZ_SECONDS from its committed seeds (`make fuzz FUZZ_SECONDS=600` for a long run); `make test`
 # replays every committed seed once and runs each target for FUZZ_TEST_SECONDS.
 FUZZ_SECONDS ?= 60
-FUZZ_TEST_SECONDS ?= 10
+FUZZ_TEST_SECONDS ?= 5
 FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 fuzz-build: deps
 	@bash scripts/install-deps.sh --fuzz
