@@ -19,6 +19,7 @@
 #include "server/features/operation.h"
 #include "server/config/config.h"
 #include "server/http/error_response.h"
+#include "server/http/openapi.h"
 #include "server/http/server.h"
 #include "server/log/logger.h"
 #include "server/store/data_dir.h"
@@ -161,6 +162,7 @@ int serve(const ServeConfig& config) {
   add_provider_routes(router, api);
   add_runtime_routes(router, api);
   add_invoke_routes(router, api);
+  add_openapi_route(router, kVersion);
 
   // Bind first: secrets are made (and shown once) only when the server can actually start.
   auto server = Server::create(config, std::move(router), log);

@@ -75,7 +75,10 @@ void Router::add_streaming(http::verb method, std::string_view path, StreamingHa
   auto same = std::find_if(routes_.begin(), routes_.end(),
                            [&](const Route& route) { return route.segments == segments; });
   if (same == routes_.end()) {
-    same = routes_.insert(routes_.end(), Route{std::move(segments), {}, {}});
+    std::string joined;
+    for (const std::string& segment : segments) joined += "/" + segment;
+    same = routes_.insert(routes_.end(),
+                          Route{std::move(segments), joined.empty() ? "/" : joined, {}, {}});
   }
   same->handlers[method] = std::move(handler);
   std::erase(same->browser, method);
@@ -86,6 +89,21 @@ std::vector<http::verb> Router::browser_methods(std::string_view path) const {
   PathParams unused;
   const Route* route = match(target_path(path), unused);
   return route == nullptr ? std::vector<http::verb>() : route->browser;
+}
+
+std::vector<Router::Entry> Router::table() const {
+  std::vector<Entry> entries;
+  for (const Route& route : routes_) {
+    for (const auto& [verb, unused] : route.handlers) entries.push_back(Entry{verb, route.path});
+  }
+  return entries;
+}
+
+std::optional<std::string> Router::template_of(std::string_view path) const {
+  PathParams unused;
+  const Route* route = match(target_path(path), unused);
+  if (route == nullptr) return std::nullopt;
+  return route->path;
 }
 
 const Router::Route* Router::match(std::string_view path, PathParams& params) const {

@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,6 +69,18 @@ class Router {
   // in registration order; empty when it has none.
   std::vector<http::verb> browser_methods(std::string_view path) const;
 
+  // One registered (method, path template) pair, as the route table lists it.
+  struct Entry {
+    http::verb method;
+    std::string path;  // the template as registered, "/v1/accounts/{userId}"
+  };
+  // Every registered route, in registration order of its path, methods in verb order.
+  std::vector<Entry> table() const;
+
+  // The template of the route `path` (a request path) matches, e.g. "/v1/accounts/{userId}";
+  // nullopt when no route matches. Logs name routes by template, never by raw path.
+  std::optional<std::string> template_of(std::string_view path) const;
+
   // Runs the matching handler, which calls `respond` once. An exception from a handler before
   // it responds becomes a 500 without details.
   void route(const Request& request, Respond respond, OpenStream open_stream = {}) const;
@@ -78,6 +91,7 @@ class Router {
  private:
   struct Route {
     std::vector<std::string> segments;  // "{name}" captures
+    std::string path;                   // the template as registered
     std::map<http::verb, StreamingHandler> handlers;
     std::vector<http::verb> browser;  // the methods registered as RouteKind::kBrowser
   };

@@ -5,6 +5,7 @@
 #include <boost/asio/write.hpp>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <random>
 
 #include "server/http/cors.h"
@@ -193,6 +194,33 @@ void Session::on_read_timeout() {
       reader_.timed_out(Clock::now(), std::chrono::milliseconds(context_.limits.idle_timeout_ms)));
 }
 
+namespace {
+
+// Error bodies are small; a larger body is not scanned for its code.
+constexpr size_t kErrorBodyScanBytesMax = 64 * 1024;
+
+// The `error.code` of an error response in the JSON error shape; nullopt otherwise. Never throws.
+std::optional<std::string> error_code_of(const Response& response) {
+  if (response.result_int() < 400 || response.body().size() > kErrorBodyScanBytesMax) {
+    return std::nullopt;
+  }
+  auto body = nlohmann::json::parse(response.body(), nullptr, false);
+  if (!body.is_object()) return std::nullopt;
+  auto error = body.find("error");
+  if (error == body.end() || !error->is_object()) return std::nullopt;
+  auto code = error->find("code");
+  if (code == error->end() || !code->is_string()) return std::nullopt;
+  return code->get<std::string>();
+}
+
+// The template of the route `target` matches, or null: never the raw path.
+nlohmann::ordered_json route_path(const Router& router, std::string_view target) {
+  auto path = router.template_of(target);
+  return path ? nlohmann::ordered_json(*path) : nlohmann::ordered_json(nullptr);
+}
+
+}  // namespace
+
 void Session::handle(const Request& request) {
   if (!slot_.mark_busy()) return close_now();  // shed between its last byte and now
   ++request_seq_;
@@ -291,7 +319,7 @@ void Session::open_stream(Response head,
       head.result_int() >= 500 ? "error" : "info", "http_request",
       {{"request_id", request_id},
        {"method", std::string(request.method_string())},
-       {"path", std::string(target_path(request.target()))},
+       {"path", route_path(context_.router, request.target())},
        {"status", head.result_int()},
        {"duration_us", std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()},
        {"streamed", true},
@@ -393,7 +421,7 @@ void Session::respond(Response response) {
   response.version(request.version());
   response.keep_alive(request.keep_alive() && !draining_);
   send(std::move(response), std::string(request.method_string()),
-       std::string(target_path(request.target())));
+       context_.router.template_of(request.target()));
 }
 
 void Session::reject(const ReadFailure& failure) {
@@ -404,14 +432,15 @@ void Session::reject(const ReadFailure& failure) {
   response.keep_alive(false);  // the stream is no longer at a request boundary
   bool header = reader_.header_done();
   std::string method = header ? std::string(reader_.request().method_string()) : "";
-  std::string path = header ? std::string(target_path(reader_.request().target())) : "";
+  std::optional<std::string> path =
+      header ? context_.router.template_of(reader_.request().target()) : std::nullopt;
   context_.log.warn("request_rejected", {{"remote", remote_},
                                          {"reason", failure.reason},
                                          {"status", static_cast<int>(failure.status)}});
   send(std::move(response), std::move(method), std::move(path));
 }
 
-void Session::send(Response response, std::string method, std::string path) {
+void Session::send(Response response, std::string method, std::optional<std::string> path) {
   std::string request_id = new_request_id();
   response.set("x-request-id", request_id);
   response.set(http::field::server, "tollgate");
@@ -424,16 +453,19 @@ void Session::send(Response response, std::string method, std::string path) {
   }
   response.prepare_payload();
   auto elapsed = Clock::now() - handled_at_;
-  // The path only, never the query string: keys may travel in ?key=.
-  context_.log.log(
-      response.result_int() >= 500 ? "error" : "info", "http_request",
-      {{"request_id", request_id},
-       {"method", method},
-       {"path", path},
-       {"status", response.result_int()},
-       {"duration_us", std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()},
-       {"bytes_out", response.body().size()},
-       {"remote", remote_}});
+  // The route template only, never the raw path (user ids are often emails) nor the query
+  // string (keys may travel in ?key=); null when no route matched.
+  nlohmann::ordered_json line = {
+      {"request_id", request_id},
+      {"method", method},
+      {"path", path ? nlohmann::ordered_json(*path) : nlohmann::ordered_json(nullptr)},
+      {"status", response.result_int()},
+      {"duration_us", std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()},
+      {"bytes_out", response.body().size()},
+      {"remote", remote_}};
+  if (auto code = error_code_of(response)) line["error_code"] = std::move(*code);
+  context_.log.log(response.result_int() >= 500 ? "error" : "info", "http_request",
+                   std::move(line));
   bool close = !response.keep_alive();
   response_.emplace(std::move(response));
   serializer_.emplace(*response_);

@@ -65,7 +65,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void respond_to(uint64_t request, Response response);
   void respond(Response response);
   void reject(const ReadFailure& failure);
-  void send(Response response, std::string method, std::string path);
+  void send(Response response, std::string method, std::optional<std::string> path);
   void write_some(bool close);
   void on_write_some(bool close, boost::beast::error_code ec, size_t bytes);
   void do_close(bool body_unread);  // graceful: FIN, then read and drop what the peer still sends
