@@ -589,10 +589,8 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   Response refusal(const LedgerOutcome& outcome) const {
     const Error& error = *outcome.error;
     if (error.code != ErrorCode::kInsufficientCredits) return error_response(error);
-    ojson body = error_body(error);
-    body["remaining"] = outcome.account ? outcome.account->balance : 0;
-    body["required"] = reserved_credits_;
-    return json_response(http::status::payment_required, body);
+    return insufficient_credits_response(error, outcome.account ? outcome.account->balance : 0,
+                                         reserved_credits_);
   }
 
   // A provider by name: the demo, or the project's stored credentials for it.

@@ -41,14 +41,7 @@ void submit(ApiContext& api, LedgerCommandBody body, std::optional<Idempotency> 
 
 Response render_meter(const LedgerOutcome& outcome, int64_t cost) {
   int64_t remaining = outcome.account ? outcome.account->balance : 0;
-  if (outcome.error) {
-    Response response = error_response(*outcome.error);
-    auto body = ojson::parse(response.body());
-    body["allowed"] = false;
-    body["remaining"] = remaining;
-    body["cost"] = cost;
-    return json_response(http::status::payment_required, body);
-  }
+  if (outcome.error) return insufficient_credits_response(*outcome.error, remaining, cost);
   return json_response(http::status::ok,
                        {{"allowed", true}, {"remaining", remaining}, {"cost", outcome.amount}});
 }

@@ -98,4 +98,12 @@ Response error_response(const Error& error) {
   return json_response(http_status(error.code), error_body(error));
 }
 
+Response insufficient_credits_response(const Error& error, int64_t remaining, int64_t cost) {
+  nlohmann::ordered_json body = error_body(error);
+  body["allowed"] = false;
+  body["remaining"] = remaining;
+  body["cost"] = cost;
+  return json_response(http::status::payment_required, body);
+}
+
 }  // namespace tollgate::server

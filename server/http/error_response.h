@@ -2,6 +2,7 @@
 // {"error":{"type":…,"code":…,"message":…,"param":…}} (OpenAI's shape, so its clients show it).
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -24,5 +25,9 @@ Response json_response(http::status status, const nlohmann::ordered_json& body);
 
 // The error response for an Error: status from http_status(), body from error_body().
 Response error_response(const Error& error);
+
+// The one 402 shape, whatever the route (meter, invoke): the error shape plus
+// "allowed": false, "remaining" (the balance) and "cost" (what the call needed).
+Response insufficient_credits_response(const Error& error, int64_t remaining, int64_t cost);
 
 }  // namespace tollgate::server

@@ -301,7 +301,7 @@ describe('refused before anything runs, with nothing written', () => {
     const pricey = await mint('bob', ['pricey']);
     const res = await invoke(pricey, { operation: 'pricey' });
     expect(res.status).toBe(402);
-    expect(res.body).toMatchObject({ remaining: 100, required: 150 });
+    expect(res.body).toMatchObject({ allowed: false, remaining: 100, cost: 150 });
     expect(res.body.error.code).toBe('insufficient_credits');
     const audit = await expectLedgerSound(server, project.sk);
     expect(audit.openHolds).toBe(0);
