@@ -1,0 +1,116 @@
+// GET /openapi.json on a real tollgate process: a valid OpenAPI 3.1 document (checked by
+// @apidevtools/swagger-parser) that lists exactly the routes the server answers, and request
+// log lines that name routes by template, never by raw path.
+const fs = require('node:fs');
+const path = require('node:path');
+const SwaggerParser = require('@apidevtools/swagger-parser');
+const { startServer } = require('../helpers/server');
+const { ADMIN_TOKEN, call, createProject } = require('../helpers/api');
+
+let server;
+let project;
+
+beforeAll(async () => {
+  server = await startServer({ env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN } });
+  project = await createProject(server, { startingCredits: 10 });
+});
+
+afterAll(async () => {
+  await server.stop();
+});
+
+async function spec() {
+  const res = await fetch(`${server.url}/openapi.json`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toBe('application/json');
+  return res.json();
+}
+
+function operationsOf(document) {
+  const out = [];
+  for (const [route, item] of Object.entries(document.paths)) {
+    for (const method of Object.keys(item)) out.push(`${method.toUpperCase()} ${route}`);
+  }
+  return out.sort();
+}
+
+// The route table of docs/api.md: every route the server documents.
+function documentedOperations() {
+  const text = fs.readFileSync(path.join(__dirname, '../../../docs/api.md'), 'utf8');
+  return [...text.matchAll(/^\| `([A-Z]+ \/[^`]*)`/gm)].map((m) => m[1]).sort();
+}
+
+function lastLogFor(method) {
+  return server.logs.filter((l) => l.event === 'http_request' && l.method === method).pop();
+}
+
+describe('GET /openapi.json', () => {
+  test('needs no key and is a valid OpenAPI 3.1 document', async () => {
+    const document = await spec();
+    expect(document.openapi).toBe('3.1.0');
+    expect(document.info.title).toBe('Tollgate API');
+    // validate() dereferences in place: give it a copy.
+    await expect(SwaggerParser.validate(structuredClone(document))).resolves.toBeTruthy();
+  });
+
+  test('lists exactly the documented routes', async () => {
+    expect(operationsOf(await spec())).toEqual(documentedOperations());
+  });
+
+  test('every listed route is answered: no 404 for an unknown route, no 405', async () => {
+    const document = await spec();
+    for (const operation of operationsOf(document)) {
+      const [method, template] = operation.split(' ');
+      const target = template.replace(/\{[^}]+\}/g, 'x');
+      const res = await call(server, method, target, {
+        key: project.sk,
+        body: ['POST', 'PUT', 'PATCH'].includes(method) ? {} : undefined,
+      });
+      expect([operation, res.status]).not.toEqual([operation, 405]);
+      const message = res.body && res.body.error ? res.body.error.message : '';
+      expect([operation, message]).not.toEqual([operation, expect.stringMatching(/^no route for/)]);
+    }
+  });
+
+  test('an unlisted path is 404 and is not in the document', async () => {
+    const document = await spec();
+    expect(document.paths['/v1/nowhere']).toBeUndefined();
+    const res = await call(server, 'GET', '/v1/nowhere');
+    expect(res.status).toBe(404);
+    expect(res.body.error.message).toMatch(/^no route for/);
+  });
+});
+
+describe('request log lines', () => {
+  const email = 'someone.private@example.com';
+
+  test('name the route template, never the raw path, and carry the error code', async () => {
+    const res = await call(server, 'PATCH', `/v1/accounts/${encodeURIComponent(email)}`, {
+      key: project.sk,
+      body: { bogus: 1 },
+    });
+    expect(res.status).toBe(400);
+    await new Promise((r) => setTimeout(r, 100));
+    const line = lastLogFor('PATCH');
+    expect(line).toMatchObject({
+      level: 'info',
+      path: '/v1/accounts/{userId}',
+      status: 400,
+      error_code: res.body.error.code,
+    });
+    expect(JSON.stringify(server.logs)).not.toContain('someone.private');
+  });
+
+  test('a success has no error code; an unmatched path is logged without it', async () => {
+    const ok = await call(server, 'GET', '/openapi.json');
+    expect(ok.status).toBe(200);
+    await call(server, 'DELETE', `/v1/secret-${encodeURIComponent(email)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    const get = server.logs.filter((l) => l.event === 'http_request' && l.path === '/openapi.json').pop();
+    expect(get.status).toBe(200);
+    expect(get.error_code).toBeUndefined();
+    const unmatched = lastLogFor('DELETE');
+    expect(unmatched).toMatchObject({ path: null, status: 404, error_code: 'not_found' });
+    expect(JSON.stringify(server.logs)).not.toContain('someone.private');
+  });
+});
