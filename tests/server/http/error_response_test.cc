@@ -48,5 +48,18 @@ TEST(ErrorResponse, ResponseIsJson) {
   EXPECT_EQ(parsed["error"]["code"], "not_found");
 }
 
+TEST(ErrorResponse, InsufficientCreditsIsOneShape) {
+  Response res =
+      insufficient_credits_response(fail(ErrorCode::kInsufficientCredits, "too few"), 40, 41);
+  EXPECT_EQ(res.result(), http::status::payment_required);
+  auto parsed = nlohmann::json::parse(res.body());
+  EXPECT_EQ(parsed["error"]["type"], "insufficient_credits");
+  EXPECT_EQ(parsed["error"]["code"], "insufficient_credits");
+  EXPECT_EQ(parsed["error"]["message"], "too few");
+  EXPECT_EQ(parsed["allowed"], false);
+  EXPECT_EQ(parsed["remaining"], 40);
+  EXPECT_EQ(parsed["cost"], 41);
+}
+
 }  // namespace
 }  // namespace tollgate::server

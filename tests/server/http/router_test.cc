@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -81,6 +83,36 @@ TEST(Router, OnlyBrowserRoutesKeepAccessControlAllowOrigin) {
 TEST(Router, TargetPathStripsQuery) {
   EXPECT_EQ(target_path("/a/b?x=1&y=2"), "/a/b");
   EXPECT_EQ(target_path("/a"), "/a");
+}
+
+TEST(Router, TableListsEveryRouteByTemplate) {
+  Router router;
+  auto ok = [](const Request&) { return json_response(http::status::ok, {}); };
+  router.add(http::verb::get, "/v1/accounts/{userId}", ok);
+  router.add(http::verb::patch, "/v1/accounts/{userId}", ok);
+  router.add(http::verb::get, "/v1/accounts/stats", ok);
+  std::vector<std::pair<http::verb, std::string>> got;
+  for (const Router::Entry& entry : router.table()) got.emplace_back(entry.method, entry.path);
+  std::vector<std::pair<http::verb, std::string>> want = {
+      {http::verb::get, "/v1/accounts/{userId}"},
+      {http::verb::patch, "/v1/accounts/{userId}"},
+      {http::verb::get, "/v1/accounts/stats"}};
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+}
+
+TEST(Router, TemplateOfNamesTheRouteNeverTheRawPath) {
+  Router router;
+  auto ok = [](const Request&) { return json_response(http::status::ok, {}); };
+  router.add(http::verb::get, "/v1/accounts/{userId}", ok);
+  router.add(http::verb::get, "/v1/accounts/stats", ok);
+  router.add(http::verb::get, "/healthz", ok);
+  EXPECT_EQ(router.template_of("/v1/accounts/a%40b.example?key=sk_x"), "/v1/accounts/{userId}");
+  EXPECT_EQ(router.template_of("/v1/accounts/stats"), "/v1/accounts/stats");
+  EXPECT_EQ(router.template_of("/healthz"), "/healthz");
+  EXPECT_EQ(router.template_of("/v1/nowhere"), std::nullopt);
+  EXPECT_EQ(router.template_of("/v1/accounts/%zz"), std::nullopt);
 }
 
 }  // namespace

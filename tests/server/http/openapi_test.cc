@@ -1,0 +1,51 @@
+#include "server/http/openapi.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "server/http/error_response.h"
+
+namespace tollgate::server {
+namespace {
+
+Router sample_router() {
+  Router router;
+  auto ok = [](const Request&) { return json_response(http::status::ok, {{"ok", true}}); };
+  router.add(http::verb::get, "/healthz", ok);
+  router.add(http::verb::patch, "/v1/accounts/{userId}", ok);
+  router.add(http::verb::delete_, "/v1/operations/{slug}", ok);
+  return router;
+}
+
+TEST(OpenApi, DocumentListsEveryRouteWithItsPathParameters) {
+  auto document = nlohmann::json::parse(openapi_document(sample_router(), "1.2.3"));
+  EXPECT_EQ(document["openapi"], "3.1.0");
+  EXPECT_EQ(document["info"]["version"], "1.2.3");
+  ASSERT_EQ(document["paths"].size(), 3u);
+  EXPECT_TRUE(document["paths"]["/healthz"].contains("get"));
+  EXPECT_FALSE(document["paths"]["/healthz"]["get"].contains("parameters"));
+  const auto& patch = document["paths"]["/v1/accounts/{userId}"]["patch"];
+  ASSERT_EQ(patch["parameters"].size(), 1u);
+  EXPECT_EQ(patch["parameters"][0]["name"], "userId");
+  EXPECT_EQ(patch["parameters"][0]["in"], "path");
+  EXPECT_TRUE(patch.contains("requestBody"));
+  EXPECT_EQ(patch["responses"]["default"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Error");
+  EXPECT_TRUE(document["paths"]["/v1/operations/{slug}"].contains("delete"));
+  EXPECT_TRUE(document["components"]["schemas"].contains("Error"));
+}
+
+TEST(OpenApi, RouteServesTheDocumentIncludingItself) {
+  Router router = sample_router();
+  add_openapi_route(router, "1.2.3");
+  Response res = router.route(Request{http::verb::get, "/openapi.json", 11});
+  ASSERT_EQ(res.result(), http::status::ok);
+  EXPECT_EQ(res[http::field::content_type], "application/json");
+  auto document = nlohmann::json::parse(res.body());
+  EXPECT_EQ(document["paths"].size(), 4u);
+  EXPECT_TRUE(document["paths"]["/openapi.json"].contains("get"));
+}
+
+}  // namespace
+}  // namespace tollgate::server
