@@ -4,7 +4,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-
 namespace tollgate::server {
 
 namespace {
@@ -48,9 +47,8 @@ Json operation(http::verb method, const std::string& path) {
   }
   if (!parameters.empty()) op["parameters"] = std::move(parameters);
   if (method == http::verb::post || method == http::verb::put || method == http::verb::patch) {
-    op["requestBody"] = {
-        {"required", false},
-        {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
+    op["requestBody"] = {{"required", false},
+                         {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
   }
   op["responses"] = {
       {"200",
@@ -72,11 +70,10 @@ std::string openapi_document(const Router& router, std::string_view version) {
     for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     paths[entry.path][method] = operation(entry.method, entry.path);
   }
-  Json document = {
-      {"openapi", "3.1.0"},
-      {"info", {{"title", "Tollgate API"}, {"version", std::string(version)}}},
-      {"paths", std::move(paths)},
-      {"components", {{"schemas", {{"Error", error_schema()}}}}}};
+  Json document = {{"openapi", "3.1.0"},
+                   {"info", {{"title", "Tollgate API"}, {"version", std::string(version)}}},
+                   {"paths", std::move(paths)},
+                   {"components", {{"schemas", {{"Error", error_schema()}}}}}};
   return document.dump();
 }
 
