@@ -146,13 +146,17 @@ int serve(const ServeConfig& config) {
   auto pricing = PricingCatalog::load(config.pricing_file);
   if (!pricing) return exit_with(pricing.error());
 
+  // Declared before everything that records into it, so it outlives them.
+  Metrics metrics;
   auto ledger = std::make_unique<LedgerWriter>(db, ledger_partitions_for(db), &log);
+  ledger->measure_with(&metrics);
   Authenticator auth(db, std::nullopt);
   ApiContext api{db, *ledger, auth, ""};
   api.secrets = &secrets;
   api.signing = signing.value().get();
   api.pricing = &pricing.value();
   api.log = &log;
+  api.metrics = &metrics;
   Router router;
   add_health_routes(router, db);
   add_project_routes(router, api);
@@ -162,11 +166,18 @@ int serve(const ServeConfig& config) {
   add_provider_routes(router, api);
   add_runtime_routes(router, api);
   add_invoke_routes(router, api);
+  add_metrics_routes(router, api);
   add_openapi_route(router, kVersion);
 
   // Bind first: secrets are made (and shown once) only when the server can actually start.
-  auto server = Server::create(config, std::move(router), log);
+  auto server = Server::create(config, std::move(router), log, &metrics);
   if (!server) return exit_with(server.error());
+  metrics.connections_from([&server = *server.value()] {
+    SessionCounters counters = server.session_counters();
+    return ConnectionFigures{server.open_connections(), counters.shed_total,
+                             counters.refused_full_total, counters.refused_client_full_total,
+                             counters.refused_draining_total};
+  });
   // Provider calls run on the server's threads; the client is declared after the server, so it
   // closes its pooled connections while the server's io_context still exists.
   api.upstream_timeouts =
@@ -222,6 +233,7 @@ int serve(const ServeConfig& config) {
             {"threads", config.threads},
             {"allow_private_upstreams", outbound.allows_private()}});
   server.value()->run();
+  metrics.connections_from(nullptr);  // the server's threads are done; nothing scrapes now
   // The writer answers through the server's executors, so it stops first, answering what is
   // still queued on its own thread.
   ledger->answer_through(nullptr);

@@ -15,6 +15,7 @@
 #include "server/http/router.h"
 #include "server/ledger/hold_close.h"
 #include "server/ledger/ledger_writer.h"
+#include "server/metrics/metrics.h"
 #include "server/store/store.h"
 
 namespace tollgate::server {
@@ -32,6 +33,7 @@ struct ApiContext {
   UpstreamTimeouts upstream_timeouts{};     // the timeouts `upstream` was made with
   RunAfter run_after{};                     // timers for retries (hold closes); may be empty
   Logger* log = nullptr;                    // the owner's log (provider failures)
+  Metrics* metrics = nullptr;               // counts meter decisions and provider calls
   RuntimeCache runtime{};                   // features and provider credentials, briefly
   // The server's own origins in --demo mode (http://localhost:<port>, http://127.0.0.1:<port>),
   // which browser routes allow for the demo project; set before serving.
@@ -69,6 +71,8 @@ void add_operation_routes(Router& router, ApiContext& api);
 void add_provider_routes(Router& router, ApiContext& api);
 void add_runtime_routes(Router& router, ApiContext& api);
 void add_invoke_routes(Router& router, ApiContext& api);
+// GET /metrics (admin token): api.metrics in the Prometheus text format.
+void add_metrics_routes(Router& router, ApiContext& api);
 
 // The associated data a provider key is sealed with: "<project id>/<provider name>".
 std::string provider_key_binding(std::string_view project_id, std::string_view name);

@@ -487,6 +487,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
         abandon();
         return refuse(outcome ? refusal(outcome.value()) : error_response(outcome.error()));
       }
+      if (api_.metrics != nullptr && !hold_counted_.exchange(true)) api_.metrics->hold_opened();
       call_model_once();  // when the decision came too late to start it
       opening = true;
       auto self = shared_from_this();
@@ -508,7 +509,10 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
           closing_ = true;
           close_hold(api_.ledger,
                      LedgerCommand{ReleaseCommand{caller_.project.id, hold_id_}, std::nullopt},
-                     api_.run_after, api_.log, [](const Result<LedgerOutcome>&) {});
+                     api_.run_after, api_.log,
+                     [self = shared_from_this()](const Result<LedgerOutcome>&) {
+                       self->hold_closed();
+                     });
         }
         if (!opening) refuse(error_response(internal_failure()));
       } catch (...) {
@@ -631,6 +635,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     if (!provider) return provider.error();
     model_ = std::move(provider.value());
     model_name_ = op_.provider + "/" + op_.model;
+    provider_name_ = op_.provider;
     return {};
   }
 
@@ -643,6 +648,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     model_ = std::move(provider.value());
     request_.model = op_.fallback->model;
     model_name_ = op_.fallback->provider + "/" + op_.fallback->model;
+    provider_name_ = op_.fallback->provider;
     if (auto price = api_.pricing->find(op_.fallback->provider, op_.fallback->model)) price_ = *price;
     if (sink_) sink_->event("fallback", {{"model", model_name_}});
     return true;
@@ -708,10 +714,16 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     auto self = shared_from_this();
     auto ended = std::make_shared<std::atomic<bool>>(false);
     std::shared_ptr<ModelCall> call;
+    if (streaming_) {
+      attempt_started_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    std::chrono::steady_clock::now().time_since_epoch())
+                                    .count());
+    }
     try {
       call = model->start(
           request_,
           [self](const ModelDelta& delta) {
+            self->time_first_delta();
             self->when_durable([self, delta] {
               self->guarded([&] { self->on_delta(delta); }, /*call_running=*/true);
             });
@@ -779,6 +791,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   void on_model_done(ModelResult result) {
     if (closing_) return;  // closed already, after an exception
     if (broken_) result = ModelFailure{internal_failure(), produced_by(std::move(result)), {}};
+    count_call(result);
     if (auto* failure = std::get_if<ModelFailure>(&result)) {
       log_failure(*failure);
       if (!failure->produced && !charged_) {
@@ -864,6 +877,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     close_hold(api_.ledger,
                LedgerCommand{ReleaseCommand{caller_.project.id, hold_id_}, std::nullopt},
                api_.run_after, api_.log, [self, error](const Result<LedgerOutcome>&) {
+                 self->hold_closed();
                  self->guarded([&] { self->answer_error(error); }, /*call_running=*/false);
                });
   }
@@ -888,12 +902,17 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     }
     SettleCommand settle{caller_.project.id, hold_id_, credits, micros, used_.input_tokens,
                          used_.output_tokens};
+    if (api_.metrics != nullptr) {
+      api_.metrics->provider_usage(provider_name_, used_.input_tokens, used_.output_tokens,
+                                   micros);
+    }
     auto self = shared_from_this();
     closing_ = true;
     close_hold(
         api_.ledger, LedgerCommand{settle, std::nullopt}, api_.run_after, api_.log,
         [self, answer = std::move(answer), error, credits,
          micros](const Result<LedgerOutcome>& outcome) {
+          self->hold_closed();
           self->guarded([&] { self->answer_settled(outcome, answer, error, credits, micros); },
                         /*call_running=*/false);
         });
@@ -909,6 +928,31 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     ojson body = render(answer, credits, micros, remaining);
     if (answered_.exchange(true)) return;
     sink_->finish(http::status::ok, body);
+  }
+
+  // The hold's settle or release is done (or given up after its retries).
+  void hold_closed() {
+    if (api_.metrics != nullptr && hold_counted_.exchange(false)) api_.metrics->hold_closed();
+  }
+
+  // One provider attempt ended: counted by how (a caller who left is "cancelled").
+  void count_call(const ModelResult& result) {
+    if (api_.metrics == nullptr) return;
+    const auto* failure = std::get_if<ModelFailure>(&result);
+    std::string_view outcome = failure == nullptr ? "ok"
+                               : cancelled()     ? "cancelled"
+                                                 : error_code_name(failure->error.code);
+    api_.metrics->provider_call(provider_name_, outcome);
+  }
+
+  // The current attempt's first delta: its time to first token, once per attempt.
+  void time_first_delta() {
+    int64_t started = attempt_started_ns_.exchange(0);
+    if (started == 0 || api_.metrics == nullptr) return;
+    int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count();
+    api_.metrics->time_to_first_token(provider_name_, (now - started) / 1000);
   }
 
   // The caller's last word, at most once.
@@ -1017,6 +1061,7 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   std::shared_ptr<Sink> sink_;
   std::unique_ptr<ModelProvider> model_;
   std::string model_name_;     // "provider/model" of the model answering
+  std::string provider_name_;  // its provider, as metrics label it
   bool fallback_used_ = false;
   bool charged_ = false;       // an attempt produced something, so the call is charged
   int attempts_ = 0;
@@ -1034,6 +1079,9 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
   bool broken_ = false;   // a step threw while the provider call ran: it is being stopped
   bool closing_ = false;  // the hold's settle or release is submitted
   std::atomic<bool> answered_{false};
+  std::atomic<bool> hold_counted_{false};  // counted in metrics' open holds, not yet closed
+  // The current attempt's start (steady clock, ns) until its first delta is timed; 0 after.
+  std::atomic<int64_t> attempt_started_ns_{0};
   std::shared_ptr<ModelCall> call_;
   std::atomic<bool> first_call_started_{false};
   std::mutex gate_mutex_;

@@ -98,7 +98,10 @@ void add_meter_routes(Router& router, ApiContext& api) {
     submit(api,
            MeterCommand{caller.project.id, user.value(), event.value(), charged},
            idempotency.value(),
-           [charged](const LedgerOutcome& outcome) { return render_meter(outcome, charged); },
+           [charged, metrics = api.metrics](const LedgerOutcome& outcome) {
+             if (metrics != nullptr) metrics->meter_decision(!outcome.error);
+             return render_meter(outcome, charged);
+           },
            respond);
   });
 

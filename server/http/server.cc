@@ -83,12 +83,12 @@ size_t connections_max_for(OpenFilesLimit limit, uint64_t open) {
   return static_cast<size_t>(std::clamp<uint64_t>(fits, 1, kConnectionsMaxCeiling));
 }
 
-Server::Server(const ServeConfig& config, Router router, Logger& log)
+Server::Server(const ServeConfig& config, Router router, Logger& log, Metrics* metrics)
     : config_(fit_open_files(config, log)),
       router_(std::move(router)),
       log_(log),
       registry_(config_.limits.connections_max, config_.limits.connections_per_ip_max),
-      context_{router_, log_, config_.limits, registry_},
+      context_{router_, log_, config_.limits, registry_, metrics},
       ioc_(config_.threads),
       strand_(net::make_strand(ioc_)),
       signals_(strand_, SIGINT, SIGTERM),
@@ -101,8 +101,8 @@ Server::~Server() {
 }
 
 Result<std::unique_ptr<Server>> Server::create(const ServeConfig& config, Router router,
-                                               Logger& log) {
-  std::unique_ptr<Server> server(new Server(config, std::move(router), log));
+                                               Logger& log, Metrics* metrics) {
+  std::unique_ptr<Server> server(new Server(config, std::move(router), log, metrics));
   boost::system::error_code ec;
   auto address = net::ip::make_address(config.host, ec);
   if (ec) return fail(ErrorCode::kInvalidArgument, "not an IP address: " + config.host, "--host");

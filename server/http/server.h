@@ -26,11 +26,14 @@ namespace tollgate::server {
 class Server {
  public:
   // Binds config.host:config.port. kAddressInUse when the port is taken, kIoError otherwise.
+  // `metrics`, when given, counts every request and must outlive the server; its connection
+  // figures are read from this server until it is destroyed.
   static Result<std::unique_ptr<Server>> create(const ServeConfig& config, Router router,
-                                                Logger& log);
+                                                Logger& log, Metrics* metrics = nullptr);
 
   // Connections shed and refused so far (for /metrics).
   SessionCounters session_counters() const { return registry_.counters(); }
+  size_t open_connections() const { return registry_.size(); }
 
   // The bound port (useful with port 0).
   uint16_t port() const { return port_; }
@@ -45,7 +48,7 @@ class Server {
   ~Server();
 
  private:
-  Server(const ServeConfig& config, Router router, Logger& log);
+  Server(const ServeConfig& config, Router router, Logger& log, Metrics* metrics);
   void on_signal(const boost::system::error_code& ec, int signal);
   void run_thread();
   void finish();

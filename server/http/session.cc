@@ -315,11 +315,17 @@ void Session::open_stream(Response head,
   text += "x-request-id: " + request_id + "\r\nserver: tollgate\r\n";
   text += "transfer-encoding: chunked\r\nconnection: close\r\n\r\n";
   auto elapsed = std::chrono::steady_clock::now() - handled_at_;
+  auto route = route_path(context_.router, request.target());
+  if (context_.metrics != nullptr) {
+    context_.metrics->request(
+        request.method_string(), route.is_string() ? route.get_ref<const std::string&>() : "",
+        head.result_int(), std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  }
   context_.log.log(
       head.result_int() >= 500 ? "error" : "info", "http_request",
       {{"request_id", request_id},
        {"method", std::string(request.method_string())},
-       {"path", route_path(context_.router, request.target())},
+       {"path", std::move(route)},
        {"status", head.result_int()},
        {"duration_us", std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()},
        {"streamed", true},
@@ -464,6 +470,11 @@ void Session::send(Response response, std::string method, std::optional<std::str
       {"bytes_out", response.body().size()},
       {"remote", remote_}};
   if (auto code = error_code_of(response)) line["error_code"] = std::move(*code);
+  if (context_.metrics != nullptr) {
+    context_.metrics->request(method, path ? std::string_view(*path) : std::string_view(),
+                              response.result_int(),
+                              std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  }
   context_.log.log(response.result_int() >= 500 ? "error" : "info", "http_request",
                    std::move(line));
   bool close = !response.keep_alive();

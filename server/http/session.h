@@ -29,6 +29,7 @@
 #include "server/http/request_reader.h"
 #include "server/http/router.h"
 #include "server/http/session_registry.h"
+#include "server/metrics/metrics.h"
 #include "server/http/types.h"
 #include "server/log/logger.h"
 
@@ -40,6 +41,7 @@ struct SessionContext {
   Logger& log;
   const Limits& limits;
   SessionRegistry& registry;
+  Metrics* metrics = nullptr;  // counts every answered request when set
 };
 
 class Session : public std::enable_shared_from_this<Session> {

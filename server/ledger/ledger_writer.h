@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "server/log/logger.h"
+#include "server/metrics/metrics.h"
 #include "server/store/store.h"
 
 namespace tollgate::server {
@@ -79,6 +80,10 @@ class LedgerWriter {
   using Answerer = std::function<void(std::function<void()>)>;
   void answer_through(Answerer run_later);
 
+  // Records each batch's size and commit time into `metrics` (which must outlive the writer);
+  // set before the first submit.
+  void measure_with(Metrics* metrics) { metrics_ = metrics; }
+
  private:
   struct Pending {
     LedgerCommand command;
@@ -111,6 +116,7 @@ class LedgerWriter {
 
   Store& store_;
   Logger* log_;
+  Metrics* metrics_ = nullptr;
   Clock clock_;
   std::chrono::steady_clock::time_point next_hold_sweep_;
   std::chrono::steady_clock::time_point next_purge_;
