@@ -34,8 +34,25 @@ std::string operation_id(http::verb method, std::string_view path) {
   return id;
 }
 
-Json operation(http::verb method, const std::string& path) {
+Json security_schemes() {
+  auto bearer = [](std::string_view description) {
+    return Json{{"type", "http"}, {"scheme", "bearer"}, {"description", std::string(description)}};
+  };
+  return {{"adminToken", bearer("The instance admin token, tgadm_…")},
+          {"secretKey", bearer("A project's secret key, sk_… (also x-tollgate-key, a \"key\" "
+                               "body field or ?key=)")},
+          {"publishableKey", bearer("A project's publishable key, pk_…")},
+          {"runtimeToken", bearer("A runtime token minted by POST /v1/runtime/sessions")}};
+}
+
+Json operation(http::verb method, const std::string& path, const RouteDoc* doc) {
   Json op = {{"operationId", operation_id(method, path)}};
+  if (doc != nullptr && !doc->summary.empty()) op["summary"] = doc->summary;
+  if (doc != nullptr) {
+    Json security = Json::array();
+    for (const std::string& scheme : doc->security) security.push_back({{scheme, Json::array()}});
+    op["security"] = std::move(security);
+  }
   Json parameters = Json::array();
   for (std::string_view segment : path_segments(path)) {
     if (segment.size() > 2 && segment.front() == '{' && segment.back() == '}') {
@@ -45,8 +62,26 @@ Json operation(http::verb method, const std::string& path) {
                             {"schema", {{"type", "string"}}}});
     }
   }
+  if (doc != nullptr) {
+    for (const Json& parameter : doc->parameters) parameters.push_back(parameter);
+    if (doc->idempotent) {
+      parameters.push_back(
+          {{"name", "Idempotency-Key"},
+           {"in", "header"},
+           {"required", false},
+           {"description", "A retry with the same key and body gets the first answer again"},
+           {"schema", {{"type", "string"}, {"minLength", 1}, {"maxLength", 255}}}});
+    }
+  }
   if (!parameters.empty()) op["parameters"] = std::move(parameters);
-  if (method == http::verb::post || method == http::verb::put || method == http::verb::patch) {
+  if (doc != nullptr) {
+    if (!doc->request_schema.is_null()) {
+      op["requestBody"] = {
+          {"required", doc->body_required},
+          {"content", {{"application/json", {{"schema", doc->request_schema}}}}}};
+    }
+  } else if (method == http::verb::post || method == http::verb::put ||
+             method == http::verb::patch) {
     op["requestBody"] = {{"required", false},
                          {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
   }
@@ -68,12 +103,14 @@ std::string openapi_document(const Router& router, std::string_view version) {
   for (const Router::Entry& entry : router.table()) {
     std::string method(http::to_string(entry.method));
     for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    paths[entry.path][method] = operation(entry.method, entry.path);
+    paths[entry.path][method] = operation(entry.method, entry.path, entry.doc);
   }
   Json document = {{"openapi", "3.1.0"},
                    {"info", {{"title", "Tollgate API"}, {"version", std::string(version)}}},
                    {"paths", std::move(paths)},
-                   {"components", {{"schemas", {{"Error", error_schema()}}}}}};
+                   {"components",
+                    {{"schemas", {{"Error", error_schema()}}},
+                     {"securitySchemes", security_schemes()}}}};
   return document.dump();
 }
 

@@ -78,7 +78,7 @@ void Router::add_streaming(http::verb method, std::string_view path, StreamingHa
     std::string joined;
     for (const std::string& segment : segments) joined += "/" + segment;
     same = routes_.insert(routes_.end(),
-                          Route{std::move(segments), joined.empty() ? "/" : joined, {}, {}});
+                          Route{std::move(segments), joined.empty() ? "/" : joined, {}, {}, {}});
   }
   same->handlers[method] = std::move(handler);
   std::erase(same->browser, method);
@@ -91,10 +91,21 @@ std::vector<http::verb> Router::browser_methods(std::string_view path) const {
   return route == nullptr ? std::vector<http::verb>() : route->browser;
 }
 
+void Router::describe(http::verb method, std::string_view path, RouteDoc doc) {
+  std::vector<std::string> segments;
+  for (std::string_view segment : path_segments(path)) segments.emplace_back(segment);
+  for (Route& route : routes_) {
+    if (route.segments == segments) route.docs[method] = std::move(doc);
+  }
+}
+
 std::vector<Router::Entry> Router::table() const {
   std::vector<Entry> entries;
   for (const Route& route : routes_) {
-    for (const auto& [verb, unused] : route.handlers) entries.push_back(Entry{verb, route.path});
+    for (const auto& [verb, unused] : route.handlers) {
+      auto doc = route.docs.find(verb);
+      entries.push_back(Entry{verb, route.path, doc == route.docs.end() ? nullptr : &doc->second});
+    }
   }
   return entries;
 }

@@ -22,6 +22,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "server/http/types.h"
 
 namespace tollgate::server {
@@ -57,6 +59,23 @@ using StreamingHandler =
 // publishable key or a runtime token).
 enum class RouteKind { kServer, kBrowser };
 
+// The response header a handler's answer carries to the request's log line and no further: the
+// project the request was authenticated to. The session removes it before sending.
+inline constexpr std::string_view kProjectLogHeader = "x-tollgate-log-project";
+
+// What GET /openapi.json says of a route beyond its method and path (server/http/openapi.h).
+struct RouteDoc {
+  std::string summary;
+  // The OpenAPI security scheme names that may call it ("adminToken", "secretKey",
+  // "publishableKey", "runtimeToken"); empty for a route anyone may call.
+  std::vector<std::string> security;
+  nlohmann::ordered_json parameters = nlohmann::ordered_json::array();  // query parameters
+  nlohmann::ordered_json request_schema;  // the JSON body's schema; null without a body
+  bool body_required = false;
+  bool idempotent = false;  // takes an Idempotency-Key header
+  bool browser = false;     // answers CORS for browser credentials
+};
+
 class Router {
  public:
   void add(http::verb method, std::string_view path, Handler handler);
@@ -73,7 +92,11 @@ class Router {
   struct Entry {
     http::verb method;
     std::string path;  // the template as registered, "/v1/accounts/{userId}"
+    const RouteDoc* doc = nullptr;  // null when the route was not described
   };
+  // Documents a registered route (the last description of a method and path wins).
+  void describe(http::verb method, std::string_view path, RouteDoc doc);
+
   // Every registered route, in registration order of its path, methods in verb order.
   std::vector<Entry> table() const;
 
@@ -94,6 +117,7 @@ class Router {
     std::string path;                   // the template as registered
     std::map<http::verb, StreamingHandler> handlers;
     std::vector<http::verb> browser;  // the methods registered as RouteKind::kBrowser
+    std::map<http::verb, RouteDoc> docs;
   };
   const Route* match(std::string_view path, PathParams& params) const;
 

@@ -305,6 +305,8 @@ void Session::open_stream(Response head,
                           std::function<void(std::shared_ptr<ResponseStream>)> ready) {
   const Request& request = reader_.request();
   std::string request_id = new_request_id();
+  std::string project(head[kProjectLogHeader]);  // for the log line only
+  head.erase(kProjectLogHeader);
   // A streamed answer ends the connection: the socket is watched for the client leaving, so
   // it cannot also wait for the next request.
   std::string text = "HTTP/1.1 " + std::to_string(head.result_int()) + " " +
@@ -329,7 +331,8 @@ void Session::open_stream(Response head,
        {"status", head.result_int()},
        {"duration_us", std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()},
        {"streamed", true},
-       {"remote", remote_}});
+       {"remote", remote_},
+       {"project", project.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(project)}});
   streaming_ = true;
   stall_timer_.emplace(stream_.get_executor());
   stream_.expires_never();  // the stall timer and the peer watch take over
@@ -448,6 +451,9 @@ void Session::reject(const ReadFailure& failure) {
 
 void Session::send(Response response, std::string method, std::optional<std::string> path) {
   std::string request_id = new_request_id();
+  // The project the request was authenticated to, for its log line only (server/api/route.h).
+  std::string project(response[kProjectLogHeader]);
+  response.erase(kProjectLogHeader);
   response.set("x-request-id", request_id);
   response.set(http::field::server, "tollgate");
   if (response.keep_alive()) {
@@ -469,6 +475,7 @@ void Session::send(Response response, std::string method, std::optional<std::str
       {"duration_us", std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()},
       {"bytes_out", response.body().size()},
       {"remote", remote_}};
+  if (!project.empty()) line["project"] = std::move(project);
   if (auto code = error_code_of(response)) line["error_code"] = std::move(*code);
   if (context_.metrics != nullptr) {
     context_.metrics->request(method, path ? std::string_view(*path) : std::string_view(),
