@@ -316,7 +316,7 @@ void Session::open_stream(Response head,
   text += "transfer-encoding: chunked\r\nconnection: close\r\n\r\n";
   auto elapsed = std::chrono::steady_clock::now() - handled_at_;
   context_.log.log(
-      head.result_int() >= 500 ? "error" : "info", "http_request",
+      request_log_level(head.result_int()), "http_request",
       {{"request_id", request_id},
        {"method", std::string(request.method_string())},
        {"path", route_path(context_.router, request.target())},
@@ -464,8 +464,7 @@ void Session::send(Response response, std::string method, std::optional<std::str
       {"bytes_out", response.body().size()},
       {"remote", remote_}};
   if (auto code = error_code_of(response)) line["error_code"] = std::move(*code);
-  context_.log.log(response.result_int() >= 500 ? "error" : "info", "http_request",
-                   std::move(line));
+  context_.log.log(request_log_level(response.result_int()), "http_request", std::move(line));
   bool close = !response.keep_alive();
   response_.emplace(std::move(response));
   serializer_.emplace(*response_);
