@@ -76,7 +76,8 @@ run: server
 	echo "  curl http://localhost:$$port/healthz"; \
 	echo "  curl -X POST http://localhost:$$port/v1/meter -H 'content-type: application/json' \\"; \
 	echo "       -d '{\"userId\":\"alice\",\"event\":\"image_gen\",\"cost\":5}'"; \
-	echo "  read docs/metering.md (the demo's secret key is printed below, once)"; \
+	echo "  read docs/metering.md (the demo's secret key is printed below, once; without a"; \
+	echo "  terminal it is in $${TOLLGATE_DATA_DIR:-./data}/first-start-secrets.txt instead)"; \
 	echo "Run the demo AI feature (demo model, no key needed): mint a session, then invoke it:"; \
 	echo "  TOKEN=\$$(curl -s -X POST http://localhost:$$port/v1/runtime/sessions -H 'origin: http://localhost:$$port' \\"; \
 	echo "       -H 'content-type: application/json' -d '{\"endUserId\":\"alice\",\"operationIds\":[\"summarize_ticket\"]}' \\"; \

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include <unistd.h>
+
 #include "server/api/api.h"
 #include "server/api/health.h"
 #include "server/api/input.h"
@@ -22,6 +24,7 @@
 #include "server/http/openapi.h"
 #include "server/http/server.h"
 #include "server/log/logger.h"
+#include "server/log/one_time_secrets.h"
 #include "server/store/data_dir.h"
 #include "server/store/store.h"
 #include "server/version.h"
@@ -40,14 +43,8 @@ int exit_with(const Error& error) {
   return error.code == ErrorCode::kInvalidArgument ? 2 : 1;
 }
 
-// Prints a secret the operator must copy now: it is stored only as a hash. It goes to stderr,
-// apart from the JSON log on stdout, so log shipping never carries it.
-void show_once(const std::string& what, const std::string& lines) {
-  std::cerr << "tollgate: " << what << " (shown once, store it now):\n" << lines << std::flush;
-}
-
 // The demo project: found, or created with its keys shown once.
-Result<std::string> demo_project(Store& store) {
+Result<std::string> demo_project(Store& store, OneTimeSecrets& secrets) {
   auto existing = store.demo_project();
   if (!existing) return existing.error();
   if (existing.value()) return existing.value()->id;
@@ -65,9 +62,10 @@ Result<std::string> demo_project(Store& store) {
         return {};
       });
   if (!configured) return configured.error();
-  show_once("demo project " + created.value().project.id + " created",
-            "  publishable key: " + created.value().publishable_key +
-                "\n  secret key:      " + created.value().secret_key + "\n");
+  auto shown = secrets.show("demo project " + created.value().project.id + " created",
+                            "  publishable key: " + created.value().publishable_key +
+                                "\n  secret key:      " + created.value().secret_key + "\n");
+  if (!shown) return shown.error();
   return created.value().project.id;
 }
 
@@ -201,16 +199,21 @@ int serve(const ServeConfig& config) {
     boost::asio::post(ioc, std::move(answers));
   });
 
+  // Secrets made now are shown once: on the terminal, or in a private file of the data dir when
+  // stderr is a supervisor's log.
+  OneTimeSecrets one_time(config.data_dir, ::isatty(STDERR_FILENO) == 1, std::cerr, log);
   std::optional<std::string> new_admin_token;
   auto admin_hash = admin_token_hash(db, config.admin_token, new_admin_token);
   if (!admin_hash) return exit_with(admin_hash.error());
   api.admin_token_hash = admin_hash.value();
   if (new_admin_token) {
-    show_once("admin token created; POST /v1/projects needs it", "  " + *new_admin_token + "\n");
+    auto shown = one_time.show("admin token created; POST /v1/projects needs it",
+                               "  " + *new_admin_token + "\n");
+    if (!shown) return exit_with(shown.error());
   }
   std::optional<std::string> demo_id;
   if (config.demo) {
-    auto demo = demo_project(db);
+    auto demo = demo_project(db, one_time);
     if (!demo) return exit_with(demo.error());
     demo_id = demo.value();
     auth.set_demo_project(*demo_id);

@@ -43,6 +43,8 @@ void add_operation_routes(Router& router, ApiContext& api) {
     if (!write) return error_response(write.error());
     auto op = parse_operation(write.value().body);
     if (!op) return error_response(op.error());
+    if (auto priced = check_catalog_prices(op.value(), *api.pricing); !priced)
+      return error_response(priced.error());
     int64_t now = api.now_ms();
     OperationRecord record{new_id("op_"), write.value().caller.project.id, op.value().slug,
                            definition_of(op.value()).dump(), now, now};
@@ -103,10 +105,14 @@ void add_operation_routes(Router& router, ApiContext& api) {
     const json& body = write.value().body;
     auto patched = api.store.patch_operation(
         write.value().caller.project.id, slug.value(), api.now_ms(),
-        [&body](OperationRecord& record) -> Result<void> {
+        [&body, &api](OperationRecord& record) -> Result<void> {
           json stored = json::parse(record.definition, nullptr, /*allow_exceptions=*/false);
           auto merged = patched_definition(stored, body);
           if (!merged) return merged.error();
+          auto op = parse_operation(merged.value());
+          if (!op) return op.error();
+          if (auto priced = check_catalog_prices(op.value(), *api.pricing); !priced)
+            return priced.error();
           record.definition = merged.value().dump();
           return {};
         });

@@ -2,6 +2,7 @@
 // (secret key). A key is sealed (AES-256-GCM) before it reaches the store and never leaves the
 // server again: responses show only its last four characters.
 #include "server/ai/http_client.h"
+#include "server/ai/http_provider.h"
 #include "server/api/api.h"
 #include "server/api/input.h"
 #include "server/http/error_response.h"
@@ -102,6 +103,13 @@ void add_provider_routes(Router& router, ApiContext& api) {
     if (!key) return error_response(key.error());
     auto base_url = base_url_field(write.value().body, api.upstream->guard());
     if (!base_url) return error_response(base_url.error());
+    // Checked now, not at the first invoke: a provider Tollgate has no address for would make
+    // every call of its features fail.
+    if (base_url.value().empty() && default_base_url(name.value()).empty()) {
+      return error_response(invalid("Tollgate has no default address for provider '" +
+                                        name.value() + "'; 'baseUrl' is required",
+                                    "baseUrl"));
+    }
     const std::string& project = write.value().caller.project.id;
     auto sealed = api.secrets->seal(key.value(), provider_key_binding(project, name.value()));
     if (!sealed) return error_response(sealed.error());

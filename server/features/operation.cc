@@ -324,6 +324,22 @@ Result<json> patched_definition(const json& stored, const json& body) {
   return definition_of(checked.value());
 }
 
+Result<void> check_catalog_prices(const Operation& op, const PricingCatalog& catalog) {
+  if (op.price.kind != FeaturePricing::Kind::kTokens) return {};
+  auto unpriced = [](const std::string& name, const char* field) {
+    return invalid("'" + std::string(field) + "' is " + name +
+                       ", which has no price in the pricing catalog, and a token price needs "
+                       "one: use a priced model or a fixed price, or price the model in "
+                       "TOLLGATE_PRICING_FILE",
+                   field);
+  };
+  if (!catalog.find(op.provider, op.model)) return unpriced(op.provider + "/" + op.model, "model");
+  if (op.fallback && !catalog.find(op.fallback->provider, op.fallback->model)) {
+    return unpriced(op.fallback->provider + "/" + op.fallback->model, "fallbackModel");
+  }
+  return {};
+}
+
 Result<Operation> operation_from_record(const OperationRecord& record) {
   json definition = json::parse(record.definition, nullptr, /*allow_exceptions=*/false);
   auto op = parse_operation(definition);

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/ai/pricing_catalog.h"
 #include "server/store/store.h"
 #include "tollgate/core/result.h"
 
@@ -90,6 +91,12 @@ nlohmann::json definition_of(const Operation& operation);
 // A PATCH: the stored definition with the body's fields replaced (null clears an optional
 // one), checked as a whole. The slug cannot change.
 Result<nlohmann::json> patched_definition(const nlohmann::json& stored, const nlohmann::json& body);
+
+// What a definition needs from the pricing catalog, checked when it is written so that no invoke
+// fails on it later: a token-priced feature needs a catalog price for its model, and for its
+// fallback model when it has one. kInvalidArgument naming "model" or "fallbackModel" otherwise;
+// a fixed price needs nothing from the catalog.
+Result<void> check_catalog_prices(const Operation& operation, const PricingCatalog& catalog);
 
 // A stored record back to an Operation.
 Result<Operation> operation_from_record(const OperationRecord& record);

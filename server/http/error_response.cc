@@ -77,6 +77,11 @@ nlohmann::ordered_json error_body(const Error& error) {
             {"param", param}}}};
 }
 
+std::string_view request_log_level(unsigned status) {
+  if (status == 502 || status == 504) return "warn";
+  return status >= 500 ? "error" : "info";
+}
+
 Response json_response(http::status status, const nlohmann::ordered_json& body) {
   Response res{status, 11};
   res.set(http::field::content_type, "application/json");

@@ -20,6 +20,11 @@ std::string_view error_type(http::status status);
 // {"error":{…}} for an Error; param is null when the error concerns no single field.
 nlohmann::ordered_json error_body(const Error& error);
 
+// The level of a request's log line: "warn" for an upstream failure (502, 504: the model
+// provider failed, and provider_call_failed says how), "error" for every other status of 500 or
+// above (Tollgate's own failure, which an operator must look at), "info" otherwise.
+std::string_view request_log_level(unsigned status);
+
 // A JSON response with the status, body and content type set.
 Response json_response(http::status status, const nlohmann::ordered_json& body);
 

@@ -324,7 +324,7 @@ void Session::open_stream(Response head,
         head.result_int(), std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
   }
   context_.log.log(
-      head.result_int() >= 500 ? "error" : "info", "http_request",
+      request_log_level(head.result_int()), "http_request",
       {{"request_id", request_id},
        {"method", std::string(request.method_string())},
        {"path", std::move(route)},
@@ -482,8 +482,7 @@ void Session::send(Response response, std::string method, std::optional<std::str
                               response.result_int(),
                               std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
   }
-  context_.log.log(response.result_int() >= 500 ? "error" : "info", "http_request",
-                   std::move(line));
+  context_.log.log(request_log_level(response.result_int()), "http_request", std::move(line));
   bool close = !response.keep_alive();
   response_.emplace(std::move(response));
   serializer_.emplace(*response_);

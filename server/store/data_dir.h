@@ -3,7 +3,7 @@
 //
 // New files are created 0600: the SQLite database by SqliteConnection::open (SQLite would make
 // it 0644), its -wal, -shm and -journal files by SQLite with the database's mode, master.key by
-// load_master_key. The directory is created 0700. secure_data_dir() also tightens what an older
+// load_master_key, first-start-secrets.txt by OneTimeSecrets (server/log/one_time_secrets.h). The directory is created 0700. secure_data_dir() also tightens what an older
 // version, a restore or an operator left wider.
 #pragma once
 
@@ -22,8 +22,9 @@ inline constexpr mode_t kDataDirMode = 0700;
 inline constexpr mode_t kDataFileMode = 0600;
 
 // The files Tollgate writes into the data directory.
-inline constexpr std::array<std::string_view, 5> kDataFileNames = {
-    "tollgate.db", "tollgate.db-wal", "tollgate.db-shm", "tollgate.db-journal", "master.key"};
+inline constexpr std::array<std::string_view, 6> kDataFileNames = {
+    "tollgate.db",         "tollgate.db-wal", "tollgate.db-shm",
+    "tollgate.db-journal", "master.key",      "first-start-secrets.txt"};
 
 // A permission secure_data_dir() found too wide: changed to `new_mode`, or, when `tightened` is
 // false, left alone (`reason` says why) and only reported.

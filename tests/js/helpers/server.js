@@ -6,6 +6,8 @@ const path = require('node:path');
 const { tollgate: defaultBinary } = require('./paths');
 
 const START_TIMEOUT_MS = 10_000;
+// Where a server without a terminal puts the secrets it shows once (server/log/one_time_secrets.h).
+const SECRETS_FILE = 'first-start-secrets.txt';
 
 function tempDir(prefix = 'tollgate-test-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -67,6 +69,8 @@ async function startServer({ args = [], env = {}, fdLimit, dataDir: reuse, binar
       if (!reuse) fs.rmSync(dataDir, { recursive: true, force: true });
       return result;
     },
+    /** What the process has printed on stderr so far. */
+    stderr: () => stderr,
     /** Kills the process at once, as a crash would; the data dir stays for a restart. */
     async crash() {
       proc.kill('SIGKILL');
@@ -75,4 +79,22 @@ async function startServer({ args = [], env = {}, fdLimit, dataDir: reuse, binar
   };
 }
 
-module.exports = { startServer, tempDir };
+/**
+ * The secrets a server showed once at start ({adminToken, publishableKey, secretKey}, each
+ * undefined when not made). Tests run without a terminal, so the server wrote them to
+ * <data dir>/first-start-secrets.txt rather than to stderr; the last of each kind counts.
+ */
+function firstStartSecrets(server) {
+  const file = path.join(server.dataDir, SECRETS_FILE);
+  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const last = (re) => [...text.matchAll(re)].map((m) => m[1]).pop();
+  return {
+    file,
+    text,
+    adminToken: last(/^ {2}(tgadm_[0-9A-Za-z]+)$/gm),
+    publishableKey: last(/^ {2}publishable key: (pk_[0-9A-Za-z]+)$/gm),
+    secretKey: last(/^ {2}secret key: +(sk_[0-9A-Za-z]+)$/gm),
+  };
+}
+
+module.exports = { startServer, tempDir, firstStartSecrets, SECRETS_FILE };

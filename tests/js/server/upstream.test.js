@@ -248,6 +248,14 @@ describe('failures', () => {
     expect(line).toMatchObject({ level: 'warn', project: project.id, model: 'fake/text+status-400-always', attempt: 1, code: 'upstream_error' });
     expect(line.provider).toMatch(/^HTTP 400: \{"error":\{"message":"failed for key Bearer \[api key\]"\}\}$/);
     expect(JSON.stringify(server.logs)).not.toContain(PROVIDER_KEY);
+    // The request's own line is a warning too: the provider failed, not Tollgate.
+    const id = res.headers.get('x-request-id');
+    let requestLine;
+    for (let i = 0; i < 50 && !requestLine; i += 1) {
+      requestLine = server.logs.find((l) => l.event === 'http_request' && l.request_id === id);
+      if (!requestLine) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(requestLine).toMatchObject({ level: 'warn', path: '/v1/runtime/invoke', status: 502, error_code: 'upstream_error' });
   });
 
   test('a call retried three times logs one failure; a fallback that answers logs the first as attempt 1', async () => {

@@ -14,6 +14,24 @@ TEST(ErrorResponse, EveryCodeMapsToAnErrorStatus) {
   }
 }
 
+TEST(ErrorResponse, RequestLinesOfFailuresAreErrorsAndUpstreamOnesWarnings) {
+  EXPECT_EQ(request_log_level(200), "info");
+  EXPECT_EQ(request_log_level(404), "info");
+  EXPECT_EQ(request_log_level(499), "info");
+  EXPECT_EQ(request_log_level(500), "error");
+  EXPECT_EQ(request_log_level(503), "error");
+  EXPECT_EQ(request_log_level(502), "warn");
+  EXPECT_EQ(request_log_level(504), "warn");
+  // By code: only the provider's failures are warnings; every other 5xx is an error.
+  for (int32_t i = 0; i < kErrorCodeCount; ++i) {
+    auto code = static_cast<ErrorCode>(i);
+    unsigned status = static_cast<unsigned>(http_status(code));
+    bool upstream = code == ErrorCode::kUpstreamError || code == ErrorCode::kUpstreamTimeout;
+    std::string_view expected = upstream ? "warn" : status >= 500 ? "error" : "info";
+    EXPECT_EQ(request_log_level(status), expected) << error_code_name(code);
+  }
+}
+
 TEST(ErrorResponse, TableMatchesDesign) {
   EXPECT_EQ(http_status(ErrorCode::kInvalidArgument), http::status::bad_request);
   EXPECT_EQ(http_status(ErrorCode::kUnauthenticated), http::status::unauthorized);
