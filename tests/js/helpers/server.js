@@ -61,6 +61,8 @@ async function startServer({ args = [], env = {}, fdLimit, dataDir: reuse, binar
     logs,
     exited,
     dataDir,
+    /** Everything the process has printed on stderr so far. */
+    stderr: () => stderr,
     port: ready.port,
     url: `http://127.0.0.1:${ready.port}`,
     async stop() {
