@@ -13,6 +13,9 @@ void add_health_routes(Router& router, Store& store) {
     return json_response(http::status::ok,
                          {{"ok", true}, {"version", kVersion}, {"store", store.kind()}});
   });
+  router.describe(
+      http::verb::get, "/healthz",
+      public_route_doc("Liveness and a store round trip (503 when the store does not answer)"));
 }
 
 }  // namespace tollgate::server

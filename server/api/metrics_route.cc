@@ -2,22 +2,24 @@
 // for the instance admin token only: route templates, provider names and spend are the
 // operator's business, not a tenant's.
 #include "server/api/api.h"
+#include "server/api/route.h"
 #include "server/http/error_response.h"
 
 namespace tollgate::server {
 
 void add_metrics_routes(Router& router, ApiContext& api) {
-  router.add(http::verb::get, "/metrics", [&api](const Request& request) {
-    if (auto admin = require_admin(api, request, "reading metrics"); !admin)
-      return error_response(admin.error());
-    if (api.metrics == nullptr)
-      return error_response(fail(ErrorCode::kNotFound, "this server keeps no metrics"));
-    Response response{http::status::ok, 11};
-    response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    response.set(http::field::cache_control, "no-store");
-    response.body() = api.metrics->render();
-    return response;
-  });
+  add_route(router, api,
+            {http::verb::get, "/metrics", Who::kAdmin,
+             "What the server counted, in the Prometheus text format"},
+            [&api](const Call&) -> Result<Response> {
+              if (api.metrics == nullptr)
+                return fail(ErrorCode::kNotFound, "this server keeps no metrics");
+              Response response{http::status::ok, 11};
+              response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+              response.set(http::field::cache_control, "no-store");
+              response.body() = api.metrics->render();
+              return response;
+            });
 }
 
 }  // namespace tollgate::server

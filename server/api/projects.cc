@@ -3,6 +3,7 @@
 #include "server/api/api.h"
 #include "server/api/input.h"
 #include "server/api/render.h"
+#include "server/api/route.h"
 #include "server/auth/crypto.h"
 #include "server/http/error_response.h"
 
@@ -24,7 +25,7 @@ constexpr size_t kKeyKindBytesMax = 16;
 
 KeyRecord key_record(const std::string& project_id, KeyKind kind, const std::string& key) {
   return {new_id("key_"), project_id, kind, sha256_hex(key), key.substr(key.size() - 4),
-          std::nullopt, 0};
+          std::nullopt,   0};
 }
 
 const char* kind_name(KeyKind kind) {
@@ -111,8 +112,14 @@ Response roll_key(ApiContext& api, const Request& request) {
   KeyKind key_kind = kind.value() == "secret" ? KeyKind::kSecret : KeyKind::kPublishable;
   std::string key = new_api_key(key_kind == KeyKind::kSecret ? "sk" : "pk");
   int64_t now = api.now_ms();
-  KeyRoll roll{project.id, key_kind, caller.value().key_id, key_record(project.id, key_kind, key),
-               now, now + grace.value(), idempotency.value(), ""};
+  KeyRoll roll{project.id,
+               key_kind,
+               caller.value().key_id,
+               key_record(project.id, key_kind, key),
+               now,
+               now + grace.value(),
+               idempotency.value(),
+               ""};
   ojson answer{{"object", "key_roll"},
                {"kind", kind.value()},
                {"key", key},
@@ -134,7 +141,8 @@ Response roll_key(ApiContext& api, const Request& request) {
 }
 
 Result<std::vector<Plan>> parse_plans(const json& value) {
-  if (!value.is_array()) return fail(ErrorCode::kInvalidArgument, "'plans' must be an array", "plans");
+  if (!value.is_array())
+    return fail(ErrorCode::kInvalidArgument, "'plans' must be an array", "plans");
   if (value.size() > kPlansMax) {
     return fail(ErrorCode::kInvalidArgument,
                 "'plans' may list at most " + std::to_string(kPlansMax) + " plans", "plans");
@@ -260,68 +268,96 @@ Result<void> require_admin(const ApiContext& api, const Request& request, std::s
 }
 
 void add_project_routes(Router& router, ApiContext& api) {
-  router.add(http::verb::post, "/v1/projects", [&api](const Request& request) {
-    if (auto admin = require_admin(api, request, "creating a project"); !admin)
-      return error_response(admin.error());
-    auto body = json_object_body(request);
-    if (!body) return error_response(body.error());
-    if (auto known = only_fields(body.value(), {"name"}); !known) return error_response(known.error());
-    auto name = string_field(body.value(), "name", kNameBytesMax);
-    if (!name) return error_response(name.error());
-    auto created = create_project(api.store, name.value(), false, api.now_ms());
-    if (!created) return error_response(created.error());
-    return json_response(http::status::ok, render_created_project(created.value()));
-  });
+  add_route(router, api,
+            {http::verb::post,
+             "/v1/projects",
+             Who::kAdmin,
+             "Creates a project; its keys are shown once",
+             Body::kJson,
+             false,
+             false,
+             {{"name", FieldType::kString, true, 0, kNameBytesMax}}},
+            [&api](const Call& call) -> Result<Response> {
+              auto created = create_project(api.store, call.text("name"), false, api.now_ms());
+              if (!created) return created.error();
+              return json_response(http::status::ok, render_created_project(created.value()));
+            });
 
   // Revoking keeps every row (the ledger, usage) for audit; the project's keys and runtime
   // tokens stop here at once and in other processes within kAuthCacheTtl.
-  router.add(http::verb::post, "/v1/projects/{id}/revoke",
-             [&api](const Request& request, const PathParams& params) {
-    if (auto admin = require_admin(api, request, "revoking a project"); !admin)
-      return error_response(admin.error());
-    auto body = json_object_body(request, /*allow_empty=*/true);
-    if (!body) return error_response(body.error());
-    if (auto known = only_fields(body.value(), {}); !known) return error_response(known.error());
-    const std::string& id = params.at("id");
-    if (auto checked = check_text(id, "id", kNameBytesMax); !checked)
-      return error_response(checked.error());
-    auto revoked = api.store.revoke_project(id, api.now_ms());
-    if (!revoked) return error_response(revoked.error());
-    api.auth.forget_project(id);
-    ojson out = render_project(revoked.value());
-    out["revokedAtMs"] = *revoked.value().revoked_at_ms;
-    return json_response(http::status::ok, out);
-  });
+  add_route(router, api,
+            {http::verb::post, "/v1/projects/{id}/revoke", Who::kAdmin,
+             "Revokes a project: its keys and runtime tokens stop working", Body::kJsonOrEmpty},
+            [&api](const Call& call) -> Result<Response> {
+              const std::string& id = call.param("id");
+              if (auto checked = check_text(id, "id", kNameBytesMax); !checked)
+                return checked.error();
+              auto revoked = api.store.revoke_project(id, api.now_ms());
+              if (!revoked) return revoked.error();
+              api.auth.forget_project(id);
+              ojson out = render_project(revoked.value());
+              out["revokedAtMs"] = *revoked.value().revoked_at_ms;
+              return json_response(http::status::ok, out);
+            });
 
-  router.add(http::verb::get, "/v1/projects/current", [&api](const Request& request) {
-    auto caller = api.auth.authenticate(request, nullptr, Access::kSecretKey);
-    if (!caller) return error_response(caller.error());
-    auto keys = api.store.list_keys(caller.value().project.id, api.now_ms());
-    if (!keys) return error_response(keys.error());
-    ojson out = render_project(caller.value().project);
-    out["keys"] = render_keys(keys.value());
-    return json_response(http::status::ok, out);
-  });
+  add_route(router, api,
+            {http::verb::get, "/v1/projects/current", Who::kSecretKey,
+             "The caller's project, its settings and its working keys"},
+            [&api](const Call& call) -> Result<Response> {
+              auto keys = api.store.list_keys(call.caller->project.id, api.now_ms());
+              if (!keys) return keys.error();
+              ojson out = render_project(call.caller->project);
+              out["keys"] = render_keys(keys.value());
+              return json_response(http::status::ok, out);
+            });
 
+  // The roll has its own pipeline: a key this very roll stopped may still replay it
+  // (replay_for_stopped_key), which the shared one would refuse with 401 first.
   router.add(http::verb::post, "/v1/projects/current/keys/roll",
              [&api](const Request& request) { return roll_key(api, request); });
+  router.describe(http::verb::post, "/v1/projects/current/keys/roll",
+                  route_doc({http::verb::post,
+                             "/v1/projects/current/keys/roll",
+                             Who::kSecretKey,
+                             "Rolls the secret or publishable key; the new one is shown once",
+                             Body::kJson,
+                             false,
+                             /*idempotent=*/true,
+                             {{"kind",
+                               FieldType::kString,
+                               true,
+                               0,
+                               kKeyKindBytesMax,
+                               false,
+                               {"secret", "publishable"}},
+                              {"graceMs", FieldType::kInteger, false, 0, kRollGraceMsMax}}}));
 
-  router.add(http::verb::patch, "/v1/projects/current", [&api](const Request& request) {
-    auto write = authenticated_write(api, request, Access::kSecretKey,
-                                     {"secureMetering", "plans", "startingCredits",
-                                      "lowBalanceThreshold", "budgetMicros",
-                                      "allowBrowserMinting", "allowedOrigins"});
-    if (!write) return error_response(write.error());
-    const json& body = write.value().body;
-    // Patched inside one store transaction, so concurrent PATCHes never undo each other.
-    auto patched = api.store.patch_project_settings(
-        write.value().caller.project.id,
-        [&body](ProjectSettings& settings) { return patch_settings(body, settings); });
-    if (!patched) return error_response(patched.error());
-    const Project& project = patched.value();
-    api.auth.forget_project(project.id);
-    return json_response(http::status::ok, render_project(project));
-  });
+  add_route(router, api,
+            {http::verb::patch,
+             "/v1/projects/current",
+             Who::kSecretKey,
+             "Changes the project's settings",
+             Body::kJson,
+             false,
+             false,
+             {{"secureMetering", FieldType::kBoolean},
+              {"plans", FieldType::kAny},
+              {"startingCredits", FieldType::kAny},
+              {"lowBalanceThreshold", FieldType::kAny},
+              {"budgetMicros", FieldType::kAny},
+              {"allowBrowserMinting", FieldType::kBoolean},
+              {"allowedOrigins", FieldType::kAny}}},
+            [&api](const Call& call) -> Result<Response> {
+              const json& body = call.body;
+              // Patched inside one store transaction, so concurrent PATCHes never undo each other.
+              auto patched = api.store.patch_project_settings(
+                  call.caller->project.id,
+                  [&body](ProjectSettings& settings) { return patch_settings(body, settings); });
+              if (!patched) return patched.error();
+              const Project& project = patched.value();
+              api.auth.forget_project(project.id);
+              return json_response(http::status::ok, render_project(project));
+            });
 }
 
 }  // namespace tollgate::server

@@ -5,6 +5,7 @@
 #include "server/ai/http_provider.h"
 #include "server/api/api.h"
 #include "server/api/input.h"
+#include "server/api/route.h"
 #include "server/http/error_response.h"
 
 namespace tollgate::server {
@@ -44,7 +45,8 @@ Result<std::string> api_key_field(const json& body) {
   if (!field->is_string()) return invalid("'apiKey' must be a string", "apiKey");
   const auto& key = field->get_ref<const std::string&>();
   if (key.empty() || key.size() > kProviderKeyBytesMax) {
-    return invalid("'apiKey' must be 1-" + std::to_string(kProviderKeyBytesMax) + " bytes", "apiKey");
+    return invalid("'apiKey' must be 1-" + std::to_string(kProviderKeyBytesMax) + " bytes",
+                   "apiKey");
   }
   for (char c : key) {
     if (c <= ' ' || c > '~') {
@@ -93,61 +95,81 @@ std::string provider_key_binding(std::string_view project_id, std::string_view n
 }
 
 void add_provider_routes(Router& router, ApiContext& api) {
-  router.add(http::verb::put, "/v1/providers/{name}",
-             [&api](const Request& request, const PathParams& params) {
-    auto write = authenticated_write(api, request, Access::kSecretKey, {"apiKey", "baseUrl"});
-    if (!write) return error_response(write.error());
-    auto name = provider_name(params);
-    if (!name) return error_response(name.error());
-    auto key = api_key_field(write.value().body);
-    if (!key) return error_response(key.error());
-    auto base_url = base_url_field(write.value().body, api.upstream->guard());
-    if (!base_url) return error_response(base_url.error());
-    // Checked now, not at the first invoke: a provider Tollgate has no address for would make
-    // every call of its features fail.
-    if (base_url.value().empty() && default_base_url(name.value()).empty()) {
-      return error_response(invalid("Tollgate has no default address for provider '" +
-                                        name.value() + "'; 'baseUrl' is required",
-                                    "baseUrl"));
-    }
-    const std::string& project = write.value().caller.project.id;
-    auto sealed = api.secrets->seal(key.value(), provider_key_binding(project, name.value()));
-    if (!sealed) return error_response(sealed.error());
-    int64_t now = api.now_ms();
-    std::string hint = key.value().substr(key.value().size() - std::min(kKeyHintChars, key.value().size()));
-    auto stored = api.store.put_provider(
-        {project, name.value(), sealed.value(), hint, base_url.value(), now, now});
-    api.runtime.forget_provider(project, name.value());
-    if (!stored) return error_response(stored.error());
-    return json_response(http::status::ok, render_provider(stored.value()));
-  });
+  add_route(
+      router, api,
+      {http::verb::put,
+       "/v1/providers/{name}",
+       Who::kSecretKey,
+       "Stores a provider's API key (sealed) and address",
+       Body::kJson,
+       false,
+       false,
+       {{"apiKey", FieldType::kString, true, 0, 4096},
+        {"baseUrl",
+         FieldType::kAny,
+         false,
+         0,
+         0,
+         true,
+         {},
+         "https URL (http only to a literal loopback address)"}}},
+      [&api](const Call& call) -> Result<Response> {
+        auto name = provider_name(call.params);
+        if (!name) return name.error();
+        auto key = api_key_field(call.body);
+        if (!key) return key.error();
+        auto base_url = base_url_field(call.body, api.upstream->guard());
+        if (!base_url) return base_url.error();
+        // Checked now, not at the first invoke: a provider Tollgate has no address for
+        // would make every call of its features fail.
+        if (base_url.value().empty() && default_base_url(name.value()).empty()) {
+          return invalid("Tollgate has no default address for provider '" + name.value() +
+                             "'; 'baseUrl' is required",
+                         "baseUrl");
+        }
+        const std::string& project = call.caller->project.id;
+        auto sealed = api.secrets->seal(key.value(), provider_key_binding(project, name.value()));
+        if (!sealed) return sealed.error();
+        int64_t now = api.now_ms();
+        std::string hint =
+            key.value().substr(key.value().size() - std::min(kKeyHintChars, key.value().size()));
+        auto stored = api.store.put_provider(
+            {project, name.value(), sealed.value(), hint, base_url.value(), now, now});
+        api.runtime.forget_provider(project, name.value());
+        if (!stored) return stored.error();
+        return json_response(http::status::ok, render_provider(stored.value()));
+      });
 
-  router.add(http::verb::get, "/v1/providers", [&api](const Request& request) {
-    auto caller = api.auth.authenticate(request, nullptr, Access::kSecretKey);
-    if (!caller) return error_response(caller.error());
-    auto providers = api.store.list_providers(caller.value().project.id);
-    if (!providers) return error_response(providers.error());
-    ojson data = ojson::array();
-    for (const ProviderRecord& provider : providers.value()) data.push_back(render_provider(provider));
-    return json_response(http::status::ok, {{"data", data}});
-  });
+  add_route(router, api,
+            {http::verb::get, "/v1/providers", Who::kSecretKey,
+             "Lists stored providers, with key hints only"},
+            [&api](const Call& call) -> Result<Response> {
+              auto providers = api.store.list_providers(call.caller->project.id);
+              if (!providers) return providers.error();
+              ojson data = ojson::array();
+              for (const ProviderRecord& provider : providers.value())
+                data.push_back(render_provider(provider));
+              return json_response(http::status::ok, {{"data", data}});
+            });
 
-  router.add(http::verb::delete_, "/v1/providers/{name}",
-             [&api](const Request& request, const PathParams& params) {
-    auto caller = api.auth.authenticate(request, nullptr, Access::kSecretKey);
-    if (!caller) return error_response(caller.error());
-    auto name = provider_name(params);
-    if (!name) return error_response(name.error());
-    auto deleted = api.store.delete_provider(caller.value().project.id, name.value());
-    api.runtime.forget_provider(caller.value().project.id, name.value());
-    if (!deleted) return error_response(deleted.error());
-    if (!deleted.value()) {
-      return error_response(
-          fail(ErrorCode::kNotFound, "no key stored for provider '" + name.value() + "'", "name"));
-    }
-    return json_response(http::status::ok,
-                         ojson{{"name", name.value()}, {"object", "provider"}, {"deleted", true}});
-  });
+  add_route(router, api,
+            {http::verb::delete_, "/v1/providers/{name}", Who::kSecretKey,
+             "Deletes a provider's stored key"},
+            [&api](const Call& call) -> Result<Response> {
+              auto name = provider_name(call.params);
+              if (!name) return name.error();
+              const std::string& project = call.caller->project.id;
+              auto deleted = api.store.delete_provider(project, name.value());
+              api.runtime.forget_provider(project, name.value());
+              if (!deleted) return deleted.error();
+              if (!deleted.value()) {
+                return fail(ErrorCode::kNotFound,
+                            "no key stored for provider '" + name.value() + "'", "name");
+              }
+              return json_response(
+                  http::status::ok,
+                  ojson{{"name", name.value()}, {"object", "provider"}, {"deleted", true}});
+            });
 }
 
 }  // namespace tollgate::server

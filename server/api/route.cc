@@ -72,7 +72,8 @@ Result<void> admit(ApiContext& api, const RouteSpec& spec, const Request& reques
                    BrowserAccess* browser, std::optional<Caller>& caller, json& body,
                    std::optional<Idempotency>& idempotency) {
   if (spec.who == Who::kAdmin) {
-    if (auto admin = require_admin(api, request, spec.summary); !admin) return admin.error();
+    std::string what = std::string(http::to_string(spec.method)) + " " + std::string(spec.path);
+    if (auto admin = require_admin(api, request, what); !admin) return admin.error();
   }
   Result<json> parsed = json::object();
   if (spec.body != Body::kNone) parsed = json_object_body(request, spec.body == Body::kJsonOrEmpty);

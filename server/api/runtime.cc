@@ -4,6 +4,7 @@
 #include "server/api/api.h"
 #include "server/api/cors.h"
 #include "server/api/input.h"
+#include "server/api/route.h"
 #include "server/auth/crypto.h"
 #include "server/features/operation.h"
 #include "server/http/error_response.h"
@@ -34,14 +35,16 @@ bool listed(const std::vector<std::string>& origins, const std::string& origin) 
 // and from a browser origin (which BrowserAccess::admit has checked against the project's).
 Result<void> check_browser_minting(const Project& project, const std::string& origin) {
   if (!project.settings.allow_browser_minting) {
-    return forbidden("minting runtime sessions needs the secret key, or set "
-                     "'allowBrowserMinting' and 'allowedOrigins' on the project",
-                     "key");
+    return forbidden(
+        "minting runtime sessions needs the secret key, or set "
+        "'allowBrowserMinting' and 'allowedOrigins' on the project",
+        "key");
   }
   if (origin.empty()) {
-    return forbidden("the publishable key mints runtime sessions from a browser only (no Origin "
-                     "header was sent); mint from a backend with the secret key",
-                     "origin");
+    return forbidden(
+        "the publishable key mints runtime sessions from a browser only (no Origin "
+        "header was sent); mint from a backend with the secret key",
+        "origin");
   }
   return {};
 }
@@ -53,10 +56,10 @@ Result<std::vector<std::string>> operation_ids(ApiContext& api, const json& body
   auto field = body.find("operationIds");
   if (field == body.end() || !field->is_array() || field->empty() ||
       field->size() > token::kOperationsMax) {
-    return fail(ErrorCode::kInvalidArgument,
-                "'operationIds' must list 1-" + std::to_string(token::kOperationsMax) +
-                    " feature slugs",
-                "operationIds");
+    return fail(
+        ErrorCode::kInvalidArgument,
+        "'operationIds' must list 1-" + std::to_string(token::kOperationsMax) + " feature slugs",
+        "operationIds");
   }
   std::vector<std::string> slugs;
   for (size_t i = 0; i < field->size(); ++i) {
@@ -104,77 +107,83 @@ ojson render_signing_keys(const std::vector<SigningKeyInfo>& keys) {
 
 void add_runtime_routes(Router& router, ApiContext& api) {
   // Signing keys (instance admin): their ids and state, never their bytes.
-  router.add(http::verb::get, "/v1/signing-keys", [&api](const Request& request) {
-    if (auto admin = require_admin(api, request, "listing the signing keys"); !admin)
-      return error_response(admin.error());
-    auto keys = api.signing->list();
-    if (!keys) return error_response(keys.error());
-    return json_response(http::status::ok,
-                         ojson{{"data", render_signing_keys(keys.value())}, {"hasMore", false}});
-  });
+  add_route(router, api,
+            {http::verb::get, "/v1/signing-keys", Who::kAdmin,
+             "The runtime-token signing keys: ids and state, never their bytes"},
+            [&api](const Call&) -> Result<Response> {
+              auto keys = api.signing->list();
+              if (!keys) return keys.error();
+              return json_response(
+                  http::status::ok,
+                  ojson{{"data", render_signing_keys(keys.value())}, {"hasMore", false}});
+            });
 
-  router.add(http::verb::post, "/v1/signing-keys/rotate", [&api](const Request& request) {
-    if (auto admin = require_admin(api, request, "rotating the signing keys"); !admin)
-      return error_response(admin.error());
-    auto body = json_object_body(request, /*allow_empty=*/true);
-    if (!body) return error_response(body.error());
-    if (auto known = only_fields(body.value(), {"revokePrevious"}); !known)
-      return error_response(known.error());
-    auto revoke = bool_field(body.value(), "revokePrevious", false);
-    if (!revoke) return error_response(revoke.error());
-    auto rotated = api.signing->rotate(api.now_ms(), revoke.value());
-    if (!rotated) return error_response(rotated.error());
-    return json_response(http::status::ok,
-                         ojson{{"object", "signing_key_rotation"},
-                               {"current", rotated.value().current},
-                               {"keys", render_signing_keys(rotated.value().keys)},
-                               {"pruned", rotated.value().pruned}});
-  });
+  add_route(router, api,
+            {http::verb::post,
+             "/v1/signing-keys/rotate",
+             Who::kAdmin,
+             "Makes a new signing key current; the previous one verifies until retired",
+             Body::kJsonOrEmpty,
+             false,
+             false,
+             {{"revokePrevious", FieldType::kBoolean}}},
+            [&api](const Call& call) -> Result<Response> {
+              auto rotated = api.signing->rotate(api.now_ms(), call.flag("revokePrevious"));
+              if (!rotated) return rotated.error();
+              return json_response(http::status::ok,
+                                   ojson{{"object", "signing_key_rotation"},
+                                         {"current", rotated.value().current},
+                                         {"keys", render_signing_keys(rotated.value().keys)},
+                                         {"pruned", rotated.value().pruned}});
+            });
 
-  add_browser_route(router, api, http::verb::post, "/v1/runtime/sessions",
-                    [&api](const Request& request, const PathParams&, BrowserAccess& browser) {
-    auto write = authenticated_write(api, request, Access::kAnyKey,
-                                     {"endUserId", "operationIds", "ttlMinutes"});
-    if (!write) return error_response(write.error());
-    const Caller& caller = write.value().caller;
-    const json& body = write.value().body;
-    std::string origin = origin_of(request);
-    if (caller.kind != KeyKind::kSecret) {
-      if (auto allowed = check_browser_minting(caller.project, origin); !allowed)
-        return error_response(allowed.error());
-    }
-    if (auto admitted = browser.admit(caller); !admitted) return error_response(admitted.error());
-    auto user = string_field(body, "endUserId", kUserIdBytesMax);
-    if (!user) return error_response(user.error());
-    auto ttl = int_field(body, "ttlMinutes", 1, kSessionTtlMinutesMax, kSessionTtlMinutesDefault);
-    if (!ttl) return error_response(ttl.error());
-    auto slugs = operation_ids(api, body, caller.project.id,
-                               caller.kind == KeyKind::kSecret ? std::string() : origin);
-    if (!slugs) return error_response(slugs.error());
+  add_browser_route(
+      router, api, http::verb::post, "/v1/runtime/sessions",
+      [&api](const Request& request, const PathParams&, BrowserAccess& browser) {
+        auto write = authenticated_write(api, request, Access::kAnyKey,
+                                         {"endUserId", "operationIds", "ttlMinutes"});
+        if (!write) return error_response(write.error());
+        const Caller& caller = write.value().caller;
+        const json& body = write.value().body;
+        std::string origin = origin_of(request);
+        if (caller.kind != KeyKind::kSecret) {
+          if (auto allowed = check_browser_minting(caller.project, origin); !allowed)
+            return error_response(allowed.error());
+        }
+        if (auto admitted = browser.admit(caller); !admitted)
+          return error_response(admitted.error());
+        auto user = string_field(body, "endUserId", kUserIdBytesMax);
+        if (!user) return error_response(user.error());
+        auto ttl =
+            int_field(body, "ttlMinutes", 1, kSessionTtlMinutesMax, kSessionTtlMinutesDefault);
+        if (!ttl) return error_response(ttl.error());
+        auto slugs = operation_ids(api, body, caller.project.id,
+                                   caller.kind == KeyKind::kSecret ? std::string() : origin);
+        if (!slugs) return error_response(slugs.error());
 
-    int64_t now = api.now_ms();
-    token::RuntimeClaims claims;
-    SigningKeys::Current key = api.signing->current();
-    claims.key_id = key.id;
-    claims.session_id = new_id("rts_");
-    claims.project_id = caller.project.id;
-    claims.end_user_id = user.value();
-    claims.operations = slugs.value();
-    claims.issued_at_ms = now;
-    claims.expires_at_ms = now + ttl.value() * kMsPerMinute;
-    auto token = token::encode(claims, key.signer);
-    if (!token) {
-      Error error = token.error();
-      if (error.param == "end_user_id") error.param = "endUserId";  // the codec's name for it
-      return error_response(error);
-    }
-    return json_response(http::status::ok, ojson{{"object", "runtime_session"},
-                                                 {"sessionId", claims.session_id},
-                                                 {"token", token.value()},
-                                                 {"expiresAtMs", claims.expires_at_ms},
-                                                 {"endUserId", claims.end_user_id},
-                                                 {"operationIds", claims.operations}});
-  });
+        int64_t now = api.now_ms();
+        token::RuntimeClaims claims;
+        SigningKeys::Current key = api.signing->current();
+        claims.key_id = key.id;
+        claims.session_id = new_id("rts_");
+        claims.project_id = caller.project.id;
+        claims.end_user_id = user.value();
+        claims.operations = slugs.value();
+        claims.issued_at_ms = now;
+        claims.expires_at_ms = now + ttl.value() * kMsPerMinute;
+        auto token = token::encode(claims, key.signer);
+        if (!token) {
+          Error error = token.error();
+          if (error.param == "end_user_id") error.param = "endUserId";  // the codec's name for it
+          return error_response(error);
+        }
+        return json_response(http::status::ok, ojson{{"object", "runtime_session"},
+                                                     {"sessionId", claims.session_id},
+                                                     {"token", token.value()},
+                                                     {"expiresAtMs", claims.expires_at_ms},
+                                                     {"endUserId", claims.end_user_id},
+                                                     {"operationIds", claims.operations}});
+      });
 }
 
 }  // namespace tollgate::server

@@ -76,9 +76,8 @@ Json operation(http::verb method, const std::string& path, const RouteDoc* doc) 
   if (!parameters.empty()) op["parameters"] = std::move(parameters);
   if (doc != nullptr) {
     if (!doc->request_schema.is_null()) {
-      op["requestBody"] = {
-          {"required", doc->body_required},
-          {"content", {{"application/json", {{"schema", doc->request_schema}}}}}};
+      op["requestBody"] = {{"required", doc->body_required},
+                           {"content", {{"application/json", {{"schema", doc->request_schema}}}}}};
     }
   } else if (method == http::verb::post || method == http::verb::put ||
              method == http::verb::patch) {
@@ -105,18 +104,22 @@ std::string openapi_document(const Router& router, std::string_view version) {
     for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     paths[entry.path][method] = operation(entry.method, entry.path, entry.doc);
   }
-  Json document = {{"openapi", "3.1.0"},
-                   {"info", {{"title", "Tollgate API"}, {"version", std::string(version)}}},
-                   {"paths", std::move(paths)},
-                   {"components",
-                    {{"schemas", {{"Error", error_schema()}}},
-                     {"securitySchemes", security_schemes()}}}};
+  Json document = {
+      {"openapi", "3.1.0"},
+      {"info", {{"title", "Tollgate API"}, {"version", std::string(version)}}},
+      {"paths", std::move(paths)},
+      {"components",
+       {{"schemas", {{"Error", error_schema()}}}, {"securitySchemes", security_schemes()}}}};
   return document.dump();
 }
 
 void add_openapi_route(Router& router, std::string_view version) {
   // Registered first with a placeholder so the document lists this route too.
   router.add(http::verb::get, kOpenApiPath, [](const Request&) { return Response{}; });
+  router.describe(
+      http::verb::get, kOpenApiPath,
+      public_route_doc("This document: every route the server answers, generated from its "
+                       "route table"));
   auto text = std::make_shared<const std::string>(openapi_document(router, version));
   router.add(http::verb::get, kOpenApiPath, [text](const Request&) {
     Response res{http::status::ok, 11};

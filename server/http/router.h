@@ -17,12 +17,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "server/http/types.h"
 
@@ -45,8 +44,8 @@ class ResponseStream {
 
 // Sends `head` (its status and headers; the body is streamed) and then hands the handler the
 // stream. A handler answers either with Respond or with OpenStream, once.
-using OpenStream = std::function<void(Response head,
-                                      std::function<void(std::shared_ptr<ResponseStream>)> ready)>;
+using OpenStream =
+    std::function<void(Response head, std::function<void(std::shared_ptr<ResponseStream>)> ready)>;
 using Handler = std::function<Response(const Request&)>;
 using ParamHandler = std::function<Response(const Request&, const PathParams&)>;
 using AsyncHandler = std::function<void(const Request&, const PathParams&, Respond)>;
@@ -76,6 +75,13 @@ struct RouteDoc {
   bool browser = false;     // answers CORS for browser credentials
 };
 
+// The description of a route anyone may call, without a body or parameters.
+inline RouteDoc public_route_doc(std::string summary) {
+  RouteDoc doc;
+  doc.summary = std::move(summary);
+  return doc;
+}
+
 class Router {
  public:
   void add(http::verb method, std::string_view path, Handler handler);
@@ -91,7 +97,7 @@ class Router {
   // One registered (method, path template) pair, as the route table lists it.
   struct Entry {
     http::verb method;
-    std::string path;  // the template as registered, "/v1/accounts/{userId}"
+    std::string path;               // the template as registered, "/v1/accounts/{userId}"
     const RouteDoc* doc = nullptr;  // null when the route was not described
   };
   // Documents a registered route (the last description of a method and path wins).

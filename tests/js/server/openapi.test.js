@@ -96,6 +96,34 @@ describe('GET /openapi.json', () => {
   });
 });
 
+describe('the route table documents each route', () => {
+  test('who may call it, its body fields with types and bounds, and its Idempotency-Key', async () => {
+    const doc = await spec();
+    const meter = doc.paths['/v1/meter'].post;
+    expect(meter.security).toEqual([{ secretKey: [] }, { publishableKey: [] }]);
+    const schema = meter.requestBody.content['application/json'].schema;
+    expect(schema.required).toEqual(['userId', 'event']);
+    expect(schema.properties.cost).toMatchObject({ type: 'integer', minimum: 1 });
+    expect(schema.properties.userId).toMatchObject({ type: 'string', minLength: 1, maxLength: 256 });
+    expect(meter.parameters.map((p) => `${p.in}:${p.name}`)).toContain('header:Idempotency-Key');
+    expect(doc.paths['/v1/projects'].post.security).toEqual([{ adminToken: [] }]);
+    expect(doc.paths['/healthz'].get.security).toEqual([]);
+    const credits = doc.paths['/v1/accounts/{userId}/credits'].post.requestBody.content['application/json'].schema;
+    expect(credits.properties.type.enum).toEqual(['grant', 'refund']);
+    const ledger = doc.paths['/v1/ledger'].get.parameters.map((p) => `${p.in}:${p.name}`);
+    expect(ledger).toEqual(expect.arrayContaining(['query:limit', 'query:starting_after', 'query:userId']));
+    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['adminToken', 'publishableKey', 'runtimeToken', 'secretKey']);
+  });
+
+  test('a declared field is checked before the handler runs, naming it, and nothing is written', async () => {
+    const bad = await call(server, 'POST', '/v1/accounts/ada/credits', { key: project.sk, body: { amount: 5, type: 'gift' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ code: 'invalid_argument', param: 'type' });
+    const account = await call(server, 'GET', '/v1/accounts/ada', { key: project.sk });
+    expect(account.body.balance).toBe(10);
+  });
+});
+
 describe('request log lines', () => {
   const email = 'someone.private@example.com';
 
@@ -114,6 +142,19 @@ describe('request log lines', () => {
       error_code: res.body.error.code,
     });
     expect(JSON.stringify(server.logs)).not.toContain('someone.private');
+  });
+
+  test('carry the project a request was authenticated to, and the header that told them never leaves', async () => {
+    const res = await call(server, 'GET', '/v1/ledger/audit', { key: project.sk });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-tollgate-log-project')).toBeNull();
+    const refused = await call(server, 'GET', '/v1/ledger/audit', { key: 'sk_unknown' });
+    expect(refused.status).toBe(401);
+    await new Promise((r) => setTimeout(r, 100));
+    const lines = server.logs.filter((l) => l.event === 'http_request' && l.path === '/v1/ledger/audit');
+    expect(lines.at(-2)).toMatchObject({ status: 200, project: project.id });
+    expect(lines.at(-1).status).toBe(401);
+    expect(lines.at(-1).project).toBeUndefined();
   });
 
   test('a success has no error code; an unmatched path is logged without it', async () => {
