@@ -60,6 +60,9 @@ await build({ ...common, format: 'cjs', outfile: join(staging, 'index.cjs') });
 
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', join(pkg, 'tsconfig.json'), '--outDir', staging], { stdio: 'inherit' });
+// tsc writes the embedded wasm's base64 into a declaration file too (a quarter of a megabyte);
+// consumers only need its type.
+writeFileSync(join(staging, 'generated', 'wasm-binary.d.ts'), 'export declare const WASM_BASE64: string;\n');
 rmSync(dist, { recursive: true, force: true });
 renameSync(staging, dist);
 console.log(`@tollgate/sdk built: dist/index.mjs, dist/index.cjs (${(wasm.length / 1024).toFixed(0)} KiB wasm embedded)`);

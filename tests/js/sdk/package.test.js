@@ -160,3 +160,18 @@ test('a browser-side decode never needs the key, and verify catches a forged tok
     expect.objectContaining({ code: 'token_signature_invalid' }),
   );
 });
+
+test('the packed package holds its README and no declaration larger than 32 KB', () => {
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: path.join(root, 'sdk-wasm') });
+  const [{ files }] = JSON.parse(out.toString());
+  const names = files.map((f) => f.path);
+  expect(names).toContain('README.md');
+  expect(names).toContain('dist/index.d.ts');
+  const declarations = files.filter((f) => f.path.endsWith('.d.ts'));
+  expect(declarations.length).toBeGreaterThan(1);
+  for (const file of declarations) expect({ path: file.path, small: file.size <= 32 * 1024 }).toEqual({ path: file.path, small: true });
+  // The README's example is what the package does.
+  const readme = fs.readFileSync(path.join(root, 'sdk-wasm', 'README.md'), 'utf8');
+  expect(readme).toContain("core.money.formatUsd(1_500_000n);        // \"1.50\"");
+  expect(core.money.formatUsd(1_500_000n)).toBe('1.50');
+});
