@@ -25,6 +25,7 @@
 #include "server/ai/http_provider.h"
 #include "server/api/api.h"
 #include "server/api/cors.h"
+#include "server/api/route.h"
 #include "server/api/input.h"
 #include "server/api/render.h"
 #include "server/auth/crypto.h"
@@ -1219,6 +1220,16 @@ void add_invoke_routes(Router& router, ApiContext& api) {
               {"remaining", account.value().balance}};
     return json_response(http::status::ok, out);
   });
+  describe_route(router, {http::verb::post, "/v1/runtime/invoke", Who::kRuntimeToken,
+                          "Runs a feature: reserve, call the model, settle (JSON or text/event-stream)",
+                          Body::kJson, /*browser=*/true, false,
+                          {{"operation", FieldType::kString, true, 0, kSlugBytesMax},
+                           {"input", FieldType::kObject},
+                           {"stream", FieldType::kBoolean},
+                           {"continuation", FieldType::kString},
+                           {"toolResults", FieldType::kArray}}});
+  describe_route(router, {http::verb::get, "/v1/runtime/usage", Who::kRuntimeToken,
+                          "The token's end user's feature usage", Body::kNone, /*browser=*/true});
 }
 
 }  // namespace tollgate::server

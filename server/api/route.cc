@@ -1,5 +1,6 @@
 #include "server/api/route.h"
 
+#include <cstdlib>
 #include <memory>
 #include <utility>
 
@@ -125,6 +126,8 @@ void serve(ApiContext& api, const RouteSpec& spec, const Run& run, const Request
 }
 
 void register_route(Router& router, ApiContext& api, RouteSpec spec, Run run) {
+  // A programming error caught at start, before anything is served.
+  if (spec.who == Who::kRuntimeToken) std::abort();
   auto shared = std::make_shared<const RouteSpec>(std::move(spec));
   http::verb method = shared->method;
   std::string path(shared->path);
@@ -215,6 +218,9 @@ RouteDoc route_doc(const RouteSpec& spec) {
     case Who::kAnyKey:
       doc.security = {"secretKey", "publishableKey"};
       break;
+    case Who::kRuntimeToken:
+      doc.security = {"runtimeToken"};
+      break;
   }
   doc.idempotent = spec.idempotent;
   doc.browser = spec.browser;
@@ -264,6 +270,10 @@ const std::string& Call::param(std::string_view name) const {
   static const std::string kNone;
   auto found = params.find(name);
   return found == params.end() ? kNone : found->second;
+}
+
+void describe_route(Router& router, const RouteSpec& spec) {
+  router.describe(spec.method, spec.path, route_doc(spec));
 }
 
 void add_route(Router& router, ApiContext& api, RouteSpec spec, CallHandler handler) {

@@ -33,6 +33,9 @@ enum class Who {
   kAdmin,      // the instance admin token (Authorization: Bearer tgadm_…)
   kSecretKey,  // the project's secret key
   kAnyKey,     // either project key (in --demo mode also no key)
+  // A runtime token. Only for describe_route(): the runtime routes check the token, its scope
+  // and the feature's origins themselves (server/api/invoke.cc), and add_route refuses it.
+  kRuntimeToken,
 };
 
 enum class FieldType { kString, kInteger, kBoolean, kObject, kArray, kAny };
@@ -96,6 +99,9 @@ using AsyncCallHandler = std::function<void(const Call&, Reply)>;
 
 void add_route(Router& router, ApiContext& api, RouteSpec spec, CallHandler handler);
 void add_async_route(Router& router, ApiContext& api, RouteSpec spec, AsyncCallHandler handler);
+
+// Documents a route registered with its own pipeline, as add_route would have.
+void describe_route(Router& router, const RouteSpec& spec);
 
 // The checks the pipeline runs on a body, exposed for tests: unknown fields, then each field.
 Result<void> check_fields(const json& body, const std::vector<Field>& fields);

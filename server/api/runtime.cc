@@ -184,6 +184,16 @@ void add_runtime_routes(Router& router, ApiContext& api) {
                                                      {"endUserId", claims.end_user_id},
                                                      {"operationIds", claims.operations}});
       });
+  describe_route(router, {http::verb::post,
+                          "/v1/runtime/sessions",
+                          Who::kAnyKey,
+                          "Mints a runtime token for one end user and some features",
+                          Body::kJson,
+                          /*browser=*/true,
+                          false,
+                          {{"endUserId", FieldType::kString, true, 0, kUserIdBytesMax},
+                           {"operationIds", FieldType::kArray, true},
+                           {"ttlMinutes", FieldType::kInteger, false, 1, kSessionTtlMinutesMax}}});
 }
 
 }  // namespace tollgate::server

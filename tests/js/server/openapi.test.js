@@ -112,6 +112,14 @@ describe('the route table documents each route', () => {
     expect(credits.properties.type.enum).toEqual(['grant', 'refund']);
     const ledger = doc.paths['/v1/ledger'].get.parameters.map((p) => `${p.in}:${p.name}`);
     expect(ledger).toEqual(expect.arrayContaining(['query:limit', 'query:starting_after', 'query:userId']));
+    // Every route is described: a summary and who may call it.
+    for (const [route, methods] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(methods)) {
+        expect({ route, method, summary: typeof op.summary, security: Array.isArray(op.security) })
+          .toEqual({ route, method, summary: 'string', security: true });
+      }
+    }
+    expect(doc.paths['/v1/runtime/invoke'].post.security).toEqual([{ runtimeToken: [] }]);
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['adminToken', 'publishableKey', 'runtimeToken', 'secretKey']);
   });
 
