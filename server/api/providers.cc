@@ -104,7 +104,7 @@ void add_provider_routes(Router& router, ApiContext& api) {
        Body::kJson,
        false,
        false,
-       {{"apiKey", FieldType::kString, true, 0, 4096},
+       {{"apiKey", FieldType::kString, true, 0, kProviderKeyBytesMax},
         {"baseUrl",
          FieldType::kAny,
          false,
