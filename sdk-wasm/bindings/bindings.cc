@@ -8,9 +8,12 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 
+#include "tollgate/calendar/calendar.h"
 #include "tollgate/codec/base64url.h"
 #include "tollgate/money/money.h"
+#include "tollgate/pricing/pricing.h"
 #include "tollgate/prompt/template.h"
 #include "tollgate/stream/sse.h"
 #include "tollgate/structured/partial_json.h"
@@ -194,6 +197,39 @@ val format_usd(std::string micros) {
 
 val parse_usd(std::string text) { return amount_result(money::parse_usd(text)); }
 
+// calendar.h: "day", "month" or "next_month" start of the UTC period holding `ms` (a number).
+val calendar_start(std::string which, val ms) {
+  auto time = safe_integer(ms, "timeMs");
+  if (!time) return failed(time.error());
+  Result<int64_t> start = which == "day"     ? calendar::day_start_ms(time.value())
+                          : which == "month" ? calendar::month_start_ms(time.value())
+                                             : calendar::next_month_start_ms(time.value());
+  return start ? ok(val(static_cast<double>(start.value()))) : failed(start.error());
+}
+
+// pricing.h's hold_worst_case; int64 inputs as decimal strings (bigint on the JS side).
+val hold_worst_case(std::string input_per_million, std::string output_per_million,
+                    std::string prompt_bytes, std::string messages, std::string max_tokens,
+                    bool repair) {
+  const std::pair<const std::string*, const char*> fields[] = {
+      {&input_per_million, "inputPerMillion"}, {&output_per_million, "outputPerMillion"},
+      {&prompt_bytes, "promptBytes"},          {&messages, "messages"},
+      {&max_tokens, "maxTokens"}};
+  int64_t values[5] = {};
+  for (size_t i = 0; i < 5; ++i) {
+    auto parsed = money::parse_int64(*fields[i].first);
+    if (!parsed) return failed(bad_argument(fields[i].second, std::string(fields[i].second) +
+                                                                  " must be an int64"));
+    values[i] = parsed.value();
+  }
+  pricing::HoldBound bound{{money::Micros(values[0]), money::Micros(values[1])},
+                           values[2],
+                           values[3],
+                           values[4],
+                           repair};
+  return amount_result(pricing::hold_worst_case(bound));
+}
+
 val parse_int64(std::string text) {
   auto value = money::parse_int64(text);
   return value ? ok(val(std::to_string(value.value()))) : failed(value.error());
@@ -343,6 +379,8 @@ EMSCRIPTEN_BINDINGS(tollgate_core) {
   emscripten::function("formatUsd", &format_usd);
   emscripten::function("parseUsd", &parse_usd);
   emscripten::function("parseInt64", &parse_int64);
+  emscripten::function("calendarStart", &calendar_start);
+  emscripten::function("holdWorstCase", &hold_worst_case);
   emscripten::function("tokenEncode", &token_encode);
   emscripten::function("tokenDecode", &token_decode);
   emscripten::function("tokenVerify", &token_verify);

@@ -30,6 +30,9 @@ export interface RawCore {
   amountOp(op: 'add' | 'sub' | 'mul', a: string, b: string): RawResult<string>;
   convert(to: 'micros' | 'credits', amount: string, rateCredits: string, rateMicros: string): RawResult<string>;
   formatUsd(micros: string): RawResult<string>;
+  calendarStart(which: 'day' | 'month' | 'next_month', ms: number): RawResult<number>;
+  holdWorstCase(inputPerMillion: string, outputPerMillion: string, promptBytes: string, messages: string,
+    maxTokens: string, repair: boolean): RawResult<string>;
   parseUsd(text: string): RawResult<string>;
   parseInt64(text: string): RawResult<string>;
   tokenEncode(claims: unknown, sign: RawSigner): RawResult<string>;

@@ -27,6 +27,15 @@ export interface Rate {
   micros: bigint;
 }
 
+/** The inputs of `pricing.holdWorstCase`. */
+export interface HoldBound {
+  price: { inputPerMillion: bigint; outputPerMillion: bigint };
+  promptBytes: bigint;
+  messages: bigint;
+  maxTokens: bigint;
+  repair: boolean;
+}
+
 export interface TollgateCore {
   base64url: {
     /** Unpadded base64url of bytes, or of a string's UTF-8 bytes. */
@@ -47,6 +56,24 @@ export interface TollgateCore {
     formatUsd(micros: bigint): string;
     /** "1.50" -> 1_500_000n, exactly; at most six decimals. */
     parseUsd(text: string): bigint;
+  };
+  /**
+   * The UTC calendar of the ledger's periods: days and months start at 00:00 UTC. Times are Unix
+   * ms (numbers) from 1970 to the end of 9999; `invalid_argument` otherwise.
+   */
+  calendar: {
+    dayStartMs(ms: number): number;
+    monthStartMs(ms: number): number;
+    /** When a monthly period holding `ms` resets. */
+    nextMonthStartMs(ms: number): number;
+  };
+  pricing: {
+    /**
+     * What a feature call may cost at most, in USD micros: what the server's hold reserves for
+     * it. `price` is the dearer of every model that may answer; `repair` when a response format
+     * may need one repair call.
+     */
+    holdWorstCase(bound: HoldBound): bigint;
   };
   runtimeToken: {
     /** Signs claims into a `tg_rt_…` token. Needs the signing key: server-side only. */
@@ -265,6 +292,22 @@ function bind(raw: RawCore): TollgateCore {
       microsToCredits: (micros, rate) => convert('credits', micros, rate),
       formatUsd: (micros) => unwrap(raw.formatUsd(checkBigint(micros, 'micros'))),
       parseUsd: (text) => BigInt(unwrap(raw.parseUsd(String(text)))),
+    },
+    calendar: {
+      dayStartMs: (ms) => unwrap(raw.calendarStart('day', ms)),
+      monthStartMs: (ms) => unwrap(raw.calendarStart('month', ms)),
+      nextMonthStartMs: (ms) => unwrap(raw.calendarStart('next_month', ms)),
+    },
+    pricing: {
+      holdWorstCase: (bound) =>
+        BigInt(unwrap(raw.holdWorstCase(
+          checkBigint(bound?.price?.inputPerMillion, 'inputPerMillion'),
+          checkBigint(bound?.price?.outputPerMillion, 'outputPerMillion'),
+          checkBigint(bound?.promptBytes, 'promptBytes'),
+          checkBigint(bound?.messages, 'messages'),
+          checkBigint(bound?.maxTokens, 'maxTokens'),
+          bound?.repair === true,
+        ))),
     },
     runtimeToken: {
       encode: (claims, sign) => withSigner(sign, (rawSign) => raw.tokenEncode(claims, rawSign)),

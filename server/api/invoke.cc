@@ -32,6 +32,7 @@
 #include "server/features/operation.h"
 #include "server/http/error_response.h"
 #include "server/log/logger.h"
+#include "tollgate/calendar/calendar.h"
 #include "tollgate/core/bytes.h"
 #include "tollgate/core/json_read.h"
 #include "tollgate/prompt/template.h"
@@ -98,15 +99,14 @@ std::string origin_of(const Request& request) {
   return origin == request.end() ? "" : std::string(origin->value());
 }
 
-// The start of the UTC day and month holding `now_ms`, for the daily and monthly limits.
-int64_t utc_day_start(int64_t now_ms) { return now_ms - now_ms % 86'400'000; }
+// The start of the UTC day and month holding `now_ms`, for the daily and monthly limits
+// (sdk-core's calendar; the clock is always inside its range, so clamping never changes it).
+int64_t utc_day_start(int64_t now_ms) {
+  return calendar::day_start_ms(std::clamp<int64_t>(now_ms, 0, calendar::kCalendarMsMax)).value();
+}
 int64_t utc_month_start(int64_t now_ms) {
-  std::time_t seconds = static_cast<std::time_t>(now_ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  utc.tm_mday = 1;
-  utc.tm_hour = utc.tm_min = utc.tm_sec = 0;
-  return static_cast<int64_t>(timegm(&utc)) * 1000;
+  return calendar::month_start_ms(std::clamp<int64_t>(now_ms, 0, calendar::kCalendarMsMax))
+      .value();
 }
 
 std::vector<InvocationLimit> limits_of(const Operation& op, int64_t now_ms) {
@@ -540,9 +540,6 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
     for (const ToolDefinition& tool : op_.tools) {
       bytes += static_cast<int64_t>(tool.name.size() + tool.description.size() + tool.parameters.dump().size());
     }
-    auto input_bound = pricing::input_tokens_upper_bound(
-        bytes, static_cast<int64_t>(request_.messages.size()));
-    if (!input_bound) return input_bound.error();
     prompt_bytes_ = bytes;
     auto price = api_.pricing->find(op_.provider, op_.model);
     if (!price && op_.price.kind == FeaturePricing::Kind::kTokens) {
@@ -563,16 +560,12 @@ class InvokeCall : public std::enable_shared_from_this<InvokeCall> {
         worst.output_per_million = std::max(worst.output_per_million, fallback->output_per_million);
       }
     }
-    auto one_call = pricing::cost(worst, {input_bound.value(), op_.max_tokens});
-    if (!one_call) return one_call.error();
     // A response format may need one repair call, whose prompt adds the first answer.
-    int64_t calls = schema_ ? 2 : 1;
-    auto repair_input = pricing::input_tokens_upper_bound(
-        bytes + op_.max_tokens * 8 + 1024, static_cast<int64_t>(request_.messages.size()) + 2);
-    if (!repair_input) return repair_input.error();
-    auto repair_call = pricing::cost(worst, {repair_input.value(), op_.max_tokens});
-    if (!repair_call) return repair_call.error();
-    reserved_micros_ = one_call.value().value() + (calls == 2 ? repair_call.value().value() : 0);
+    auto reserved = pricing::hold_worst_case(
+        {worst, bytes, static_cast<int64_t>(request_.messages.size()), op_.max_tokens,
+         schema_.has_value()});
+    if (!reserved) return reserved.error();
+    reserved_micros_ = reserved.value().value();
     auto credits = charge(money::Micros(reserved_micros_));
     if (!credits) return credits.error();
     reserved_credits_ = credits.value();

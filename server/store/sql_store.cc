@@ -1,9 +1,11 @@
 #include "server/store/sql_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "server/store/migrations.h"
+#include "tollgate/calendar/calendar.h"
 #include "tollgate/core/json_read.h"
 
 namespace tollgate::server {
@@ -99,11 +101,9 @@ ProjectSettings settings_from_json(std::string_view text) {
 }
 
 int64_t month_start_ms(int64_t now_ms) {
-  using namespace std::chrono;
-  sys_days day = floor<days>(sys_time<milliseconds>(milliseconds(now_ms)));
-  year_month_day date(day);
-  sys_days first = date.year() / date.month() / std::chrono::day(1);
-  return duration_cast<milliseconds>(first.time_since_epoch()).count();
+  // sdk-core's calendar; the clock is always inside its range, so clamping never changes it.
+  return calendar::month_start_ms(std::clamp<int64_t>(now_ms, 0, calendar::kCalendarMsMax))
+      .value();
 }
 
 // ---- The pool ------------------------------------------------------------------------------

@@ -63,6 +63,41 @@ TEST(Pricing, InputBoundVectors) {
   }
 }
 
+TEST(Pricing, HoldVectors) {
+  for (const auto& v : vector_cases("pricing.json", "hold")) {
+    HoldBound bound{{Micros(to_int64(v["inputPerMillion"])), Micros(to_int64(v["outputPerMillion"]))},
+                    to_int64(v["promptBytes"]),
+                    to_int64(v["messages"]),
+                    to_int64(v["maxTokens"]),
+                    v["repair"].get<bool>()};
+    auto micros = hold_worst_case(bound);
+    if (v.contains("error")) {
+      expect_error(micros, v);
+    } else {
+      ASSERT_TRUE(micros.ok()) << v["name"];
+      EXPECT_EQ(micros.value().value(), to_int64(v["micros"])) << v["name"];
+    }
+  }
+}
+
+// The hold covers the first call and its repair at their bounds, whatever they use below them.
+TEST(Pricing, HoldCoversBothCallsAtTheirBounds) {
+  const ModelPrice price{Micros(150'000), Micros(600'000)};
+  HoldBound bound{price, 3'000, 2, 500, true};
+  auto held = hold_worst_case(bound);
+  ASSERT_TRUE(held.ok());
+  auto first_input = input_tokens_upper_bound(3'000, 2);
+  auto repair_input = input_tokens_upper_bound(3'000 + 500 * kAnswerBytesPerTokenMax +
+                                                   kRepairPromptBytesMax, 4);
+  ASSERT_TRUE(first_input.ok() && repair_input.ok());
+  auto first = cost(price, {first_input.value(), 500});
+  auto repair = cost(price, {repair_input.value(), 500});
+  ASSERT_TRUE(first.ok() && repair.ok());
+  EXPECT_EQ(held.value().value(), first.value().value() + repair.value().value());
+  bound.repair = false;
+  EXPECT_EQ(hold_worst_case(bound).value().value(), first.value().value());
+}
+
 // A hold priced from upper bounds always covers the settled cost of any usage under them.
 TEST(Pricing, WorstCaseCoversEveryActualUsage) {
   const ModelPrice price{Micros(150'000), Micros(600'000)};

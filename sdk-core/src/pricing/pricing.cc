@@ -55,6 +55,30 @@ Result<int64_t> input_tokens_upper_bound(int64_t bytes, int64_t messages) {
   return total;
 }
 
+Result<Micros> hold_worst_case(const HoldBound& bound) {
+  if (bound.max_output_tokens < 0 || bound.max_output_tokens > kTokensMax) {
+    return invalid("the output limit must be in [0, " + std::to_string(kTokensMax) + "]",
+                   "maxTokens");
+  }
+  auto first_input = input_tokens_upper_bound(bound.prompt_bytes, bound.messages);
+  if (!first_input) return first_input.error();
+  auto first = cost(bound.price, {first_input.value(), bound.max_output_tokens});
+  if (!first) return first.error();
+  if (!bound.repair) return first;
+  int64_t answer_bytes = 0, repair_bytes = 0, repair_messages = 0;
+  if (__builtin_mul_overflow(bound.max_output_tokens, kAnswerBytesPerTokenMax, &answer_bytes) ||
+      __builtin_add_overflow(bound.prompt_bytes, answer_bytes, &repair_bytes) ||
+      __builtin_add_overflow(repair_bytes, kRepairPromptBytesMax, &repair_bytes) ||
+      __builtin_add_overflow(bound.messages, int64_t{2}, &repair_messages)) {
+    return overflow();
+  }
+  auto repair_input = input_tokens_upper_bound(repair_bytes, repair_messages);
+  if (!repair_input) return repair_input.error();
+  auto repair = cost(bound.price, {repair_input.value(), bound.max_output_tokens});
+  if (!repair) return repair.error();
+  return money::add(first.value(), repair.value());
+}
+
 Result<Credits> charge(const FeaturePrice& price, Micros cost) {
   if (cost.value() < 0) return invalid("the cost must not be negative", "cost");
   if (price.kind == FeaturePrice::Kind::kFixed) {

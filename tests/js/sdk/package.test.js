@@ -175,3 +175,23 @@ test('the packed package holds its README and no declaration larger than 32 KB',
   expect(readme).toContain("core.money.formatUsd(1_500_000n);        // \"1.50\"");
   expect(core.money.formatUsd(1_500_000n)).toBe('1.50');
 });
+
+test("docs/sdk.md's periods-and-holds example prints what its comments say", () => {
+  const doc = fs.readFileSync(path.join(root, 'docs', 'sdk.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Periods and holds'), doc.indexOf('## Prompt templates'));
+  const code = /```js\n([\s\S]*?)```/.exec(section)[1];
+  // Each statement ends in `; // value`: it must evaluate to that value (a const only binds).
+  const pieces = [...code.matchAll(/([\s\S]*?);[ \t]*\/\/ *([^\n]*)\n/g)].map((m) => [m[1].trim(), m[2]]);
+  expect(pieces.length).toBe(4);
+  let scope = '';
+  pieces.forEach(([body, comment]) => {
+    const expected = comment.split(/\s+/)[0];
+    if (body.startsWith('const ')) {
+      scope += `${body};\n`;
+      return;
+    }
+    const value = new Function('core', `${scope}return (${body});`)(core);
+    const shown = typeof value === 'bigint' ? `${value}n` : JSON.stringify(value);
+    expect(shown).toBe(expected);
+  });
+});

@@ -64,6 +64,36 @@ describe('money vectors', () => {
   });
 });
 
+describe('calendar vectors', () => {
+  const doc = load('calendar.json');
+  test.each(doc.starts)('$name', ({ timeMs, dayStartMs, monthStartMs, nextMonthStartMs, error }) => {
+    const ms = Number(timeMs);
+    const got = {};
+    for (const [name, fn] of Object.entries({ day: core.calendar.dayStartMs, month: core.calendar.monthStartMs, next: core.calendar.nextMonthStartMs })) {
+      expect(outcome(() => (got[name] = fn(ms)))).toBe(error ?? 'ok');
+    }
+    if (!error) expect(got).toEqual({ day: Number(dayStartMs), month: Number(monthStartMs), next: Number(nextMonthStartMs) });
+  });
+});
+
+describe('hold pricing vectors', () => {
+  const doc = load('pricing.json');
+  test.each(doc.hold)('$name', ({ inputPerMillion, outputPerMillion, promptBytes, messages, maxTokens, repair, micros, error }) => {
+    let got;
+    const code = outcome(() => {
+      got = core.pricing.holdWorstCase({
+        price: { inputPerMillion: BigInt(inputPerMillion), outputPerMillion: BigInt(outputPerMillion) },
+        promptBytes: BigInt(promptBytes),
+        messages: BigInt(messages),
+        maxTokens: BigInt(maxTokens),
+        repair,
+      });
+    });
+    expect(code).toBe(error ?? 'ok');
+    if (!error) expect(got).toBe(BigInt(micros));
+  });
+});
+
 describe('runtime token vectors', () => {
   const doc = load('token.json');
   const sign = hmacSigner(doc.key_hex);

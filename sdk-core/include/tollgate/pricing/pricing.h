@@ -38,6 +38,25 @@ inline constexpr int64_t kMessageOverheadTokens = 8;
 inline constexpr int64_t kRequestOverheadTokens = 16;
 Result<int64_t> input_tokens_upper_bound(int64_t bytes, int64_t messages);
 
+// What a feature call may cost at most, before it runs: what its hold reserves.
+//
+// The first call's prompt is bounded by input_tokens_upper_bound and its answer by the output
+// limit. A response format may need one repair call, whose prompt is the first prompt plus the
+// first answer (at most kAnswerBytesPerTokenMax bytes per output token: no tokenizer in use
+// decodes a token to more) plus the repair instruction (at most kRepairPromptBytesMax) in two
+// more messages. `price` is the dearer of every model that may answer, per token kind.
+inline constexpr int64_t kAnswerBytesPerTokenMax = 8;
+inline constexpr int64_t kRepairPromptBytesMax = 1024;
+struct HoldBound {
+  ModelPrice price;
+  int64_t prompt_bytes = 0;       // messages, response format and tools, in UTF-8 bytes
+  int64_t messages = 0;           // prompt messages
+  int64_t max_output_tokens = 0;  // the call's output limit, 0..kTokensMax
+  bool repair = false;            // a response format may need one repair call
+};
+// kInvalidArgument (naming the field) for negative inputs; kOverflow when out of range.
+Result<money::Micros> hold_worst_case(const HoldBound& bound);
+
 // How a feature charges end users.
 struct FeaturePrice {
   enum class Kind { kFixed, kTokens };
