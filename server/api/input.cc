@@ -5,30 +5,28 @@
 #include "tollgate/core/bytes.h"
 
 namespace tollgate::server {
-namespace {
-
-Error invalid(std::string message, std::string_view field) {
+Error invalid_field(std::string message, std::string_view field) {
   return fail(ErrorCode::kInvalidArgument, std::move(message), std::string(field));
 }
 
-std::string named(std::string_view name) {
+std::string quoted_field(std::string_view name) {
   std::string out;
   out.reserve(name.size() + 2);
   out.append(1, '\'').append(name).append(1, '\'');
   return out;
 }
 
-}  // namespace
-
 Result<json> json_object_body(const Request& request, bool allow_empty) {
   if (request.body().empty() && allow_empty) return json::object();
   auto type = request.find(http::field::content_type);
   std::string_view content_type;
-  if (type != request.end()) content_type = std::string_view(type->value().data(), type->value().size());
+  if (type != request.end())
+    content_type = std::string_view(type->value().data(), type->value().size());
   std::string_view media = content_type.substr(0, content_type.find(';'));
   while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
   if (media != "application/json") {
-    return invalid("the body must be JSON with 'Content-Type: application/json'", "content-type");
+    return invalid_field("the body must be JSON with 'Content-Type: application/json'",
+                         "content-type");
   }
   int depth = 0;
   bool too_deep = false;
@@ -42,10 +40,11 @@ Result<json> json_object_body(const Request& request, bool allow_empty) {
       },
       false);
   if (too_deep) {
-    return invalid("the JSON body nests deeper than " + std::to_string(kJsonDepthMax), "body");
+    return invalid_field("the JSON body nests deeper than " + std::to_string(kJsonDepthMax),
+                         "body");
   }
-  if (body.is_discarded()) return invalid("the body is not valid JSON", "body");
-  if (!body.is_object()) return invalid("the body must be a JSON object", "body");
+  if (body.is_discarded()) return invalid_field("the body is not valid JSON", "body");
+  if (!body.is_object()) return invalid_field("the body must be a JSON object", "body");
   return body;
 }
 
@@ -54,21 +53,22 @@ Result<void> only_fields(const json& body, std::initializer_list<std::string_vie
     if (name == "key") continue;
     bool listed = false;
     for (std::string_view k : known) listed = listed || k == name;
-    if (!listed) return invalid("unknown field " + named(name), name);
+    if (!listed) return invalid_field("unknown field " + quoted_field(name), name);
   }
   return {};
 }
 
 Result<void> check_text(std::string_view value, std::string_view name, size_t max_bytes) {
-  if (value.empty()) return invalid(named(name) + " must not be empty", name);
+  if (value.empty()) return invalid_field(quoted_field(name) + " must not be empty", name);
   if (value.size() > max_bytes) {
-    return invalid(named(name) + " must be at most " + std::to_string(max_bytes) + " bytes",
-                   name);
+    return invalid_field(
+        quoted_field(name) + " must be at most " + std::to_string(max_bytes) + " bytes", name);
   }
-  if (!is_valid_utf8(value)) return invalid(named(name) + " must be valid UTF-8", name);
+  if (!is_valid_utf8(value))
+    return invalid_field(quoted_field(name) + " must be valid UTF-8", name);
   for (unsigned char c : value) {
     if (c < 0x20 || c == 0x7F) {
-      return invalid(named(name) + " must not contain control characters", name);
+      return invalid_field(quoted_field(name) + " must not contain control characters", name);
     }
   }
   return {};
@@ -77,9 +77,9 @@ Result<void> check_text(std::string_view value, std::string_view name, size_t ma
 Result<std::string> string_field(const json& body, std::string_view name, size_t max_bytes) {
   auto field = body.find(name);
   if (field == body.end() || field->is_null()) {
-    return invalid(named(name) + " is required", name);
+    return invalid_field(quoted_field(name) + " is required", name);
   }
-  if (!field->is_string()) return invalid(named(name) + " must be a string", name);
+  if (!field->is_string()) return invalid_field(quoted_field(name) + " must be a string", name);
   const auto& value = field->get_ref<const std::string&>();
   if (auto checked = check_text(value, name, max_bytes); !checked) return checked.error();
   return value;
@@ -99,51 +99,54 @@ Result<int64_t> int_field(const json& body, std::string_view name, int64_t min, 
   auto field = body.find(name);
   if (field == body.end() || field->is_null()) {
     if (fallback) return *fallback;
-    return invalid(named(name) + " is required", name);
+    return invalid_field(quoted_field(name) + " is required", name);
   }
   std::string range = "between " + std::to_string(min) + " and " + std::to_string(max);
   if (!field->is_number_integer()) {
-    return invalid(named(name) + " must be an integer " + range, name);
+    return invalid_field(quoted_field(name) + " must be an integer " + range, name);
   }
   // Values past int64 arrive as unsigned; they are out of range either way.
   if (field->is_number_unsigned() && field->get<uint64_t>() > static_cast<uint64_t>(max)) {
-    return invalid(named(name) + " must be " + range, name);
+    return invalid_field(quoted_field(name) + " must be " + range, name);
   }
   int64_t value = field->get<int64_t>();
-  if (value < min || value > max) return invalid(named(name) + " must be " + range, name);
+  if (value < min || value > max)
+    return invalid_field(quoted_field(name) + " must be " + range, name);
   return value;
 }
 
 Result<bool> bool_field(const json& body, std::string_view name, bool fallback) {
   auto field = body.find(name);
   if (field == body.end()) return fallback;
-  if (!field->is_boolean()) return invalid(named(name) + " must be true or false", name);
+  if (!field->is_boolean())
+    return invalid_field(quoted_field(name) + " must be true or false", name);
   return field->get<bool>();
 }
 
 Result<std::string> string_param(const QueryParams& query, std::string_view name,
                                  size_t max_bytes) {
   auto found = query.find(name);
-  if (found == query.end()) return invalid(named(name) + " is required", name);
+  if (found == query.end()) return invalid_field(quoted_field(name) + " is required", name);
   if (auto checked = check_text(found->second, name, max_bytes); !checked) return checked.error();
   return found->second;
 }
 
-Result<int64_t> int_param(const QueryParams& query, std::string_view name, int64_t min,
-                          int64_t max, std::optional<int64_t> fallback) {
+Result<int64_t> int_param(const QueryParams& query, std::string_view name, int64_t min, int64_t max,
+                          std::optional<int64_t> fallback) {
   auto found = query.find(name);
   if (found == query.end() || found->second.empty()) {
     if (fallback) return *fallback;
-    return invalid(named(name) + " is required", name);
+    return invalid_field(quoted_field(name) + " is required", name);
   }
   const std::string& text = found->second;
   int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   std::string range = "between " + std::to_string(min) + " and " + std::to_string(max);
   if (ec != std::errc() || end != text.data() + text.size()) {
-    return invalid(named(name) + " must be an integer " + range, name);
+    return invalid_field(quoted_field(name) + " must be an integer " + range, name);
   }
-  if (value < min || value > max) return invalid(named(name) + " must be " + range, name);
+  if (value < min || value > max)
+    return invalid_field(quoted_field(name) + " must be " + range, name);
   return value;
 }
 
@@ -151,9 +154,11 @@ Result<std::vector<std::string>> origins_field(const json& body, std::string_vie
   std::vector<std::string> origins;
   auto field = body.find(name);
   if (field == body.end() || field->is_null()) return origins;
-  if (!field->is_array()) return invalid(named(name) + " must be an array of origins", name);
+  if (!field->is_array())
+    return invalid_field(quoted_field(name) + " must be an array of origins", name);
   if (field->size() > kAllowedOriginsMax) {
-    return invalid(named(name) + " may list at most " + std::to_string(kAllowedOriginsMax), name);
+    return invalid_field(
+        quoted_field(name) + " may list at most " + std::to_string(kAllowedOriginsMax), name);
   }
   for (size_t i = 0; i < field->size(); ++i) {
     std::string where(name);
@@ -161,7 +166,7 @@ Result<std::vector<std::string>> origins_field(const json& body, std::string_vie
     where += std::to_string(i);
     where += ']';
     const json& origin = (*field)[i];
-    if (!origin.is_string()) return invalid(named(where) + " must be a string", where);
+    if (!origin.is_string()) return invalid_field(quoted_field(where) + " must be a string", where);
     std::string text = origin.get<std::string>();
     std::string_view rest(text);
     bool ok = text.size() <= kOriginBytesMax &&
@@ -175,9 +180,10 @@ Result<std::vector<std::string>> origins_field(const json& body, std::string_vie
       }
     }
     if (!ok) {
-      return invalid(named(where) +
-                         " must be an origin such as 'https://app.example.com' (lowercase, no path)",
-                     where);
+      return invalid_field(
+          quoted_field(where) +
+              " must be an origin such as 'https://app.example.com' (lowercase, no path)",
+          where);
     }
     origins.push_back(std::move(text));
   }

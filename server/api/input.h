@@ -31,6 +31,11 @@ inline constexpr size_t kNameBytesMax = 200;
 // only when `allow_empty`.
 Result<json> json_object_body(const Request& request, bool allow_empty = false);
 
+// kInvalidArgument naming `field`: the one error every input check here returns.
+Error invalid_field(std::string message, std::string_view field);
+// A field's name as messages quote it: 'userId'.
+std::string quoted_field(std::string_view name);
+
 // Refuses fields not in `known` (a typo should not be silently ignored). "key" is always
 // allowed: it may carry the API key.
 Result<void> only_fields(const json& body, std::initializer_list<std::string_view> known);
@@ -50,10 +55,9 @@ Result<int64_t> int_field(const json& body, std::string_view name, int64_t min, 
 Result<bool> bool_field(const json& body, std::string_view name, bool fallback);
 
 // The same checks for query parameters.
-Result<std::string> string_param(const QueryParams& query, std::string_view name,
-                                 size_t max_bytes);
-Result<int64_t> int_param(const QueryParams& query, std::string_view name, int64_t min,
-                          int64_t max, std::optional<int64_t> fallback = std::nullopt);
+Result<std::string> string_param(const QueryParams& query, std::string_view name, size_t max_bytes);
+Result<int64_t> int_param(const QueryParams& query, std::string_view name, int64_t min, int64_t max,
+                          std::optional<int64_t> fallback = std::nullopt);
 
 // Browser origins ("https://app.example.com", "http://localhost:3000": a scheme, a lowercase
 // host and maybe a port, no path), at most kAllowedOriginsMax; absent or null is none.

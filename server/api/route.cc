@@ -9,23 +9,12 @@
 namespace tollgate::server {
 namespace {
 
-Error invalid(std::string message, std::string_view field) {
-  return fail(ErrorCode::kInvalidArgument, std::move(message), std::string(field));
-}
-
-std::string field_name(std::string_view name) {
-  std::string out;
-  out.reserve(name.size() + 2);
-  out.append(1, '\'').append(name).append(1, '\'');
-  return out;
-}
-
 Result<void> check_field(const json& body, const Field& field) {
   auto found = body.find(field.name);
   bool absent = found == body.end() || found->is_null();
   if (absent) {
     if (found != body.end() && field.nullable) return {};
-    if (field.required) return invalid(field_name(field.name) + " is required", field.name);
+    if (field.required) return invalid_field(quoted_field(field.name) + " is required", field.name);
     return {};
   }
   switch (field.type) {
@@ -38,7 +27,7 @@ Result<void> check_field(const json& body, const Field& field) {
         if (choice == text.value()) return {};
         choices.append(choices.empty() ? "\"" : ", \"").append(choice).append("\"");
       }
-      return invalid(field_name(field.name) + " must be one of " + choices, field.name);
+      return invalid_field(quoted_field(field.name) + " must be one of " + choices, field.name);
     }
     case FieldType::kInteger: {
       auto number = int_field(body, field.name, field.min, field.max);
@@ -52,11 +41,11 @@ Result<void> check_field(const json& body, const Field& field) {
     }
     case FieldType::kObject:
       if (!found->is_object())
-        return invalid(field_name(field.name) + " must be an object", field.name);
+        return invalid_field(quoted_field(field.name) + " must be an object", field.name);
       return {};
     case FieldType::kArray:
       if (!found->is_array())
-        return invalid(field_name(field.name) + " must be an array", field.name);
+        return invalid_field(quoted_field(field.name) + " must be an array", field.name);
       return {};
     case FieldType::kAny:
       return {};
@@ -195,7 +184,7 @@ Result<void> check_fields(const json& body, const std::vector<Field>& fields) {
     if (name == "key") continue;  // the API key may travel in the body
     bool listed = false;
     for (const Field& field : fields) listed = listed || field.name == name;
-    if (!listed) return invalid("unknown field " + field_name(name), name);
+    if (!listed) return invalid_field("unknown field " + quoted_field(name), name);
   }
   for (const Field& field : fields) {
     if (auto checked = check_field(body, field); !checked) return checked.error();
