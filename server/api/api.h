@@ -47,16 +47,6 @@ inline constexpr int64_t kPageLimitMax = 100;
 inline constexpr int64_t kPageLimitDefault = 20;
 inline constexpr size_t kIdempotencyKeyBytesMax = 255;
 
-// A write request's caller and JSON body. The key is checked first (it may travel in the body),
-// then the body, which may hold only the `fields` listed: a bad key is 401 even when the body is
-// bad too.
-struct Write {
-  Caller caller;
-  nlohmann::json body;
-};
-Result<Write> authenticated_write(ApiContext& api, const Request& request, Access access,
-                                  std::initializer_list<std::string_view> fields);
-
 // Idempotency-Key: optional; 1..kIdempotencyKeyBytesMax printable ASCII characters, scoped to
 // the caller's key. The request it stands for is the method, the path and the parsed body with
 // its keys sorted and without a "key" field, so a retry that spells the same JSON differently

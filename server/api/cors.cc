@@ -74,13 +74,4 @@ void add_browser_streaming(Router& router, ApiContext& api, http::verb method,
       RouteKind::kBrowser);
 }
 
-void add_browser_route(Router& router, ApiContext& api, http::verb method, std::string_view path,
-                       BrowserHandler handler) {
-  add_browser_streaming(
-      router, api, method, path,
-      [handler = std::move(handler)](
-          const Request& request, const PathParams& params, const Respond& respond,
-          const OpenStream&, BrowserAccess& access) { respond(handler(request, params, access)); });
-}
-
 }  // namespace tollgate::server

@@ -1,6 +1,6 @@
 // CORS for the browser routes, decided in one place: which origin, if any, may read an answer.
 //
-// A browser route is registered with add_browser_route() or add_browser_streaming(); its handler
+// A browser route is registered with add_browser_streaming() (server/api/route.h does it); its handler
 // gets the request's BrowserAccess and calls admit() as soon as it knows the caller. Every
 // response the handler sends from then on, errors included, carries the decision:
 //   - the secret key: no Access-Control-Allow-Origin, whatever the Origin (a backend's call);
@@ -50,11 +50,8 @@ class BrowserAccess {
 // lives until the last response is sent.
 using BrowserStreamingHandler =
     std::function<void(const Request&, const PathParams&, Respond, OpenStream, BrowserAccess&)>;
-using BrowserHandler = std::function<Response(const Request&, const PathParams&, BrowserAccess&)>;
 
 void add_browser_streaming(Router& router, ApiContext& api, http::verb method,
                            std::string_view path, BrowserStreamingHandler handler);
-void add_browser_route(Router& router, ApiContext& api, http::verb method, std::string_view path,
-                       BrowserHandler handler);
 
 }  // namespace tollgate::server

@@ -1,5 +1,6 @@
 #include "server/api/input.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "tollgate/core/bytes.h"
@@ -48,14 +49,18 @@ Result<json> json_object_body(const Request& request, bool allow_empty) {
   return body;
 }
 
-Result<void> only_fields(const json& body, std::initializer_list<std::string_view> known) {
+Result<void> only_fields(const json& body, const std::function<bool(std::string_view)>& known) {
   for (const auto& [name, value] : body.items()) {
-    if (name == "key") continue;
-    bool listed = false;
-    for (std::string_view k : known) listed = listed || k == name;
-    if (!listed) return invalid_field("unknown field " + quoted_field(name), name);
+    if (name != "key" && !known(name))
+      return invalid_field("unknown field " + quoted_field(name), name);
   }
   return {};
+}
+
+Result<void> only_fields(const json& body, std::initializer_list<std::string_view> known) {
+  return only_fields(body, [known](std::string_view name) {
+    return std::find(known.begin(), known.end(), name) != known.end();
+  });
 }
 
 Result<void> check_text(std::string_view value, std::string_view name, size_t max_bytes) {

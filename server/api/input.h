@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -39,6 +40,8 @@ std::string quoted_field(std::string_view name);
 // Refuses fields not in `known` (a typo should not be silently ignored). "key" is always
 // allowed: it may carry the API key.
 Result<void> only_fields(const json& body, std::initializer_list<std::string_view> known);
+// The same, with `known` deciding each name.
+Result<void> only_fields(const json& body, const std::function<bool(std::string_view)>& known);
 
 // A required or optional string field of 1..max_bytes bytes of valid UTF-8 without control
 // characters.

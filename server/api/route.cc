@@ -1,5 +1,6 @@
 #include "server/api/route.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <utility>
@@ -57,9 +58,18 @@ Access access_of(Who who) { return who == Who::kSecretKey ? Access::kSecretKey :
 
 bool uses_key(Who who) { return who == Who::kSecretKey || who == Who::kAnyKey; }
 
-// Everything before the handler. `caller` and `body` receive what the handler's Call points to.
+// Who the pipeline established a request is: a key's caller or a runtime token's.
+struct Identity {
+  std::optional<Caller> caller;
+  std::optional<RuntimeCaller> runtime;
+  std::string project_id() const {
+    return caller ? caller->project.id : runtime ? runtime->project.id : std::string();
+  }
+};
+
+// Everything before the handler. `who` and `body` receive what the handler's Call points to.
 Result<void> admit(ApiContext& api, const RouteSpec& spec, const Request& request,
-                   BrowserAccess* browser, std::optional<Caller>& caller, json& body,
+                   BrowserAccess* browser, Identity& who, json& body,
                    std::optional<Idempotency>& idempotency) {
   if (spec.who == Who::kAdmin) {
     std::string what = std::string(http::to_string(spec.method)) + " " + std::string(spec.path);
@@ -72,9 +82,21 @@ Result<void> admit(ApiContext& api, const RouteSpec& spec, const Request& reques
         request, parsed && spec.body != Body::kNone ? &parsed.value() : nullptr,
         access_of(spec.who));
     if (!authenticated) return authenticated.error();
-    caller = std::move(authenticated).value();
+    who.caller = std::move(authenticated).value();
+    if (spec.key_check) {
+      if (auto checked = spec.key_check(*who.caller, request); !checked) return checked.error();
+    }
     if (browser != nullptr) {
-      if (auto admitted = browser->admit(*caller); !admitted) return admitted.error();
+      if (auto admitted = browser->admit(*who.caller); !admitted) return admitted.error();
+    }
+  }
+  if (spec.who == Who::kRuntimeToken) {
+    auto authenticated = authenticate_runtime(api, request);
+    if (!authenticated) return authenticated.error();
+    who.runtime = std::move(authenticated).value();
+    if (browser != nullptr) {
+      if (auto admitted = browser->admit_runtime(who.runtime->project); !admitted)
+        return admitted.error();
     }
   }
   if (!parsed) return parsed.error();
@@ -82,56 +104,71 @@ Result<void> admit(ApiContext& api, const RouteSpec& spec, const Request& reques
   if (spec.body != Body::kNone) {
     if (auto checked = check_fields(body, spec.fields); !checked) return checked.error();
   }
-  if (spec.idempotent && caller) {
-    auto key = idempotency_of(request, *caller, body);
+  if (spec.idempotent && who.caller) {
+    auto key = idempotency_of(request, *who.caller, body);
     if (!key) return key.error();
     idempotency = std::move(key).value();
   }
   return {};
 }
 
-Response finish(Result<Response> result, const std::optional<Caller>& caller) {
+Response finish(Result<Response> result, const std::string& project_id) {
   Response response = result ? std::move(result).value() : error_response(result.error());
-  if (caller) response.set(kProjectLogHeader, caller->project.id);
+  if (!project_id.empty()) response.set(kProjectLogHeader, project_id);
   return response;
 }
 
-// Runs the pipeline for one request and hands the Call to `run`, which answers through `reply`.
-using Run = std::function<void(const Call&, Reply)>;
+// Runs the pipeline for one request and hands the Call to `run`, which answers through `reply`
+// or, on a streaming route, `open_stream`.
+using Run = std::function<void(const Call&, Reply, const OpenStream&)>;
 
 void serve(ApiContext& api, const RouteSpec& spec, const Run& run, const Request& request,
-           const PathParams& params, const Respond& respond, BrowserAccess* browser) {
-  std::optional<Caller> caller;
+           const PathParams& params, const Respond& respond, const OpenStream& open_stream,
+           BrowserAccess* browser) {
+  Identity who;
   json body;
   std::optional<Idempotency> idempotency;
-  if (auto admitted = admit(api, spec, request, browser, caller, body, idempotency); !admitted)
-    return respond(finish(admitted.error(), caller));
+  if (auto admitted = admit(api, spec, request, browser, who, body, idempotency); !admitted)
+    return respond(finish(admitted.error(), who.project_id()));
   QueryParams query = parse_query(request.target());
-  Call call{request, params, query, body, caller ? &*caller : nullptr, std::move(idempotency)};
-  auto project = caller ? std::optional<Caller>(*caller) : std::nullopt;
-  run(call, [respond, project = std::move(project)](Result<Response> result) {
-    respond(finish(std::move(result), project));
-  });
+  Call call{request,  params, query, body, who.caller ? &*who.caller : nullptr,
+            who.runtime ? &*who.runtime : nullptr, std::move(idempotency)};
+  std::string project_id = who.project_id();
+  OpenStream stream;
+  if (open_stream) {
+    stream = [open_stream, project_id](Response head,
+                                       std::function<void(std::shared_ptr<ResponseStream>)> ready) {
+      if (!project_id.empty()) head.set(kProjectLogHeader, project_id);
+      open_stream(std::move(head), std::move(ready));
+    };
+  }
+  run(call,
+      [respond, project_id](Result<Response> result) {
+        respond(finish(std::move(result), project_id));
+      },
+      stream);
 }
 
-void register_route(Router& router, ApiContext& api, RouteSpec spec, Run run) {
-  // A programming error caught at start, before anything is served.
-  if (spec.who == Who::kRuntimeToken) std::abort();
+void register_route(Router& router, ApiContext& api, RouteSpec spec, Run run, bool streaming) {
+  // Programming errors caught at start, before anything is served.
+  if (streaming && !spec.browser) std::abort();
   auto shared = std::make_shared<const RouteSpec>(std::move(spec));
   http::verb method = shared->method;
   std::string path(shared->path);
   if (shared->browser) {
     add_browser_streaming(
         router, api, method, path,
-        [&api, shared, run](const Request& request, const PathParams& params, Respond respond,
-                            const OpenStream&, BrowserAccess& browser) {
-          serve(api, *shared, run, request, params, respond, &browser);
+        [&api, shared, run, streaming](const Request& request, const PathParams& params,
+                                       Respond respond, const OpenStream& open_stream,
+                                       BrowserAccess& browser) {
+          serve(api, *shared, run, request, params, respond,
+                streaming ? open_stream : OpenStream(), &browser);
         });
   } else {
     router.add_async(
         method, path,
         [&api, shared, run](const Request& request, const PathParams& params, Respond respond) {
-          serve(api, *shared, run, request, params, respond, nullptr);
+          serve(api, *shared, run, request, params, respond, OpenStream(), nullptr);
         });
   }
   router.describe(method, path, route_doc(*shared));
@@ -180,12 +217,11 @@ nlohmann::ordered_json field_schema(const Field& field) {
 }  // namespace
 
 Result<void> check_fields(const json& body, const std::vector<Field>& fields) {
-  for (const auto& [name, value] : body.items()) {
-    if (name == "key") continue;  // the API key may travel in the body
-    bool listed = false;
-    for (const Field& field : fields) listed = listed || field.name == name;
-    if (!listed) return invalid_field("unknown field " + quoted_field(name), name);
-  }
+  auto listed = [&fields](std::string_view name) {
+    return std::any_of(fields.begin(), fields.end(),
+                       [name](const Field& field) { return field.name == name; });
+  };
+  if (auto known = only_fields(body, listed); !known) return known.error();
   for (const Field& field : fields) {
     if (auto checked = check_field(body, field); !checked) return checked.error();
   }
@@ -266,14 +302,26 @@ void describe_route(Router& router, const RouteSpec& spec) {
 }
 
 void add_route(Router& router, ApiContext& api, RouteSpec spec, CallHandler handler) {
-  register_route(router, api, std::move(spec),
-                 [handler = std::move(handler)](const Call& call, const Reply& reply) {
-                   reply(handler(call));
-                 });
+  register_route(
+      router, api, std::move(spec),
+      [handler = std::move(handler)](const Call& call, const Reply& reply, const OpenStream&) {
+        reply(handler(call));
+      },
+      false);
 }
 
 void add_async_route(Router& router, ApiContext& api, RouteSpec spec, AsyncCallHandler handler) {
-  register_route(router, api, std::move(spec), std::move(handler));
+  register_route(
+      router, api, std::move(spec),
+      [handler = std::move(handler)](const Call& call, Reply reply, const OpenStream&) {
+        handler(call, std::move(reply));
+      },
+      false);
+}
+
+void add_streaming_route(Router& router, ApiContext& api, RouteSpec spec,
+                         StreamingCallHandler handler) {
+  register_route(router, api, std::move(spec), std::move(handler), true);
 }
 
 }  // namespace tollgate::server

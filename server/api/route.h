@@ -2,9 +2,10 @@
 // Idempotency-Key, and which fields it reads, and the pipeline here does the rest once, in this
 // order, for every route:
 //
-//   admin token (admin routes) → JSON body → API key (which may travel in the body) → browser
-//   origin (browser routes) → unknown fields → each declared field's type and bounds →
-//   Idempotency-Key → the handler → the error shape → the project id for the request's log line
+//   admin token (admin routes) → JSON body → API key (which may travel in the body) or runtime
+//   token → the route's own check of the key → browser origin (browser routes) → unknown fields
+//   → each declared field's type and bounds → Idempotency-Key → the handler → the error shape →
+//   the project id for the request's log line
 //
 // so a handler only does its own work and returns Result<Response>: an Error becomes the JSON
 // error shape (server/http/error_response.h) here, and nothing was written. A bad key is 401
@@ -23,6 +24,7 @@
 #include "server/api/api.h"
 #include "server/api/cors.h"
 #include "server/api/input.h"
+#include "server/api/runtime_auth.h"
 #include "server/http/router.h"
 
 namespace tollgate::server {
@@ -33,8 +35,8 @@ enum class Who {
   kAdmin,      // the instance admin token (Authorization: Bearer tgadm_…)
   kSecretKey,  // the project's secret key
   kAnyKey,     // either project key (in --demo mode also no key)
-  // A runtime token. Only for describe_route(): the runtime routes check the token, its scope
-  // and the feature's origins themselves (server/api/invoke.cc), and add_route refuses it.
+  // A runtime token (Authorization: Bearer tg_rt_…; server/api/runtime_auth.h). Its scope and
+  // the feature's own origins are the handler's to check: they depend on the feature it names.
   kRuntimeToken,
 };
 
@@ -62,6 +64,10 @@ enum class Body {
   kJsonOrEmpty,  // as kJson, or no body at all (read as {})
 };
 
+// A route's own check of the key, after it is authenticated and before the browser origin is
+// admitted: e.g. a publishable key mints runtime sessions only where the project allows it.
+using KeyCheck = std::function<Result<void>(const Caller& caller, const Request& request)>;
+
 struct RouteSpec {
   http::verb method;
   std::string_view path;
@@ -71,6 +77,7 @@ struct RouteSpec {
   bool browser = false;     // answers CORS for browser credentials (server/api/cors.h)
   bool idempotent = false;  // takes an Idempotency-Key
   std::vector<Field> fields = {};
+  KeyCheck key_check = {};
 };
 
 // What the pipeline established, for the handler.
@@ -79,7 +86,8 @@ struct Call {
   const PathParams& params;
   const QueryParams& query;
   const json& body;                        // {} without a body
-  const Caller* caller;                    // for key routes; null for kNone and kAdmin
+  const Caller* caller;                    // for key routes; null for the others
+  const RuntimeCaller* runtime;            // for kRuntimeToken routes; null for the others
   std::optional<Idempotency> idempotency;  // for idempotent routes with the header
 
   // Body fields, already checked: the value, or the fallback when absent (or null).
@@ -96,9 +104,14 @@ using Reply = std::function<void(Result<Response>)>;
 using CallHandler = std::function<Result<Response>(const Call&)>;
 // The Call lives until the handler returns; an async handler copies what it keeps.
 using AsyncCallHandler = std::function<void(const Call&, Reply)>;
+// As an async handler, which may instead answer with a stream (`open_stream` is empty where the
+// connection cannot stream). A browser route only.
+using StreamingCallHandler = std::function<void(const Call&, Reply, const OpenStream& open_stream)>;
 
 void add_route(Router& router, ApiContext& api, RouteSpec spec, CallHandler handler);
 void add_async_route(Router& router, ApiContext& api, RouteSpec spec, AsyncCallHandler handler);
+void add_streaming_route(Router& router, ApiContext& api, RouteSpec spec,
+                         StreamingCallHandler handler);
 
 // Documents a route registered with its own pipeline, as add_route would have.
 void describe_route(Router& router, const RouteSpec& spec);

@@ -5,6 +5,7 @@
 #include "server/api/cors.h"
 #include "server/api/input.h"
 #include "server/api/route.h"
+#include "server/api/runtime_auth.h"
 #include "server/auth/crypto.h"
 #include "server/features/operation.h"
 #include "server/http/error_response.h"
@@ -20,15 +21,6 @@ inline constexpr int64_t kMsPerMinute = 60'000;
 
 Error forbidden(std::string message, std::string field) {
   return fail(ErrorCode::kForbidden, std::move(message), std::move(field));
-}
-
-std::string origin_of(const Request& request) {
-  auto origin = request.find(http::field::origin);
-  return origin == request.end() ? "" : std::string(origin->value());
-}
-
-bool listed(const std::vector<std::string>& origins, const std::string& origin) {
-  return std::find(origins.begin(), origins.end(), origin) != origins.end();
 }
 
 // The publishable key mints only where the owner said a browser may: with browser minting on,
@@ -80,10 +72,8 @@ Result<std::vector<std::string>> operation_ids(ApiContext& api, const json& body
     }
     auto op = operation_from_record(*record.value());
     if (!op) return op.error();
-    if (!origin.empty() && !op.value().allowed_origins.empty() &&
-        !listed(op.value().allowed_origins, origin)) {
-      return forbidden("feature '" + name + "' may not be used from this origin", where);
-    }
+    if (auto allowed = check_feature_origin(op.value(), origin, where); !allowed)
+      return allowed.error();
     slugs.push_back(name);
   }
   return slugs;
@@ -137,45 +127,38 @@ void add_runtime_routes(Router& router, ApiContext& api) {
                                          {"pruned", rotated.value().pruned}});
             });
 
-  add_browser_route(
-      router, api, http::verb::post, "/v1/runtime/sessions",
-      [&api](const Request& request, const PathParams&, BrowserAccess& browser) {
-        auto write = authenticated_write(api, request, Access::kAnyKey,
-                                         {"endUserId", "operationIds", "ttlMinutes"});
-        if (!write) return error_response(write.error());
-        const Caller& caller = write.value().caller;
-        const json& body = write.value().body;
-        std::string origin = origin_of(request);
-        if (caller.kind != KeyKind::kSecret) {
-          if (auto allowed = check_browser_minting(caller.project, origin); !allowed)
-            return error_response(allowed.error());
-        }
-        if (auto admitted = browser.admit(caller); !admitted)
-          return error_response(admitted.error());
-        auto user = string_field(body, "endUserId", kUserIdBytesMax);
-        if (!user) return error_response(user.error());
-        auto ttl =
-            int_field(body, "ttlMinutes", 1, kSessionTtlMinutesMax, kSessionTtlMinutesDefault);
-        if (!ttl) return error_response(ttl.error());
-        auto slugs = operation_ids(api, body, caller.project.id,
-                                   caller.kind == KeyKind::kSecret ? std::string() : origin);
-        if (!slugs) return error_response(slugs.error());
-
+  add_route(
+      router, api,
+      {http::verb::post, "/v1/runtime/sessions", Who::kAnyKey,
+       "Mints a runtime token for one end user and some features", Body::kJson,
+       /*browser=*/true, /*idempotent=*/false,
+       {{"endUserId", FieldType::kString, true, 0, kUserIdBytesMax},
+        {"operationIds", FieldType::kArray, true},
+        {"ttlMinutes", FieldType::kInteger, false, 1, kSessionTtlMinutesMax}},
+       [](const Caller& caller, const Request& request) -> Result<void> {
+         if (caller.kind == KeyKind::kSecret) return {};
+         return check_browser_minting(caller.project, origin_of(request));
+       }},
+      [&api](const Call& call) -> Result<Response> {
+        const Caller& caller = *call.caller;
+        std::string origin = caller.kind == KeyKind::kSecret ? std::string() : origin_of(call.request);
+        auto slugs = operation_ids(api, call.body, caller.project.id, origin);
+        if (!slugs) return slugs.error();
         int64_t now = api.now_ms();
         token::RuntimeClaims claims;
         SigningKeys::Current key = api.signing->current();
         claims.key_id = key.id;
         claims.session_id = new_id("rts_");
         claims.project_id = caller.project.id;
-        claims.end_user_id = user.value();
+        claims.end_user_id = call.text("endUserId");
         claims.operations = slugs.value();
         claims.issued_at_ms = now;
-        claims.expires_at_ms = now + ttl.value() * kMsPerMinute;
+        claims.expires_at_ms = now + call.integer("ttlMinutes", kSessionTtlMinutesDefault) * kMsPerMinute;
         auto token = token::encode(claims, key.signer);
         if (!token) {
           Error error = token.error();
           if (error.param == "end_user_id") error.param = "endUserId";  // the codec's name for it
-          return error_response(error);
+          return error;
         }
         return json_response(http::status::ok, ojson{{"object", "runtime_session"},
                                                      {"sessionId", claims.session_id},
@@ -184,16 +167,6 @@ void add_runtime_routes(Router& router, ApiContext& api) {
                                                      {"endUserId", claims.end_user_id},
                                                      {"operationIds", claims.operations}});
       });
-  describe_route(router, {http::verb::post,
-                          "/v1/runtime/sessions",
-                          Who::kAnyKey,
-                          "Mints a runtime token for one end user and some features",
-                          Body::kJson,
-                          /*browser=*/true,
-                          false,
-                          {{"endUserId", FieldType::kString, true, 0, kUserIdBytesMax},
-                           {"operationIds", FieldType::kArray, true},
-                           {"ttlMinutes", FieldType::kInteger, false, 1, kSessionTtlMinutesMax}}});
 }
 
 }  // namespace tollgate::server
