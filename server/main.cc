@@ -17,6 +17,7 @@
 #include "server/api/health.h"
 #include "server/api/input.h"
 #include "server/api/render.h"
+#include "server/api/schemas.h"
 #include "server/auth/crypto.h"
 #include "server/features/operation.h"
 #include "server/config/config.h"
@@ -165,7 +166,7 @@ int serve(const ServeConfig& config) {
   add_runtime_routes(router, api);
   add_invoke_routes(router, api);
   add_metrics_routes(router, api);
-  add_openapi_route(router, kVersion);
+  add_openapi_route(router, kVersion, response_schemas());
 
   // Bind first: secrets are made (and shown once) only when the server can actually start.
   auto server = Server::create(config, std::move(router), log, &metrics);

@@ -15,7 +15,8 @@ void add_health_routes(Router& router, Store& store) {
   });
   router.describe(
       http::verb::get, "/healthz",
-      public_route_doc("Liveness and a store round trip (503 when the store does not answer)"));
+      public_route_doc("Liveness and a store round trip (503 when the store does not answer)",
+                       "Health"));
 }
 
 }  // namespace tollgate::server

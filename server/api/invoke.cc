@@ -262,7 +262,7 @@ void add_invoke_routes(Router& router, ApiContext& api) {
   add_streaming_route(
       router, api,
       {http::verb::post, "/v1/runtime/invoke", Who::kRuntimeToken,
-       "Runs a feature: reserve, call the model, settle (JSON or text/event-stream)", Body::kJson,
+       "Runs a feature: reserve, call the model, settle (JSON or text/event-stream)", "Invocation", Body::kJson,
        /*browser=*/true, /*idempotent=*/false,
        {{"operation", FieldType::kString, true, 0, kSlugBytesMax},
         {"input", FieldType::kObject, false, 0, 0, /*nullable=*/true},
@@ -274,7 +274,7 @@ void add_invoke_routes(Router& router, ApiContext& api) {
       });
   add_route(router, api,
             {http::verb::get, "/v1/runtime/usage", Who::kRuntimeToken,
-             "The token's end user's feature usage this month", Body::kNone, /*browser=*/true},
+             "The token's end user's feature usage this month", "RuntimeUsage", Body::kNone, /*browser=*/true},
             [&api](const Call& call) { return usage(api, call); });
 }
 

@@ -88,7 +88,7 @@ void add_meter_routes(Router& router, ApiContext& api) {
       {http::verb::post,
        "/v1/meter",
        Who::kAnyKey,
-       "Meters one event: deducts its cost or 402",
+       "Meters one event: deducts its cost or 402", "MeterResult",
        Body::kJson,
        /*browser=*/true,
        /*idempotent=*/true,
@@ -117,7 +117,7 @@ void add_meter_routes(Router& router, ApiContext& api) {
             {http::verb::get,
              "/v1/check",
              Who::kAnyKey,
-             "Whether a user can afford a cost, without deducting it",
+             "Whether a user can afford a cost, without deducting it", "CheckResult",
              Body::kNone,
              /*browser=*/true,
              false,
@@ -146,7 +146,7 @@ void add_meter_routes(Router& router, ApiContext& api) {
 
 void add_account_routes(Router& router, ApiContext& api) {
   add_route(router, api,
-            {http::verb::get, "/v1/accounts", Who::kSecretKey, "Lists end users' accounts",
+            {http::verb::get, "/v1/accounts", Who::kSecretKey, "Lists end users' accounts", "AccountList",
              Body::kNone, false, false, kPageFields},
             [&api](const Call& call) -> Result<Response> {
               auto limit = int_param(call.query, "limit", 1, kPageLimitMax, kPageLimitDefault);
@@ -168,7 +168,7 @@ void add_account_routes(Router& router, ApiContext& api) {
 
   add_route(router, api,
             {http::verb::get, "/v1/accounts/{userId}", Who::kAnyKey,
-             "One end user's account (created with the starting credits on first sight)",
+             "One end user's account (created with the starting credits on first sight)", "Account",
              Body::kNone, /*browser=*/true},
             [&api](const Call& call) -> Result<Response> {
               auto user = user_param(call);
@@ -184,7 +184,7 @@ void add_account_routes(Router& router, ApiContext& api) {
       {http::verb::patch,
        "/v1/accounts/{userId}",
        Who::kSecretKey,
-       "Changes an end user's plan or spend cap",
+       "Changes an end user's plan or spend cap", "AccountChange",
        Body::kJson,
        false,
        /*idempotent=*/true,
@@ -228,7 +228,7 @@ void add_account_routes(Router& router, ApiContext& api) {
       {http::verb::post,
        "/v1/accounts/{userId}/credits",
        Who::kSecretKey,
-       "Grants or refunds credits to an end user",
+       "Grants or refunds credits to an end user", "AccountChange",
        Body::kJson,
        false,
        /*idempotent=*/true,
@@ -253,7 +253,7 @@ void add_account_routes(Router& router, ApiContext& api) {
   ledger_fields.push_back({"userId", FieldType::kString, false, 0, kUserIdBytesMax});
   add_route(router, api,
             {http::verb::get, "/v1/ledger", Who::kSecretKey,
-             "Ledger entries, newest first, optionally of one user", Body::kNone, false, false,
+             "Ledger entries, newest first, optionally of one user", "LedgerEntryList", Body::kNone, false, false,
              ledger_fields},
             [&api](const Call& call) -> Result<Response> {
               auto limit = int_param(call.query, "limit", 1, kPageLimitMax, kPageLimitDefault);
@@ -281,7 +281,7 @@ void add_account_routes(Router& router, ApiContext& api) {
 
   add_route(router, api,
             {http::verb::get, "/v1/ledger/audit", Who::kSecretKey,
-             "Checks that every balance equals the sum of its ledger entries"},
+             "Checks that every balance equals the sum of its ledger entries", "LedgerAudit"},
             [&api](const Call& call) -> Result<Response> {
               auto audit = api.store.audit(call.caller->project.id);
               if (!audit) return audit.error();
@@ -298,7 +298,7 @@ void add_account_routes(Router& router, ApiContext& api) {
       {http::verb::get,
        "/v1/analytics",
        Who::kSecretKey,
-       "Usage and credits over time, by hour or day",
+       "Usage and credits over time, by hour or day", "Analytics",
        Body::kNone,
        false,
        false,

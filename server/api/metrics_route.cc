@@ -10,7 +10,7 @@ namespace tollgate::server {
 void add_metrics_routes(Router& router, ApiContext& api) {
   add_route(router, api,
             {http::verb::get, "/metrics", Who::kAdmin,
-             "What the server counted, in the Prometheus text format"},
+             "What the server counted, in the Prometheus text format", "PrometheusText"},
             [&api](const Call&) -> Result<Response> {
               if (api.metrics == nullptr)
                 return fail(ErrorCode::kNotFound, "this server keeps no metrics");

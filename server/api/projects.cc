@@ -272,7 +272,7 @@ void add_project_routes(Router& router, ApiContext& api) {
             {http::verb::post,
              "/v1/projects",
              Who::kAdmin,
-             "Creates a project; its keys are shown once",
+             "Creates a project; its keys are shown once", "CreatedProject",
              Body::kJson,
              false,
              false,
@@ -287,7 +287,7 @@ void add_project_routes(Router& router, ApiContext& api) {
   // tokens stop here at once and in other processes within kAuthCacheTtl.
   add_route(router, api,
             {http::verb::post, "/v1/projects/{id}/revoke", Who::kAdmin,
-             "Revokes a project: its keys and runtime tokens stop working", Body::kJsonOrEmpty},
+             "Revokes a project: its keys and runtime tokens stop working", "RevokedProject", Body::kJsonOrEmpty},
             [&api](const Call& call) -> Result<Response> {
               const std::string& id = call.param("id");
               if (auto checked = check_text(id, "id", kNameBytesMax); !checked)
@@ -302,7 +302,7 @@ void add_project_routes(Router& router, ApiContext& api) {
 
   add_route(router, api,
             {http::verb::get, "/v1/projects/current", Who::kSecretKey,
-             "The caller's project, its settings and its working keys"},
+             "The caller's project, its settings and its working keys", "ProjectWithKeys"},
             [&api](const Call& call) -> Result<Response> {
               auto keys = api.store.list_keys(call.caller->project.id, api.now_ms());
               if (!keys) return keys.error();
@@ -319,7 +319,7 @@ void add_project_routes(Router& router, ApiContext& api) {
                   route_doc({http::verb::post,
                              "/v1/projects/current/keys/roll",
                              Who::kSecretKey,
-                             "Rolls the secret or publishable key; the new one is shown once",
+                             "Rolls the secret or publishable key; the new one is shown once", "KeyRoll",
                              Body::kJson,
                              false,
                              /*idempotent=*/true,
@@ -336,7 +336,7 @@ void add_project_routes(Router& router, ApiContext& api) {
             {http::verb::patch,
              "/v1/projects/current",
              Who::kSecretKey,
-             "Changes the project's settings",
+             "Changes the project's settings", "Project",
              Body::kJson,
              false,
              false,

@@ -100,7 +100,7 @@ void add_provider_routes(Router& router, ApiContext& api) {
       {http::verb::put,
        "/v1/providers/{name}",
        Who::kSecretKey,
-       "Stores a provider's API key (sealed) and address",
+       "Stores a provider's API key (sealed) and address", "Provider",
        Body::kJson,
        false,
        false,
@@ -142,7 +142,7 @@ void add_provider_routes(Router& router, ApiContext& api) {
 
   add_route(router, api,
             {http::verb::get, "/v1/providers", Who::kSecretKey,
-             "Lists stored providers, with key hints only"},
+             "Lists stored providers, with key hints only", "ProviderList"},
             [&api](const Call& call) -> Result<Response> {
               auto providers = api.store.list_providers(call.caller->project.id);
               if (!providers) return providers.error();
@@ -154,7 +154,7 @@ void add_provider_routes(Router& router, ApiContext& api) {
 
   add_route(router, api,
             {http::verb::delete_, "/v1/providers/{name}", Who::kSecretKey,
-             "Deletes a provider's stored key"},
+             "Deletes a provider's stored key", "DeletedProvider"},
             [&api](const Call& call) -> Result<Response> {
               auto name = provider_name(call.params);
               if (!name) return name.error();

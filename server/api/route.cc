@@ -5,6 +5,7 @@
 #include <memory>
 #include <utility>
 
+#include "server/api/schemas.h"
 #include "server/http/error_response.h"
 
 namespace tollgate::server {
@@ -171,7 +172,7 @@ void register_route(Router& router, ApiContext& api, RouteSpec spec, Run run, bo
           serve(api, *shared, run, request, params, respond, OpenStream(), nullptr);
         });
   }
-  router.describe(method, path, route_doc(*shared));
+  router.describe(method, path, route_doc(*shared, streaming));
 }
 
 nlohmann::ordered_json field_schema(const Field& field) {
@@ -228,9 +229,12 @@ Result<void> check_fields(const json& body, const std::vector<Field>& fields) {
   return {};
 }
 
-RouteDoc route_doc(const RouteSpec& spec) {
+RouteDoc route_doc(const RouteSpec& spec, bool streams) {
   RouteDoc doc;
   doc.summary = std::string(spec.summary);
+  doc.response_schema = std::string(spec.response);
+  doc.response_media_type = std::string(response_media_type(spec.response));
+  doc.streams = streams;
   switch (spec.who) {
     case Who::kNone:
       break;

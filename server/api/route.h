@@ -73,6 +73,7 @@ struct RouteSpec {
   std::string_view path;
   Who who;
   std::string_view summary;
+  std::string_view response;  // what a success answers: a schema of server/api/schemas.h
   Body body = Body::kNone;
   bool browser = false;     // answers CORS for browser credentials (server/api/cors.h)
   bool idempotent = false;  // takes an Idempotency-Key
@@ -119,7 +120,8 @@ void describe_route(Router& router, const RouteSpec& spec);
 // The checks the pipeline runs on a body, exposed for tests: unknown fields, then each field.
 Result<void> check_fields(const json& body, const std::vector<Field>& fields);
 
-// The OpenAPI description of a spec: security, parameters, request body schema.
-RouteDoc route_doc(const RouteSpec& spec);
+// The OpenAPI description of a spec: security, parameters, request and response schemas.
+// `streams` adds text/event-stream as a second success media type.
+RouteDoc route_doc(const RouteSpec& spec, bool streams = false);
 
 }  // namespace tollgate::server

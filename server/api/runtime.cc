@@ -99,7 +99,7 @@ void add_runtime_routes(Router& router, ApiContext& api) {
   // Signing keys (instance admin): their ids and state, never their bytes.
   add_route(router, api,
             {http::verb::get, "/v1/signing-keys", Who::kAdmin,
-             "The runtime-token signing keys: ids and state, never their bytes"},
+             "The runtime-token signing keys: ids and state, never their bytes", "SigningKeyList"},
             [&api](const Call&) -> Result<Response> {
               auto keys = api.signing->list();
               if (!keys) return keys.error();
@@ -112,7 +112,7 @@ void add_runtime_routes(Router& router, ApiContext& api) {
             {http::verb::post,
              "/v1/signing-keys/rotate",
              Who::kAdmin,
-             "Makes a new signing key current; the previous one verifies until retired",
+             "Makes a new signing key current; the previous one verifies until retired", "SigningKeyRotation",
              Body::kJsonOrEmpty,
              false,
              false,
@@ -130,7 +130,7 @@ void add_runtime_routes(Router& router, ApiContext& api) {
   add_route(
       router, api,
       {http::verb::post, "/v1/runtime/sessions", Who::kAnyKey,
-       "Mints a runtime token for one end user and some features", Body::kJson,
+       "Mints a runtime token for one end user and some features", "RuntimeSession", Body::kJson,
        /*browser=*/true, /*idempotent=*/false,
        {{"endUserId", FieldType::kString, true, 0, kUserIdBytesMax},
         {"operationIds", FieldType::kArray, true},

@@ -11,17 +11,21 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 Json error_schema() {
+  Json error = {{"type", "object"},
+                {"required", {"type", "code", "message", "param"}},
+                {"properties",
+                 {{"type", {{"type", "string"}}},
+                  {"code", {{"type", "string"}}},
+                  {"message", {{"type", "string"}}},
+                  {"param", {{"type", {"string", "null"}}}}}}};
+  // A 402 adds what the call needed and what the user has.
   return {{"type", "object"},
           {"required", {"error"}},
           {"properties",
-           {{"error",
-             {{"type", "object"},
-              {"required", {"type", "code", "message", "param"}},
-              {"properties",
-               {{"type", {{"type", "string"}}},
-                {"code", {{"type", "string"}}},
-                {"message", {{"type", "string"}}},
-                {"param", {{"type", {"string", "null"}}}}}}}}}}};
+           {{"error", std::move(error)},
+            {"allowed", {{"const", false}}},
+            {"remaining", {{"type", "integer"}}},
+            {"cost", {{"type", "integer"}}}}}};
 }
 
 std::string operation_id(http::verb method, std::string_view path) {
@@ -84,10 +88,22 @@ Json operation(http::verb method, const std::string& path, const RouteDoc* doc) 
     op["requestBody"] = {{"required", false},
                          {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
   }
+  Json success = Json::object();
+  if (doc != nullptr && !doc->response_schema.empty()) {
+    success[doc->response_media_type] = {
+        {"schema", {{"$ref", "#/components/schemas/" + doc->response_schema}}}};
+    if (doc->streams) {
+      success["text/event-stream"] = {
+          {"schema",
+           {{"type", "string"},
+            {"description", "Server-sent events; the last is `done` (the JSON answer) or "
+                            "`error` (the error shape)"}}}};
+    }
+  } else {
+    success["application/json"] = {{"schema", {{"type", "object"}}}};
+  }
   op["responses"] = {
-      {"200",
-       {{"description", "Success"},
-        {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}},
+      {"200", {{"description", "Success"}, {"content", std::move(success)}}},
       {"default",
        {{"description", "An error in the JSON error shape"},
         {"content",
@@ -97,30 +113,35 @@ Json operation(http::verb method, const std::string& path, const RouteDoc* doc) 
 
 }  // namespace
 
-std::string openapi_document(const Router& router, std::string_view version) {
+std::string openapi_document(const Router& router, std::string_view version,
+                             const nlohmann::ordered_json& schemas) {
   Json paths = Json::object();
   for (const Router::Entry& entry : router.table()) {
     std::string method(http::to_string(entry.method));
     for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     paths[entry.path][method] = operation(entry.method, entry.path, entry.doc);
   }
+  Json components = schemas.is_object() ? schemas : Json::object();
+  components["Error"] = error_schema();
   Json document = {
       {"openapi", "3.1.0"},
       {"info", {{"title", "Tollgate API"}, {"version", std::string(version)}}},
       {"paths", std::move(paths)},
       {"components",
-       {{"schemas", {{"Error", error_schema()}}}, {"securitySchemes", security_schemes()}}}};
+       {{"schemas", std::move(components)}, {"securitySchemes", security_schemes()}}}};
   return document.dump();
 }
 
-void add_openapi_route(Router& router, std::string_view version) {
+void add_openapi_route(Router& router, std::string_view version,
+                       const nlohmann::ordered_json& schemas) {
   // Registered first with a placeholder so the document lists this route too.
   router.add(http::verb::get, kOpenApiPath, [](const Request&) { return Response{}; });
   router.describe(
       http::verb::get, kOpenApiPath,
       public_route_doc("This document: every route the server answers, generated from its "
-                       "route table"));
-  auto text = std::make_shared<const std::string>(openapi_document(router, version));
+                       "route table",
+                       "OpenApiDocument"));
+  auto text = std::make_shared<const std::string>(openapi_document(router, version, schemas));
   router.add(http::verb::get, kOpenApiPath, [text](const Request&) {
     Response res{http::status::ok, 11};
     res.set(http::field::content_type, "application/json");

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "server/http/router.h"
 
 namespace tollgate::server {
@@ -13,11 +15,14 @@ namespace tollgate::server {
 // The path OpenAPI document is served at.
 inline constexpr std::string_view kOpenApiPath = "/openapi.json";
 
-// The OpenAPI 3.1 document for every route in `router`, as JSON text.
-std::string openapi_document(const Router& router, std::string_view version);
+// The OpenAPI 3.1 document for every route in `router`, as JSON text. `schemas` are the
+// components the routes' response schemas name; the error shape is added as "Error".
+std::string openapi_document(const Router& router, std::string_view version,
+                             const nlohmann::ordered_json& schemas);
 
 // Registers GET /openapi.json (no authentication). Call it after every other route: the
 // document is built once, here, from the table as it stands (including this route).
-void add_openapi_route(Router& router, std::string_view version);
+void add_openapi_route(Router& router, std::string_view version,
+                       const nlohmann::ordered_json& schemas);
 
 }  // namespace tollgate::server

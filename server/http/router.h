@@ -73,12 +73,18 @@ struct RouteDoc {
   bool body_required = false;
   bool idempotent = false;  // takes an Idempotency-Key header
   bool browser = false;     // answers CORS for browser credentials
+  // What a success answers: a schema in the document's components, and its media type; with
+  // `streams`, text/event-stream as well.
+  std::string response_schema;
+  std::string response_media_type = "application/json";
+  bool streams = false;
 };
 
 // The description of a route anyone may call, without a body or parameters.
-inline RouteDoc public_route_doc(std::string summary) {
+inline RouteDoc public_route_doc(std::string summary, std::string response_schema) {
   RouteDoc doc;
   doc.summary = std::move(summary);
+  doc.response_schema = std::move(response_schema);
   return doc;
 }
 

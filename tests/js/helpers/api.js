@@ -1,4 +1,6 @@
 // Talking to a running tollgate: a project made through the admin API, and small request helpers.
+// Every answer call() gets is checked against the server's OpenAPI document (helpers/openapi.js).
+const { checkAnswer } = require('./openapi');
 const ADMIN_TOKEN = 'tgadm_test_admin_token_0123456789';
 
 /** fetch() against the server, returning {status, headers, body (parsed JSON)}. */
@@ -19,6 +21,7 @@ async function call(server, method, path, { key, body, headers = {}, raw } = {})
   } catch {
     parsed = text;
   }
+  checkAnswer(method, path, res.status, res.headers.get('content-type'), parsed);
   return { status: res.status, headers: res.headers, body: parsed };
 }
 

@@ -123,6 +123,35 @@ describe('the route table documents each route', () => {
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['adminToken', 'publishableKey', 'runtimeToken', 'secretKey']);
   });
 
+  test('what each route answers: a named response schema, which every suite checks answers against', async () => {
+    const doc = await spec();
+    const schemas = doc.components.schemas;
+    const used = new Set(['Error']);
+    for (const [route, methods] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(methods)) {
+        const content = op.responses['200'].content;
+        const [media] = Object.keys(content);
+        const ref = content[media].schema.$ref || '';
+        const name = ref.replace('#/components/schemas/', '');
+        expect({ route, method, named: Boolean(schemas[name]) }).toEqual({ route, method, named: true });
+        used.add(name);
+      }
+    }
+    expect(doc.paths['/metrics'].get.responses['200'].content).toHaveProperty('text/plain');
+    const invoke = doc.paths['/v1/runtime/invoke'].post.responses['200'].content;
+    expect(Object.keys(invoke)).toEqual(['application/json', 'text/event-stream']);
+    // Every object lists its fields and allows no other, so an answer cannot grow unseen.
+    expect(schemas.Account.additionalProperties).toBe(false);
+    expect(schemas.Invocation.required).toEqual(expect.arrayContaining(['cost', 'usage', 'remaining']));
+    // helpers/openapi.js refuses an answer outside its schema, e.g. an account with a stray field.
+    const { checkAnswer } = require('../helpers/openapi');
+    const account = await call(server, 'GET', '/v1/accounts/ada', { key: project.sk });
+    expect(() => checkAnswer('GET', '/v1/accounts/ada', 200, 'application/json', { ...account.body, stray: 1 }))
+      .toThrow(/outside its OpenAPI schema #\/components\/schemas\/Account/);
+    expect(() => checkAnswer('GET', '/v1/accounts/ada', 404, 'application/json', { message: 'no' }))
+      .toThrow(/Error/);
+  });
+
   test('a declared field is checked before the handler runs, naming it, and nothing is written', async () => {
     const bad = await call(server, 'POST', '/v1/accounts/ada/credits', { key: project.sk, body: { amount: 5, type: 'gift' } });
     expect(bad.status).toBe(400);

@@ -19,7 +19,7 @@ Router sample_router() {
 }
 
 TEST(OpenApi, DocumentListsEveryRouteWithItsPathParameters) {
-  auto document = nlohmann::json::parse(openapi_document(sample_router(), "1.2.3"));
+  auto document = nlohmann::json::parse(openapi_document(sample_router(), "1.2.3", nlohmann::ordered_json::object()));
   EXPECT_EQ(document["openapi"], "3.1.0");
   EXPECT_EQ(document["info"]["version"], "1.2.3");
   ASSERT_EQ(document["paths"].size(), 3u);
@@ -38,13 +38,34 @@ TEST(OpenApi, DocumentListsEveryRouteWithItsPathParameters) {
 
 TEST(OpenApi, RouteServesTheDocumentIncludingItself) {
   Router router = sample_router();
-  add_openapi_route(router, "1.2.3");
+  add_openapi_route(router, "1.2.3", nlohmann::ordered_json::object());
   Response res = router.route(Request{http::verb::get, "/openapi.json", 11});
   ASSERT_EQ(res.result(), http::status::ok);
   EXPECT_EQ(res[http::field::content_type], "application/json");
   auto document = nlohmann::json::parse(res.body());
   EXPECT_EQ(document["paths"].size(), 4u);
   EXPECT_TRUE(document["paths"]["/openapi.json"].contains("get"));
+}
+
+TEST(OpenApi, ADescribedResponseNamesItsSchemaAndTheComponentsHoldIt) {
+  Router router = sample_router();
+  RouteDoc doc = public_route_doc("Liveness", "Health");
+  router.describe(http::verb::get, "/healthz", doc);
+  doc.response_schema = "Account";
+  doc.streams = true;
+  router.describe(http::verb::patch, "/v1/accounts/{userId}", doc);
+  nlohmann::ordered_json schemas = {{"Health", {{"type", "object"}}},
+                                    {"Account", {{"type", "object"}}}};
+  auto document = nlohmann::json::parse(openapi_document(router, "1.2.3", schemas));
+  const auto& health = document["paths"]["/healthz"]["get"]["responses"]["200"]["content"];
+  EXPECT_EQ(health["application/json"]["schema"]["$ref"], "#/components/schemas/Health");
+  EXPECT_FALSE(health.contains("text/event-stream"));
+  const auto& patch =
+      document["paths"]["/v1/accounts/{userId}"]["patch"]["responses"]["200"]["content"];
+  EXPECT_EQ(patch["application/json"]["schema"]["$ref"], "#/components/schemas/Account");
+  EXPECT_TRUE(patch.contains("text/event-stream"));
+  EXPECT_TRUE(document["components"]["schemas"].contains("Health"));
+  EXPECT_TRUE(document["components"]["schemas"].contains("Error"));
 }
 
 }  // namespace
