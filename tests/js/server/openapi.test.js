@@ -54,6 +54,15 @@ function documentedOperations() {
   return [...text.matchAll(/^\| `([A-Z]+ \/[^`]*)`/gm)].map((m) => m[1]).sort();
 }
 
+// Request lines are written after the answer is sent: wait for the one a test looks for.
+async function logged(predicate, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!server.logs.some((l) => l.event === 'http_request' && predicate(l))) {
+    if (Date.now() > deadline) throw new Error('the request line was not logged');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 function lastLogFor(method) {
   return server.logs.filter((l) => l.event === 'http_request' && l.method === method).pop();
 }
@@ -170,7 +179,7 @@ describe('request log lines', () => {
       body: { bogus: 1 },
     });
     expect(res.status).toBe(400);
-    await new Promise((r) => setTimeout(r, 100));
+    await logged((l) => l.method === 'PATCH' && l.status === 400);
     const line = lastLogFor('PATCH');
     expect(line).toMatchObject({
       level: 'info',
@@ -182,23 +191,27 @@ describe('request log lines', () => {
   });
 
   test('carry the project a request was authenticated to, and the header that told them never leaves', async () => {
+    const before = server.logs.length;
     const res = await call(server, 'GET', '/v1/ledger/audit', { key: project.sk });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-tollgate-log-project')).toBeNull();
     const refused = await call(server, 'GET', '/v1/ledger/audit', { key: 'sk_unknown' });
     expect(refused.status).toBe(401);
-    await new Promise((r) => setTimeout(r, 100));
-    const lines = server.logs.filter((l) => l.event === 'http_request' && l.path === '/v1/ledger/audit');
-    expect(lines.at(-2)).toMatchObject({ status: 200, project: project.id });
-    expect(lines.at(-1).status).toBe(401);
-    expect(lines.at(-1).project).toBeUndefined();
+    // The two lines may be written in either order: they come from two connections.
+    const since = () => server.logs.slice(before).filter((l) => l.event === 'http_request' && l.path === '/v1/ledger/audit');
+    await logged(() => since().length === 2);
+    const byStatus = Object.fromEntries(since().map((l) => [l.status, l]));
+    expect(byStatus[200]).toMatchObject({ status: 200, project: project.id });
+    expect(byStatus[401].status).toBe(401);
+    expect(byStatus[401].project).toBeUndefined();
   });
 
   test('a success has no error code; an unmatched path is logged without it', async () => {
     const ok = await call(server, 'GET', '/openapi.json');
     expect(ok.status).toBe(200);
     await call(server, 'DELETE', `/v1/secret-${encodeURIComponent(email)}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await logged((l) => l.method === 'DELETE' && l.status === 404);
+    await logged((l) => l.path === '/openapi.json' && l.status === 200);
     const get = server.logs.filter((l) => l.event === 'http_request' && l.path === '/openapi.json').pop();
     expect(get.status).toBe(200);
     expect(get.error_code).toBeUndefined();
