@@ -1,7 +1,7 @@
 // CORS for the browser routes, decided in one place: which origin, if any, may read an answer.
 //
-// A browser route is registered with add_browser_streaming() (server/api/route.h does it); its handler
-// gets the request's BrowserAccess and calls admit() as soon as it knows the caller. Every
+// A browser route is registered with add_browser_streaming() (server/api/route.h does it); its
+// handler gets the request's BrowserAccess and calls admit() as soon as it knows the caller. Every
 // response the handler sends from then on, errors included, carries the decision:
 //   - the secret key: no Access-Control-Allow-Origin, whatever the Origin (a backend's call);
 //   - a browser credential (the publishable key, a keyless demo call, a runtime token) without

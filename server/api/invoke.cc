@@ -78,8 +78,8 @@ ojson render_tool_calls(const std::vector<ToolCall>& calls) {
 // What one invocation answers: the call's output as sink events, and its outcome as the body.
 class InvokeListener final : public CallListener {
  public:
-  InvokeListener(std::shared_ptr<Sink> sink, const SecretBox& secrets,
-                 token::RuntimeClaims claims, std::string slug, bool demo, int64_t step)
+  InvokeListener(std::shared_ptr<Sink> sink, const SecretBox& secrets, token::RuntimeClaims claims,
+                 std::string slug, bool demo, int64_t step)
       : sink_(std::move(sink)),
         secrets_(secrets),
         claims_(std::move(claims)),
@@ -97,11 +97,11 @@ class InvokeListener final : public CallListener {
     sink_->event("tool_call", data);
   }
 
-  void partial(const nlohmann::json& parsed) override { sink_->event("partial", {{"parsed", ojson(parsed)}}); }
-
-  void repairing(std::string_view reason) override {
-    sink_->event("repair", {{"reason", reason}});
+  void partial(const nlohmann::json& parsed) override {
+    sink_->event("partial", {{"parsed", ojson(parsed)}});
   }
+
+  void repairing(std::string_view reason) override { sink_->event("repair", {{"reason", reason}}); }
 
   void fell_back(std::string_view model_name) override {
     sink_->event("fallback", {{"model", model_name}});
@@ -177,8 +177,8 @@ Result<std::shared_ptr<MeteredCall>> feature_call(ApiContext& api, const Runtime
   }
   plan.limits = limits_of(op, api.now_ms());
   plan.stream = stream;
-  MeteredCallDeps deps{api.ledger,           *api.pricing,   api.now_ms, api.upstream_timeouts,
-                       api.run_after,        api.log,        api.metrics};
+  MeteredCallDeps deps{api.ledger,    *api.pricing, api.now_ms, api.upstream_timeouts,
+                       api.run_after, api.log,      api.metrics};
   std::string project_id = caller.project.id;
   return MeteredCall::prepare(std::move(deps), std::move(plan),
                               [&api, project_id](const std::string& provider) {
@@ -207,8 +207,8 @@ void invoke(ApiContext& api, const Call& call, Reply reply, const OpenStream& op
   // error even when it asked for a stream.
   MeteredCall::OpenListener open;
   if (streaming) {
-    open = [open_stream, make_listener, weak = std::weak_ptr<MeteredCall>(running)](
-               MeteredCall::Ready ready) {
+    open = [open_stream, make_listener,
+            weak = std::weak_ptr<MeteredCall>(running)](MeteredCall::Ready ready) {
       Response head{http::status::ok, 11};
       head.set(http::field::content_type, "text/event-stream");
       head.set(http::field::cache_control, "no-cache");
@@ -221,7 +221,8 @@ void invoke(ApiContext& api, const Call& call, Reply reply, const OpenStream& op
     };
   } else {
     open = [reply, make_listener](MeteredCall::Ready ready) {
-      ready(make_listener(std::make_shared<JsonSink>([reply](Response r) { reply(std::move(r)); })));
+      ready(
+          make_listener(std::make_shared<JsonSink>([reply](Response r) { reply(std::move(r)); })));
     };
   }
   running->start(std::move(open),
@@ -261,9 +262,14 @@ Result<Response> usage(ApiContext& api, const Call& call) {
 void add_invoke_routes(Router& router, ApiContext& api) {
   add_streaming_route(
       router, api,
-      {http::verb::post, "/v1/runtime/invoke", Who::kRuntimeToken,
-       "Runs a feature: reserve, call the model, settle (JSON or text/event-stream)", "Invocation", Body::kJson,
-       /*browser=*/true, /*idempotent=*/false,
+      {http::verb::post,
+       "/v1/runtime/invoke",
+       Who::kRuntimeToken,
+       "Runs a feature: reserve, call the model, settle (JSON or text/event-stream)",
+       "Invocation",
+       Body::kJson,
+       /*browser=*/true,
+       /*idempotent=*/false,
        {{"operation", FieldType::kString, true, 0, kSlugBytesMax},
         {"input", FieldType::kObject, false, 0, 0, /*nullable=*/true},
         {"stream", FieldType::kBoolean},
@@ -274,7 +280,8 @@ void add_invoke_routes(Router& router, ApiContext& api) {
       });
   add_route(router, api,
             {http::verb::get, "/v1/runtime/usage", Who::kRuntimeToken,
-             "The token's end user's feature usage this month", "RuntimeUsage", Body::kNone, /*browser=*/true},
+             "The token's end user's feature usage this month", "RuntimeUsage", Body::kNone,
+             /*browser=*/true},
             [&api](const Call& call) { return usage(api, call); });
 }
 

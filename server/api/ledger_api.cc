@@ -88,7 +88,8 @@ void add_meter_routes(Router& router, ApiContext& api) {
       {http::verb::post,
        "/v1/meter",
        Who::kAnyKey,
-       "Meters one event: deducts its cost or 402", "MeterResult",
+       "Meters one event: deducts its cost or 402",
+       "MeterResult",
        Body::kJson,
        /*browser=*/true,
        /*idempotent=*/true,
@@ -117,7 +118,8 @@ void add_meter_routes(Router& router, ApiContext& api) {
             {http::verb::get,
              "/v1/check",
              Who::kAnyKey,
-             "Whether a user can afford a cost, without deducting it", "CheckResult",
+             "Whether a user can afford a cost, without deducting it",
+             "CheckResult",
              Body::kNone,
              /*browser=*/true,
              false,
@@ -146,8 +148,8 @@ void add_meter_routes(Router& router, ApiContext& api) {
 
 void add_account_routes(Router& router, ApiContext& api) {
   add_route(router, api,
-            {http::verb::get, "/v1/accounts", Who::kSecretKey, "Lists end users' accounts", "AccountList",
-             Body::kNone, false, false, kPageFields},
+            {http::verb::get, "/v1/accounts", Who::kSecretKey, "Lists end users' accounts",
+             "AccountList", Body::kNone, false, false, kPageFields},
             [&api](const Call& call) -> Result<Response> {
               auto limit = int_param(call.query, "limit", 1, kPageLimitMax, kPageLimitDefault);
               if (!limit) return limit.error();
@@ -184,7 +186,8 @@ void add_account_routes(Router& router, ApiContext& api) {
       {http::verb::patch,
        "/v1/accounts/{userId}",
        Who::kSecretKey,
-       "Changes an end user's plan or spend cap", "AccountChange",
+       "Changes an end user's plan or spend cap",
+       "AccountChange",
        Body::kJson,
        false,
        /*idempotent=*/true,
@@ -228,7 +231,8 @@ void add_account_routes(Router& router, ApiContext& api) {
       {http::verb::post,
        "/v1/accounts/{userId}/credits",
        Who::kSecretKey,
-       "Grants or refunds credits to an end user", "AccountChange",
+       "Grants or refunds credits to an end user",
+       "AccountChange",
        Body::kJson,
        false,
        /*idempotent=*/true,
@@ -253,8 +257,8 @@ void add_account_routes(Router& router, ApiContext& api) {
   ledger_fields.push_back({"userId", FieldType::kString, false, 0, kUserIdBytesMax});
   add_route(router, api,
             {http::verb::get, "/v1/ledger", Who::kSecretKey,
-             "Ledger entries, newest first, optionally of one user", "LedgerEntryList", Body::kNone, false, false,
-             ledger_fields},
+             "Ledger entries, newest first, optionally of one user", "LedgerEntryList", Body::kNone,
+             false, false, ledger_fields},
             [&api](const Call& call) -> Result<Response> {
               auto limit = int_param(call.query, "limit", 1, kPageLimitMax, kPageLimitDefault);
               if (!limit) return limit.error();
@@ -298,7 +302,8 @@ void add_account_routes(Router& router, ApiContext& api) {
       {http::verb::get,
        "/v1/analytics",
        Who::kSecretKey,
-       "Usage and credits over time, by hour or day", "Analytics",
+       "Usage and credits over time, by hour or day",
+       "Analytics",
        Body::kNone,
        false,
        false,

@@ -46,8 +46,8 @@ void add_operation_routes(Router& router, ApiContext& api) {
 
   add_route(router, api,
             {http::verb::post, "/v1/operations", Who::kSecretKey,
-             "Defines an AI feature (its prompt stays on the server)", "Feature", Body::kJson, false, false,
-             definition},
+             "Defines an AI feature (its prompt stays on the server)", "Feature", Body::kJson,
+             false, false, definition},
             [&api](const Call& call) -> Result<Response> {
               auto op = parse_operation(call.body);
               if (!op) return op.error();
@@ -70,7 +70,8 @@ void add_operation_routes(Router& router, ApiContext& api) {
             {http::verb::get,
              "/v1/operations",
              Who::kAnyKey,
-             "Lists features (the publishable key sees the public view, without prompts)", "FeatureList",
+             "Lists features (the publishable key sees the public view, without prompts)",
+             "FeatureList",
              Body::kNone,
              /*browser=*/true,
              false,
@@ -98,7 +99,8 @@ void add_operation_routes(Router& router, ApiContext& api) {
             });
 
   add_route(router, api,
-            {http::verb::get, "/v1/operations/{slug}", Who::kAnyKey, "One feature", "Feature", Body::kNone,
+            {http::verb::get, "/v1/operations/{slug}", Who::kAnyKey, "One feature", "Feature",
+             Body::kNone,
              /*browser=*/true},
             [&api](const Call& call) -> Result<Response> {
               auto slug = slug_param(call.params);
@@ -111,8 +113,8 @@ void add_operation_routes(Router& router, ApiContext& api) {
 
   add_route(router, api,
             {http::verb::patch, "/v1/operations/{slug}", Who::kSecretKey,
-             "Changes a feature's definition (fields absent stay as they are)", "Feature", Body::kJson, false,
-             false, definition},
+             "Changes a feature's definition (fields absent stay as they are)", "Feature",
+             Body::kJson, false, false, definition},
             [&api](const Call& call) -> Result<Response> {
               auto slug = slug_param(call.params);
               if (!slug) return slug.error();
@@ -142,7 +144,8 @@ void add_operation_routes(Router& router, ApiContext& api) {
             });
 
   add_route(router, api,
-            {http::verb::delete_, "/v1/operations/{slug}", Who::kSecretKey, "Deletes a feature", "DeletedFeature"},
+            {http::verb::delete_, "/v1/operations/{slug}", Who::kSecretKey, "Deletes a feature",
+             "DeletedFeature"},
             [&api](const Call& call) -> Result<Response> {
               auto slug = slug_param(call.params);
               if (!slug) return slug.error();

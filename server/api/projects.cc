@@ -272,7 +272,8 @@ void add_project_routes(Router& router, ApiContext& api) {
             {http::verb::post,
              "/v1/projects",
              Who::kAdmin,
-             "Creates a project; its keys are shown once", "CreatedProject",
+             "Creates a project; its keys are shown once",
+             "CreatedProject",
              Body::kJson,
              false,
              false,
@@ -287,7 +288,8 @@ void add_project_routes(Router& router, ApiContext& api) {
   // tokens stop here at once and in other processes within kAuthCacheTtl.
   add_route(router, api,
             {http::verb::post, "/v1/projects/{id}/revoke", Who::kAdmin,
-             "Revokes a project: its keys and runtime tokens stop working", "RevokedProject", Body::kJsonOrEmpty},
+             "Revokes a project: its keys and runtime tokens stop working", "RevokedProject",
+             Body::kJsonOrEmpty},
             [&api](const Call& call) -> Result<Response> {
               const std::string& id = call.param("id");
               if (auto checked = check_text(id, "id", kNameBytesMax); !checked)
@@ -319,7 +321,8 @@ void add_project_routes(Router& router, ApiContext& api) {
                   route_doc({http::verb::post,
                              "/v1/projects/current/keys/roll",
                              Who::kSecretKey,
-                             "Rolls the secret or publishable key; the new one is shown once", "KeyRoll",
+                             "Rolls the secret or publishable key; the new one is shown once",
+                             "KeyRoll",
                              Body::kJson,
                              false,
                              /*idempotent=*/true,
@@ -336,7 +339,8 @@ void add_project_routes(Router& router, ApiContext& api) {
             {http::verb::patch,
              "/v1/projects/current",
              Who::kSecretKey,
-             "Changes the project's settings", "Project",
+             "Changes the project's settings",
+             "Project",
              Body::kJson,
              false,
              false,

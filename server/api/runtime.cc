@@ -112,7 +112,8 @@ void add_runtime_routes(Router& router, ApiContext& api) {
             {http::verb::post,
              "/v1/signing-keys/rotate",
              Who::kAdmin,
-             "Makes a new signing key current; the previous one verifies until retired", "SigningKeyRotation",
+             "Makes a new signing key current; the previous one verifies until retired",
+             "SigningKeyRotation",
              Body::kJsonOrEmpty,
              false,
              false,
@@ -129,9 +130,14 @@ void add_runtime_routes(Router& router, ApiContext& api) {
 
   add_route(
       router, api,
-      {http::verb::post, "/v1/runtime/sessions", Who::kAnyKey,
-       "Mints a runtime token for one end user and some features", "RuntimeSession", Body::kJson,
-       /*browser=*/true, /*idempotent=*/false,
+      {http::verb::post,
+       "/v1/runtime/sessions",
+       Who::kAnyKey,
+       "Mints a runtime token for one end user and some features",
+       "RuntimeSession",
+       Body::kJson,
+       /*browser=*/true,
+       /*idempotent=*/false,
        {{"endUserId", FieldType::kString, true, 0, kUserIdBytesMax},
         {"operationIds", FieldType::kArray, true},
         {"ttlMinutes", FieldType::kInteger, false, 1, kSessionTtlMinutesMax}},
@@ -141,7 +147,8 @@ void add_runtime_routes(Router& router, ApiContext& api) {
        }},
       [&api](const Call& call) -> Result<Response> {
         const Caller& caller = *call.caller;
-        std::string origin = caller.kind == KeyKind::kSecret ? std::string() : origin_of(call.request);
+        std::string origin =
+            caller.kind == KeyKind::kSecret ? std::string() : origin_of(call.request);
         auto slugs = operation_ids(api, call.body, caller.project.id, origin);
         if (!slugs) return slugs.error();
         int64_t now = api.now_ms();
@@ -153,7 +160,8 @@ void add_runtime_routes(Router& router, ApiContext& api) {
         claims.end_user_id = call.text("endUserId");
         claims.operations = slugs.value();
         claims.issued_at_ms = now;
-        claims.expires_at_ms = now + call.integer("ttlMinutes", kSessionTtlMinutesDefault) * kMsPerMinute;
+        claims.expires_at_ms =
+            now + call.integer("ttlMinutes", kSessionTtlMinutesDefault) * kMsPerMinute;
         auto token = token::encode(claims, key.signer);
         if (!token) {
           Error error = token.error();
