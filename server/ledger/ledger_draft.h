@@ -16,7 +16,7 @@ using money::Micros;
 
 // kInternal: "ledger invariant broken: " and the parts.
 template <typename... Parts>
-inline Error broken(const Parts&... parts) {
+Error broken(const Parts&... parts) {
   std::string message = "ledger invariant broken: ";
   (message.append(parts), ...);
   return fail(ErrorCode::kInternal, std::move(message));
@@ -38,7 +38,9 @@ inline LedgerOutcome refused(ErrorCode code, std::string message, std::string pa
   return outcome;
 }
 
-inline LedgerDecision refusal(LedgerOutcome outcome) { return {std::move(outcome), {}, std::nullopt}; }
+inline LedgerDecision refusal(LedgerOutcome outcome) {
+  return {std::move(outcome), {}, std::nullopt};
+}
 
 inline LedgerDecision refusal(Error error) {
   LedgerDecision decision;

@@ -61,7 +61,8 @@ Result<LedgerOutcome> close_hold(Draft& d, const HoldState& open, const HoldClos
   auto account_held = micros_plus(a.held_micros, -hold.micros, "the account's held micros");
   auto account_spent = micros_plus(a.period_spent_micros, close.micros, "the account's spend");
   auto project_held = micros_plus(project.held_micros, -hold.micros, "the project's held micros");
-  auto project_spent = micros_plus(project.period_spent_micros, close.micros, "the project's spend");
+  auto project_spent =
+      micros_plus(project.period_spent_micros, close.micros, "the project's spend");
   for (const Result<int64_t>* sum : {&account_held, &account_spent, &project_held, &project_spent})
     if (!*sum) return sum->error();
   a.held_micros = account_held.value();
@@ -98,7 +99,7 @@ const HoldState* open_hold(const Draft& d, const std::string& project_id,
   }
   if (hold->hold.status != "open") {
     why = refusal(refused(ErrorCode::kConflict,
-                               "hold " + hold_id + " is already " + hold->hold.status, "hold"));
+                          "hold " + hold_id + " is already " + hold->hold.status, "hold"));
     return nullptr;
   }
   if (auto sound = check_hold(*hold); !sound) {
@@ -179,7 +180,8 @@ LedgerDecision decide_one(Draft& d, const ReserveCommand& reserve) {
   }
   int64_t expires_at_ms = 0;
   if (__builtin_add_overflow(d.now_ms(), reserve.ttl_ms, &expires_at_ms)) {
-    outcome.error = fail(ErrorCode::kOverflow, "the hold's expiry is past the largest time", "hold");
+    outcome.error =
+        fail(ErrorCode::kOverflow, "the hold's expiry is past the largest time", "hold");
     return refusal(std::move(outcome));
   }
   auto after = posted(a, -reserve.credits, d.now_ms());  // credits >= 0: the negation fits

@@ -113,7 +113,8 @@ LedgerDecision decide_one(Draft& d, const UpdateAccountCommand& update) {
 LedgerDecision decide(const LedgerBook& book, const LedgerCommandBody& command,
                       const DecideContext& context) {
   ledger_draft::Draft draft(book, context);
-  return std::visit([&](const auto& body) { return ledger_draft::decide_one(draft, body); }, command);
+  return std::visit([&](const auto& body) { return ledger_draft::decide_one(draft, body); },
+                    command);
 }
 
 void apply(LedgerBook& book, LedgerChange change) {

@@ -267,7 +267,8 @@ TEST_F(LedgerRulesTest, ReserveTakesCreditsAndHoldsMicrosAtEveryLevel) {
 TEST_F(LedgerRulesTest, ReserveIsRefusedByTheBalance) {
   add_account("u1", 100);
   LedgerDecision decision = decide_now(ReserveCommand{kProject, "u1", "h", 101, 0, 1, "", {}});
-  expect_refused(decision, ErrorCode::kInsufficientCredits, "the call may cost 101, balance is 100");
+  expect_refused(decision, ErrorCode::kInsufficientCredits,
+                 "the call may cost 101, balance is 100");
   EXPECT_EQ(decision.outcome.account->balance, 100);
 }
 
