@@ -21,6 +21,8 @@ namespace tollgate::server {
 
 using ConnectionFactory = std::function<Result<std::unique_ptr<SqlConnection>>()>;
 
+class LedgerSql;
+
 class SqlStore final : public Store {
  public:
   // Opens `pool_size` connections and migrates the schema through the first one.
@@ -106,13 +108,14 @@ class SqlStore final : public Store {
     bool broken_ = false;
   };
 
-  SqlStore(ConnectionFactory factory, std::string_view kind)
-      : factory_(std::move(factory)), kind_(kind) {}
+  SqlStore(ConnectionFactory factory, std::string_view kind, const LedgerSql& ledger_sql)
+      : factory_(std::move(factory)), kind_(kind), ledger_sql_(ledger_sql) {}
   Result<Lease> lease();
   void give_back(std::unique_ptr<SqlConnection> connection, bool broken);
 
   ConnectionFactory factory_;
   std::string_view kind_;
+  const LedgerSql& ledger_sql_;  // the ledger batch's SQL for the connections' dialect
   std::mutex mutex_;
   std::condition_variable available_;
   std::vector<std::unique_ptr<SqlConnection>> idle_;

@@ -1,0 +1,88 @@
+// The ledger's invariants, checked by every decision on the rows it reads and on the change it
+// makes (ledger_rules.h).
+#include <map>
+
+#include "server/ledger/ledger_draft.h"
+#include "server/ledger/ledger_rules.h"
+
+namespace tollgate::server {
+
+using ledger_draft::broken;
+using ledger_draft::name_of;
+
+Result<void> check_account(const Account& a) {
+  auto negative = [&](const char* what, int64_t value) {
+    return broken(name_of(a), " has a negative ", what, ", ", std::to_string(value));
+  };
+  if (a.balance < 0) return negative("balance", a.balance);
+  if (a.held_micros < 0) return negative("held micros", a.held_micros);
+  if (a.period_spent_micros < 0) return negative("spend", a.period_spent_micros);
+  return {};
+}
+
+Result<void> check_spend(std::string_view project_id, const ProjectSpend& spend) {
+  auto negative = [&](const char* what, int64_t value) {
+    return broken("project ", project_id, " has a negative ", what, ", ", std::to_string(value));
+  };
+  if (spend.held_micros < 0) return negative("held micros", spend.held_micros);
+  if (spend.period_spent_micros < 0) return negative("spend", spend.period_spent_micros);
+  return {};
+}
+
+Result<void> check_hold(const HoldState& state) {
+  const Hold& h = state.hold;
+  if (h.credits < 0 || h.micros < 0) return broken("hold ", h.id, " reserves a negative amount");
+  if (state.settled_credits < 0 || state.settled_credits > h.credits ||
+      state.settled_micros < 0 || state.settled_micros > h.micros) {
+    return broken("hold ", h.id, " is charged outside its reservation");
+  }
+  if (state.input_tokens < 0 || state.output_tokens < 0) {
+    return broken("hold ", h.id, " has a negative token count");
+  }
+  return {};
+}
+
+Result<void> check_change(const LedgerBook& book, const LedgerChange& change) {
+  // Each entry continues its account's running balance, from the balance the book holds.
+  std::map<AccountKey, Int128> running;
+  for (const PendingEntry& entry : change.entries) {
+    auto balance = running.find(entry.account);
+    if (balance == running.end()) {
+      auto before = book.accounts.find(entry.account);
+      if (before == book.accounts.end() || !change.accounts.count(entry.account)) {
+        return broken("an entry for ", name_of(entry.account.first, entry.account.second),
+                      " does not go with a changed balance the batch holds");
+      }
+      balance = running.emplace(entry.account, before->second.account.balance).first;
+    }
+    balance->second += entry.amount;
+    if (balance->second != entry.balance_after) {
+      return broken("an entry for ", name_of(entry.account.first, entry.account.second),
+                    " does not follow from the balance before it");
+    }
+  }
+  for (const auto& [key, after] : change.accounts) {
+    auto before = book.accounts.find(key);
+    if (before == book.accounts.end() || after.project_id != key.first ||
+        after.user_id != key.second) {
+      return broken("a change to ", name_of(key.first, key.second),
+                    ", an account the batch does not hold");
+    }
+    if (auto sound = check_account(after); !sound) return sound;
+    auto balance = running.find(key);
+    Int128 expected = balance == running.end() ? before->second.account.balance : balance->second;
+    if (after.balance != expected) {
+      return broken("the balance of ", name_of(after), " is not the one before plus its entries");
+    }
+  }
+  for (const auto& [id, spend] : change.projects) {
+    if (auto sound = check_spend(id, spend); !sound) return sound;
+  }
+  for (const auto& [id, hold] : change.holds) {
+    if (hold.hold.id != id) return broken("hold ", id, " changed under another id");
+    if (auto sound = check_hold(hold); !sound) return sound;
+  }
+  return {};
+}
+
+}  // namespace tollgate::server
