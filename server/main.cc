@@ -26,7 +26,7 @@
 #include "server/http/server.h"
 #include "server/log/logger.h"
 #include "server/log/one_time_secrets.h"
-#include "server/store/data_dir.h"
+#include "server/config/data_dir.h"
 #include "server/store/store.h"
 #include "server/version.h"
 

@@ -23,6 +23,9 @@
 //   that has started is never replayed.
 // - Bodies stream: on_body gets each piece as it arrives. A non-2xx answer's body (at most
 //   kErrorBodyBytesMax) comes with the failure instead, for the adapter to read.
+//
+// Inside: upstream_pool.h (connections and the idle pool), upstream_exchange.h (one exchange:
+// connect, send, read, attempts), upstream_retry.h (which failures are retried, and the backoff).
 #pragma once
 
 #include <chrono>

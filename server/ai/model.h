@@ -7,17 +7,26 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <variant>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "server/features/operation.h"
 #include "tollgate/core/result.h"
 #include "tollgate/pricing/pricing.h"
 
 namespace tollgate::server {
+
+// The max_tokens of a request (and of a feature definition) that names none.
+inline constexpr int64_t kMaxTokensDefault = 1024;
+
+// A tool the model may call: a feature's `tools` entry, sent in every provider's own format.
+struct ToolDefinition {
+  std::string name;
+  std::string description;
+  nlohmann::json parameters;  // a JSON Schema object
+};
 
 struct ToolCall {
   std::string id;

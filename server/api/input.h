@@ -1,23 +1,20 @@
 // Reading request input with one clear error per problem: every failure is kInvalidArgument
-// naming the field, so a client can show it next to the right input.
+// naming the field, so a client can show it next to the right input. The field checks
+// themselves (string_field, int_field, only_fields …) are server/input/fields.h, shared with
+// feature definitions; this adds what needs the HTTP request: its JSON body and its query string.
 #pragma once
 
 #include <cstdint>
-#include <functional>
-#include <initializer_list>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "server/http/query.h"
 #include "server/http/types.h"
+#include "server/input/fields.h"
 #include "tollgate/core/result.h"
 
 namespace tollgate::server {
-
-using json = nlohmann::json;
 
 // Nesting deeper than this is refused before it reaches any handler.
 inline constexpr int kJsonDepthMax = 32;
@@ -32,43 +29,9 @@ inline constexpr size_t kNameBytesMax = 200;
 // only when `allow_empty`.
 Result<json> json_object_body(const Request& request, bool allow_empty = false);
 
-// kInvalidArgument naming `field`: the one error every input check here returns.
-Error invalid_field(std::string message, std::string_view field);
-// A field's name as messages quote it: 'userId'.
-std::string quoted_field(std::string_view name);
-
-// Refuses fields not in `known` (a typo should not be silently ignored). "key" is always
-// allowed: it may carry the API key.
-Result<void> only_fields(const json& body, std::initializer_list<std::string_view> known);
-// The same, with `known` deciding each name.
-Result<void> only_fields(const json& body, const std::function<bool(std::string_view)>& known);
-
-// A required or optional string field of 1..max_bytes bytes of valid UTF-8 without control
-// characters.
-Result<std::string> string_field(const json& body, std::string_view name, size_t max_bytes);
-Result<std::optional<std::string>> optional_string_field(const json& body, std::string_view name,
-                                                         size_t max_bytes);
-
-// An integer field in [min, max]; `fallback` when absent (or required when nullopt).
-Result<int64_t> int_field(const json& body, std::string_view name, int64_t min, int64_t max,
-                          std::optional<int64_t> fallback = std::nullopt);
-
-// A boolean field; `fallback` when absent. Present but not true or false (null included) is
-// refused, naming it.
-Result<bool> bool_field(const json& body, std::string_view name, bool fallback);
-
-// The same checks for query parameters.
+// The same checks as string_field and int_field, for query parameters.
 Result<std::string> string_param(const QueryParams& query, std::string_view name, size_t max_bytes);
 Result<int64_t> int_param(const QueryParams& query, std::string_view name, int64_t min, int64_t max,
                           std::optional<int64_t> fallback = std::nullopt);
-
-// Browser origins ("https://app.example.com", "http://localhost:3000": a scheme, a lowercase
-// host and maybe a port, no path), at most kAllowedOriginsMax; absent or null is none.
-inline constexpr size_t kAllowedOriginsMax = 20;
-inline constexpr size_t kOriginBytesMax = 255;
-Result<std::vector<std::string>> origins_field(const json& body, std::string_view name);
-
-// Checks a text value (user id, event …) the same way string_field does.
-Result<void> check_text(std::string_view value, std::string_view name, size_t max_bytes);
 
 }  // namespace tollgate::server

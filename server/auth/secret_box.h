@@ -6,8 +6,9 @@
 // copied to another row does not open. open() refuses a value sealed under another master key
 // with a message that says so, and never echoes the plaintext or the sealed text.
 //
-// The master key comes from TOLLGATE_MASTER_KEY (64 hex characters) or, when that is unset, from
-// `<data dir>/master.key`, made on first start with mode 0600. Thread-safe after construction.
+// The master key comes from TOLLGATE_MASTER_KEY (64 hex characters, read by
+// server/config/master_key.h) or, when that is unset, from `<data dir>/master.key`, made on
+// first start with mode 0600. Thread-safe after construction.
 #pragma once
 
 #include <array>
@@ -16,17 +17,17 @@
 #include <string>
 #include <string_view>
 
+#include "server/config/master_key.h"
 #include "tollgate/core/result.h"
 
 namespace tollgate::server {
 
-inline constexpr size_t kMasterKeyBytes = 32;
 inline constexpr size_t kSealedPlaintextBytesMax = 16 * 1024;
 inline constexpr std::string_view kMasterKeyFileName = "master.key";
 
 class SecretBox {
  public:
-  using Key = std::array<uint8_t, kMasterKeyBytes>;
+  using Key = MasterKey;
   explicit SecretBox(const Key& key);
 
   // kInvalidArgument for a plaintext over kSealedPlaintextBytesMax.
@@ -38,9 +39,6 @@ class SecretBox {
   Key key_;
   std::array<uint8_t, 8> key_id_;
 };
-
-// 64 hex characters to a key; kInvalidArgument (param = `name`) otherwise.
-Result<SecretBox::Key> parse_master_key(std::string_view hex, std::string_view name);
 
 // The configured key, or the one in `<data_dir>/master.key`, created (0600, exclusively, so two
 // processes starting at once agree) when missing. kIoError naming --data-dir when the file cannot

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <thread>
 
-#include "server/auth/secret_box.h"
+#include "server/config/master_key.h"
 
 namespace tollgate::server {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "server/api/input.h"
+#include "server/input/fields.h"
 #include "tollgate/core/bytes.h"
 #include "tollgate/prompt/template.h"
 #include "tollgate/structured/json_schema.h"

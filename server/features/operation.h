@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/ai/model.h"
 #include "server/ai/pricing_catalog.h"
 #include "server/store/store.h"
 #include "tollgate/core/result.h"
@@ -26,7 +27,6 @@ inline constexpr size_t kProviderNameBytesMax = 32;
 inline constexpr size_t kModelBytesMax = 200;
 inline constexpr size_t kSystemPromptBytesMax = size_t{64} << 10;
 inline constexpr int64_t kMaxTokensMax = 200'000;
-inline constexpr int64_t kMaxTokensDefault = 1024;
 inline constexpr size_t kToolsMax = 32;
 inline constexpr size_t kToolNameBytesMax = 64;
 inline constexpr size_t kToolDescriptionBytesMax = 1024;
@@ -35,12 +35,6 @@ inline constexpr int64_t kFeatureCreditsMax = 1'000'000;
 inline constexpr int64_t kFeatureMarkupBasisPointsMax = 1'000'000;  // 100×
 inline constexpr int64_t kMicrosPerCreditMax = 1'000'000'000;  // $1,000 per credit
 inline constexpr int64_t kMicrosPerCreditDefault = 1'000;
-
-struct ToolDefinition {
-  std::string name;
-  std::string description;
-  nlohmann::json parameters;  // a JSON Schema object
-};
 
 struct FeaturePricing {
   enum class Kind { kFixed, kTokens };

@@ -2,14 +2,12 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
-#include <cstdio>
 #include <exception>
 #include <optional>
-#include <random>
 
 #include "server/http/cors.h"
 #include "server/http/error_response.h"
+#include "server/http/request_log.h"
 
 namespace tollgate::server {
 namespace {
@@ -18,18 +16,6 @@ namespace beast = boost::beast;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-// A streamed response whose client reads slower than this much queued output is dropped.
-constexpr size_t kStreamQueuedBytesMax = size_t{1} << 20;
-
-std::string new_request_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = "req_";
-  uint64_t bits = rng();
-  for (int i = 0; i < 16; ++i, bits >>= 4) id += kHex[bits & 0xF];
-  return id;
-}
 
 int64_t steady_ns(Clock::time_point when) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
@@ -194,33 +180,6 @@ void Session::on_read_timeout() {
       reader_.timed_out(Clock::now(), std::chrono::milliseconds(context_.limits.idle_timeout_ms)));
 }
 
-namespace {
-
-// Error bodies are small; a larger body is not scanned for its code.
-constexpr size_t kErrorBodyScanBytesMax = 64 * 1024;
-
-// The `error.code` of an error response in the JSON error shape; nullopt otherwise. Never throws.
-std::optional<std::string> error_code_of(const Response& response) {
-  if (response.result_int() < 400 || response.body().size() > kErrorBodyScanBytesMax) {
-    return std::nullopt;
-  }
-  auto body = nlohmann::json::parse(response.body(), nullptr, false);
-  if (!body.is_object()) return std::nullopt;
-  auto error = body.find("error");
-  if (error == body.end() || !error->is_object()) return std::nullopt;
-  auto code = error->find("code");
-  if (code == error->end() || !code->is_string()) return std::nullopt;
-  return code->get<std::string>();
-}
-
-// The template of the route `target` matches, or null: never the raw path.
-nlohmann::ordered_json route_path(const Router& router, std::string_view target) {
-  auto path = router.template_of(target);
-  return path ? nlohmann::ordered_json(*path) : nlohmann::ordered_json(nullptr);
-}
-
-}  // namespace
-
 void Session::handle(const Request& request) {
   if (!slot_.mark_busy()) return close_now();  // shed between its last byte and now
   ++request_seq_;
@@ -261,168 +220,6 @@ void Session::respond_to(uint64_t request, Response response) {
   if (request != request_seq_ || answered_) return;
   answered_ = true;
   respond(std::move(response));
-}
-
-// ---- Streamed responses ----------------------------------------------------------------------
-
-// What a handler writes through; every call hops onto the session's strand. Once the session
-// is gone, writes are dropped.
-class SessionStream final : public ResponseStream {
- public:
-  explicit SessionStream(std::weak_ptr<Session> session, net::any_io_executor executor)
-      : session_(std::move(session)), executor_(std::move(executor)) {}
-
-  void write(std::string data) override {
-    if (data.empty()) return;
-    char size[20];
-    int length = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-    std::string framed(size, static_cast<size_t>(length));
-    framed += data;
-    framed += "\r\n";
-    run([framed = std::move(framed)](Session& s) mutable { s.stream_write(std::move(framed)); });
-  }
-  void finish() override {
-    run([](Session& s) { s.stream_finish(); });
-  }
-  void on_disconnect(std::function<void()> callback) override {
-    run([callback = std::move(callback)](Session& s) mutable {
-      s.stream_on_disconnect(std::move(callback));
-    });
-  }
-
- private:
-  template <typename F>
-  void run(F f) {
-    net::dispatch(executor_, [weak = session_, f = std::move(f)]() mutable {
-      if (auto session = weak.lock()) f(*session);
-    });
-  }
-  std::weak_ptr<Session> session_;
-  net::any_io_executor executor_;
-};
-
-void Session::open_stream(Response head,
-                          std::function<void(std::shared_ptr<ResponseStream>)> ready) {
-  const Request& request = reader_.request();
-  std::string request_id = new_request_id();
-  std::string project(head[kProjectLogHeader]);  // for the log line only
-  head.erase(kProjectLogHeader);
-  // A streamed answer ends the connection: the socket is watched for the client leaving, so
-  // it cannot also wait for the next request.
-  std::string text = "HTTP/1.1 " + std::to_string(head.result_int()) + " " +
-                     std::string(http::obsolete_reason(head.result())) + "\r\n";
-  for (const auto& field : head) {
-    text += std::string(field.name_string()) + ": " + std::string(field.value()) + "\r\n";
-  }
-  text += "x-request-id: " + request_id + "\r\nserver: tollgate\r\n";
-  text += "transfer-encoding: chunked\r\nconnection: close\r\n\r\n";
-  auto elapsed = std::chrono::steady_clock::now() - handled_at_;
-  auto route = route_path(context_.router, request.target());
-  if (context_.metrics != nullptr) {
-    context_.metrics->request(
-        request.method_string(), route.is_string() ? route.get_ref<const std::string&>() : "",
-        head.result_int(), std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
-  }
-  context_.log.log(
-      request_log_level(head.result_int()), "http_request",
-      {{"request_id", request_id},
-       {"method", std::string(request.method_string())},
-       {"path", std::move(route)},
-       {"status", head.result_int()},
-       {"duration_us", std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()},
-       {"streamed", true},
-       {"remote", remote_},
-       {"project", project.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(project)}});
-  streaming_ = true;
-  stall_timer_.emplace(stream_.get_executor());
-  stream_.expires_never();  // the stall timer and the peer watch take over
-  stream_write(std::move(text));
-  watch_peer();
-  ready(std::make_shared<SessionStream>(weak_from_this(), stream_.get_executor()));
-}
-
-void Session::stream_write(std::string framed) {
-  if (stream_broken_ || stream_finished_) return;
-  stream_queued_bytes_ += framed.size();
-  stream_chunks_.push_back(std::move(framed));
-  if (stream_queued_bytes_ > kStreamQueuedBytesMax) {
-    context_.log.warn("stream_dropped", {{"remote", remote_}, {"reason", "client too slow"}});
-    return break_stream();
-  }
-  pump_stream();
-}
-
-void Session::stream_finish() {
-  if (stream_broken_ || stream_finished_) return;
-  stream_chunks_.push_back("0\r\n\r\n");
-  stream_finished_ = true;
-  pump_stream();
-}
-
-void Session::stream_on_disconnect(std::function<void()> callback) {
-  if (stream_broken_) return callback();
-  if (!stream_ended_) on_disconnect_ = std::move(callback);
-}
-
-void Session::pump_stream() {
-  if (stream_writing_ || stream_broken_) return;
-  if (stream_chunks_.empty()) {
-    if (stream_finished_ && !stream_ended_) {
-      stream_ended_ = true;
-      on_disconnect_ = nullptr;
-      beast::error_code ignored;
-      stream_.socket().cancel(ignored);  // stops the peer watch, which then closes gracefully
-    }
-    return;
-  }
-  stream_writing_ = true;
-  stall_timer_->expires_after(std::chrono::milliseconds(context_.limits.idle_timeout_ms));
-  stall_timer_->async_wait([weak = weak_from_this()](beast::error_code ec) {
-    auto self = weak.lock();
-    if (!ec && self && self->stream_writing_) {
-      self->context_.log.warn("stream_dropped", {{"remote", self->remote_}, {"reason", "stalled"}});
-      self->break_stream();
-    }
-  });
-  net::async_write(stream_.socket(), net::buffer(stream_chunks_.front()),
-                   beast::bind_front_handler(&Session::on_stream_written, shared_from_this()));
-}
-
-void Session::on_stream_written(beast::error_code ec, size_t) {
-  stream_writing_ = false;
-  stall_timer_->cancel();
-  // Broken meanwhile (the peer watch saw the client leave): what is queued goes nowhere.
-  if (ec || stream_broken_) {
-    stream_chunks_.clear();
-    return break_stream();
-  }
-  stream_queued_bytes_ -= stream_chunks_.front().size();
-  stream_chunks_.pop_front();
-  pump_stream();
-}
-
-void Session::watch_peer() {
-  stream_.socket().async_read_some(net::buffer(peer_buffer_),
-                                   beast::bind_front_handler(&Session::on_peer, shared_from_this()));
-}
-
-void Session::on_peer(beast::error_code ec, size_t) {
-  if (stream_ended_) return do_close(false);  // cancelled after the last chunk: close gracefully
-  if (ec) return break_stream();         // the client closed or reset the connection
-  watch_peer();                          // bytes after the request are ignored
-}
-
-void Session::break_stream() {
-  if (stream_broken_) return;
-  stream_broken_ = true;
-  // A chunk being written stays until its write completes: the write still reads it.
-  while (stream_chunks_.size() > (stream_writing_ ? 1 : 0)) stream_chunks_.pop_back();
-  stream_queued_bytes_ = 0;
-  if (auto callback = std::move(on_disconnect_)) {
-    on_disconnect_ = nullptr;
-    callback();
-  }
-  close_now();
 }
 
 void Session::respond(Response response) {
@@ -477,12 +274,9 @@ void Session::send(Response response, std::string method, std::optional<std::str
       {"remote", remote_}};
   if (!project.empty()) line["project"] = std::move(project);
   if (auto code = error_code_of(response)) line["error_code"] = std::move(*code);
-  if (context_.metrics != nullptr) {
-    context_.metrics->request(method, path ? std::string_view(*path) : std::string_view(),
-                              response.result_int(),
-                              std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
-  }
-  context_.log.log(request_log_level(response.result_int()), "http_request", std::move(line));
+  record_request(context_.log, context_.metrics, method,
+                 path ? std::string_view(*path) : std::string_view(), response.result_int(),
+                 elapsed, std::move(line));
   bool close = !response.keep_alive();
   response_.emplace(std::move(response));
   serializer_.emplace(*response_);

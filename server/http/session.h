@@ -12,6 +12,9 @@
 //
 // While waiting for or reading a request, and while lingering, the session may be shed by the
 // registry to make room for a new connection; while handling a request or writing, never.
+//
+// session.cc reads requests, writes whole responses and closes; session_stream.cc streams;
+// request_log.h is the log line and metrics sample of every answered request.
 #pragma once
 
 #include <array>
@@ -78,8 +81,9 @@ class Session : public std::enable_shared_from_this<Session> {
   friend class SessionRegistry;
   void shed();
 
-  // Streamed responses (server-sent events): the head and then chunks, written one at a time
-  // from a bounded queue, while a read on the socket watches for the client leaving.
+  // Streamed responses (server-sent events, session_stream.cc): the head and then chunks,
+  // written one at a time from a bounded queue, while a read on the socket watches for the
+  // client leaving.
   friend class SessionStream;
   void open_stream(Response head, std::function<void(std::shared_ptr<ResponseStream>)> ready);
   void stream_write(std::string framed);

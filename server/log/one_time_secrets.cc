@@ -9,7 +9,7 @@
 #include <ctime>
 #include <filesystem>
 
-#include "server/store/data_dir.h"
+#include "server/config/data_dir.h"
 
 namespace tollgate::server {
 namespace {

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <thread>
 
-#include "server/store/data_dir.h"
+#include "server/config/data_dir.h"
 #include "server/store/sqlite_wal_vfs.h"
 
 namespace tollgate::server {

@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "server/store/data_dir.h"
+#include "server/config/data_dir.h"
 #include "server/store/pg_connection.h"
 #include "server/store/sql_store.h"
 #include "server/store/sqlite_connection.h"

@@ -65,17 +65,6 @@ TEST(SecretBox, PlaintextLimit) {
   EXPECT_FALSE(box.seal(std::string(kSealedPlaintextBytesMax + 1, 'k'), "").ok());
 }
 
-TEST(MasterKey, ParsesHexAndNamesTheVariable) {
-  auto key = parse_master_key(std::string(64, 'a'), "TOLLGATE_MASTER_KEY");
-  ASSERT_TRUE(key.ok());
-  EXPECT_EQ(key.value()[0], 0xaa);
-  for (std::string bad : {std::string(63, 'a'), std::string(65, 'a'), std::string(64, 'g'), std::string()}) {
-    auto refused = parse_master_key(bad, "TOLLGATE_MASTER_KEY");
-    ASSERT_FALSE(refused.ok());
-    EXPECT_EQ(refused.error().param, "TOLLGATE_MASTER_KEY");
-  }
-}
-
 TEST(MasterKey, MadeOnceInTheDataDirWithMode0600AndReused) {
   TempDir dir;
   auto first = load_master_key(std::nullopt, dir.path().string());

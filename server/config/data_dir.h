@@ -1,10 +1,13 @@
 // The data directory's permissions. Tollgate's files there hold key hashes, sealed provider keys
-// and the master key, so only the user running Tollgate may read or change them.
+// and the master key, so only the user running Tollgate may read or change them. It lives with
+// the configuration (which names the directory) below every layer that writes into it: the
+// store, the log's one-time secrets and the master key.
 //
 // New files are created 0600: the SQLite database by SqliteConnection::open (SQLite would make
 // it 0644), its -wal, -shm and -journal files by SQLite with the database's mode, master.key by
-// load_master_key, first-start-secrets.txt by OneTimeSecrets (server/log/one_time_secrets.h). The directory is created 0700. secure_data_dir() also tightens what an older
-// version, a restore or an operator left wider.
+// load_master_key, first-start-secrets.txt by OneTimeSecrets (server/log/one_time_secrets.h).
+// The directory is created 0700. secure_data_dir() also tightens what an older version, a
+// restore or an operator left wider.
 #pragma once
 
 #include <sys/types.h>

@@ -1,4 +1,4 @@
-#include "server/store/data_dir.h"
+#include "server/config/data_dir.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
