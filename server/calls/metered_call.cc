@@ -31,23 +31,6 @@ int64_t steady_now_ns() {
 
 }  // namespace
 
-int64_t invoke_model_calls_max(bool repair, bool fallback) {
-  return 1 + (repair ? 1 : 0) + (fallback ? 1 : 0);
-}
-
-std::chrono::milliseconds invoke_worst_case(const UpstreamTimeouts& timeouts, int64_t model_calls) {
-  using std::chrono::milliseconds;
-  milliseconds backoffs = kRetryBackoffCap * (kUpstreamAttemptsMax - 1);
-  milliseconds one_call = kStoreReadBound + timeouts.total + backoffs;
-  milliseconds close = kLedgerAnswerBound * kHoldCloseAttemptsMax + hold_close_backoff_total();
-  return kLedgerAnswerBound + one_call * model_calls + close;
-}
-
-int64_t invoke_hold_ttl_ms(const UpstreamTimeouts& timeouts, bool repair, bool fallback) {
-  auto worst = invoke_worst_case(timeouts, invoke_model_calls_max(repair, fallback));
-  return (worst + kInvokeHoldTtlMargin).count();
-}
-
 Result<std::shared_ptr<MeteredCall>> MeteredCall::prepare(MeteredCallDeps deps,
                                                           MeteredCallPlan plan,
                                                           ResolveProvider resolve) {
@@ -399,92 +382,6 @@ void MeteredCall::add_usage(const ModelAnswer& answer) {
   }
 }
 
-// ---- Close: settle what was used, or release the hold whole -----------------------------
-
-// Nothing was produced: the hold goes back whole (retried if the store fails; see
-// server/ledger/hold_close.h). The listener gets `error` either way.
-void MeteredCall::release(const Error& error) {
-  if (!begin_close()) return;
-  auto self = shared_from_this();
-  close_hold(deps_.ledger, LedgerCommand{ReleaseCommand{plan_.project_id, hold_id_}, std::nullopt},
-             deps_.run_after, deps_.log, [self, error](const Result<LedgerOutcome>&) {
-               self->hold_closed();
-               self->guarded([&] { self->answer_error(error); }, /*call_running=*/false);
-             });
-}
-
-// Charges what was used: the provider's token counts (or the whole reservation when it
-// reported none), at most the reservation. A fixed price is charged when an answer was
-// delivered, including a cut one; an answer that failed its response format costs its
-// provider spend only (docs/features.md, "What a call costs").
-void MeteredCall::settle(ModelAnswer answer, std::optional<Error> error) {
-  bool fixed = plan_.price.kind == pricing::FeaturePrice::Kind::kFixed;
-  int64_t micros = hold_.reserved_micros;
-  if (!usage_missing_) {
-    auto cost = pricing::cost(price_, used_);
-    micros = cost ? std::min(cost.value().value(), hold_.reserved_micros) : hold_.reserved_micros;
-  }
-  bool failed_format = error && answer.complete;
-  int64_t credits = hold_.reserved_credits;
-  if (failed_format && fixed) {
-    credits = 0;
-  } else if (!usage_missing_ || fixed) {
-    auto charged = credits_for(plan_.price, micros);
-    credits = charged ? std::min(charged.value(), hold_.reserved_credits) : hold_.reserved_credits;
-  }
-  if (!begin_close()) return;
-  SettleCommand command{plan_.project_id, hold_id_, credits, micros, used_.input_tokens,
-                        used_.output_tokens};
-  if (deps_.metrics != nullptr) {
-    deps_.metrics->provider_usage(provider_name_, used_.input_tokens, used_.output_tokens, micros);
-  }
-  auto self = shared_from_this();
-  close_hold(deps_.ledger, LedgerCommand{command, std::nullopt}, deps_.run_after, deps_.log,
-             [self, answer = std::move(answer), error, credits,
-              micros](const Result<LedgerOutcome>& outcome) {
-               self->hold_closed();
-               self->guarded(
-                   [&] { self->answer_settled(outcome, answer, error, credits, micros); },
-                   /*call_running=*/false);
-             });
-}
-
-void MeteredCall::answer_settled(const Result<LedgerOutcome>& outcome, const ModelAnswer& answer,
-                                 const std::optional<Error>& error, int64_t credits,
-                                 int64_t micros) {
-  if (error) return answer_error(*error);
-  if (!outcome || outcome.value().error) {
-    return answer_error(outcome ? *outcome.value().error : outcome.error());
-  }
-  std::shared_ptr<CallListener> out;
-  {
-    std::lock_guard lock(mutex_);
-    if (listener_ == nullptr || answered_) return;
-    answered_ = true;
-    out = listener_;
-  }
-  int64_t remaining = outcome.value().account ? outcome.value().account->balance : 0;
-  out->settled({hold_id_, model_name_, answer, parsed_, request_.messages, used_, !usage_missing_,
-                credits, micros, remaining});
-}
-
-// The listener's last word, at most once.
-void MeteredCall::answer_error(const Error& error) {
-  std::shared_ptr<CallListener> out;
-  {
-    std::lock_guard lock(mutex_);
-    if (listener_ == nullptr || answered_) return;
-    answered_ = true;
-    out = listener_;
-  }
-  out->failed(error);
-}
-
-std::shared_ptr<CallListener> MeteredCall::listener() {
-  std::lock_guard lock(mutex_);
-  return listener_;
-}
-
 // ---- Metrics ------------------------------------------------------------------------------
 
 // The hold's settle or release is done (or given up after its retries).
@@ -534,8 +431,7 @@ void MeteredCall::log_exception(std::string_view what) {
 // the process). While the provider call runs (`call_running`), it is stopped and its end closes
 // the hold as a failure, charging what was produced; after it, the hold is closed here, unless
 // that is under way already, and the listener gets a 500.
-template <typename Step>
-void MeteredCall::guarded(Step step, bool call_running) noexcept {
+void MeteredCall::guarded(const std::function<void()>& step, bool call_running) noexcept {
   std::string what;
   try {
     step();

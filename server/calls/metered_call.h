@@ -35,6 +35,7 @@
 #include "server/ai/model.h"
 #include "server/ai/pricing_catalog.h"
 #include "server/calls/call_price.h"
+#include "server/calls/hold_ttl.h"
 #include "server/ledger/hold_close.h"
 #include "server/ledger/ledger_writer.h"
 #include "server/log/logger.h"
@@ -43,34 +44,6 @@
 #include "tollgate/structured/partial_json.h"
 
 namespace tollgate::server {
-
-// ---- Time bounds: a hold must outlive the longest call it pays for ------------------------
-
-// The longest a ledger command takes to be answered: the stores bound every commit (SQLite's
-// 5 s busy timeout; PostgreSQL's 10 s statement timeout and 15 s client deadline), and this
-// leaves room for a queue ahead of it.
-inline constexpr std::chrono::milliseconds kLedgerAnswerBound{30'000};
-// The longest a store read takes (the fallback model's credentials): PostgreSQL's client
-// deadline.
-inline constexpr std::chrono::milliseconds kStoreReadBound{15'000};
-// How much longer than the worst case a hold lives, so a settle made at the last moment of the
-// worst case still finds its hold open (an expired hold is charged as reserved).
-inline constexpr std::chrono::milliseconds kInvokeHoldTtlMargin{60'000};
-
-// The most model calls one metered call makes: the first, a repair call when it has a response
-// format, and its fallback model when it has one. (At most one of the last two runs; counting
-// both keeps the bound safe if that changes.)
-int64_t invoke_model_calls_max(bool repair, bool fallback);
-
-// The longest one call keeps its hold, from the reservation to the committed close: the
-// reserve's commit (the first call overlaps it, but its output waits for it), then per model
-// call a credentials read and the upstream client's total deadline (which covers the connects,
-// all kUpstreamAttemptsMax attempts and the backoff between them; the backoff caps are added on
-// top anyway), then the close with every retry (server/ledger/hold_close.h).
-std::chrono::milliseconds invoke_worst_case(const UpstreamTimeouts& timeouts, int64_t model_calls);
-
-// The hold TTL: strictly longer than invoke_worst_case(), by kInvokeHoldTtlMargin.
-int64_t invoke_hold_ttl_ms(const UpstreamTimeouts& timeouts, bool repair, bool fallback);
 
 // ---- The call --------------------------------------------------------------------------
 
@@ -102,13 +75,13 @@ using ResolveProvider =
 struct MeteredCallPlan {
   std::string project_id;
   std::string user_id;
-  std::string label;      // what the hold and the logs name the call by: the feature's slug
-  ModelRequest request;   // the prompt; its `model` is the primary's
+  std::string label;     // what the hold and the logs name the call by: the feature's slug
+  ModelRequest request;  // the prompt; its `model` is the primary's
   ModelChoice primary;
   std::optional<ModelChoice> fallback;
-  pricing::FeaturePrice price;                  // how provider spend becomes credits
+  pricing::FeaturePrice price;                   // how provider spend becomes credits
   std::optional<structured::JsonSchema> schema;  // the answer must match it (one repair)
-  std::vector<InvocationLimit> limits;          // counted by the ledger with the hold
+  std::vector<InvocationLimit> limits;           // counted by the ledger with the hold
   bool stream = false;
 };
 
@@ -117,8 +90,8 @@ struct CallOutcome {
   const std::string& hold_id;
   const std::string& model_name;  // "provider/model" of the model that answered
   const ModelAnswer& answer;
-  const std::optional<nlohmann::json>& parsed;         // the answer, when it matched the schema
-  const std::vector<ChatMessage>& messages;  // the prompt as last sent
+  const std::optional<nlohmann::json>& parsed;  // the answer, when it matched the schema
+  const std::vector<ChatMessage>& messages;     // the prompt as last sent
   pricing::Usage usage;
   bool usage_reported = true;
   int64_t credits = 0;
@@ -155,7 +128,7 @@ class MeteredCall : public std::enable_shared_from_this<MeteredCall> {
 
   // Everything that can be refused before any money moves: the primary's provider, the price.
   static Result<std::shared_ptr<MeteredCall>> prepare(MeteredCallDeps deps, MeteredCallPlan plan,
-                                                       ResolveProvider resolve);
+                                                      ResolveProvider resolve);
 
   // Reserves, then runs. `open` is called once the hold is durable and hands over the listener;
   // `refuse` answers instead when the hold was refused or could not be made.
@@ -200,8 +173,7 @@ class MeteredCall : public std::enable_shared_from_this<MeteredCall> {
   void count_call(const ModelResult& result);
   void time_first_delta();
   void log_exception(std::string_view what);
-  template <typename Step>
-  void guarded(Step step, bool call_running) noexcept;
+  void guarded(const std::function<void()>& step, bool call_running) noexcept;
 
   MeteredCallDeps deps_;
   MeteredCallPlan plan_;
@@ -236,7 +208,7 @@ class MeteredCall : public std::enable_shared_from_this<MeteredCall> {
   bool cancelled_ = false;
   bool closing_ = false;
   bool answered_ = false;
-  bool hold_counted_ = false;     // counted in metrics' open holds, not yet closed
+  bool hold_counted_ = false;       // counted in metrics' open holds, not yet closed
   int64_t attempt_started_ns_ = 0;  // the current attempt's start, until its first delta
 };
 

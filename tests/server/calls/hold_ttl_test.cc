@@ -1,7 +1,7 @@
 // The hold TTL of an invoke against the real bounds of what it waits for.
 #include <gtest/gtest.h>
 
-#include "server/calls/metered_call.h"
+#include "server/calls/hold_ttl.h"
 #include "server/ledger/hold_close.h"
 
 namespace tollgate::server {
