@@ -25,6 +25,7 @@ HttpClient::~HttpClient() {
   }
   // A shared io_context outlives the client: its pooled sockets close now, while it exists.
   impl_->pool.clear();
+  if (impl_->own) impl_->own->shutdown();
 }
 
 std::shared_ptr<UpstreamExchange> HttpClient::post(UpstreamRequest request,

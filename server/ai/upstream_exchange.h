@@ -18,10 +18,17 @@ namespace tollgate::server {
 
 // What every exchange of one client shares. The client and each of its exchanges hold it by
 // shared_ptr, so an exchange still in flight when the client goes keeps it alive.
+// The client's own io_context. Its shutdown() is public: the client calls it once its threads
+// have stopped, destroying the handlers still queued. Each holds its exchange and each exchange
+// holds the client's state, which holds this context, so otherwise they keep each other alive.
+struct OwnedIoContext : boost::asio::io_context {
+  using boost::asio::execution_context::shutdown;
+};
+
 struct HttpClient::Impl {
   Impl(boost::asio::io_context* shared, OutboundGuard outbound);
 
-  std::optional<boost::asio::io_context> own;  // when the client runs its own threads
+  std::optional<OwnedIoContext> own;  // when the client runs its own threads
   boost::asio::io_context& ioc;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
   boost::asio::ssl::context tls{boost::asio::ssl::context::tls_client};
