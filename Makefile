@@ -2,7 +2,8 @@
 #   make run    install what is missing, build the server, serve on http://localhost:8787
 #   make test   install what is missing, build native + wasm + fuzz, run ctest, Jest, the fuzzers
 # Builds are incremental: a second `make test` only runs the tests. A tree is configured once;
-# the check is for its Makefile, which CMake writes only when configuring succeeded.
+# the check is for its build file (build.ninja, or the Makefile of a tree configured before
+# Ninja), which CMake writes only when configuring succeeded.
 
 JOBS       ?= 2
 BUILD      := build
@@ -10,6 +11,12 @@ WASM_BUILD := build-wasm
 ASAN_BUILD := build-asan
 TSAN_BUILD := build-tsan
 FUZZ_BUILD := build-fuzz
+# Native trees build with Ninja: it starts a target's sources while the libraries they link are
+# still compiling, which Make's per-target order does not. The test-only trees (sanitizers,
+# fuzzers) are unity builds: about half the compile time (CMakeLists.txt, TOLLGATE_UNITY).
+GENERATOR  := -G Ninja
+UNITY      := -DTOLLGATE_UNITY=ON
+configured = [ -f $(1)/build.ninja ] || [ -f $(1)/Makefile ]
 # Debian's Emscripten optimizer loads the acorn module from here (package node-acorn).
 EMSDK_ENV  := NODE_PATH=/usr/share/nodejs
 
@@ -25,26 +32,23 @@ all: native wasm
 deps:
 	@bash scripts/install-deps.sh
 
-# CMake drives make underneath; keep its output to one line per step.
-QUIET_MAKE := -- --no-print-directory
-
 native: deps configure-native
-	@cmake --build $(BUILD) -j$(JOBS) $(QUIET_MAKE)
+	@cmake --build $(BUILD) -j$(JOBS)
 
 server: deps configure-native
-	@cmake --build $(BUILD) -j$(JOBS) --target tollgate $(QUIET_MAKE)
+	@cmake --build $(BUILD) -j$(JOBS) --target tollgate
 
 configure-native:
-	@[ -f $(BUILD)/Makefile ] || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@$(call configured,$(BUILD)) || cmake $(GENERATOR) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 
 # The same native code under AddressSanitizer + UndefinedBehaviorSanitizer, for the tests only.
 # vptr checking is off: it misreports Boost.System's constexpr error categories as invalid
 # objects ("object has invalid vptr" inside error_category::message).
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan: deps
-	@[ -f $(ASAN_BUILD)/Makefile ] || cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
+	@$(call configured,$(ASAN_BUILD)) || cmake $(GENERATOR) -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug $(UNITY) \
 	  -DCMAKE_CXX_FLAGS="$(ASAN_FLAGS)" >/dev/null
-	@cmake --build $(ASAN_BUILD) -j$(JOBS) $(QUIET_MAKE)
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 
 # The server binary alone under ThreadSanitizer, for the server-process Jest suites: every
 # request path runs on several io_context threads, the ledger writer and the logger, so races
@@ -53,13 +57,13 @@ asan: deps
 # invocation; the scheduler's mutex already orders a handler after its post.
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer -O1 -g -Wno-tsan
 tsan: deps
-	@[ -f $(TSAN_BUILD)/Makefile ] || cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=None \
+	@$(call configured,$(TSAN_BUILD)) || cmake $(GENERATOR) -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=None $(UNITY) \
 	  -DCMAKE_CXX_FLAGS="$(TSAN_FLAGS)" -DTOLLGATE_JEMALLOC=OFF >/dev/null
-	@cmake --build $(TSAN_BUILD) -j$(JOBS) --target tollgate $(QUIET_MAKE)
+	@cmake --build $(TSAN_BUILD) -j$(JOBS) --target tollgate
 
 wasm: deps
 	@[ -f $(WASM_BUILD)/Makefile ] || $(EMSDK_ENV) emcmake cmake -S . -B $(WASM_BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@$(EMSDK_ENV) cmake --build $(WASM_BUILD) -j$(JOBS) $(QUIET_MAKE)
+	@$(EMSDK_ENV) cmake --build $(WASM_BUILD) -j$(JOBS)
 	@$(MAKE) --no-print-directory sdk
 
 sdk: $(SDK_DIST)
@@ -135,8 +139,8 @@ test-tsan:
 BENCH_TARGETS := tollgate bench_hello_server bench_naive_meter_server bench_relay
 bench: deps configure-native
 	@bash scripts/install-deps.sh --bench
-	@grep -q bench_relay $(BUILD)/Makefile || cmake -S . -B $(BUILD) >/dev/null
-	@cmake --build $(BUILD) -j$(JOBS) --target $(BENCH_TARGETS) $(QUIET_MAKE)
+	@grep -qs bench_relay $(BUILD)/build.ninja $(BUILD)/Makefile || cmake -S . -B $(BUILD) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target $(BENCH_TARGETS)
 	@node bench/meter/run.mjs --build $(BUILD)
 	@node bench/proxy/run.mjs --build $(BUILD)
 
@@ -148,9 +152,9 @@ FUZZ_TEST_SECONDS ?= 5
 FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 fuzz-build: deps
 	@bash scripts/install-deps.sh --fuzz
-	@[ -f $(FUZZ_BUILD)/Makefile ] || CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DTOLLGATE_FUZZ=ON \
+	@$(call configured,$(FUZZ_BUILD)) || CXX=clang++ cmake $(GENERATOR) -S . -B $(FUZZ_BUILD) -DTOLLGATE_FUZZ=ON $(UNITY) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$(FUZZ_FLAGS)" >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target tollgate_fuzzers $(QUIET_MAKE)
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target tollgate_fuzzers
 
 fuzz: fuzz-build
 	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build: compilers, Boost.Beast, JSON, SQLite, OpenSSL, libpq, jemalloc (the server's malloc),
+# Build: compilers, CMake and Ninja, Boost.Beast, JSON, SQLite, OpenSSL, libpq, jemalloc (the server's malloc),
 # GoogleTest. SDK: Emscripten (and the acorn module its optimizer loads). Node.js >= 18 runs Jest
 # and the SDK build. Tests: faketime starts a server with its wall clock at a chosen instant
 # (runtime-token expiry); Chromium runs the example pages headless (through the playwright-core
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 # transaction pooling mode; openssl makes the test cluster's TLS certificate; the sqlite3 shell
 # seeds a test database directly.
 PACKAGES=(
-  g++ make cmake pkg-config
+  g++ make cmake ninja-build pkg-config
   libboost1.81-dev nlohmann-json3-dev libsqlite3-dev libssl-dev libpq-dev libjemalloc-dev postgresql
   libgtest-dev libgmock-dev
   faketime chromium pgbouncer openssl sqlite3

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "server/input/fields.h"
+
 namespace tollgate::server {
 
 // Public list prices at the time of writing; owners whose contracts differ override the file.
@@ -26,17 +28,13 @@ const std::string_view kDefaultCatalog = R"json({
 
 namespace {
 
-Error invalid(std::string message, std::string param) {
-  return fail(ErrorCode::kInvalidArgument, std::move(message), std::move(param));
-}
-
 Result<int64_t> price_field(const nlohmann::json& entry, const std::string& where,
                             const char* name) {
   std::string param = where + "." + name;
   auto field = entry.find(name);
   if (field == entry.end() || !field->is_number_integer() || field->get<int64_t>() < 0 ||
       field->get<int64_t>() > kPricePerMillionMicrosMax) {
-    return invalid("'" + param + "' must be an integer from 0 to " +
+    return invalid_field("'" + param + "' must be an integer from 0 to " +
                        std::to_string(kPricePerMillionMicrosMax),
                    param);
   }
@@ -47,24 +45,24 @@ Result<int64_t> price_field(const nlohmann::json& entry, const std::string& wher
 
 Result<PricingCatalog> PricingCatalog::parse(std::string_view json_text) {
   if (json_text.size() > kPricingCatalogBytesMax) {
-    return invalid("the pricing catalog is larger than 1 MiB", "pricing");
+    return invalid_field("the pricing catalog is larger than 1 MiB", "pricing");
   }
   nlohmann::json doc = nlohmann::json::parse(json_text, nullptr, false);
   if (doc.is_discarded() || !doc.is_object() || !doc.contains("models") ||
       !doc["models"].is_object()) {
-    return invalid("the pricing catalog must be a JSON object with a 'models' object", "models");
+    return invalid_field("the pricing catalog must be a JSON object with a 'models' object", "models");
   }
   if (doc["models"].size() > kPricingCatalogModelsMax) {
-    return invalid("the pricing catalog lists more than 10,000 models", "models");
+    return invalid_field("the pricing catalog lists more than 10,000 models", "models");
   }
   PricingCatalog catalog;
   for (const auto& [name, entry] : doc["models"].items()) {
     std::string where = "models." + name;
     size_t slash = name.find('/');
     if (slash == std::string::npos || slash == 0 || slash + 1 == name.size()) {
-      return invalid("'" + where + "' must be named 'provider/model' or 'provider/*'", where);
+      return invalid_field("'" + where + "' must be named 'provider/model' or 'provider/*'", where);
     }
-    if (!entry.is_object()) return invalid("'" + where + "' must be an object", where);
+    if (!entry.is_object()) return invalid_field("'" + where + "' must be an object", where);
     auto input = price_field(entry, where, "inputPerMillionMicros");
     if (!input) return input.error();
     auto output = price_field(entry, where, "outputPerMillionMicros");

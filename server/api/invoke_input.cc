@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "server/input/fields.h"
 #include "tollgate/core/bytes.h"
 #include "tollgate/core/json_read.h"
 
@@ -10,11 +11,7 @@ namespace {
 
 using json = nlohmann::json;
 
-Error invalid(std::string message, std::string field) {
-  return fail(ErrorCode::kInvalidArgument, std::move(message), std::move(field));
-}
-
-Error not_ours() { return invalid("'continuation' is not one this server made", "continuation"); }
+Error not_ours() { return invalid_field("'continuation' is not one this server made", "continuation"); }
 
 std::string continuation_binding(const token::RuntimeClaims& claims, std::string_view slug) {
   std::string binding = "continuation/";
@@ -88,17 +85,17 @@ Result<void> follow_up(const json& body, const SecretBox& secrets,
                        const token::RuntimeClaims& claims, const Operation& op,
                        Conversation& conversation) {
   if (body.contains("input")) {
-    return invalid("a follow-up sends 'continuation' and 'toolResults', not 'input'", "input");
+    return invalid_field("a follow-up sends 'continuation' and 'toolResults', not 'input'", "input");
   }
   auto field =
       json_read::need_string(body, "continuation", json_read::Path(), kContinuationBytesMax);
   if (!field) {
-    return invalid("'continuation' must be the string a tool-calling answer returned",
+    return invalid_field("'continuation' must be the string a tool-calling answer returned",
                    "continuation");
   }
   auto opened = secrets.open(field.value(), continuation_binding(claims, op.slug));
   if (!opened) {
-    return invalid("'continuation' does not belong to this session and feature, or was altered",
+    return invalid_field("'continuation' does not belong to this session and feature, or was altered",
                    "continuation");
   }
   auto doc = json_read::parse(opened.value(), kContinuationDepthMax);
@@ -108,7 +105,7 @@ Result<void> follow_up(const json& body, const SecretBox& secrets,
   auto& [messages, step] = earlier.value();
   if (messages.empty() || messages.back().tool_calls.empty()) return not_ours();
   if (step >= kToolStepsMax) {
-    return invalid("this conversation reached the limit of " + std::to_string(kToolStepsMax) +
+    return invalid_field("this conversation reached the limit of " + std::to_string(kToolStepsMax) +
                        " tool steps",
                    "continuation");
   }
@@ -122,7 +119,7 @@ Result<void> follow_up(const json& body, const SecretBox& secrets,
 
 Result<void> first_turn(const json& body, const Operation& op, Conversation& conversation) {
   if (body.contains("toolResults")) {
-    return invalid("'toolResults' needs the 'continuation' it answers", "toolResults");
+    return invalid_field("'toolResults' needs the 'continuation' it answers", "toolResults");
   }
   auto values = input_variables(body, op);
   if (!values) return values.error();

@@ -2,6 +2,7 @@
 // (secret key). A key is sealed (AES-256-GCM) before it reaches the store and never leaves the
 // server again: responses show only its last four characters.
 #include "server/ai/http_client.h"
+#include "server/input/fields.h"
 #include "server/ai/http_provider.h"
 #include "server/api/api.h"
 #include "server/api/input.h"
@@ -18,10 +19,6 @@ constexpr size_t kProviderKeyBytesMax = 4096;
 constexpr size_t kBaseUrlBytesMax = 2048;
 constexpr size_t kKeyHintChars = 4;
 
-Error invalid(std::string message, std::string field) {
-  return fail(ErrorCode::kInvalidArgument, std::move(message), std::move(field));
-}
-
 Result<std::string> provider_name(const PathParams& params) {
   auto found = params.find("name");
   std::string name = found == params.end() ? "" : found->second;
@@ -31,9 +28,9 @@ Result<std::string> provider_name(const PathParams& params) {
     ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '_' || c == '-'));
   }
   if (!ok) {
-    return invalid("a provider name is 1-32 of a-z, 0-9, '_' and '-', e.g. 'openai'", "name");
+    return invalid_field("a provider name is 1-32 of a-z, 0-9, '_' and '-', e.g. 'openai'", "name");
   }
-  if (name == "demo") return invalid("the demo provider needs no key", "name");
+  if (name == "demo") return invalid_field("the demo provider needs no key", "name");
   return name;
 }
 
@@ -41,16 +38,16 @@ Result<std::string> provider_name(const PathParams& params) {
 // a pasted newline or quote from ever reaching an Authorization header.
 Result<std::string> api_key_field(const json& body) {
   auto field = body.find("apiKey");
-  if (field == body.end() || field->is_null()) return invalid("'apiKey' is required", "apiKey");
-  if (!field->is_string()) return invalid("'apiKey' must be a string", "apiKey");
+  if (field == body.end() || field->is_null()) return invalid_field("'apiKey' is required", "apiKey");
+  if (!field->is_string()) return invalid_field("'apiKey' must be a string", "apiKey");
   const auto& key = field->get_ref<const std::string&>();
   if (key.empty() || key.size() > kProviderKeyBytesMax) {
-    return invalid("'apiKey' must be 1-" + std::to_string(kProviderKeyBytesMax) + " bytes",
+    return invalid_field("'apiKey' must be 1-" + std::to_string(kProviderKeyBytesMax) + " bytes",
                    "apiKey");
   }
   for (char c : key) {
     if (c <= ' ' || c > '~') {
-      return invalid("'apiKey' must be printable ASCII without spaces", "apiKey");
+      return invalid_field("'apiKey' must be printable ASCII without spaces", "apiKey");
     }
   }
   return key;
@@ -62,15 +59,15 @@ Result<std::string> api_key_field(const json& body) {
 Result<std::string> base_url_field(const json& body, const OutboundGuard& guard) {
   auto field = body.find("baseUrl");
   if (field == body.end() || field->is_null()) return std::string();
-  if (!field->is_string()) return invalid("'baseUrl' must be a string", "baseUrl");
+  if (!field->is_string()) return invalid_field("'baseUrl' must be a string", "baseUrl");
   std::string url = field->get<std::string>();
   if (auto checked = check_text(url, "baseUrl", kBaseUrlBytesMax); !checked) return checked.error();
   while (!url.empty() && url.back() == '/') url.pop_back();
   if (url.find('?') != std::string::npos) {
-    return invalid("'baseUrl' must not have a query string", "baseUrl");
+    return invalid_field("'baseUrl' must not have a query string", "baseUrl");
   }
   if (auto allowed = guard.check_url(url); !allowed) {
-    return invalid("'baseUrl': " + allowed.error().message, "baseUrl");
+    return invalid_field("'baseUrl': " + allowed.error().message, "baseUrl");
   }
   return url;
 }
@@ -124,7 +121,7 @@ void add_provider_routes(Router& router, ApiContext& api) {
         // Checked now, not at the first invoke: a provider Tollgate has no address for
         // would make every call of its features fail.
         if (base_url.value().empty() && default_base_url(name.value()).empty()) {
-          return invalid("Tollgate has no default address for provider '" + name.value() +
+          return invalid_field("Tollgate has no default address for provider '" + name.value() +
                              "'; 'baseUrl' is required",
                          "baseUrl");
         }

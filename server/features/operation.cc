@@ -21,10 +21,6 @@ namespace {
 
 constexpr double kTemperatureMax = 2.0;
 
-Error invalid(std::string message, std::string field) {
-  return fail(ErrorCode::kInvalidArgument, std::move(message), std::move(field));
-}
-
 std::string in_quotes(std::string_view name) {
   std::string out = "'";
   out += name;
@@ -49,7 +45,7 @@ Result<std::string> slug_of(const json& definition) {
   const std::string& text = slug.value();
   for (size_t i = 0; i < text.size(); ++i) {
     if (!is_slug_char(text[i], i == 0)) {
-      return invalid("'slug' must be lowercase letters, digits, '_' and '-', starting with a "
+      return invalid_field("'slug' must be lowercase letters, digits, '_' and '-', starting with a "
                      "letter or digit",
                      "slug");
     }
@@ -61,14 +57,14 @@ Result<std::string> slug_of(const json& definition) {
 Result<std::string> prompt_text(const json& definition, std::string_view name) {
   auto field = definition.find(name);
   if (field == definition.end() || field->is_null()) return std::string();
-  if (!field->is_string()) return invalid(in_quotes(name) + " must be a string", std::string(name));
+  if (!field->is_string()) return invalid_field(in_quotes(name) + " must be a string", std::string(name));
   const auto& text = field->get_ref<const std::string&>();
   if (text.size() > kSystemPromptBytesMax) {
-    return invalid(in_quotes(name) + " must be at most " + std::to_string(kSystemPromptBytesMax) +
+    return invalid_field(in_quotes(name) + " must be at most " + std::to_string(kSystemPromptBytesMax) +
                        " bytes",
                    std::string(name));
   }
-  if (!is_valid_utf8(text)) return invalid(in_quotes(name) + " must be valid UTF-8", std::string(name));
+  if (!is_valid_utf8(text)) return invalid_field(in_quotes(name) + " must be valid UTF-8", std::string(name));
   return text;
 }
 
@@ -86,7 +82,7 @@ Result<std::pair<std::string, std::string>> model_ref(const json& definition,
     provider_ok = is_slug_char(provider[i], i == 0);
   }
   if (!provider_ok || name.empty() || name.find(' ') != std::string::npos) {
-    return invalid(in_quotes(field) +
+    return invalid_field(in_quotes(field) +
                        " must be 'provider/model', e.g. 'openai/gpt-4o-mini' or 'demo/echo'",
                    std::string(field));
   }
@@ -116,7 +112,7 @@ Result<std::optional<int64_t>> optional_limit(const json& definition, std::strin
 }
 
 Result<json> schema_field(const json& value, const std::string& field) {
-  if (!value.is_object()) return invalid(in_quotes(field) + " must be a JSON Schema object", field);
+  if (!value.is_object()) return invalid_field(in_quotes(field) + " must be a JSON Schema object", field);
   auto compiled = structured::JsonSchema::compile(value, field);
   if (!compiled) return compiled.error();
   return value;
@@ -126,14 +122,14 @@ Result<std::vector<ToolDefinition>> parse_tools(const json& definition) {
   std::vector<ToolDefinition> tools;
   auto field = definition.find("tools");
   if (field == definition.end() || field->is_null()) return tools;
-  if (!field->is_array()) return invalid("'tools' must be an array", "tools");
+  if (!field->is_array()) return invalid_field("'tools' must be an array", "tools");
   if (field->size() > kToolsMax) {
-    return invalid("'tools' may list at most " + std::to_string(kToolsMax) + " tools", "tools");
+    return invalid_field("'tools' may list at most " + std::to_string(kToolsMax) + " tools", "tools");
   }
   for (size_t i = 0; i < field->size(); ++i) {
     const json& tool = (*field)[i];
     std::string where = "tools[" + std::to_string(i) + "]";
-    if (!tool.is_object()) return invalid(in_quotes(where) + " must be an object", where);
+    if (!tool.is_object()) return invalid_field(in_quotes(where) + " must be an object", where);
     if (auto known = only_fields(tool, {"name", "description", "parameters"}); !known)
       return scoped(known.error(), where);
     auto name = string_field(tool, "name", kToolNameBytesMax);
@@ -141,11 +137,11 @@ Result<std::vector<ToolDefinition>> parse_tools(const json& definition) {
     for (char c : name.value()) {
       bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                 c == '_' || c == '-';
-      if (!ok) return invalid("a tool name may hold only letters, digits, '_' and '-'", where + ".name");
+      if (!ok) return invalid_field("a tool name may hold only letters, digits, '_' and '-'", where + ".name");
     }
     for (const ToolDefinition& earlier : tools) {
       if (earlier.name == name.value())
-        return invalid("tool '" + name.value() + "' is listed twice", where + ".name");
+        return invalid_field("tool '" + name.value() + "' is listed twice", where + ".name");
     }
     auto description = optional_string_field(tool, "description", kToolDescriptionBytesMax);
     if (!description) return scoped(description.error(), where);
@@ -161,7 +157,7 @@ Result<FeaturePricing> parse_price(const json& definition) {
   FeaturePricing price;
   auto field = definition.find("price");
   if (field == definition.end() || field->is_null()) return price;
-  if (!field->is_object()) return invalid("'price' must be an object", "price");
+  if (!field->is_object()) return invalid_field("'price' must be an object", "price");
   if (auto known = only_fields(*field, {"type", "credits", "markupBasisPoints", "microsPerCredit"}); !known)
     return scoped(known.error(), "price");
   auto type = string_field(*field, "type", 16);
@@ -169,7 +165,7 @@ Result<FeaturePricing> parse_price(const json& definition) {
   if (type.value() == "fixed") {
     for (const char* name : {"markupBasisPoints", "microsPerCredit"}) {
       if (field->contains(name))
-        return invalid(std::string("a fixed price has no '") + name + "'",
+        return invalid_field(std::string("a fixed price has no '") + name + "'",
                        std::string("price.") + name);
     }
     auto credits = int_field(*field, "credits", 0, kFeatureCreditsMax);
@@ -177,7 +173,7 @@ Result<FeaturePricing> parse_price(const json& definition) {
     price.credits = credits.value();
   } else if (type.value() == "tokens") {
     if (field->contains("credits"))
-      return invalid("a token price has no 'credits'", "price.credits");
+      return invalid_field("a token price has no 'credits'", "price.credits");
     auto markup = int_field(*field, "markupBasisPoints", 0, kFeatureMarkupBasisPointsMax, 10'000);
     if (!markup) return scoped(markup.error(), "price");
     auto micros_per_credit =
@@ -187,7 +183,7 @@ Result<FeaturePricing> parse_price(const json& definition) {
     price.markup_basis_points = markup.value();
     price.micros_per_credit = micros_per_credit.value();
   } else {
-    return invalid("'price.type' must be \"fixed\" or \"tokens\"", "price.type");
+    return invalid_field("'price.type' must be \"fixed\" or \"tokens\"", "price.type");
   }
   return price;
 }
@@ -196,7 +192,7 @@ Result<void> parse_parameters(const json& definition, Operation& op) {
   if (auto t = definition.find("temperature"); t != definition.end() && !t->is_null()) {
     if (!t->is_number() || !std::isfinite(t->get<double>()) || t->get<double>() < 0 ||
         t->get<double>() > kTemperatureMax) {
-      return invalid("'temperature' must be a number from 0 to 2", "temperature");
+      return invalid_field("'temperature' must be a number from 0 to 2", "temperature");
     }
     op.temperature = t->get<double>();
   }
@@ -233,7 +229,7 @@ json nullable(const std::optional<T>& value) {
 }  // namespace
 
 Result<Operation> parse_operation(const json& definition) {
-  if (!definition.is_object()) return invalid("a feature definition must be an object", "body");
+  if (!definition.is_object()) return invalid_field("a feature definition must be an object", "body");
   if (auto known = only_fields(definition, kOperationFields); !known) return known.error();
   Operation op;
   auto slug = slug_of(definition);
@@ -271,7 +267,7 @@ Result<Operation> parse_operation(const json& definition) {
   if (!status) return status.error();
   std::string state = status.value().value_or("active");
   if (state != "active" && state != "paused") {
-    return invalid("'status' must be \"active\" or \"paused\"", "status");
+    return invalid_field("'status' must be \"active\" or \"paused\"", "status");
   }
   op.active = state == "active";
   return op;
@@ -309,7 +305,7 @@ json definition_of(const Operation& op) {
 Result<json> patched_definition(const json& stored, const json& body) {
   if (auto known = only_fields(body, kOperationFields); !known) return known.error();
   if (body.contains("slug") && body["slug"] != stored.value("slug", json())) {
-    return invalid("a feature's 'slug' cannot change; create a new feature instead", "slug");
+    return invalid_field("a feature's 'slug' cannot change; create a new feature instead", "slug");
   }
   bool any = false;
   json merged = stored;
@@ -318,7 +314,7 @@ Result<json> patched_definition(const json& stored, const json& body) {
     merged[name] = value;
     any = true;
   }
-  if (!any) return invalid("nothing to change: send at least one field", "body");
+  if (!any) return invalid_field("nothing to change: send at least one field", "body");
   auto checked = parse_operation(merged);
   if (!checked) return checked.error();
   return definition_of(checked.value());
@@ -327,7 +323,7 @@ Result<json> patched_definition(const json& stored, const json& body) {
 Result<void> check_catalog_prices(const Operation& op, const PricingCatalog& catalog) {
   if (op.price.kind != FeaturePricing::Kind::kTokens) return {};
   auto unpriced = [](const std::string& name, const char* field) {
-    return invalid("'" + std::string(field) + "' is " + name +
+    return invalid_field("'" + std::string(field) + "' is " + name +
                        ", which has no price in the pricing catalog, and a token price needs "
                        "one: use a priced model or a fixed price, or price the model in "
                        "TOLLGATE_PRICING_FILE",

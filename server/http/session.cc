@@ -15,9 +15,9 @@ namespace {
 namespace beast = boost::beast;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
-int64_t steady_ns(Clock::time_point when) {
+int64_t steady_ns(SteadyClock::time_point when) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
 }
 
@@ -79,7 +79,7 @@ Session::Session(tcp::socket&& socket, SessionContext& context)
 Session::~Session() { context_.registry.remove(this); }
 
 void Session::start() {
-  slot_.mark_sheddable(steady_ns(Clock::now()));
+  slot_.mark_sheddable(steady_ns(SteadyClock::now()));
   Admission admission = context_.registry.add(shared_from_this(), &slot_, client_);
   if (admission != Admission::kAdmitted) {
     context_.log.warn("connection_refused",
@@ -113,7 +113,7 @@ void Session::do_read() {
   if (draining_) {
     return close_now();
   }
-  auto now = Clock::now();
+  auto now = SteadyClock::now();
   waiting_since_ = now;
   slot_.mark_sheddable(steady_ns(now));
   reader_.start(now);  // a pipelined request may already be buffered
@@ -121,9 +121,9 @@ void Session::do_read() {
 }
 
 void Session::parse_buffered() {
-  switch (reader_.parse(Clock::now())) {
+  switch (reader_.parse(SteadyClock::now())) {
     case RequestReader::Status::kReady:
-      handled_at_ = Clock::now();
+      handled_at_ = SteadyClock::now();
       return handle(reader_.request());
     case RequestReader::Status::kFailed:
       return reject(reader_.failure());
@@ -135,8 +135,8 @@ void Session::parse_buffered() {
 void Session::read_some() {
   // The timer measures silence (re-armed before every read), the wait for a first byte, and the
   // reader's deadlines, whichever ends first.
-  auto now = Clock::now();
-  Clock::time_point deadline = now + std::chrono::milliseconds(context_.limits.idle_timeout_ms);
+  auto now = SteadyClock::now();
+  SteadyClock::time_point deadline = now + std::chrono::milliseconds(context_.limits.idle_timeout_ms);
   if (!reader_.got_some()) {
     deadline = std::min(
         deadline, waiting_since_ + std::chrono::milliseconds(context_.limits.keepalive_timeout_ms));
@@ -177,7 +177,7 @@ void Session::on_read_timeout() {
   // Waiting for a request that never started: nothing is owed, and nothing is unread.
   if (!reader_.got_some()) return close_now();
   reject(
-      reader_.timed_out(Clock::now(), std::chrono::milliseconds(context_.limits.idle_timeout_ms)));
+      reader_.timed_out(SteadyClock::now(), std::chrono::milliseconds(context_.limits.idle_timeout_ms)));
 }
 
 void Session::handle(const Request& request) {
@@ -232,7 +232,7 @@ void Session::respond(Response response) {
 
 void Session::reject(const ReadFailure& failure) {
   if (!slot_.mark_busy()) return close_now();  // shed meanwhile: nobody waits for the answer
-  handled_at_ = Clock::now();
+  handled_at_ = SteadyClock::now();
   reject_sent_ = true;
   Response response = error_response(fail(code_for(failure.status), failure.message));
   response.keep_alive(false);  // the stream is no longer at a request boundary
@@ -261,7 +261,7 @@ void Session::send(Response response, std::string method, std::optional<std::str
                                              1000));
   }
   response.prepare_payload();
-  auto elapsed = Clock::now() - handled_at_;
+  auto elapsed = SteadyClock::now() - handled_at_;
   // The route template only, never the raw path (user ids are often emails) nor the query
   // string (keys may travel in ?key=); null when no route matched.
   nlohmann::ordered_json line = {
@@ -306,7 +306,7 @@ void Session::close_now() {
 }
 
 void Session::do_close(bool body_unread) {
-  slot_.mark_sheddable(steady_ns(Clock::now()));
+  slot_.mark_sheddable(steady_ns(SteadyClock::now()));
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   if (ec) return;

@@ -202,6 +202,5 @@ Result<bool> SqlStore::replace_setting(std::string_view name, std::string_view e
   return !replaced.value().empty();
 }
 
-#undef TG_LEASE
 
 }  // namespace tollgate::server

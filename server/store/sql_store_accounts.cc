@@ -108,6 +108,5 @@ Result<int64_t> SqlStore::purge_idempotency(int64_t now_ms) {
   return static_cast<int64_t>(rows.value().size());
 }
 
-#undef TG_LEASE
 
 }  // namespace tollgate::server

@@ -178,6 +178,5 @@ Result<LedgerAudit> SqlStore::audit(std::string_view project_id) {
   return audit;
 }
 
-#undef TG_LEASE
 
 }  // namespace tollgate::server

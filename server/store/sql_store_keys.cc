@@ -1,6 +1,7 @@
 // SqlStore: API keys (look-up, listing, rolling), revoking projects, and reading idempotency
 // records. The same SQL on SQLite and PostgreSQL.
 #include "server/store/sql_store.h"
+#include "server/store/sql_store_lease.h"
 
 namespace tollgate::server {
 namespace {
@@ -27,13 +28,6 @@ std::vector<KeyRecord> read_keys(const SqlRows& rows) {
 }
 
 }  // namespace
-
-// Declares `name`, a connection leased for the rest of the enclosing function (or returns the
-// lease's error), as in sql_store.cc.
-#define TG_LEASE(name)                            \
-  auto name##_lease = lease();                    \
-  if (!name##_lease) return name##_lease.error(); \
-  Lease& name = name##_lease.value()
 
 Result<std::optional<KeyRecord>> SqlStore::find_key(std::string_view hash) {
   TG_LEASE(db);
@@ -185,6 +179,5 @@ Result<std::optional<IdempotencyRecord>> SqlStore::find_idempotency(std::string_
       IdempotencyRecord{r.text(0, 0), r.text(0, 1), r.int64(0, 2)});
 }
 
-#undef TG_LEASE
 
 }  // namespace tollgate::server

@@ -1,6 +1,6 @@
 // TG_LEASE(name), for SqlStore's member functions: declares `name`, a connection leased for the
 // rest of the enclosing function, or returns the lease's error. Callers mark it broken when a
-// statement fails, so it is replaced. Each file that includes this #undefs it at its end.
+// statement fails, so it is replaced.
 #pragma once
 
 #define TG_LEASE(name)                            \

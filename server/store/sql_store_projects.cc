@@ -234,6 +234,5 @@ Result<bool> SqlStore::delete_provider(std::string_view project_id, std::string_
   return !rows.value().empty();
 }
 
-#undef TG_LEASE
 
 }  // namespace tollgate::server

@@ -131,7 +131,7 @@ TEST(HttpClientGuard, OneMessageForEveryWayOfNotReachingTheProvider) {
 
 // ---- Against a provider on loopback ------------------------------------------------------------
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 // A provider on 127.0.0.1 served by the test: a thread accepts, one thread a connection reads
@@ -185,7 +185,7 @@ class LoopbackProvider {
     return static_cast<int>(arrivals_.size());
   }
   // When each request arrived, in order.
-  std::vector<Clock::time_point> arrivals() {
+  std::vector<SteadyClock::time_point> arrivals() {
     std::lock_guard lock(mutex_);
     return arrivals_;
   }
@@ -222,7 +222,7 @@ class LoopbackProvider {
       int number = 0;
       {
         std::lock_guard lock(mutex_);
-        arrivals_.push_back(Clock::now());
+        arrivals_.push_back(SteadyClock::now());
         number = static_cast<int>(arrivals_.size());
       }
       Reply reply = script_(number);
@@ -263,7 +263,7 @@ class LoopbackProvider {
   std::condition_variable stopped_;
   bool stopping_ = false;
   int connections_ = 0;
-  std::vector<Clock::time_point> arrivals_;
+  std::vector<SteadyClock::time_point> arrivals_;
   std::vector<std::shared_ptr<tcp::socket>> sockets_;
   std::vector<std::thread> threads_;
 };
@@ -304,11 +304,11 @@ Outcome run_exchange(HttpClient& client, const std::string& url) {
   handlers.on_done = [&done](std::optional<UpstreamFailure> failure) {
     done.set_value(std::move(failure));
   };
-  auto start = Clock::now();
+  auto start = SteadyClock::now();
   auto in_flight = client.post({url, {}, "{}"}, std::move(handlers));
   EXPECT_EQ(future.wait_for(kWait), std::future_status::ready) << url;
   Outcome outcome{future.get(), {}, {}};
-  outcome.elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+  outcome.elapsed = std::chrono::duration_cast<milliseconds>(SteadyClock::now() - start);
   outcome.body = *body;
   return outcome;
 }
@@ -347,8 +347,8 @@ TEST(HttpClientPool, ConcurrentExchangesOpenTheirOwnThenReuseThem) {
   LoopbackProvider provider([&arrived](int n) {
     ++arrived;
     int group_end = ((n - 1) / kGroup + 1) * kGroup;
-    auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (arrived < group_end && Clock::now() < deadline)
+    auto deadline = SteadyClock::now() + std::chrono::seconds(10);
+    while (arrived < group_end && SteadyClock::now() < deadline)
       std::this_thread::sleep_for(milliseconds(2));
     return LoopbackProvider::Reply{answer(200, "{}")};
   });

@@ -6,13 +6,13 @@
 namespace tollgate::server {
 namespace {
 
-constexpr std::string_view kCatalog = R"json({"models": {
+constexpr std::string_view kPrices = R"json({"models": {
   "openai/cheap": {"inputPerMillionMicros": 100000,  "outputPerMillionMicros": 400000},
   "openai/dear":  {"inputPerMillionMicros": 3000000, "outputPerMillionMicros": 200000}
 }})json";
 
-PricingCatalog catalog() {
-  auto parsed = PricingCatalog::parse(kCatalog);
+PricingCatalog prices() {
+  auto parsed = PricingCatalog::parse(kPrices);
   EXPECT_TRUE(parsed) << parsed.error().message;
   return parsed.value();
 }
@@ -47,11 +47,11 @@ TEST(PromptBytes, CountsMessagesFormatAndTools) {
 }
 
 TEST(PriceHold, IsSdkCoresWorstCaseForThePrimary) {
-  const PricingCatalog prices = catalog();
+  const PricingCatalog catalog = prices();
   ModelRequest r = request(std::string(400, 'x'), 1000);
-  auto hold = price_hold(prices, by_tokens(1), {"openai", "cheap"}, std::nullopt, r, false);
+  auto hold = price_hold(catalog, by_tokens(1), {"openai", "cheap"}, std::nullopt, r, false);
   ASSERT_TRUE(hold) << hold.error().message;
-  auto expected = pricing::hold_worst_case({*prices.find("openai", "cheap"), 400, 1, 1000, false});
+  auto expected = pricing::hold_worst_case({*catalog.find("openai", "cheap"), 400, 1, 1000, false});
   ASSERT_TRUE(expected);
   EXPECT_EQ(hold.value().reserved_micros, expected.value().value());
   EXPECT_EQ(hold.value().reserved_credits, expected.value().value());  // a credit per micro
@@ -60,32 +60,32 @@ TEST(PriceHold, IsSdkCoresWorstCaseForThePrimary) {
 }
 
 TEST(PriceHold, TakesTheDearerPricePerTokenOfPrimaryAndFallback) {
-  const PricingCatalog prices = catalog();
+  const PricingCatalog catalog = prices();
   ModelRequest r = request(std::string(4000, 'x'), 1000);
-  auto hold = price_hold(prices, by_tokens(1), {"openai", "cheap"},
+  auto hold = price_hold(catalog, by_tokens(1), {"openai", "cheap"},
                          ModelChoice{"openai", "dear"}, r, false);
   ASSERT_TRUE(hold);
   // Input at the dear model's price, output at the cheap one's: dearer than either alone.
   pricing::ModelPrice worst{money::Micros(3000000), money::Micros(400000)};
   auto expected = pricing::hold_worst_case({worst, 4000, 1, 1000, false});
   EXPECT_EQ(hold.value().reserved_micros, expected.value().value());
-  auto alone = price_hold(prices, by_tokens(1), {"openai", "dear"}, std::nullopt, r, false);
+  auto alone = price_hold(catalog, by_tokens(1), {"openai", "dear"}, std::nullopt, r, false);
   EXPECT_GT(hold.value().reserved_micros, alone.value().reserved_micros);
   // What it charges per token is still the primary's, until a fallback answers.
   EXPECT_EQ(hold.value().price.output_per_million.value(), 400000);
 }
 
 TEST(PriceHold, ARepairCallRaisesTheHold) {
-  const PricingCatalog prices = catalog();
+  const PricingCatalog catalog = prices();
   ModelRequest r = request("x", 100);
-  auto plain = price_hold(prices, by_tokens(1), {"openai", "cheap"}, std::nullopt, r, false);
-  auto repair = price_hold(prices, by_tokens(1), {"openai", "cheap"}, std::nullopt, r, true);
+  auto plain = price_hold(catalog, by_tokens(1), {"openai", "cheap"}, std::nullopt, r, false);
+  auto repair = price_hold(catalog, by_tokens(1), {"openai", "cheap"}, std::nullopt, r, true);
   ASSERT_TRUE(plain && repair);
   EXPECT_GT(repair.value().reserved_micros, 2 * plain.value().reserved_micros);
 }
 
 TEST(PriceHold, AFixedPriceReservesItsCreditsEvenOnAnUnpricedModel) {
-  auto hold = price_hold(catalog(), fixed(7), {"ollama", "llama3"}, std::nullopt,
+  auto hold = price_hold(prices(), fixed(7), {"ollama", "llama3"}, std::nullopt,
                          request("x", 100), false);
   ASSERT_TRUE(hold);
   EXPECT_EQ(hold.value().reserved_credits, 7);
@@ -93,19 +93,19 @@ TEST(PriceHold, AFixedPriceReservesItsCreditsEvenOnAnUnpricedModel) {
 }
 
 TEST(PriceHold, ATokenPriceOnAnUnpricedModelIsRefused) {
-  const PricingCatalog prices = catalog();
+  const PricingCatalog catalog = prices();
   auto primary =
-      price_hold(prices, by_tokens(1), {"openai", "gpt-9"}, std::nullopt, request("x", 1), false);
+      price_hold(catalog, by_tokens(1), {"openai", "gpt-9"}, std::nullopt, request("x", 1), false);
   ASSERT_FALSE(primary);
   EXPECT_EQ(primary.error().code, ErrorCode::kInternal);
-  auto fallback = price_hold(prices, by_tokens(1), {"openai", "cheap"},
+  auto fallback = price_hold(catalog, by_tokens(1), {"openai", "cheap"},
                              ModelChoice{"groq", "unlisted"}, request("x", 1), false);
   ASSERT_FALSE(fallback);
   EXPECT_NE(fallback.error().message.find("fallback"), std::string::npos);
 }
 
 TEST(PriceHold, AnOutputLimitPastSdkCoresBoundIsRefused) {
-  auto hold = price_hold(catalog(), by_tokens(1), {"openai", "dear"}, std::nullopt,
+  auto hold = price_hold(prices(), by_tokens(1), {"openai", "dear"}, std::nullopt,
                          request("x", pricing::kTokensMax + 1), true);
   ASSERT_FALSE(hold);
   EXPECT_FALSE(hold.error().message.empty());

@@ -9,7 +9,7 @@
 namespace tollgate::server {
 namespace {
 
-Router sample_router() {
+Router documented_router() {
   Router router;
   auto ok = [](const Request&) { return json_response(http::status::ok, {{"ok", true}}); };
   router.add(http::verb::get, "/healthz", ok);
@@ -19,7 +19,7 @@ Router sample_router() {
 }
 
 TEST(OpenApi, DocumentListsEveryRouteWithItsPathParameters) {
-  auto document = nlohmann::json::parse(openapi_document(sample_router(), "1.2.3", nlohmann::ordered_json::object()));
+  auto document = nlohmann::json::parse(openapi_document(documented_router(), "1.2.3", nlohmann::ordered_json::object()));
   EXPECT_EQ(document["openapi"], "3.1.0");
   EXPECT_EQ(document["info"]["version"], "1.2.3");
   ASSERT_EQ(document["paths"].size(), 3u);
@@ -37,7 +37,7 @@ TEST(OpenApi, DocumentListsEveryRouteWithItsPathParameters) {
 }
 
 TEST(OpenApi, RouteServesTheDocumentIncludingItself) {
-  Router router = sample_router();
+  Router router = documented_router();
   add_openapi_route(router, "1.2.3", nlohmann::ordered_json::object());
   Response res = router.route(Request{http::verb::get, "/openapi.json", 11});
   ASSERT_EQ(res.result(), http::status::ok);
@@ -48,7 +48,7 @@ TEST(OpenApi, RouteServesTheDocumentIncludingItself) {
 }
 
 TEST(OpenApi, ADescribedResponseNamesItsSchemaAndTheComponentsHoldIt) {
-  Router router = sample_router();
+  Router router = documented_router();
   RouteDoc doc = public_route_doc("Liveness", "Health");
   router.describe(http::verb::get, "/healthz", doc);
   doc.response_schema = "Account";

@@ -10,25 +10,10 @@
 #include <sstream>
 
 #include "server/http/error_response.h"
+#include "tests/support/log_file.h"
 
 namespace tollgate::server {
 namespace {
-
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-
-std::vector<nlohmann::json> lines_of(std::FILE* f) {
-  std::fflush(f);
-  std::rewind(f);
-  std::string text;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, f)) text.append(buffer, n);
-  std::istringstream in(text);
-  std::vector<nlohmann::json> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
-  return lines;
-}
 
 Response with_body(unsigned status, std::string body) {
   Response response{static_cast<http::status>(status), 11};
@@ -77,7 +62,7 @@ TEST(RequestLog, ALargeBodyIsNotScanned) {
 }
 
 TEST(RequestLog, RecordCountsTheRequestAndLogsAtItsStatusLevel) {
-  std::unique_ptr<std::FILE, FileCloser> file(std::tmpfile());
+  LogFile file(std::tmpfile());
   ASSERT_NE(file, nullptr);
   Metrics metrics;
   {
@@ -91,7 +76,7 @@ TEST(RequestLog, RecordCountsTheRequestAndLogsAtItsStatusLevel) {
     record_request(log, nullptr, "GET", "", 404, std::chrono::milliseconds(1),
                    {{"request_id", "req_4"}});
   }
-  auto lines = lines_of(file.get());
+  auto lines = log_lines(file.get());
   ASSERT_EQ(lines.size(), 4u);
   std::vector<std::string> levels;
   for (const auto& line : lines) {

@@ -10,10 +10,10 @@ namespace tollgate::server {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = RequestReader::Clock;
+using ReaderClock = RequestReader::Clock;
 using Status = RequestReader::Status;
 
-const Clock::time_point kStart = Clock::time_point{} + 1000s;
+const ReaderClock::time_point kStart = ReaderClock::time_point{} + 1000s;
 
 // What a connection's bytes came to: the requests read whole, then the failure if any.
 struct Outcome {

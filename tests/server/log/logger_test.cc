@@ -13,27 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/log_file.h"
+
 namespace tollgate::server {
 namespace {
 
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-
-std::vector<nlohmann::json> lines_of(std::FILE* f) {
-  std::fflush(f);
-  std::rewind(f);
-  std::vector<nlohmann::json> lines;
-  char buffer[4096];
-  std::string text;
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, f)) text.append(buffer, n);
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
-  return lines;
-}
-
 TEST(Logger, LineIsTimeLevelEventThenTheFieldsInOrder) {
-  std::unique_ptr<std::FILE, FileCloser> file(std::tmpfile());
+  LogFile file(std::tmpfile());
   ASSERT_NE(file, nullptr);
   {
     Logger log(file.get());
@@ -62,13 +48,13 @@ TEST(Logger, LineIsTimeLevelEventThenTheFieldsInOrder) {
 }
 
 TEST(Logger, FlushWritesEveryEarlierLine) {
-  std::unique_ptr<std::FILE, FileCloser> file(std::tmpfile());
+  LogFile file(std::tmpfile());
   ASSERT_NE(file, nullptr);
   Logger log(file.get());
   log.info("first", {{"n", 1}});
   log.warn("second");
   log.flush();
-  auto lines = lines_of(file.get());
+  auto lines = log_lines(file.get());
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0]["event"], "first");
   EXPECT_EQ(lines[0]["level"], "info");
@@ -79,7 +65,7 @@ TEST(Logger, FlushWritesEveryEarlierLine) {
 }
 
 TEST(Logger, ManyThreadsPastTheQueueBoundLoseNothing) {
-  std::unique_ptr<std::FILE, FileCloser> file(std::tmpfile());
+  LogFile file(std::tmpfile());
   ASSERT_NE(file, nullptr);
   constexpr int kThreads = 4;
   // About 4 × kLogQueueBytesMax in all, so callers must wait for the log thread.
@@ -96,7 +82,7 @@ TEST(Logger, ManyThreadsPastTheQueueBoundLoseNothing) {
     }
     for (auto& thread : threads) thread.join();
   }  // the destructor writes what is still queued
-  auto lines = lines_of(file.get());
+  auto lines = log_lines(file.get());
   ASSERT_EQ(lines.size(), static_cast<size_t>(kThreads * per_thread));
   std::map<int, int> next;  // per thread: the next `i` expected
   for (const auto& line : lines) {

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "tests/support/log_file.h"
 #include "tests/support/temp_files.h"
 
 namespace tollgate::server {
@@ -29,19 +30,6 @@ std::string read_all(const fs::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-
-std::string log_text(std::FILE* f) {
-  std::fflush(f);
-  std::rewind(f);
-  std::string text;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, f)) text.append(buffer, n);
-  return text;
 }
 
 TEST(AppendPrivateFile, CreatesTheFile0600AndAppends) {
@@ -82,7 +70,7 @@ TEST(AppendPrivateFile, RefusesASymlinkAndADirectory) {
 TEST(OneTimeSecrets, WithoutATerminalOnlyThePathLeavesTheFile) {
   TempDir dir;
   fs::path data_dir = dir.path() / "data";  // made by show(), as with PostgreSQL it may be missing
-  std::unique_ptr<std::FILE, FileCloser> out(std::tmpfile());
+  LogFile out(std::tmpfile());
   std::ostringstream err;
   std::string path;
   {
@@ -110,7 +98,7 @@ TEST(OneTimeSecrets, WithoutATerminalOnlyThePathLeavesTheFile) {
 
 TEST(OneTimeSecrets, OnATerminalTheyArePrintedAndNoFileIsWritten) {
   TempDir dir;
-  std::unique_ptr<std::FILE, FileCloser> out(std::tmpfile());
+  LogFile out(std::tmpfile());
   std::ostringstream err;
   std::string path;
   {
@@ -130,7 +118,7 @@ TEST(OneTimeSecrets, AFileThatCannotBeWrittenIsAnError) {
   fs::create_directories(dir.path());
   std::ofstream(dir.path() / "target") << "";
   fs::create_symlink(dir.path() / "target", dir.path() / kOneTimeSecretsFileName);
-  std::unique_ptr<std::FILE, FileCloser> out(std::tmpfile());
+  LogFile out(std::tmpfile());
   std::ostringstream err;
   Logger log(out.get());
   OneTimeSecrets secrets(dir.path().string(), /*terminal=*/false, err, log);
