@@ -28,6 +28,27 @@ Result<Int128> open_hold_credits(const Draft& d, const Account& a) {
   return credits;
 }
 
+struct Posting {
+  std::string kind;
+  int64_t amount = 0;  // signed: what the entry adds to the balance
+  std::string event;
+  std::string reason;
+};
+
+// Posts one entry to `account` and decides with the account after it; `amount` is what the
+// outcome reports (a meter's cost, a credit's amount).
+LedgerDecision post_entry(Draft& d, const Account& account, Posting posting, int64_t amount) {
+  auto after = posted(account, posting.amount, d.now_ms());
+  if (!after) return refusal(after.error());
+  d.add_entry(after.value(), std::move(posting.kind), posting.amount, std::move(posting.event),
+              std::move(posting.reason));
+  d.put_account(after.value());
+  LedgerOutcome outcome;
+  outcome.amount = amount;
+  outcome.account = std::move(after).value();
+  return d.decided(std::move(outcome));
+}
+
 }  // namespace
 
 LedgerDecision decide_one(Draft& d, const MeterCommand& meter) {
@@ -35,23 +56,16 @@ LedgerDecision decide_one(Draft& d, const MeterCommand& meter) {
   const Account* account = sound_account(d, {meter.project_id, meter.user_id}, why);
   if (account == nullptr) return why;
   if (account->balance < meter.cost) {
-    LedgerOutcome outcome = refused(ErrorCode::kInsufficientCredits,
-                                    "insufficient credits: " + meter.event + " costs " +
-                                        std::to_string(meter.cost) + ", balance is " +
-                                        std::to_string(account->balance));
+    LedgerOutcome outcome =
+        refused(ErrorCode::kInsufficientCredits,
+                "insufficient credits: " + meter.event + " costs " + std::to_string(meter.cost) +
+                    ", balance is " + std::to_string(account->balance));
     outcome.account = *account;
     return refusal(std::move(outcome));
   }
   auto debit = money::sub(Credits(0), Credits(meter.cost));
   if (!debit) return refusal(broken("a cost of ", std::to_string(meter.cost), " has no debit"));
-  auto after = posted(*account, debit.value().value(), d.now_ms());
-  if (!after) return refusal(after.error());
-  d.add_entry(after.value(), "debit", debit.value().value(), meter.event);
-  d.put_account(after.value());
-  LedgerOutcome outcome;
-  outcome.amount = meter.cost;
-  outcome.account = std::move(after).value();
-  return d.decided(std::move(outcome));
+  return post_entry(d, *account, {"debit", debit.value().value(), meter.event, ""}, meter.cost);
 }
 
 LedgerDecision decide_one(Draft& d, const CreditCommand& credit) {
@@ -73,14 +87,7 @@ LedgerDecision decide_one(Draft& d, const CreditCommand& credit) {
                           int128_decimal(held.value()) + " credits held by calls in progress";
     return refusal(refused(ErrorCode::kOverflow, std::move(message), "amount"));
   }
-  auto after = posted(*account, credit.amount, d.now_ms());
-  if (!after) return refusal(after.error());
-  d.add_entry(after.value(), credit.kind, credit.amount, "", credit.reason);
-  d.put_account(after.value());
-  LedgerOutcome outcome;
-  outcome.amount = credit.amount;
-  outcome.account = std::move(after).value();
-  return d.decided(std::move(outcome));
+  return post_entry(d, *account, {credit.kind, credit.amount, "", credit.reason}, credit.amount);
 }
 
 LedgerDecision decide_one(Draft& d, const UpdateAccountCommand& update) {
@@ -145,16 +152,16 @@ bool roll_period(int64_t& period_start_ms, int64_t& period_spent_micros, int64_t
 
 std::optional<PendingEntry> starting_grant(const AccountKey& account, int64_t starting_credits) {
   if (starting_credits <= 0) return std::nullopt;
-  return PendingEntry{account, "grant", starting_credits, starting_credits, "", "starting credits",
-                      "", kNoCommand};
+  return PendingEntry{
+      account, "grant", starting_credits, starting_credits, "", "starting credits", "", kNoCommand};
 }
 
 std::optional<Error> idempotency_mismatch(std::string_view stored_hash, const Idempotency& key) {
   if (stored_hash == key.request_hash) return std::nullopt;
-  return fail(ErrorCode::kConflict,
-              "Idempotency-Key '" + key.key +
-                  "' was already used with a different request; use a new key",
-              "Idempotency-Key");
+  return fail(
+      ErrorCode::kConflict,
+      "Idempotency-Key '" + key.key + "' was already used with a different request; use a new key",
+      "Idempotency-Key");
 }
 
 }  // namespace tollgate::server

@@ -1,5 +1,5 @@
 // A log destination for tests: an anonymous temporary file that a Logger writes to, read back
-// whole or as one JSON object per line.
+// whole or as one JSON object per line; CapturedLog pairs it with its Logger.
 #pragma once
 
 #include <cstdio>
@@ -8,6 +8,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "server/log/logger.h"
 
 namespace tollgate::server {
 
@@ -33,5 +35,16 @@ inline std::vector<nlohmann::json> log_lines(std::FILE* f) {
   for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
   return lines;
 }
+
+// A Logger writing to a temporary file, read back after flush().
+struct CapturedLog {
+  LogFile file{std::tmpfile()};
+  std::unique_ptr<Logger> log = std::make_unique<Logger>(file.get());
+  ~CapturedLog() { log.reset(); }
+  std::string text() {
+    log->flush();
+    return log_text(file.get());
+  }
+};
 
 }  // namespace tollgate::server

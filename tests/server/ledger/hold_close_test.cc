@@ -14,6 +14,7 @@
 
 #include "server/store/store.h"
 #include "tests/support/forwarding_store.h"
+#include "tests/support/log_file.h"
 
 namespace tollgate::server {
 namespace {
@@ -59,9 +60,6 @@ class HoldCloseTest : public ::testing::Test {
     ASSERT_TRUE(opened.ok()) << opened.error().message;
     sqlite_ = std::move(opened).value();
     flaky_ = std::make_unique<FlakyCloseStore>(*sqlite_, failures);
-    log_file_ = std::tmpfile();
-    ASSERT_NE(log_file_, nullptr);
-    log_ = std::make_unique<Logger>(log_file_);
     writer_ = std::make_unique<LedgerWriter>(*flaky_, 1, nullptr, [] { return kNow; });
     Project project;
     project.id = "proj_close";
@@ -79,7 +77,6 @@ class HoldCloseTest : public ::testing::Test {
     for (std::thread& thread : threads_) thread.join();
     writer_.reset();
     log_.reset();
-    if (log_file_) std::fclose(log_file_);
     if (sqlite_) {
       auto audit = sqlite_->audit("proj_close");
       ASSERT_TRUE(audit.ok());
@@ -103,20 +100,12 @@ class HoldCloseTest : public ::testing::Test {
   Result<LedgerOutcome> close(LedgerCommand command) {
     std::promise<Result<LedgerOutcome>> promise;
     close_hold(
-        *writer_, std::move(command), recording_timer(), log_.get(),
+        *writer_, std::move(command), recording_timer(), log_->log.get(),
         [&promise](Result<LedgerOutcome> outcome) { promise.set_value(std::move(outcome)); });
     return promise.get_future().get();
   }
 
-  std::string logged() {
-    log_->flush();
-    std::fflush(log_file_);
-    std::rewind(log_file_);
-    std::string text;
-    char buffer[4096];
-    while (size_t got = std::fread(buffer, 1, sizeof buffer, log_file_)) text.append(buffer, got);
-    return text;
-  }
+  std::string logged() { return log_->text(); }
 
   static size_t count(const std::string& text, const std::string& what) {
     size_t n = 0;
@@ -132,8 +121,7 @@ class HoldCloseTest : public ::testing::Test {
                                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
   std::unique_ptr<Store> sqlite_;
   std::unique_ptr<FlakyCloseStore> flaky_;
-  std::FILE* log_file_ = nullptr;
-  std::unique_ptr<Logger> log_;
+  std::unique_ptr<CapturedLog> log_ = std::make_unique<CapturedLog>();
   std::unique_ptr<LedgerWriter> writer_;
   std::mutex mutex_;
   std::vector<std::chrono::milliseconds> delays_;

@@ -21,6 +21,7 @@
 #include "server/log/logger.h"
 #include "server/store/pg_connection.h"
 #include "server/store/store.h"
+#include "tests/support/log_file.h"
 #include "tests/support/pg_cluster.h"
 
 namespace tollgate::server {
@@ -1313,25 +1314,6 @@ TYPED_TEST(LedgerTest, HostileUserIdsAreJustText) {
 }
 
 // ---- The ledger writer never dies ------------------------------------------------------------
-
-// Lines written to a temporary file by a Logger, read back after flush().
-struct CapturedLog {
-  std::FILE* file = std::tmpfile();
-  std::unique_ptr<Logger> log = std::make_unique<Logger>(file);
-  ~CapturedLog() {
-    log.reset();
-    std::fclose(file);
-  }
-  std::string text() {
-    log->flush();
-    std::fflush(file);
-    std::rewind(file);
-    std::string all;
-    char buffer[4096];
-    while (size_t n = std::fread(buffer, 1, sizeof buffer, file)) all.append(buffer, n);
-    return all;
-  }
-};
 
 // An exception inside a batch (here from the injected clock) fails that batch closed with 503,
 // is logged at error, and the writer goes on. A caller's `decided` that throws is logged and
