@@ -166,6 +166,22 @@ function json(port, method, pathname, key, body) {
   });
 }
 
+// Portkey takes its port as a flag and cannot report one it chose. This picks one below the
+// kernel's ephemeral range (32768 up), so no outbound connection of an earlier round holds it,
+// and that nothing listens on now.
+async function freePort() {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = 10000 + Math.floor(Math.random() * 22000);
+    const free = await new Promise((resolve) => {
+      const probe = http.createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port for the Portkey gateway in 20 tries');
+}
+
 // The provider stand-in and the relay print {"port":N} once they listen.
 const portLine = (out) => {
   const m = /\{"port":(\d+)\}/.exec(out);
@@ -180,7 +196,7 @@ async function scenario(delayMs) {
     ready: (out) => { const m = /"event":"listening".*?"port":(\d+)/.exec(out); return m ? { port: Number(m[1]) } : null; },
   });
   const relay = await start(path.join(BUILD, 'bin', 'bench_relay'), [String(upstream.port)], { ready: portLine });
-  const portkeyPort = 20000 + Math.floor(Math.random() * 20000);
+  const portkeyPort = await freePort();
   const portkey = await start(process.execPath, [path.join(root, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js'), `--port=${portkeyPort}`, '--headless'], {
     env: { NODE_ENV: 'production' }, ready: (out) => (/Ready for connections/.test(out) ? { port: portkeyPort } : null),
   });
