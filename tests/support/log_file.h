@@ -39,8 +39,7 @@ inline std::vector<nlohmann::json> log_lines(std::FILE* f) {
 // A Logger writing to a temporary file, read back after flush().
 struct CapturedLog {
   LogFile file{std::tmpfile()};
-  std::unique_ptr<Logger> log = std::make_unique<Logger>(file.get());
-  ~CapturedLog() { log.reset(); }
+  std::unique_ptr<Logger> log = std::make_unique<Logger>(file.get());  // destroyed before `file`
   std::string text() {
     log->flush();
     return log_text(file.get());
