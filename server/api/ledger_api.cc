@@ -249,7 +249,7 @@ void add_account_routes(Router& router, ApiContext& api) {
         }
         submit(api,
                CreditCommand{call.caller->project.id, user.value(), kind, call.integer("amount"),
-                             reason.value_or("")},
+                             reason.value_or(""), std::nullopt},
                call.idempotency, render_account_outcome, reply);
       });
 

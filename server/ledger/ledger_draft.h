@@ -2,6 +2,8 @@
 // of the book; the helpers build refusals and kInternal errors. Not for use outside the rules.
 #pragma once
 
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -59,13 +61,31 @@ inline LedgerDecision read_failure(const Error& error) {
   return decision;
 }
 
-// `account` after an entry of `amount` at `now_ms`; kInternal when its balance would leave int64.
-inline Result<Account> posted(Account account, int64_t amount, int64_t now_ms) {
+inline int64_t& pool_of(Account& account, Pool pool) {
+  return pool == Pool::kAllowance ? account.allowance : account.purchased;
+}
+
+// `account` after an entry of `amount` to `pool` at `now_ms`; kInternal when the pool or the
+// balance would leave int64.
+inline Result<Account> posted(Account account, Pool pool, int64_t amount, int64_t now_ms) {
+  auto in_pool = money::add(Credits(pool_of(account, pool)), Credits(amount));
   auto balance = money::add(Credits(account.balance), Credits(amount));
-  if (!balance) return broken("the balance of ", name_of(account), " would leave int64");
+  if (!in_pool || !balance)
+    return broken("the balance of ", name_of(account), " would leave int64");
+  pool_of(account, pool) = in_pool.value().value();
   account.balance = balance.value().value();
   account.updated_at_ms = now_ms;
   return account;
+}
+
+// How a spend of `credits` splits between the pools: the allowance first.
+struct Split {
+  int64_t allowance = 0;
+  int64_t purchased = 0;
+};
+inline Split spend_split(const Account& account, int64_t credits) {
+  int64_t from_allowance = std::min(credits, account.allowance);
+  return {from_allowance, credits - from_allowance};
 }
 
 // `value` + `delta` micros; kInternal naming `what` when the sum leaves int64.
@@ -123,13 +143,30 @@ class Draft {
     std::string id = hold.hold.id;
     change_.holds.insert_or_assign(std::move(id), std::move(hold));
   }
-  // An entry of `amount` that took `after` to its balance.
-  void add_entry(const Account& after, std::string kind, int64_t amount, std::string event = {},
-                 std::string reason = {}, std::string hold_id = {}) {
-    change_.entries.push_back({{after.project_id, after.user_id}, std::move(kind), amount,
-                               after.balance, std::move(event), std::move(reason),
-                               std::move(hold_id), context_.command});
+  // An entry of `amount` to `pool` that took `after` to its balance.
+  void add_entry(const Account& after, Pool pool, std::string kind, int64_t amount,
+                 std::string event = {}, std::string reason = {}, std::string hold_id = {}) {
+    change_.entries.push_back({{after.project_id, after.user_id},
+                               std::move(kind),
+                               pool,
+                               amount,
+                               after.balance,
+                               std::move(event),
+                               std::move(reason),
+                               std::move(hold_id),
+                               context_.command});
   }
+
+  // A mark's value: set earlier in this batch, or as stored (nullopt: not set).
+  Result<std::optional<int64_t>> mark(const MarkKey& key) const {
+    if (auto changed = change_.marks.find(key); changed != change_.marks.end())
+      return std::optional<int64_t>(changed->second);
+    if (auto held = book_.marks.find(key); held != book_.marks.end())
+      return std::optional<int64_t>(held->second);
+    if (!context_.stored.mark) return broken("the stored marks cannot be read");
+    return context_.stored.mark(key);
+  }
+  void put_mark(const MarkKey& key, int64_t value) { change_.marks.insert_or_assign(key, value); }
   void take_expired() { change_.takes_expired = true; }
 
   // `outcome` with the change, once the change passes check_change(); kInternal otherwise.
@@ -172,5 +209,7 @@ LedgerDecision decide_one(Draft& d, const ReserveCommand& reserve);
 LedgerDecision decide_one(Draft& d, const SettleCommand& settle);
 LedgerDecision decide_one(Draft& d, const ReleaseCommand& release);
 LedgerDecision decide_one(Draft& d, const ExpireHoldsCommand& expire);
+LedgerDecision decide_one(Draft& d, const AllowanceCommand& allowance);
+LedgerDecision decide_one(Draft& d, const ClawbackCommand& clawback);
 
 }  // namespace tollgate::server::ledger_draft

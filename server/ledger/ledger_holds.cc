@@ -1,5 +1,6 @@
 // The ledger's rules for holds (ledger_rules.h): reserve across every budget level at once,
 // settle, release and expire.
+#include <algorithm>
 #include <optional>
 #include <tuple>
 #include <utility>
@@ -54,8 +55,14 @@ Result<LedgerOutcome> close_hold(Draft& d, const HoldState& open, const HoldClos
       close.micros > hold.micros) {
     return broken("a close of hold ", hold.id, " charges more than it reserved");
   }
-  int64_t returned = hold.credits - close.credits;  // within [0, credits]: no overflow
-  auto after = posted(*account, returned, d.now_ms());
+  // The charge is taken from the allowance first, as the reservation was; the rest goes back
+  // to the pools it came from. All within [0, credits]: no overflow.
+  int64_t from_allowance = std::min(hold.allowance_credits, hold.credits);
+  int64_t charged_allowance = std::min(close.credits, from_allowance);
+  int64_t back_allowance = from_allowance - charged_allowance;
+  int64_t back_purchased = (hold.credits - close.credits) - back_allowance;
+  auto after = posted(*account, Pool::kAllowance, back_allowance, d.now_ms());
+  if (after) after = posted(after.value(), Pool::kPurchased, back_purchased, d.now_ms());
   if (!after) return after.error();
   Account& a = after.value();
   auto account_held = micros_plus(a.held_micros, -hold.micros, "the account's held micros");
@@ -82,7 +89,15 @@ Result<LedgerOutcome> close_hold(Draft& d, const HoldState& open, const HoldClos
   outcome.account = a;
   outcome.amount = close.credits;
   outcome.hold_id = hold.id;
-  d.add_entry(a, close.entry_kind, returned, "", close.reason, hold.id);
+  if (back_allowance > 0) {
+    Account at_allowance = a;  // the balance after the first of the two entries
+    at_allowance.balance -= back_purchased;
+    d.add_entry(at_allowance, Pool::kAllowance, close.entry_kind, back_allowance, "", close.reason,
+                hold.id);
+  }
+  if (back_purchased > 0 || back_allowance == 0) {
+    d.add_entry(a, Pool::kPurchased, close.entry_kind, back_purchased, "", close.reason, hold.id);
+  }
   d.put_account(a);
   d.put_spend(hold.project_id, spend);
   d.put_hold(std::move(closed));
@@ -127,8 +142,8 @@ LedgerDecision decide_one(Draft& d, const ReserveCommand& reserve) {
                            "a hold reserves non-negative amounts for a positive time", "hold"));
   }
   if (d.hold(reserve.hold_id) != nullptr) {
-    return refusal(refused(ErrorCode::kConflict, "hold " + reserve.hold_id + " already exists",
-                           "hold"));
+    return refusal(
+        refused(ErrorCode::kConflict, "hold " + reserve.hold_id + " already exists", "hold"));
   }
   const Account& a = *account;
   const ProjectSpend& project = d.spend(reserve.project_id);
@@ -148,10 +163,10 @@ LedgerDecision decide_one(Draft& d, const ReserveCommand& reserve) {
     }
   }
   if (a.balance < reserve.credits) {
-    outcome.error = fail(ErrorCode::kInsufficientCredits,
-                         "insufficient credits: the call may cost " +
-                             std::to_string(reserve.credits) + ", balance is " +
-                             std::to_string(a.balance));
+    outcome.error =
+        fail(ErrorCode::kInsufficientCredits, "insufficient credits: the call may cost " +
+                                                  std::to_string(reserve.credits) +
+                                                  ", balance is " + std::to_string(a.balance));
     return refusal(std::move(outcome));
   }
   // Spent plus held micros only grow here (settling moves held micros to spent ones), so
@@ -184,7 +199,10 @@ LedgerDecision decide_one(Draft& d, const ReserveCommand& reserve) {
         fail(ErrorCode::kOverflow, "the hold's expiry is past the largest time", "hold");
     return refusal(std::move(outcome));
   }
-  auto after = posted(a, -reserve.credits, d.now_ms());  // credits >= 0: the negation fits
+  Split split = spend_split(a, reserve.credits);  // within [0, credits]: the negations fit
+  auto after = posted(a, Pool::kAllowance, -split.allowance, d.now_ms());
+  Result<Account> at_allowance = after;
+  if (after) after = posted(after.value(), Pool::kPurchased, -split.purchased, d.now_ms());
   if (!after) return refusal(after.error());
   auto account_held = micros_plus(a.held_micros, reserve.micros, "the account's held micros");
   auto project_held = micros_plus(project.held_micros, reserve.micros, "the project's held micros");
@@ -195,10 +213,15 @@ LedgerDecision decide_one(Draft& d, const ReserveCommand& reserve) {
   spend.held_micros = project_held.value();
 
   HoldState hold;
-  hold.hold = Hold{reserve.hold_id, reserve.project_id, reserve.user_id, reserve.credits,
-                   reserve.micros, "open", expires_at_ms, reserve.operation};
+  hold.hold = Hold{reserve.hold_id, reserve.project_id, reserve.user_id,
+                   reserve.credits, split.allowance,    reserve.micros,
+                   "open",          expires_at_ms,      reserve.operation};
   hold.is_new = true;
-  d.add_entry(after.value(), "hold", -reserve.credits, "", "", reserve.hold_id);
+  if (split.allowance > 0)
+    d.add_entry(at_allowance.value(), Pool::kAllowance, "hold", -split.allowance, "", "",
+                reserve.hold_id);
+  if (split.purchased > 0 || split.allowance == 0)
+    d.add_entry(after.value(), Pool::kPurchased, "hold", -split.purchased, "", "", reserve.hold_id);
   d.put_account(after.value());
   d.put_spend(reserve.project_id, spend);
   d.put_hold(std::move(hold));
@@ -228,7 +251,11 @@ LedgerDecision decide_one(Draft& d, const SettleCommand& settle) {
     return refusal(
         refused(ErrorCode::kInvalidArgument, "token counts must not be negative", "tokens"));
   }
-  HoldClose close{settle.credits, settle.micros, "settled", "settle", {},
+  HoldClose close{settle.credits,
+                  settle.micros,
+                  "settled",
+                  "settle",
+                  {},
                   std::pair{settle.input_tokens, settle.output_tokens}};
   return closed_decision(d, close_hold(d, *hold, close));
 }
@@ -247,8 +274,12 @@ LedgerDecision decide_one(Draft& d, const ExpireHoldsCommand&) {
   for (const std::string& id : d.book().expired) {
     const HoldState* hold = d.hold(id);
     if (hold == nullptr || hold->hold.status != "open") continue;  // settled earlier in the batch
-    HoldClose close{hold->hold.credits, hold->hold.micros, "expired", "settle",
-                    "hold expired: charged as reserved", {}};
+    HoldClose close{hold->hold.credits,
+                    hold->hold.micros,
+                    "expired",
+                    "settle",
+                    "hold expired: charged as reserved",
+                    {}};
     if (!close_hold(d, *hold, close)) continue;
     ++expired;
   }

@@ -64,19 +64,24 @@ struct HoldState {
 struct PendingEntry {
   AccountKey account;
   std::string kind;
-  int64_t amount = 0;
-  int64_t balance_after = 0;
+  Pool pool = Pool::kPurchased;
+  int64_t amount = 0;         // to the pool
+  int64_t balance_after = 0;  // the whole balance
   std::string event;
   std::string reason;
   std::string hold_id;
   size_t command = kNoCommand;  // whose outcome gets the entry's seq
 };
 
+// (project_id, mark): a permanent key, see store.h "Marks".
+using MarkKey = std::pair<std::string, std::string>;
+
 // The rows a batch holds, as the decisions so far left them, and the entries they made.
 struct LedgerBook {
   std::map<AccountKey, AccountState> accounts;
   std::map<std::string, ProjectState> projects;
   std::map<std::string, HoldState> holds;
+  std::map<MarkKey, int64_t> marks;  // set in this batch: written
   std::vector<std::string> expired;  // open holds past their expiry, for ExpireHoldsCommand
   std::vector<PendingEntry> entries;
 };
@@ -86,6 +91,7 @@ struct LedgerChange {
   std::map<AccountKey, Account> accounts;
   std::map<std::string, ProjectSpend> projects;
   std::map<std::string, HoldState> holds;
+  std::map<MarkKey, int64_t> marks;
   std::vector<PendingEntry> entries;
   bool takes_expired = false;  // the book's expired holds are dealt with
 };
@@ -106,6 +112,10 @@ struct StoredHolds {
   // The holds `limit` counts for `reserve`'s feature, as stored: not released, created at or
   // after limit.since_ms, and of reserve.user_id when limit.per_user.
   std::function<Result<int64_t>(const ReserveCommand&, const InvocationLimit&)> invocations;
+  // A mark's value as stored, or nullopt when it is not set. Asked after the account the
+  // command names is locked: every command setting a mark names one, so a concurrent batch
+  // setting the same mark waits on that lock and this read sees its commit.
+  std::function<Result<std::optional<int64_t>>(const MarkKey&)> mark;
 };
 
 struct DecideContext {

@@ -37,12 +37,13 @@ constexpr std::chrono::milliseconds kRetryBackoffMax{20};
 constexpr int64_t kExpireHoldsPerBatch = 500;
 
 constexpr std::string_view kHoldColumns =
-    "id, project_id, user_id, credits, micros, status, expires_at_ms, coalesce(operation, '')";
+    "id, project_id, user_id, credits, allowance_credits, micros, status, expires_at_ms, "
+    "coalesce(operation, '')";
 
 struct StoredIdempotency {
   std::string request_hash;
-  std::string outcome;            // from an earlier batch
-  size_t command = kNoCommand;    // or the command earlier in this batch that answers it
+  std::string outcome;          // from an earlier batch
+  size_t command = kNoCommand;  // or the command earlier in this batch that answers it
 };
 
 // A command's target account, if it names one directly.
@@ -52,7 +53,8 @@ std::optional<AccountKey> account_of(const LedgerCommandBody& body) {
         using T = std::decay_t<decltype(command)>;
         if constexpr (std::is_same_v<T, MeterCommand> || std::is_same_v<T, CreditCommand> ||
                       std::is_same_v<T, UpdateAccountCommand> ||
-                      std::is_same_v<T, ReserveCommand>) {
+                      std::is_same_v<T, ReserveCommand> || std::is_same_v<T, AllowanceCommand> ||
+                      std::is_same_v<T, ClawbackCommand>) {
           return AccountKey{command.project_id, command.user_id};
         } else {
           return std::nullopt;
@@ -70,7 +72,8 @@ class LedgerBatch {
         stored_{[this](const Account& a) { return stored_open_credits(a); },
                 [this](const ReserveCommand& reserve, const InvocationLimit& limit) {
                   return stored_invocations(reserve, limit);
-                }} {}
+                },
+                [this](const MarkKey& key) { return stored_mark(key); }} {}
   LedgerBatch(const LedgerBatch&) = delete;  // stored_ points back at it
   LedgerBatch& operator=(const LedgerBatch&) = delete;
 
@@ -146,6 +149,10 @@ class LedgerBatch {
     for (const LedgerCommand& command : commands) {
       if (const auto* update = std::get_if<UpdateAccountCommand>(&command.body))
         needs_settings.insert(update->project_id);
+      if (const auto* allowance = std::get_if<AllowanceCommand>(&command.body);
+          allowance != nullptr && allowance->plan) {
+        needs_settings.insert(allowance->project_id);
+      }
     }
     for (const std::string& project : needs_settings) {
       if (auto loaded = load_project(project, budget_projects.count(project) > 0); !loaded)
@@ -202,8 +209,8 @@ class LedgerBatch {
     if (!exists.value()) return {};  // no project: no accounts, and its commands get kNotFound
     int64_t starting = book_.projects[project].settings.starting_credits;
     auto created = query(
-        "INSERT INTO accounts (project_id, user_id, plan, balance, period_start_ms, "
-        "created_at_ms, updated_at_ms) SELECT $1, u.value, 'free', $3, $4, $5, $5 FROM " +
+        "INSERT INTO accounts (project_id, user_id, plan, balance, purchased, period_start_ms, "
+        "created_at_ms, updated_at_ms) SELECT $1, u.value, 'free', $3, $3, $4, $5, $5 FROM " +
             sql_.list_rows(2) +
             " AS u ORDER BY u.value ON CONFLICT (project_id, user_id) DO NOTHING RETURNING user_id",
         {project, sql_.text_list(missing), starting, month_start_ms(now_ms_), now_ms_});
@@ -231,8 +238,9 @@ class LedgerBatch {
 
   void add_hold(const SqlRows& rows, size_t r) {
     HoldState state;
-    state.hold = Hold{rows.text(r, 0), rows.text(r, 1), rows.text(r, 2), rows.int64(r, 3),
-                      rows.int64(r, 4), rows.text(r, 5), rows.int64(r, 6), rows.text(r, 7)};
+    state.hold = Hold{rows.text(r, 0),  rows.text(r, 1),  rows.text(r, 2),
+                      rows.int64(r, 3), rows.int64(r, 4), rows.int64(r, 5),
+                      rows.text(r, 6),  rows.int64(r, 7), rows.text(r, 8)};
     book_.holds.emplace(state.hold.id, std::move(state));
   }
 
@@ -296,6 +304,14 @@ class LedgerBatch {
     return read_split_sum(rows.value(), 0, 0);
   }
 
+  Result<std::optional<int64_t>> stored_mark(const MarkKey& key) {
+    auto rows = query("SELECT value FROM ledger_marks WHERE project_id = $1 AND mark = $2",
+                      {key.first, key.second});
+    if (!rows) return rows.error();
+    if (rows.value().empty()) return std::optional<int64_t>();
+    return std::optional<int64_t>(rows.value().int64(0, 0));
+  }
+
   Result<int64_t> stored_invocations(const ReserveCommand& reserve, const InvocationLimit& limit) {
     std::string sql =
         "SELECT count(*) FROM holds WHERE project_id = $1 AND operation = $2 AND "
@@ -333,10 +349,11 @@ class LedgerBatch {
       const Hold& h = state.hold;
       if (state.is_new) {
         defer(
-            "INSERT INTO holds (id, project_id, user_id, credits, micros, status, expires_at_ms, "
-            "created_at_ms, operation) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8)",
-            {h.id, h.project_id, h.user_id, h.credits, h.micros, h.expires_at_ms, now_ms_,
-             nullable_text(h.operation)});
+            "INSERT INTO holds (id, project_id, user_id, credits, allowance_credits, micros, "
+            "status, expires_at_ms, created_at_ms, operation) "
+            "VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9)",
+            {h.id, h.project_id, h.user_id, h.credits, h.allowance_credits, h.micros,
+             h.expires_at_ms, now_ms_, nullable_text(h.operation)});
       }
       if (state.dirty) {
         defer(
@@ -345,6 +362,15 @@ class LedgerBatch {
             {h.id, h.status, state.settled_credits, state.settled_micros, state.input_tokens,
              state.output_tokens});
       }
+    }
+    // A mark is set once, by the batch that holds its account's lock; an update is a clawback's
+    // progress.
+    for (const auto& [key, value] : book_.marks) {
+      defer(
+          "INSERT INTO ledger_marks (project_id, mark, value, created_at_ms) "
+          "VALUES ($1, $2, $3, $4) ON CONFLICT (project_id, mark) DO UPDATE SET value = "
+          "excluded.value",
+          {key.first, key.second, value, now_ms_});
     }
     if (auto claimed = claim_idempotency(outcomes); !claimed) return claimed;
     for (const auto& [index, source] : replays_) {
@@ -369,8 +395,8 @@ class LedgerBatch {
       auto rows = query(
           "INSERT INTO idempotency (scope, key, request_hash, outcome, created_at_ms) "
           "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key) DO NOTHING RETURNING key",
-          {record.scope, record.key, record.request_hash,
-           outcome_to_json(outcomes[record.command]), now_ms_});
+          {record.scope, record.key, record.request_hash, outcome_to_json(outcomes[record.command]),
+           now_ms_});
       if (!rows) return rows.error();
       if (rows.value().empty()) {
         idempotency_race_ = true;

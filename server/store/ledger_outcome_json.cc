@@ -12,8 +12,10 @@ using json = nlohmann::json;
 }  // namespace
 
 std::string outcome_to_json(const LedgerOutcome& outcome) {
-  json out = {{"amount", outcome.amount}, {"entrySeq", outcome.entry_seq},
-              {"holdId", outcome.hold_id}};
+  json out = {{"amount", outcome.amount},
+              {"entrySeq", outcome.entry_seq},
+              {"holdId", outcome.hold_id},
+              {"shortfall", outcome.shortfall}};
   if (outcome.error) {
     out["error"] = {{"code", error_code_name(outcome.error->code)},
                     {"message", outcome.error->message},
@@ -25,6 +27,8 @@ std::string outcome_to_json(const LedgerOutcome& outcome) {
                       {"userId", a.user_id},
                       {"plan", a.plan},
                       {"balance", a.balance},
+                      {"allowance", a.allowance},
+                      {"purchased", a.purchased},
                       {"spendCapMicros", a.spend_cap_micros ? json(*a.spend_cap_micros) : json()},
                       {"periodStartMs", a.period_start_ms},
                       {"periodSpentMicros", a.period_spent_micros},
@@ -46,6 +50,7 @@ LedgerOutcome outcome_from_json(std::string_view text) {
   outcome.amount = int64_or(in, "amount", 0);
   outcome.entry_seq = int64_or(in, "entrySeq", 0);
   outcome.hold_id = string_or(in, "holdId", "");
+  outcome.shortfall = int64_or(in, "shortfall", 0);
   if (const json* e = find(in, "error"); e != nullptr && e->is_object()) {
     outcome.error =
         Error{error_code_from_name(string_or(*e, "code", "")).value_or(ErrorCode::kInternal),
@@ -57,6 +62,8 @@ LedgerOutcome outcome_from_json(std::string_view text) {
     account.user_id = string_or(*a, "userId", "");
     account.plan = string_or(*a, "plan", "free");
     account.balance = int64_or(*a, "balance", 0);
+    account.allowance = int64_or(*a, "allowance", 0);
+    account.purchased = int64_or(*a, "purchased", account.balance);
     account.spend_cap_micros = int64_if(*a, "spendCapMicros");
     account.period_start_ms = int64_or(*a, "periodStartMs", 0);
     account.period_spent_micros = int64_or(*a, "periodSpentMicros", 0);

@@ -55,11 +55,9 @@ class PostgresLedgerSql final : public LedgerSql {
 
   // Two statements: one reserves the entries' sequence numbers (only when a credit's answer
   // shows its entry's id; meters need none back), one inserts them all from a JSON array.
-  Result<void> insert_entries(BatchStatements& statements,
-                              const std::vector<PendingEntry>& entries,
+  Result<void> insert_entries(BatchStatements& statements, const std::vector<PendingEntry>& entries,
                               std::span<const LedgerCommand> commands,
-                              std::vector<LedgerOutcome>& outcomes,
-                              int64_t now_ms) const override {
+                              std::vector<LedgerOutcome>& outcomes, int64_t now_ms) const override {
     if (entries.empty()) return {};
     bool report_seqs = std::any_of(commands.begin(), commands.end(), [](const LedgerCommand& c) {
       return std::holds_alternative<CreditCommand>(c.body);
@@ -79,10 +77,16 @@ class PostgresLedgerSql final : public LedgerSql {
     for (size_t i = 0; i < entries.size(); ++i) {
       const PendingEntry& e = entries[i];
       auto text = [](const std::string& s) { return s.empty() ? json() : json(s); };
-      rows.push_back({{"project_id", e.account.first}, {"user_id", e.account.second},
-                      {"kind", e.kind}, {"amount", e.amount}, {"balance_after", e.balance_after},
-                      {"event", text(e.event)}, {"reason", text(e.reason)},
-                      {"hold_id", text(e.hold_id)}, {"created_at_ms", now_ms}});
+      rows.push_back({{"project_id", e.account.first},
+                      {"user_id", e.account.second},
+                      {"kind", e.kind},
+                      {"pool", std::string(pool_name(e.pool))},
+                      {"amount", e.amount},
+                      {"balance_after", e.balance_after},
+                      {"event", text(e.event)},
+                      {"reason", text(e.reason)},
+                      {"hold_id", text(e.hold_id)},
+                      {"created_at_ms", now_ms}});
       if (report_seqs) {
         rows.back()["seq"] = numbers[i];
         if (e.command < outcomes.size()) outcomes[e.command].entry_seq = numbers[i];
@@ -90,12 +94,12 @@ class PostgresLedgerSql final : public LedgerSql {
     }
     // Without reserved numbers the sequence default numbers the rows as they are inserted.
     std::string columns = std::string(report_seqs ? "seq, " : "") +
-                          "project_id, user_id, kind, amount, balance_after, event, reason, "
-                          "hold_id, created_at_ms";
+                          "project_id, user_id, kind, pool, amount, balance_after, event, "
+                          "reason, hold_id, created_at_ms";
     statements.defer(
         "INSERT INTO ledger (" + columns + ") SELECT " + columns +
             " FROM jsonb_to_recordset($1::jsonb) AS x(seq bigint, project_id text, user_id text, "
-            "kind text, amount bigint, balance_after bigint, event text, reason text, "
+            "kind text, pool text, amount bigint, balance_after bigint, event text, reason text, "
             "hold_id text, created_at_ms bigint)",
         {rows.dump(-1, ' ', false, json::error_handler_t::replace)});
     return {};
@@ -111,8 +115,12 @@ class PostgresLedgerSql final : public LedgerSql {
       if (!state.dirty) continue;
       users.push_back(key.second);
       const Account& a = state.account;
-      rows.push_back({{"project_id", key.first}, {"user_id", key.second}, {"plan", a.plan},
+      rows.push_back({{"project_id", key.first},
+                      {"user_id", key.second},
+                      {"plan", a.plan},
                       {"balance", a.balance},
+                      {"allowance", a.allowance},
+                      {"purchased", a.purchased},
                       {"spend_cap_micros", a.spend_cap_micros ? json(*a.spend_cap_micros) : json()},
                       {"period_start_ms", a.period_start_ms},
                       {"period_spent_micros", a.period_spent_micros},
@@ -120,11 +128,13 @@ class PostgresLedgerSql final : public LedgerSql {
     }
     if (rows.empty()) return {};
     statements.defer(
-        "UPDATE accounts AS a SET plan = x.plan, balance = x.balance, "
+        "UPDATE accounts AS a SET plan = x.plan, balance = x.balance, allowance = x.allowance, "
+        "purchased = x.purchased, "
         "spend_cap_micros = x.spend_cap_micros, period_start_ms = x.period_start_ms, "
         "period_spent_micros = x.period_spent_micros, held_micros = x.held_micros, "
         "updated_at_ms = $2 FROM jsonb_to_recordset($1::jsonb) AS x(project_id text, "
-        "user_id text, plan text, balance bigint, spend_cap_micros bigint, "
+        "user_id text, plan text, balance bigint, allowance bigint, purchased bigint, "
+        "spend_cap_micros bigint, "
         "period_start_ms bigint, period_spent_micros bigint, held_micros bigint) "
         "WHERE a.project_id = x.project_id AND a.user_id = x.user_id AND " +
             in_list("a.user_id", 3),  // lets the planner expect few rows and use the key

@@ -34,23 +34,22 @@ class SqliteLedgerSql final : public LedgerSql {
 
   // Only a credit's entry reads its sequence number back (RETURNING costs about a third more
   // per row).
-  Result<void> insert_entries(BatchStatements& statements,
-                              const std::vector<PendingEntry>& entries,
+  Result<void> insert_entries(BatchStatements& statements, const std::vector<PendingEntry>& entries,
                               std::span<const LedgerCommand> commands,
-                              std::vector<LedgerOutcome>& outcomes,
-                              int64_t now_ms) const override {
+                              std::vector<LedgerOutcome>& outcomes, int64_t now_ms) const override {
     static const std::string kInsert =
-        "INSERT INTO ledger (project_id, user_id, kind, amount, balance_after, event, reason, "
-        "hold_id, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        "INSERT INTO ledger (project_id, user_id, kind, pool, amount, balance_after, event, "
+        "reason, hold_id, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     static const std::string kInsertReturning = kInsert + " RETURNING seq";
     for (const PendingEntry& entry : entries) {
       bool report = entry.command < commands.size() &&
                     std::holds_alternative<CreditCommand>(commands[entry.command].body);
-      auto rows = statements.query(
-          report ? kInsertReturning : kInsert,
-          {entry.account.first, entry.account.second, entry.kind, entry.amount,
-           entry.balance_after, nullable_text(entry.event), nullable_text(entry.reason),
-           nullable_text(entry.hold_id), now_ms});
+      auto rows =
+          statements.query(report ? kInsertReturning : kInsert,
+                           {entry.account.first, entry.account.second, entry.kind,
+                            std::string(pool_name(entry.pool)), entry.amount, entry.balance_after,
+                            nullable_text(entry.event), nullable_text(entry.reason),
+                            nullable_text(entry.hold_id), now_ms});
       if (!rows) return rows.error();
       if (report && entry.command < outcomes.size() && !rows.value().empty())
         outcomes[entry.command].entry_seq = rows.value().int64(0, 0);
@@ -66,10 +65,11 @@ class SqliteLedgerSql final : public LedgerSql {
       const Account& a = state.account;
       auto rows = statements.query(
           "UPDATE accounts SET plan = $3, balance = $4, spend_cap_micros = $5, "
-          "period_start_ms = $6, period_spent_micros = $7, held_micros = $8, updated_at_ms = $9 "
-          "WHERE project_id = $1 AND user_id = $2",
+          "period_start_ms = $6, period_spent_micros = $7, held_micros = $8, updated_at_ms = $9, "
+          "allowance = $10, purchased = $11 WHERE project_id = $1 AND user_id = $2",
           {key.first, key.second, a.plan, a.balance, nullable(a.spend_cap_micros),
-           a.period_start_ms, a.period_spent_micros, a.held_micros, now_ms});
+           a.period_start_ms, a.period_spent_micros, a.held_micros, now_ms, a.allowance,
+           a.purchased});
       if (!rows) return rows.error();
     }
     return {};

@@ -166,6 +166,116 @@ constexpr std::string_view kKeyRollingSchema = R"sql(
   CREATE INDEX api_keys_by_project ON api_keys (project_id, kind);
 )sql";
 
+// Version 6: billing. An account's credits split into the plan's allowance and purchased
+// credits (what there was becomes purchased); marks make billing facts take effect once; the
+// rest is what Stripe told us, or what a simulated checkout did.
+constexpr std::string_view kBillingSchema = R"sql(
+  ALTER TABLE accounts ADD COLUMN allowance INT64 NOT NULL DEFAULT 0 CHECK (allowance >= 0);
+  ALTER TABLE accounts ADD COLUMN purchased INT64 NOT NULL DEFAULT 0 CHECK (purchased >= 0);
+  UPDATE accounts SET purchased = balance;
+  ALTER TABLE ledger ADD COLUMN pool TEXT NOT NULL DEFAULT 'purchased'
+    CHECK (pool IN ('allowance', 'purchased'));
+  ALTER TABLE holds ADD COLUMN allowance_credits INT64 NOT NULL DEFAULT 0;
+
+  -- Permanent: a checkout fulfilled, an invoice's allowance granted, a refund's clawback so far.
+  CREATE TABLE ledger_marks (
+    project_id    TEXT NOT NULL,
+    mark          TEXT NOT NULL,
+    value         INT64 NOT NULL,
+    created_at_ms INT64 NOT NULL,
+    PRIMARY KEY (project_id, mark)
+  ) STRICT_TABLE;
+
+  -- A project's Stripe keys, sealed by the server (AES-256-GCM) like provider keys.
+  CREATE TABLE stripe_accounts (
+    project_id            TEXT PRIMARY KEY REFERENCES projects (id),
+    sealed_secret_key     TEXT NOT NULL,
+    secret_key_hint       TEXT NOT NULL,
+    sealed_webhook_secret TEXT NOT NULL,
+    webhook_secret_hint   TEXT NOT NULL,
+    created_at_ms         INT64 NOT NULL,
+    updated_at_ms         INT64 NOT NULL
+  ) STRICT_TABLE;
+
+  -- One Stripe Customer per end user, created once.
+  CREATE TABLE stripe_customers (
+    project_id    TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    customer_id   TEXT NOT NULL,
+    created_at_ms INT64 NOT NULL,
+    PRIMARY KEY (project_id, user_id)
+  ) STRICT_TABLE;
+  CREATE INDEX stripe_customers_by_id ON stripe_customers (project_id, customer_id);
+
+  CREATE TABLE checkouts (
+    id              TEXT PRIMARY KEY,
+    project_id      TEXT NOT NULL,
+    user_id         TEXT NOT NULL,
+    product         TEXT NOT NULL,
+    product_kind    TEXT NOT NULL CHECK (product_kind IN ('pack', 'plan')),
+    credits         INT64 NOT NULL,
+    price_micros    INT64 NOT NULL,
+    currency        TEXT NOT NULL,
+    simulated       INT64 NOT NULL,
+    url             TEXT NOT NULL,
+    success_url     TEXT NOT NULL,
+    cancel_url      TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('open', 'complete', 'expired')),
+    payment_status  TEXT NOT NULL,
+    payment_intent  TEXT,
+    subscription_id TEXT,
+    invoice_id      TEXT,
+    fulfilled_at_ms INT64,
+    created_at_ms   INT64 NOT NULL,
+    expires_at_ms   INT64 NOT NULL,
+    updated_at_ms   INT64 NOT NULL
+  ) STRICT_TABLE;
+  CREATE INDEX checkouts_by_payment_intent ON checkouts (project_id, payment_intent);
+
+  CREATE TABLE subscriptions (
+    id                    TEXT PRIMARY KEY,
+    project_id            TEXT NOT NULL,
+    user_id               TEXT NOT NULL,
+    customer_id           TEXT NOT NULL,
+    plan                  TEXT NOT NULL,
+    status                TEXT NOT NULL,
+    price_micros          INT64 NOT NULL,
+    currency              TEXT NOT NULL,
+    plan_interval         TEXT NOT NULL,
+    current_period_end_ms INT64 NOT NULL,
+    cancel_at_period_end  INT64 NOT NULL,
+    state_at              INT64 NOT NULL,
+    created_at_ms         INT64 NOT NULL,
+    updated_at_ms         INT64 NOT NULL
+  ) STRICT_TABLE;
+  CREATE INDEX subscriptions_by_user ON subscriptions (project_id, user_id);
+
+  -- Every Stripe event received, kept: an event id takes effect once.
+  CREATE TABLE stripe_events (
+    project_id     TEXT NOT NULL,
+    event_id       TEXT NOT NULL,
+    type           TEXT NOT NULL,
+    created        INT64 NOT NULL,
+    outcome        TEXT NOT NULL,
+    received_at_ms INT64 NOT NULL,
+    PRIMARY KEY (project_id, event_id)
+  ) STRICT_TABLE;
+  CREATE INDEX stripe_events_by_time ON stripe_events (project_id, received_at_ms);
+
+  -- Money received: a fulfilled purchase or a paid invoice, once each.
+  CREATE TABLE revenue (
+    project_id    TEXT NOT NULL,
+    source_id     TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    product       TEXT NOT NULL,
+    amount_micros INT64 NOT NULL,
+    currency      TEXT NOT NULL,
+    created_at_ms INT64 NOT NULL,
+    PRIMARY KEY (project_id, source_id)
+  ) STRICT_TABLE;
+  CREATE INDEX revenue_by_time ON revenue (project_id, created_at_ms);
+)sql";
+
 std::string dialect_schema(std::string_view schema, SqlDialect dialect) {
   std::string sql(schema);
   auto replace_all = [&sql](std::string_view from, std::string_view to) {
@@ -196,16 +306,17 @@ const std::string kInvocationsPostgres = dialect_schema(kInvocationsSchema, SqlD
 const std::string kKeyRollingSqlite = dialect_schema(kKeyRollingSchema, SqlDialect::kSqlite);
 const std::string kKeyRollingPostgres = dialect_schema(kKeyRollingSchema, SqlDialect::kPostgres);
 
-const Migration kSqliteMigrations[] = {{1, "ledger", kLedgerSqlite},
-                                       {2, "operations", kOperationsSqlite},
-                                       {3, "providers", kProvidersSqlite},
-                                       {4, "invocations", kInvocationsSqlite},
-                                       {5, "key_rolling", kKeyRollingSqlite}};
-const Migration kPostgresMigrations[] = {{1, "ledger", kLedgerPostgres},
-                                         {2, "operations", kOperationsPostgres},
-                                         {3, "providers", kProvidersPostgres},
-                                         {4, "invocations", kInvocationsPostgres},
-                                         {5, "key_rolling", kKeyRollingPostgres}};
+const std::string kBillingSqlite = dialect_schema(kBillingSchema, SqlDialect::kSqlite);
+const std::string kBillingPostgres = dialect_schema(kBillingSchema, SqlDialect::kPostgres);
+
+const Migration kSqliteMigrations[] = {
+    {1, "ledger", kLedgerSqlite},          {2, "operations", kOperationsSqlite},
+    {3, "providers", kProvidersSqlite},    {4, "invocations", kInvocationsSqlite},
+    {5, "key_rolling", kKeyRollingSqlite}, {6, "billing", kBillingSqlite}};
+const Migration kPostgresMigrations[] = {
+    {1, "ledger", kLedgerPostgres},          {2, "operations", kOperationsPostgres},
+    {3, "providers", kProvidersPostgres},    {4, "invocations", kInvocationsPostgres},
+    {5, "key_rolling", kKeyRollingPostgres}, {6, "billing", kBillingPostgres}};
 
 Result<int64_t> checked_version(SqlConnection& connection, int64_t newest) {
   auto current = applied_version(connection);
@@ -240,8 +351,7 @@ Result<void> apply_one(SqlConnection& connection, const Migration& migration, in
     std::string record =
         "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, " +
         std::string(sqlite ? kSqliteNowMs : kPostgresNowMs) + ")";
-    auto recorded =
-        connection.query(record, {migration.version, std::string(migration.name)});
+    auto recorded = connection.query(record, {migration.version, std::string(migration.name)});
     if (!recorded) return recorded.error();
   }
   return connection.commit();

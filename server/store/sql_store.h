@@ -125,7 +125,7 @@ class SqlStore final : public Store {
 // The accounts columns every account query selects, in the order read_account() reads them.
 inline constexpr std::string_view kAccountColumns =
     "project_id, user_id, plan, balance, spend_cap_micros, period_start_ms, "
-    "period_spent_micros, held_micros, created_at_ms, updated_at_ms";
+    "period_spent_micros, held_micros, created_at_ms, updated_at_ms, allowance, purchased";
 Account read_account(const SqlRows& rows, size_t r);
 
 // The projects columns every project query selects, in the order read_project() reads them.

@@ -17,6 +17,8 @@ Account read_account(const SqlRows& rows, size_t r) {
   account.held_micros = rows.int64(r, 7);
   account.created_at_ms = rows.int64(r, 8);
   account.updated_at_ms = rows.int64(r, 9);
+  account.allowance = rows.int64(r, 10);
+  account.purchased = rows.int64(r, 11);
   return account;
 }
 
@@ -35,15 +37,18 @@ Result<Account> SqlStore::get_account(std::string_view project_id, std::string_v
     }
     return account;
   }
-  auto project = db->query("SELECT settings FROM projects WHERE id = $1", {std::string(project_id)});
+  auto project =
+      db->query("SELECT settings FROM projects WHERE id = $1", {std::string(project_id)});
   if (!project) return db.mark_broken(), project.error();
   Account account;
   account.project_id = project_id;
   account.user_id = user_id;
   account.exists = false;
   account.period_start_ms = month_start_ms(now_ms);
-  if (!project.value().empty())
-    account.balance = settings_from_json(project.value().text(0, 0)).starting_credits;
+  if (!project.value().empty()) {
+    account.purchased = settings_from_json(project.value().text(0, 0)).starting_credits;
+    account.balance = account.purchased;
+  }
   return account;
 }
 
@@ -56,7 +61,8 @@ Result<std::vector<Account>> SqlStore::list_accounts(std::string_view project_id
                         {std::string(project_id), page.starting_after.value_or(""), page.limit});
   if (!rows) return db.mark_broken(), rows.error();
   std::vector<Account> accounts;
-  for (size_t r = 0; r < rows.value().size(); ++r) accounts.push_back(read_account(rows.value(), r));
+  for (size_t r = 0; r < rows.value().size(); ++r)
+    accounts.push_back(read_account(rows.value(), r));
   return accounts;
 }
 
@@ -67,8 +73,8 @@ Result<std::vector<LedgerEntry>> SqlStore::list_ledger(std::string_view project_
   int64_t before = INT64_MAX;
   if (page.starting_after) before = parse_entry_id(*page.starting_after).value_or(0);
   std::string sql =
-      "SELECT seq, project_id, user_id, kind, amount, balance_after, event, reason, hold_id, "
-      "created_at_ms FROM ledger WHERE project_id = $1 AND seq < $2";
+      "SELECT seq, project_id, user_id, kind, pool, amount, balance_after, event, reason, "
+      "hold_id, created_at_ms FROM ledger WHERE project_id = $1 AND seq < $2";
   SqlParams params{std::string(project_id), before, page.limit};
   if (user_id) {
     sql += " AND user_id = $4";
@@ -80,8 +86,9 @@ Result<std::vector<LedgerEntry>> SqlStore::list_ledger(std::string_view project_
   std::vector<LedgerEntry> entries;
   const SqlRows& r = rows.value();
   for (size_t i = 0; i < r.size(); ++i) {
-    entries.push_back({r.int64(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.int64(i, 4),
-                       r.int64(i, 5), r.text(i, 6), r.text(i, 7), r.text(i, 8), r.int64(i, 9)});
+    entries.push_back({r.int64(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3),
+                       parse_pool(r.text(i, 4)).value_or(Pool::kPurchased), r.int64(i, 5),
+                       r.int64(i, 6), r.text(i, 7), r.text(i, 8), r.text(i, 9), r.int64(i, 10)});
   }
   return entries;
 }
@@ -90,14 +97,15 @@ Result<std::optional<Hold>> SqlStore::get_hold(std::string_view project_id,
                                                std::string_view hold_id) {
   TG_LEASE(db);
   auto rows = db->query(
-      "SELECT id, project_id, user_id, credits, micros, status, expires_at_ms, "
-      "coalesce(operation, '') FROM holds WHERE project_id = $1 AND id = $2",
+      "SELECT id, project_id, user_id, credits, allowance_credits, micros, status, "
+      "expires_at_ms, coalesce(operation, '') FROM holds WHERE project_id = $1 AND id = $2",
       {std::string(project_id), std::string(hold_id)});
   if (!rows) return db.mark_broken(), rows.error();
   if (rows.value().empty()) return std::optional<Hold>();
   const SqlRows& r = rows.value();
   return std::optional<Hold>(Hold{r.text(0, 0), r.text(0, 1), r.text(0, 2), r.int64(0, 3),
-                                  r.int64(0, 4), r.text(0, 5), r.int64(0, 6), r.text(0, 7)});
+                                  r.int64(0, 4), r.int64(0, 5), r.text(0, 6), r.int64(0, 7),
+                                  r.text(0, 8)});
 }
 
 Result<int64_t> SqlStore::purge_idempotency(int64_t now_ms) {
@@ -107,6 +115,5 @@ Result<int64_t> SqlStore::purge_idempotency(int64_t now_ms) {
   if (!rows) return db.mark_broken(), rows.error();
   return static_cast<int64_t>(rows.value().size());
 }
-
 
 }  // namespace tollgate::server

@@ -37,7 +37,8 @@ Result<Int128> read_split_sum(const SqlRows& rows, size_t r, size_t high_column)
 
 Result<AccountStats> SqlStore::account_stats(std::string_view project_id) {
   TG_LEASE(db);
-  auto project = db->query("SELECT settings FROM projects WHERE id = $1", {std::string(project_id)});
+  auto project =
+      db->query("SELECT settings FROM projects WHERE id = $1", {std::string(project_id)});
   auto rows = db->query("SELECT plan, count(*), " + split_sum("balance") +
                             " FROM accounts WHERE project_id = $1 GROUP BY plan",
                         {std::string(project_id)});
@@ -106,8 +107,8 @@ Result<std::vector<InvocationTotal>> SqlStore::invocation_totals(std::string_vie
   return totals;
 }
 
-Result<Analytics> SqlStore::analytics(std::string_view project_id, int64_t from_ms,
-                                      int64_t to_ms, int64_t interval_ms) {
+Result<Analytics> SqlStore::analytics(std::string_view project_id, int64_t from_ms, int64_t to_ms,
+                                      int64_t interval_ms) {
   Analytics analytics;
   {
     TG_LEASE(db);
@@ -156,27 +157,34 @@ Result<Analytics> SqlStore::analytics(std::string_view project_id, int64_t from_
 Result<LedgerAudit> SqlStore::audit(std::string_view project_id) {
   TG_LEASE(db);
   SqlParams project{std::string(project_id)};
-  // balance = sum(amount), compared in the two int64 halves of the exact sum, so that no sum
-  // leaves int64 in SQL.
-  auto [high, low] = split_sum_halves("l.amount");
+  // Each pool = the sum of its entries and balance = allowance + purchased, compared in the two
+  // int64 halves of the exact sums, so that no sum leaves int64 in SQL.
+  auto differs = [](std::string_view column, std::string_view pool) {
+    auto [high, low] =
+        split_sum_halves("CASE WHEN l.pool = '" + std::string(pool) + "' THEN l.amount ELSE 0 END");
+    std::string c(column);
+    return "a." + c + " < 0 OR (a." + c + " >> 32) <> " + high + " OR (a." + c +
+           " & 4294967295) <> " + low;
+  };
   auto mismatched = db->query(
       "SELECT a.user_id FROM accounts a LEFT JOIN ledger l "
       "ON l.project_id = a.project_id AND l.user_id = a.user_id WHERE a.project_id = $1 "
-      "GROUP BY a.user_id, a.balance HAVING a.balance < 0 OR (a.balance >> 32) <> " +
-          high + " OR (a.balance & 4294967295) <> " + low + " ORDER BY a.user_id",
+      "GROUP BY a.user_id, a.balance, a.allowance, a.purchased HAVING " +
+          differs("allowance", "allowance") + " OR " + differs("purchased", "purchased") +
+          " OR a.balance - a.allowance <> a.purchased ORDER BY a.user_id",
       project);
   auto counts = db->query(
       "SELECT (SELECT count(*) FROM accounts WHERE project_id = $1), "
       "(SELECT count(*) FROM ledger WHERE project_id = $1), "
       "(SELECT count(*) FROM holds WHERE project_id = $1 AND status = 'open')",
       project);
-  if (!mismatched || !counts) return db.mark_broken(), (counts ? mismatched.error() : counts.error());
-  LedgerAudit audit{counts.value().int64(0, 0), counts.value().int64(0, 1),
-                    counts.value().int64(0, 2), {}};
+  if (!mismatched || !counts)
+    return db.mark_broken(), (counts ? mismatched.error() : counts.error());
+  LedgerAudit audit{
+      counts.value().int64(0, 0), counts.value().int64(0, 1), counts.value().int64(0, 2), {}};
   for (size_t r = 0; r < mismatched.value().size(); ++r)
     audit.mismatched.push_back(mismatched.value().text(r, 0));
   return audit;
 }
-
 
 }  // namespace tollgate::server

@@ -33,6 +33,16 @@ Result<std::unique_ptr<Store>> open_pool(std::string target, size_t size) {
 
 }  // namespace
 
+std::string_view pool_name(Pool pool) {
+  return pool == Pool::kAllowance ? "allowance" : "purchased";
+}
+
+std::optional<Pool> parse_pool(std::string_view name) {
+  if (name == "allowance") return Pool::kAllowance;
+  if (name == "purchased") return Pool::kPurchased;
+  return std::nullopt;
+}
+
 std::string entry_id(int64_t seq) { return "le_" + std::to_string(seq); }
 
 std::optional<int64_t> parse_entry_id(std::string_view id) {

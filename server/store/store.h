@@ -26,19 +26,33 @@ namespace tollgate::server {
 
 // ---- Projects and keys ---------------------------------------------------------------------
 
+// A plan an end user subscribes to. Its allowance is monthly_credits a month: each paid period
+// resets the allowance to monthly_credits × the months the period spans (1, or 12 a year).
 struct Plan {
   std::string name;
   int64_t monthly_credits = 0;
-  int64_t price_micros = 0;  // per month; a plan with a price counts as paid in analytics
+  int64_t price_micros = 0;        // per interval, in micros of `currency`
+  std::string currency = "usd";    // ISO 4217, lower case
+  std::string interval = "month";  // month or year
+};
+
+// A one-off purchase of credits, added to the purchased pool.
+struct CreditPack {
+  std::string id;  // chosen by the project: "starter"
+  std::string name;
+  int64_t credits = 0;
+  int64_t price_micros = 0;  // in micros of `currency`
+  std::string currency = "usd";
 };
 
 struct ProjectSettings {
   bool secure_metering = false;  // when on, only the secret key may meter
   std::vector<Plan> plans;       // "free" is always a valid plan, listed or not
+  std::vector<CreditPack> credit_packs;
   int64_t starting_credits = 0;  // granted to each end user on first sight
   int64_t low_balance_threshold = 0;
-  std::optional<int64_t> budget_micros;  // the project's monthly spend cap across all users
-  bool allow_browser_minting = false;  // the publishable key may mint runtime sessions…
+  std::optional<int64_t> budget_micros;      // the project's monthly spend cap across all users
+  bool allow_browser_minting = false;        // the publishable key may mint runtime sessions…
   std::vector<std::string> allowed_origins;  // …from these browser origins only
 };
 
@@ -118,11 +132,21 @@ struct RolledKeys {
 
 // ---- Accounts and the ledger ---------------------------------------------------------------
 
+// An account's credits are in two pools, spent allowance first:
+//   allowance  the plan's credits for the current paid period; reset (not added to) each period
+//   purchased  credit packs and grants; never expire
+// balance = allowance + purchased, and each pool equals the sum of its own ledger entries.
+enum class Pool { kAllowance, kPurchased };
+std::string_view pool_name(Pool pool);  // "allowance", "purchased"
+std::optional<Pool> parse_pool(std::string_view name);
+
 struct Account {
   std::string project_id;
   std::string user_id;
   std::string plan = "free";
-  int64_t balance = 0;
+  int64_t balance = 0;  // allowance + purchased
+  int64_t allowance = 0;
+  int64_t purchased = 0;
   std::optional<int64_t> spend_cap_micros;
   int64_t period_start_ms = 0;  // start of the current calendar month (UTC)
   int64_t period_spent_micros = 0;
@@ -136,11 +160,13 @@ struct LedgerEntry {
   int64_t seq = 0;  // increasing; exposed as "le_<seq>" and used as the pagination cursor
   std::string project_id;
   std::string user_id;
-  std::string kind;  // grant, purchase, debit, hold, settle, release, refund
-  int64_t amount = 0;  // signed change to the balance
-  int64_t balance_after = 0;
-  std::string event;   // debit: the metered event
-  std::string reason;  // grant/refund: why
+  // grant, purchase, debit, hold, settle, release, refund, allowance, clawback
+  std::string kind;
+  Pool pool = Pool::kPurchased;  // the pool the entry changes
+  int64_t amount = 0;            // signed change to the pool (and so to the balance)
+  int64_t balance_after = 0;     // the whole balance after it
+  std::string event;             // debit: the metered event
+  std::string reason;            // grant/refund: why
   std::string hold_id;
   int64_t created_at_ms = 0;
 };
@@ -154,6 +180,7 @@ struct Hold {
   std::string project_id;
   std::string user_id;
   int64_t credits = 0;
+  int64_t allowance_credits = 0;  // of `credits`, those taken from the allowance
   int64_t micros = 0;
   std::string status;  // open, settled, released, expired
   int64_t expires_at_ms = 0;
@@ -168,11 +195,41 @@ struct MeterCommand {
   int64_t cost = 1;
 };
 
+// Adds to the purchased pool. With `once`, a permanent mark (see Marks below): a command whose
+// mark is already set changes nothing and is answered as replayed.
 struct CreditCommand {
   std::string project_id;
   std::string user_id;
-  std::string kind;  // grant, refund or purchase
+  std::string kind;    // grant, refund or purchase
   int64_t amount = 0;  // > 0
+  std::string reason;
+  std::optional<std::string> once;
+};
+
+// Marks: permanent keys in the ledger's own transaction, unique per project, never purged. A
+// billing fact (a checkout session, an invoice, a refund) takes effect once because its command
+// sets a mark; a mark also carries a value, for clawbacks' progress.
+
+// Sets the allowance pool to `credits` (an "allowance" entry of the difference): each paid
+// period resets it. With `plan`, also sets the account's plan. With `once`, see CreditCommand.
+struct AllowanceCommand {
+  std::string project_id;
+  std::string user_id;
+  int64_t credits = 0;  // >= 0
+  std::optional<std::string> plan;
+  std::string reason;
+  std::optional<std::string> once;
+};
+
+// Takes back purchased credits up to `target`, the total the mark `progress` should have taken
+// by now (a refund's share, cumulative): only what `target` exceeds the mark's value by is
+// taken, so a repeated or an older refund takes nothing more. Never below zero: what the pool
+// lacks is the outcome's `shortfall`. The mark keeps `target`.
+struct ClawbackCommand {
+  std::string project_id;
+  std::string user_id;
+  std::string progress;  // the mark
+  int64_t target = 0;    // >= 0
   std::string reason;
 };
 
@@ -230,9 +287,9 @@ struct ReleaseCommand {
 // (a crash mid-call) is charged what it reserved, never $0 and never left pending.
 struct ExpireHoldsCommand {};
 
-using LedgerCommandBody = std::variant<MeterCommand, CreditCommand, UpdateAccountCommand,
-                                       ReserveCommand, SettleCommand, ReleaseCommand,
-                                       ExpireHoldsCommand>;
+using LedgerCommandBody =
+    std::variant<MeterCommand, CreditCommand, UpdateAccountCommand, ReserveCommand, SettleCommand,
+                 ReleaseCommand, ExpireHoldsCommand, AllowanceCommand, ClawbackCommand>;
 
 struct LedgerCommand {
   LedgerCommandBody body;
@@ -247,7 +304,8 @@ struct LedgerOutcome {
   int64_t amount = 0;              // meter: cost charged; reserve/settle: credits; expire: holds
   int64_t entry_seq = 0;           // the ledger entry written, if any
   std::string hold_id;
-  bool replayed = false;  // answered from the idempotency record
+  bool replayed = false;  // answered from the idempotency record, or its mark was already set
+  int64_t shortfall = 0;  // clawback: what the purchased pool lacked
 };
 
 // Serialized outcome, as stored for idempotent replay.
@@ -263,7 +321,7 @@ LedgerOutcome outcome_from_json(std::string_view text);
 struct OperationRecord {
   std::string id;  // "op_…"
   std::string project_id;
-  std::string slug;  // unique within the project
+  std::string slug;        // unique within the project
   std::string definition;  // JSON object text
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
@@ -392,8 +450,7 @@ class Store {
   virtual Result<std::optional<KeyRecord>> find_key(std::string_view hash) = 0;
   // The project's working keys: the current one of each kind, then those rolled but still in
   // their grace period at `now_ms`, newest first.
-  virtual Result<std::vector<KeyRecord>> list_keys(std::string_view project_id,
-                                                   int64_t now_ms) = 0;
+  virtual Result<std::vector<KeyRecord>> list_keys(std::string_view project_id, int64_t now_ms) = 0;
   // See KeyRoll. kNotFound for an unknown project, kUnauthenticated for a revoked one,
   // kForbidden when `rolled_by` is not the current secret key, kConflict for an idempotency
   // mismatch or when kKeysInGraceMax keys of the kind would be in their grace period.
@@ -459,8 +516,8 @@ class Store {
                                                std::string_view hold_id) = 0;
   virtual Result<std::vector<InvocationTotal>> invocation_totals(std::string_view project_id,
                                                                  const InvocationQuery& query) = 0;
-  virtual Result<Analytics> analytics(std::string_view project_id, int64_t from_ms,
-                                      int64_t to_ms, int64_t interval_ms) = 0;
+  virtual Result<Analytics> analytics(std::string_view project_id, int64_t from_ms, int64_t to_ms,
+                                      int64_t interval_ms) = 0;
 
   virtual Result<LedgerAudit> audit(std::string_view project_id) = 0;
 

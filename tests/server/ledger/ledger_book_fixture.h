@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -18,18 +19,21 @@ class LedgerBookTest : public ::testing::Test {
  protected:
   LedgerBookTest() { add_project(kProject); }
 
-  Account& add_account(const std::string& user, int64_t balance) {
+  // `balance` purchased credits, and `allowance` on top.
+  Account& add_account(const std::string& user, int64_t balance, int64_t allowance = 0) {
     Account account;
     account.project_id = kProject;
     account.user_id = user;
-    account.balance = balance;
+    account.purchased = balance;
+    account.allowance = allowance;
+    account.balance = balance + allowance;
     account.period_start_ms = kNow - 1'000;
     return book_.accounts[{kProject, user}].account = account;
   }
 
   ProjectState& add_project(const std::string& id) {
     ProjectState& project = book_.projects[id];
-    project.settings.plans = {{"pro", 1000, 19'000'000}};
+    project.settings.plans = {{"pro", 1000, 19'000'000, "usd", "month"}};
     project.spend.period_start_ms = kNow - 1'000;
     project.locked = true;
     return project;
@@ -39,7 +43,7 @@ class LedgerBookTest : public ::testing::Test {
   HoldState& add_hold(const std::string& id, const std::string& user, int64_t credits,
                       int64_t micros, const std::string& operation = "") {
     HoldState& state = book_.holds[id];
-    state.hold = Hold{id, kProject, user, credits, micros, "open", kNow - 1, operation};
+    state.hold = Hold{id, kProject, user, credits, 0, micros, "open", kNow - 1, operation};
     Account& account = book_.accounts.at({kProject, user}).account;
     account.held_micros += micros;
     book_.projects.at(kProject).spend.held_micros += micros;
@@ -83,6 +87,7 @@ class LedgerBookTest : public ::testing::Test {
   Int128 stored_open_credits_ = 0;
   int64_t stored_invocations_ = 0;
   std::optional<Error> stored_failure_;
+  std::map<MarkKey, int64_t> stored_marks_;
   int stored_reads_ = 0;
   StoredHolds stored_{
       [this](const Account&) -> Result<Int128> {
@@ -94,6 +99,13 @@ class LedgerBookTest : public ::testing::Test {
         ++stored_reads_;
         if (stored_failure_) return *stored_failure_;
         return stored_invocations_;
+      },
+      [this](const MarkKey& key) -> Result<std::optional<int64_t>> {
+        ++stored_reads_;
+        if (stored_failure_) return *stored_failure_;
+        auto found = stored_marks_.find(key);
+        if (found == stored_marks_.end()) return std::optional<int64_t>();
+        return std::optional<int64_t>(found->second);
       }};
 };
 

@@ -33,9 +33,9 @@ constexpr int64_t kNow = 1'790'000'000'000;  // a fixed "now" in Nov 2026
 
 struct SqliteBackend {
   static constexpr const char* kName = "Sqlite";
-  fs::path dir = fs::temp_directory_path() /
-                 ("tollgate-ledger-" + std::to_string(::getpid()) + "-" +
-                  std::to_string(std::atomic_fetch_add(&counter, 1)));
+  fs::path dir =
+      fs::temp_directory_path() / ("tollgate-ledger-" + std::to_string(::getpid()) + "-" +
+                                   std::to_string(std::atomic_fetch_add(&counter, 1)));
   static inline std::atomic<int> counter{0};
   ~SqliteBackend() { fs::remove_all(dir); }
   // Every call opens another Store on the same database, as another process would.
@@ -44,8 +44,8 @@ struct SqliteBackend {
 
 struct PostgresBackend {
   static constexpr const char* kName = "Postgres";
-  std::string url = testing::PgCluster::shared() ? testing::PgCluster::shared()->fresh_database()
-                                                 : std::string();
+  std::string url =
+      testing::PgCluster::shared() ? testing::PgCluster::shared()->fresh_database() : std::string();
   Result<std::unique_ptr<Store>> open() {
     if (url.empty()) return fail(ErrorCode::kStoreUnavailable, "no PostgreSQL cluster");
     return open_store({"", url});
@@ -94,7 +94,7 @@ class LedgerTest : public ::testing::Test {
     project.created_at_ms = kNow;
     project.settings.starting_credits = starting_credits;
     project.settings.budget_micros = budget_micros;
-    project.settings.plans = {{"pro", 1000, 19'000'000}};
+    project.settings.plans = {{"pro", 1000, 19'000'000, "usd", "month"}};
     KeyRecord key{"key_" + id, id, KeyKind::kSecret, "hash_" + id, "abcd", std::nullopt, kNow};
     EXPECT_TRUE(store_->create_project(project, std::span<const KeyRecord>(&key, 1)).ok());
     projects_.push_back(id);
@@ -314,32 +314,96 @@ TYPED_TEST(LedgerTest, BigBatchesAreAnsweredThroughTheAnswerer) {
 TYPED_TEST(LedgerTest, TwoStoresOnOneDatabaseStayExact) {
   auto second = this->backend_.open();
   ASSERT_TRUE(second.ok()) << second.error().message;
-  int allowed =
-      this->concurrent_meters({this->store_.get(), second.value().get()}, "shared", 3);
+  int allowed = this->concurrent_meters({this->store_.get(), second.value().get()}, "shared", 3);
   EXPECT_EQ(allowed, 33);
   EXPECT_EQ(this->balance("shared"), 1);
 }
 
 TYPED_TEST(LedgerTest, CreditsGrantAndRefund) {
-  auto granted = this->run(CreditCommand{this->project_, "u1", "grant", 50, "promo"});
+  auto granted = this->run(CreditCommand{this->project_, "u1", "grant", 50, "promo", std::nullopt});
   EXPECT_FALSE(granted.error);
   EXPECT_EQ(granted.account->balance, 150);
   EXPECT_GT(granted.entry_seq, 0);
-  auto refunded = this->run(CreditCommand{this->project_, "u1", "refund", 5, "bad output"});
+  auto refunded =
+      this->run(CreditCommand{this->project_, "u1", "refund", 5, "bad output", std::nullopt});
   EXPECT_EQ(refunded.account->balance, 155);
   auto overflow =
-      this->run(CreditCommand{this->project_, "u1", "grant", INT64_MAX, "too much"});
+      this->run(CreditCommand{this->project_, "u1", "grant", INT64_MAX, "too much", std::nullopt});
   ASSERT_TRUE(overflow.error);
   EXPECT_EQ(overflow.error->code, ErrorCode::kOverflow);
   EXPECT_EQ(this->balance("u1"), 155);
+}
+
+TYPED_TEST(LedgerTest, PoolsAreKeptApartAndEachEqualsItsEntries) {
+  auto reset = this->run(AllowanceCommand{this->project_, "u1", 1000, std::string("pro"),
+                                          "first period", std::string("invoice:in_1")});
+  ASSERT_FALSE(reset.error);
+  EXPECT_EQ(reset.account->allowance, 1000);
+  EXPECT_EQ(reset.account->purchased, 100);  // the starting credits
+  EXPECT_EQ(reset.account->plan, "pro");
+  auto spent = this->meter("u1", 1050);
+  ASSERT_FALSE(spent.error);
+  Account after = this->store_->get_account(this->project_, "u1", kNow).value();
+  EXPECT_EQ(after.allowance, 0);
+  EXPECT_EQ(after.purchased, 50);
+  EXPECT_EQ(after.balance, 50);
+  auto entries = this->store_->list_ledger(this->project_, std::string("u1"), Page{10, {}});
+  ASSERT_TRUE(entries.ok());
+  ASSERT_GE(entries.value().size(), 2u);
+  EXPECT_EQ(entries.value()[0].pool, Pool::kPurchased);  // newest first
+  EXPECT_EQ(entries.value()[0].amount, -50);
+  EXPECT_EQ(entries.value()[1].pool, Pool::kAllowance);
+  EXPECT_EQ(entries.value()[1].amount, -1000);
+  // The mark is permanent: the same invoice in a later batch resets nothing.
+  auto again = this->run(AllowanceCommand{this->project_, "u1", 1000, std::string("pro"),
+                                          "first period", std::string("invoice:in_1")});
+  EXPECT_TRUE(again.replayed);
+  EXPECT_EQ(this->balance("u1"), 50);
+}
+
+TYPED_TEST(LedgerTest, AClawbackKeepsItsProgressAndStopsAtZero) {
+  auto first = this->run(ClawbackCommand{this->project_, "u1", "clawback:pi_1", 60, "refund"});
+  EXPECT_EQ(first.amount, 60);
+  auto rest = this->run(ClawbackCommand{this->project_, "u1", "clawback:pi_1", 150, "dispute"});
+  EXPECT_EQ(rest.amount, 40);
+  EXPECT_EQ(rest.shortfall, 50);
+  EXPECT_EQ(this->balance("u1"), 0);
+  auto repeat = this->run(ClawbackCommand{this->project_, "u1", "clawback:pi_1", 150, "dispute"});
+  EXPECT_TRUE(repeat.replayed);
+}
+
+// Five deliveries of one purchase at once, through two stores as two processes: one grant.
+TYPED_TEST(LedgerTest, AMarkedPurchaseRacedFiveTimesGrantsOnce) {
+  auto second = this->backend_.open();
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  std::vector<Store*> stores{this->store_.get(), second.value().get()};
+  std::atomic<int> granted{0};
+  std::atomic<int> replayed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 5; ++i) {
+    threads.emplace_back([&, i] {
+      LedgerCommand command{CreditCommand{this->project_, "racer", "purchase", 500, "pack",
+                                          std::string("checkout:cs_race")},
+                            std::nullopt};
+      auto outcomes = stores[i % 2]->apply(std::span<const LedgerCommand>(&command, 1), kNow);
+      ASSERT_TRUE(outcomes.ok()) << outcomes.error().message;
+      const LedgerOutcome& outcome = outcomes.value().at(0);
+      ASSERT_FALSE(outcome.error) << outcome.error->message;
+      (outcome.replayed ? replayed : granted)++;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(granted.load(), 1);
+  EXPECT_EQ(replayed.load(), 4);
+  EXPECT_EQ(this->balance("racer"), 600);
 }
 
 TYPED_TEST(LedgerTest, UpdateAccountChecksThePlan) {
   auto bad = this->run(UpdateAccountCommand{this->project_, "u1", "platinum", {}});
   ASSERT_TRUE(bad.error);
   EXPECT_EQ(bad.error->param, "plan");
-  auto good = this->run(UpdateAccountCommand{this->project_, "u1", "pro",
-                                              std::optional<int64_t>(5'000'000)});
+  auto good = this->run(
+      UpdateAccountCommand{this->project_, "u1", "pro", std::optional<int64_t>(5'000'000)});
   EXPECT_FALSE(good.error);
   EXPECT_EQ(good.account->plan, "pro");
   EXPECT_EQ(good.account->spend_cap_micros, 5'000'000);
@@ -411,18 +475,18 @@ TYPED_TEST(LedgerTest, OperationSlugsAreUniquePerProject) {
 TYPED_TEST(LedgerTest, AFailedOperationPatchWritesNothing) {
   Store& store = *this->store_;
   ASSERT_TRUE(store.create_operation(operation(this->project_, "summarize")).ok());
-  auto refused = store.patch_operation(this->project_, "summarize", kNow + 1, [](OperationRecord& op) {
-    op.definition = "{}";
-    return Result<void>(fail(ErrorCode::kInvalidArgument, "no", "title"));
-  });
+  auto refused =
+      store.patch_operation(this->project_, "summarize", kNow + 1, [](OperationRecord& op) {
+        op.definition = "{}";
+        return Result<void>(fail(ErrorCode::kInvalidArgument, "no", "title"));
+      });
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().param, "title");
   auto kept = store.get_operation(this->project_, "summarize").value();
   EXPECT_EQ(kept->definition, R"({"title":"t"})");
   EXPECT_EQ(kept->updated_at_ms, kNow);
-  auto missing = store.patch_operation(this->project_, "nope", kNow, [](OperationRecord&) {
-    return Result<void>();
-  });
+  auto missing = store.patch_operation(this->project_, "nope", kNow,
+                                       [](OperationRecord&) { return Result<void>(); });
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
 }
@@ -531,7 +595,9 @@ TYPED_TEST(LedgerTest, SigningKeysRotateWhileOldTokensStayValid) {
 struct FakeSteady {
   std::shared_ptr<std::atomic<int64_t>> ms = std::make_shared<std::atomic<int64_t>>(1'000'000);
   SigningKeys::SteadyNow now() const {
-    return [ms = ms] { return std::chrono::steady_clock::time_point(std::chrono::milliseconds(ms->load())); };
+    return [ms = ms] {
+      return std::chrono::steady_clock::time_point(std::chrono::milliseconds(ms->load()));
+    };
   }
   void advance(std::chrono::milliseconds by) const { *ms += by.count(); }
 };
@@ -604,8 +670,8 @@ TYPED_TEST(LedgerTest, RetiredKeysSignNothingNewAndRevokingDropsThemAtOnce) {
   SigningKeys::Current old_key = keys->current();
   // Lifetimes over a day are refused whoever signed them.
   token::RuntimeClaims long_lived = session_claims(old_key.id);
-  long_lived.expires_at_ms = long_lived.issued_at_ms +
-                             std::chrono::milliseconds(kSessionTtlMax).count() + 1;
+  long_lived.expires_at_ms =
+      long_lived.issued_at_ms + std::chrono::milliseconds(kSessionTtlMax).count() + 1;
   EXPECT_FALSE(keys->check_issued(long_lived).ok());
   long_lived.expires_at_ms -= 1;
   EXPECT_TRUE(keys->check_issued(long_lived).ok());
@@ -640,15 +706,15 @@ TYPED_TEST(LedgerTest, RetiredKeysSignNothingNewAndRevokingDropsThemAtOnce) {
 
 TYPED_TEST(LedgerTest, MalformedStoredSigningKeysAreRefusedByName) {
   SecretBox secrets = master_box(8);
-  for (const char* stored : {"not json", "[]", R"({"current":"rtk_a","keys":{}})",
-                             R"({"current":"rtk_a","keys":[{"id":"rtk_a"}]})",
-                             R"({"current":"rtk_a","generation":"2","keys":[]})",
-                             R"({"current":"rtk_a","keys":[{"id":"rtk_a","sealed":"x","createdAtMs":"0"}]})"}) {
-    ASSERT_TRUE(this->store_->replace_setting(kSigningKeysSetting,
-                                              this->store_->get_setting(kSigningKeysSetting)
-                                                  .value()
-                                                  .value_or(""),
-                                              stored)
+  for (const char* stored :
+       {"not json", "[]", R"({"current":"rtk_a","keys":{}})",
+        R"({"current":"rtk_a","keys":[{"id":"rtk_a"}]})",
+        R"({"current":"rtk_a","generation":"2","keys":[]})",
+        R"({"current":"rtk_a","keys":[{"id":"rtk_a","sealed":"x","createdAtMs":"0"}]})"}) {
+    ASSERT_TRUE(this->store_
+                    ->replace_setting(
+                        kSigningKeysSetting,
+                        this->store_->get_setting(kSigningKeysSetting).value().value_or(""), stored)
                     .ok());
     if (!this->store_->get_setting(kSigningKeysSetting).value()) {
       ASSERT_EQ(this->store_->put_setting_if_absent(kSigningKeysSetting, stored).value(), stored);
@@ -738,8 +804,9 @@ TYPED_TEST(LedgerTest, ProvidersPutReplaceListDelete) {
   auto stored = store.put_provider(openai);
   ASSERT_TRUE(stored.ok()) << stored.error().message;
   EXPECT_EQ(stored.value().sealed_key, "tgsb1.sealed-1");
-  ProviderRecord replaced{project, "openai", "tgsb1.sealed-2", "wxyz", "https://api.example.com/v1",
-                          kNow + 9, kNow + 9};
+  ProviderRecord replaced{
+      project,  "openai", "tgsb1.sealed-2", "wxyz", "https://api.example.com/v1",
+      kNow + 9, kNow + 9};
   auto again = store.put_provider(replaced);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again.value().created_at_ms, kNow);  // kept from the first put
@@ -773,8 +840,8 @@ TYPED_TEST(LedgerTest, IdempotencyReplaysAndRefusesADifferentBody) {
   EXPECT_FALSE(this->meter("u1", 10, Idempotency{"key_b", "k1", "hash-1"}).replayed);
   EXPECT_EQ(this->balance("u1"), 80);
   // A duplicate inside one batch is answered from the first.
-  std::vector<LedgerCommand> batch(
-      2, LedgerCommand{MeterCommand{this->project_, "u1", "gen", 5}, Idempotency{"key_a", "k2", "h"}});
+  std::vector<LedgerCommand> batch(2, LedgerCommand{MeterCommand{this->project_, "u1", "gen", 5},
+                                                    Idempotency{"key_a", "k2", "h"}});
   auto outcomes = this->store_->apply(batch, kNow);
   ASSERT_TRUE(outcomes.ok());
   EXPECT_FALSE(outcomes.value()[0].replayed);
@@ -789,7 +856,8 @@ TYPED_TEST(LedgerTest, IdempotencyReplaysAndRefusesADifferentBody) {
 }
 
 TYPED_TEST(LedgerTest, HoldReserveSettleRelease) {
-  auto reserved = this->run(ReserveCommand{this->project_, "u1", "hold_1", 30, 1000, 60'000, "", {}});
+  auto reserved =
+      this->run(ReserveCommand{this->project_, "u1", "hold_1", 30, 1000, 60'000, "", {}});
   ASSERT_FALSE(reserved.error);
   EXPECT_EQ(reserved.account->balance, 70);
   EXPECT_EQ(reserved.account->held_micros, 1000);
@@ -804,7 +872,8 @@ TYPED_TEST(LedgerTest, HoldReserveSettleRelease) {
   auto twice = this->run(SettleCommand{this->project_, "hold_1", 1, 0, 0, 0});
   ASSERT_TRUE(twice.error);
   EXPECT_EQ(twice.error->code, ErrorCode::kConflict);
-  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u1", "hold_2", 50, 0, 60'000, "", {}}).error);
+  EXPECT_FALSE(
+      this->run(ReserveCommand{this->project_, "u1", "hold_2", 50, 0, 60'000, "", {}}).error);
   auto released = this->run(ReleaseCommand{this->project_, "hold_2"});
   EXPECT_EQ(released.account->balance, 88);
   auto reused = this->run(ReserveCommand{this->project_, "u1", "hold_2", 1, 0, 60'000, "", {}});
@@ -826,19 +895,23 @@ TYPED_TEST(LedgerTest, HoldsNeverOvershootAnyBudgetLevel) {
   EXPECT_EQ(granted, 3);
   // The user's spend cap: $0.01 = 10,000 micros.
   this->run(UpdateAccountCommand{this->project_, "u2", {}, std::optional<int64_t>(10'000)});
-  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u2", "hold_c1", 1, 6'000, 60'000, "", {}}).error);
-  auto capped = this->run(ReserveCommand{this->project_, "u2", "hold_c2", 1, 6'000, 60'000, "", {}});
+  EXPECT_FALSE(
+      this->run(ReserveCommand{this->project_, "u2", "hold_c1", 1, 6'000, 60'000, "", {}}).error);
+  auto capped =
+      this->run(ReserveCommand{this->project_, "u2", "hold_c2", 1, 6'000, 60'000, "", {}});
   ASSERT_TRUE(capped.error);
   EXPECT_NE(capped.error->message.find("spend cap"), std::string::npos);
   EXPECT_EQ(this->balance("u2"), 99);  // the refused hold took nothing
   // The project's budget: $0.02 across all its users.
   std::string budgeted = this->make_project("proj_budget", 100, 20'000);
-  EXPECT_FALSE(this->run(ReserveCommand{budgeted, "x", "hold_p1", 1, 15'000, 60'000, "", {}}).error);
+  EXPECT_FALSE(
+      this->run(ReserveCommand{budgeted, "x", "hold_p1", 1, 15'000, 60'000, "", {}}).error);
   auto over = this->run(ReserveCommand{budgeted, "y", "hold_p2", 1, 15'000, 60'000, "", {}});
   ASSERT_TRUE(over.error);
   EXPECT_NE(over.error->message.find("budget"), std::string::npos);
   EXPECT_FALSE(this->run(SettleCommand{budgeted, "hold_p1", 1, 5'000, 0, 0}).error);
-  EXPECT_FALSE(this->run(ReserveCommand{budgeted, "y", "hold_p3", 1, 15'000, 60'000, "", {}}).error);
+  EXPECT_FALSE(
+      this->run(ReserveCommand{budgeted, "y", "hold_p3", 1, 15'000, 60'000, "", {}}).error);
 }
 
 TYPED_TEST(LedgerTest, InvocationLimitsCountAFeaturesHoldsExactly) {
@@ -866,8 +939,9 @@ TYPED_TEST(LedgerTest, InvocationLimitsCountAFeaturesHoldsExactly) {
   EXPECT_FALSE(this->run(SettleCommand{this->project_, "hold_l2", 1, 0, 120, 30}).error);
   EXPECT_TRUE(reserve("u1", "hold_l5", {per_user}).error);
   // Another feature, or a window that starts later, counts none of these.
-  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u1", "hold_l6", 1, 0, 60'000, "classify",
-                                        {per_user}}).error);
+  EXPECT_FALSE(this->run(ReserveCommand{
+                             this->project_, "u1", "hold_l6", 1, 0, 60'000, "classify", {per_user}})
+                   .error);
   InvocationLimit later = per_user;
   later.since_ms = kNow + 1;
   EXPECT_FALSE(reserve("u1", "hold_l7", {later}).error);
@@ -875,7 +949,8 @@ TYPED_TEST(LedgerTest, InvocationLimitsCountAFeaturesHoldsExactly) {
   EXPECT_TRUE(reserve("u2", "hold_l8", {feature}).error);
   // Totals: calls not released, tokens and the settled spend.
   auto totals = this->store_->invocation_totals(
-      this->project_, InvocationQuery{std::string("u1"), 0, kNow + 1, InvocationGroup::kOperation, 10});
+      this->project_,
+      InvocationQuery{std::string("u1"), 0, kNow + 1, InvocationGroup::kOperation, 10});
   ASSERT_TRUE(totals.ok()) << totals.error().message;
   ASSERT_EQ(totals.value().size(), 2u);
   EXPECT_EQ(totals.value()[0].key, "summarize");  // 1 credit settled beats 0
@@ -891,7 +966,8 @@ TYPED_TEST(LedgerTest, InvocationLimitsCountAFeaturesHoldsExactly) {
 }
 
 TYPED_TEST(LedgerTest, ExpiredHoldsSettleAtTheReservedAmount) {
-  EXPECT_FALSE(this->run(ReserveCommand{this->project_, "u1", "hold_e", 25, 700, 1'000, "", {}}).error);
+  EXPECT_FALSE(
+      this->run(ReserveCommand{this->project_, "u1", "hold_e", 25, 700, 1'000, "", {}}).error);
   auto early = this->run(ExpireHoldsCommand{}, std::nullopt, kNow + 999);
   EXPECT_EQ(early.amount, 0);
   auto swept = this->run(ExpireHoldsCommand{}, std::nullopt, kNow + 1'000);
@@ -919,8 +995,8 @@ TYPED_TEST(LedgerTest, LedgerAndAccountsPaginate) {
   auto entries = this->store_->list_ledger(this->project_, std::nullopt, Page{3, std::nullopt});
   ASSERT_TRUE(entries.ok());
   ASSERT_EQ(entries.value().size(), 3u);
-  auto older = this->store_->list_ledger(
-      this->project_, std::nullopt, Page{100, "le_" + std::to_string(entries.value()[2].seq)});
+  auto older = this->store_->list_ledger(this->project_, std::nullopt,
+                                         Page{100, "le_" + std::to_string(entries.value()[2].seq)});
   ASSERT_TRUE(older.ok());
   EXPECT_EQ(older.value().size(), 7u);  // 10 entries in all: 5 grants, 5 debits
 }
@@ -1156,7 +1232,8 @@ constexpr int64_t kDayMs = 86'400'000;
 // stores: never an overflow error, never a wrapped or rounded number.
 TYPED_TEST(LedgerTest, TotalsPastInt64AreExact) {
   for (const char* user : {"rich-a", "rich-b"}) {
-    auto granted = this->run(CreditCommand{this->project_, user, "grant", INT64_MAX - 100, "seed"});
+    auto granted = this->run(
+        CreditCommand{this->project_, user, "grant", INT64_MAX - 100, "seed", std::nullopt});
     ASSERT_FALSE(granted.error) << granted.error->message;
     EXPECT_EQ(granted.account->balance, INT64_MAX);
   }
@@ -1185,9 +1262,10 @@ TYPED_TEST(LedgerTest, TotalsPastInt64AreExact) {
   for (int i = 0; i < 2; ++i) {
     std::string user = i == 0 ? "rich-a" : "rich-b";
     std::string hold = "hold_big_" + std::to_string(i);
-    ASSERT_FALSE(this->run(CreditCommand{this->project_, user, "grant", INT64_MAX, "again"},
-                           std::nullopt, starts[i])
-                     .error);
+    ASSERT_FALSE(
+        this->run(CreditCommand{this->project_, user, "grant", INT64_MAX, "again", std::nullopt},
+                  std::nullopt, starts[i])
+            .error);
     auto reserved = this->run(
         ReserveCommand{this->project_, user, hold, INT64_MAX, INT64_MAX, 60'000, "summarize", {}},
         std::nullopt, starts[i]);
@@ -1224,7 +1302,7 @@ TYPED_TEST(LedgerTest, TotalsPastInt64AreExact) {
 // alone, while their total is 3.
 TYPED_TEST(LedgerTest, TotalsRankExactly) {
   constexpr int64_t kHalf = int64_t{1} << 32;
-  this->run(CreditCommand{this->project_, "r", "grant", 2 * kHalf, "seed"});
+  this->run(CreditCommand{this->project_, "r", "grant", 2 * kHalf, "seed", std::nullopt});
   for (int i = 0; i < 3; ++i) this->run(MeterCommand{this->project_, "r", "carried", 1});
   this->run(MeterCommand{this->project_, "r", "plain", kHalf});
   auto analytics = this->store_->analytics(this->project_, kNow - kDayMs, kNow + kDayMs, kDayMs);
@@ -1242,9 +1320,11 @@ TYPED_TEST(LedgerTest, TotalsRankExactly) {
 // grant is refused (kOverflow, HTTP 400) and nothing is written, and releasing a hold on a full
 // balance stays inside int64.
 TYPED_TEST(LedgerTest, GrantsNeverPushABalancePastInt64) {
-  auto full = this->run(CreditCommand{this->project_, "full", "grant", INT64_MAX - 100, "seed"});
+  auto full = this->run(
+      CreditCommand{this->project_, "full", "grant", INT64_MAX - 100, "seed", std::nullopt});
   ASSERT_FALSE(full.error);
-  auto over = this->run(CreditCommand{this->project_, "full", "grant", 1, "one more"});
+  auto over =
+      this->run(CreditCommand{this->project_, "full", "grant", 1, "one more", std::nullopt});
   ASSERT_TRUE(over.error);
   EXPECT_EQ(over.error->code, ErrorCode::kOverflow);
   EXPECT_EQ(over.error->param, "amount");
@@ -1254,11 +1334,13 @@ TYPED_TEST(LedgerTest, GrantsNeverPushABalancePastInt64) {
   auto held = this->run(ReserveCommand{this->project_, "held", "hold_h", 60, 0, 60'000, "", {}});
   ASSERT_FALSE(held.error) << held.error->message;
   EXPECT_EQ(this->balance("held"), 40);
-  auto refused = this->run(CreditCommand{this->project_, "held", "grant", INT64_MAX - 40, "x"});
+  auto refused =
+      this->run(CreditCommand{this->project_, "held", "grant", INT64_MAX - 40, "x", std::nullopt});
   ASSERT_TRUE(refused.error);
   EXPECT_EQ(refused.error->code, ErrorCode::kOverflow);
   EXPECT_EQ(this->balance("held"), 40);
-  auto fits = this->run(CreditCommand{this->project_, "held", "grant", INT64_MAX - 100, "x"});
+  auto fits =
+      this->run(CreditCommand{this->project_, "held", "grant", INT64_MAX - 100, "x", std::nullopt});
   ASSERT_FALSE(fits.error) << fits.error->message;
   auto released = this->run(ReleaseCommand{this->project_, "hold_h"});
   ASSERT_FALSE(released.error) << released.error->message;
@@ -1267,7 +1349,8 @@ TYPED_TEST(LedgerTest, GrantsNeverPushABalancePastInt64) {
   // A hold reserved in the same batch as the grant counts too.
   std::vector<LedgerCommand> batch = {
       {ReserveCommand{this->project_, "same", "hold_s", 50, 0, 60'000, "", {}}, std::nullopt},
-      {CreditCommand{this->project_, "same", "grant", INT64_MAX - 60, "x"}, std::nullopt}};
+      {CreditCommand{this->project_, "same", "grant", INT64_MAX - 60, "x", std::nullopt},
+       std::nullopt}};
   auto outcomes = this->store_->apply(batch, kNow);
   ASSERT_TRUE(outcomes.ok()) << outcomes.error().message;
   EXPECT_FALSE(outcomes.value()[0].error);
@@ -1434,8 +1517,9 @@ TEST(PostgresOnly, QueryAfterBindsParametersExactly) {
   auto opened = PgConnection::open(testing::PgCluster::shared()->fresh_database());
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   SqlConnection& db = *opened.value();
-  const std::vector<std::string> texts = {
-      "it's", "back\\slash \\' and ''", "$1 $2 $10", "'); DROP TABLE echo; --", "ü 日本 🙂", ""};
+  const std::vector<std::string> texts = {"it's",           "back\\slash \\' and ''",
+                                          "$1 $2 $10",      "'); DROP TABLE echo; --",
+                                          "ü 日本 🙂", ""};
   ASSERT_TRUE(db.exec_script("CREATE TABLE echo (i int, t text, n bigint)").ok());
   std::vector<SqlStatement> before;
   for (size_t i = 0; i < texts.size(); ++i) {
