@@ -59,7 +59,8 @@ Result<std::string> demo_project(Store& store, OneTimeSecrets& secrets) {
   auto configured = store.patch_project_settings(
       created.value().project.id, [](ProjectSettings& settings) -> Result<void> {
         settings.starting_credits = kDemoStartingCredits;
-        settings.plans = {{"pro", 1'000, 19'000'000}};
+        settings.plans = {{"pro", 1'000, 19'000'000, "usd", "month"}};
+        settings.credit_packs = {{"starter", "Starter pack", 500, 5'000'000, "usd"}};
         return {};
       });
   if (!configured) return configured.error();

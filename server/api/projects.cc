@@ -5,15 +5,13 @@
 #include "server/api/render.h"
 #include "server/api/route.h"
 #include "server/auth/crypto.h"
+#include "server/billing/catalogue.h"
 #include "server/http/error_response.h"
 
 namespace tollgate::server {
 namespace {
 
 constexpr std::string_view kAdminTokenSetting = "admin_token_sha256";
-constexpr size_t kPlansMax = 20;
-constexpr int64_t kPlanCreditsMax = kCreditAmountMax;
-constexpr int64_t kPriceMicrosMax = int64_t{1'000'000} * 1'000'000;  // $1M per month
 constexpr int64_t kBudgetMicrosMax = int64_t{1'000'000'000} * 1'000'000;
 // The longest an old key may keep working after a roll.
 constexpr int64_t kRollGraceMsMax = int64_t{7} * 24 * 60 * 60 * 1000;
@@ -140,51 +138,6 @@ Response roll_key(ApiContext& api, const Request& request) {
   return json_response(http::status::ok, answer);
 }
 
-Result<std::vector<Plan>> parse_plans(const json& value) {
-  if (!value.is_array())
-    return fail(ErrorCode::kInvalidArgument, "'plans' must be an array", "plans");
-  if (value.size() > kPlansMax) {
-    return fail(ErrorCode::kInvalidArgument,
-                "'plans' may list at most " + std::to_string(kPlansMax) + " plans", "plans");
-  }
-  std::vector<Plan> plans;
-  for (size_t i = 0; i < value.size(); ++i) {
-    const json& plan = value[i];
-    std::string where = "plans[" + std::to_string(i) + "]";
-    if (!plan.is_object()) {
-      return fail(ErrorCode::kInvalidArgument, "'" + where + "' must be an object", where);
-    }
-    if (auto known = only_fields(plan, {"name", "monthlyCredits", "priceMicros"}); !known) {
-      Error error = known.error();
-      error.param = where + "." + error.param;
-      return error;
-    }
-    auto name = string_field(plan, "name", 64);
-    auto credits = int_field(plan, "monthlyCredits", 0, kPlanCreditsMax, 0);
-    auto price = int_field(plan, "priceMicros", 0, kPriceMicrosMax, 0);
-    for (const Error* error : {name ? nullptr : &name.error(), credits ? nullptr : &credits.error(),
-                               price ? nullptr : &price.error()}) {
-      if (error != nullptr) {
-        Error scoped = *error;
-        scoped.param = where + "." + scoped.param;
-        return scoped;
-      }
-    }
-    if (name.value() == "free" && price.value() != 0) {
-      return fail(ErrorCode::kInvalidArgument, "the 'free' plan cannot have a price",
-                  where + ".priceMicros");
-    }
-    for (const Plan& earlier : plans) {
-      if (earlier.name == name.value()) {
-        return fail(ErrorCode::kInvalidArgument, "plan '" + name.value() + "' is listed twice",
-                    where + ".name");
-      }
-    }
-    plans.push_back({name.value(), credits.value(), price.value()});
-  }
-  return plans;
-}
-
 // Applies the fields present in a PATCH body (already checked to hold only settings) to
 // `settings`.
 Result<void> patch_settings(const json& body, ProjectSettings& settings) {
@@ -195,6 +148,11 @@ Result<void> patch_settings(const json& body, ProjectSettings& settings) {
     auto plans = parse_plans(body["plans"]);
     if (!plans) return plans.error();
     settings.plans = std::move(plans).value();
+  }
+  if (body.contains("creditPacks")) {
+    auto packs = parse_credit_packs(body["creditPacks"]);
+    if (!packs) return packs.error();
+    settings.credit_packs = std::move(packs).value();
   }
   if (body.contains("startingCredits")) {
     auto credits = int_field(body, "startingCredits", 0, kCreditAmountMax);
@@ -346,6 +304,7 @@ void add_project_routes(Router& router, ApiContext& api) {
              false,
              {{"secureMetering", FieldType::kBoolean},
               {"plans", FieldType::kAny},
+              {"creditPacks", FieldType::kAny},
               {"startingCredits", FieldType::kAny},
               {"lowBalanceThreshold", FieldType::kAny},
               {"budgetMicros", FieldType::kAny},

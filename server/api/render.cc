@@ -44,7 +44,16 @@ ojson render_project(const Project& project) {
     plans.push_back({{"name", plan.name},
                      {"monthlyCredits", plan.monthly_credits},
                      {"priceMicros", plan.price_micros},
-                     {"priceUsd", usd(plan.price_micros)}});
+                     {"currency", plan.currency},
+                     {"interval", plan.interval}});
+  }
+  ojson packs = ojson::array();
+  for (const CreditPack& pack : s.credit_packs) {
+    packs.push_back({{"id", pack.id},
+                     {"name", pack.name},
+                     {"credits", pack.credits},
+                     {"priceMicros", pack.price_micros},
+                     {"currency", pack.currency}});
   }
   return {{"id", project.id},
           {"name", project.name},
@@ -53,6 +62,7 @@ ojson render_project(const Project& project) {
           {"settings",
            {{"secureMetering", s.secure_metering},
             {"plans", plans},
+            {"creditPacks", packs},
             {"startingCredits", s.starting_credits},
             {"lowBalanceThreshold", s.low_balance_threshold},
             {"budgetMicros", json_or_null(s.budget_micros)},
@@ -64,6 +74,8 @@ ojson render_account(const Account& a) {
   return {{"userId", a.user_id},
           {"plan", a.plan},
           {"balance", a.balance},
+          {"allowance", a.allowance},
+          {"purchased", a.purchased},
           {"spendCapMicros", json_or_null(a.spend_cap_micros)},
           {"periodStartMs", a.period_start_ms},
           {"periodSpentMicros", a.period_spent_micros},
@@ -77,6 +89,7 @@ ojson render_entry(const LedgerEntry& e) {
   return {{"id", entry_id(e.seq)},
           {"userId", e.user_id},
           {"kind", e.kind},
+          {"pool", pool_name(e.pool)},
           {"amount", e.amount},
           {"balanceAfter", e.balance_after},
           {"event", text(e.event)},

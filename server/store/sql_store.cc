@@ -45,10 +45,21 @@ std::string settings_to_json(const ProjectSettings& settings) {
   for (const Plan& plan : settings.plans) {
     plans.push_back({{"name", plan.name},
                      {"monthlyCredits", plan.monthly_credits},
-                     {"priceMicros", plan.price_micros}});
+                     {"priceMicros", plan.price_micros},
+                     {"currency", plan.currency},
+                     {"interval", plan.interval}});
+  }
+  json packs = json::array();
+  for (const CreditPack& pack : settings.credit_packs) {
+    packs.push_back({{"id", pack.id},
+                     {"name", pack.name},
+                     {"credits", pack.credits},
+                     {"priceMicros", pack.price_micros},
+                     {"currency", pack.currency}});
   }
   json out = {{"secureMetering", settings.secure_metering},
               {"plans", plans},
+              {"creditPacks", packs},
               {"startingCredits", settings.starting_credits},
               {"lowBalanceThreshold", settings.low_balance_threshold},
               {"budgetMicros", nullptr},
@@ -73,7 +84,13 @@ ProjectSettings settings_from_json(std::string_view text) {
   }
   for (const json& plan : array_or_empty(in, "plans")) {
     settings.plans.push_back({string_or(plan, "name", ""), int64_or(plan, "monthlyCredits", 0),
-                              int64_or(plan, "priceMicros", 0)});
+                              int64_or(plan, "priceMicros", 0), string_or(plan, "currency", "usd"),
+                              string_or(plan, "interval", "month")});
+  }
+  for (const json& pack : array_or_empty(in, "creditPacks")) {
+    settings.credit_packs.push_back({string_or(pack, "id", ""), string_or(pack, "name", ""),
+                                     int64_or(pack, "credits", 0), int64_or(pack, "priceMicros", 0),
+                                     string_or(pack, "currency", "usd")});
   }
   return settings;
 }

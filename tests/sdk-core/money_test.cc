@@ -107,5 +107,49 @@ TEST(Money, ConversionNeverUndercharges) {
   }
 }
 
+// Stripe's minor units: exact, and a price that does not convert is refused, naming the field.
+TEST(Money, MinorUnitsConvertExactlyOrAreRefused) {
+  struct Case {
+    int64_t micros;
+    const char* currency;
+    int64_t minor;  // -1: refused
+  };
+  const Case cases[] = {
+      {1'990'000, "usd", 199},
+      {10'000, "eur", 1},
+      {5'000, "usd", -1},
+      {500'000'000, "jpy", 500},
+      {500'500'000, "jpy", -1},
+      {1'230'000, "kwd", 1230},
+      {1'234'000, "kwd", -1},
+      {12'000'000, "isk", 1200},
+      {12'500'000, "isk", -1},
+      {0, "usd", 0},
+      {-10'000, "usd", -1},
+      {INT64_MAX, "jpy", -1},
+      {9'223'372'036'854'001'000, "bhd", -1},  // a whole fil, but not a multiple of 10
+  };
+  for (const Case& c : cases) {
+    auto got = to_minor_units(Micros(c.micros), c.currency);
+    if (c.minor < 0) {
+      ASSERT_FALSE(got.ok()) << c.micros << " " << c.currency;
+      EXPECT_EQ(got.error().param, "priceMicros");
+    } else {
+      ASSERT_TRUE(got.ok()) << c.micros << " " << c.currency << ": " << got.error().message;
+      EXPECT_EQ(got.value(), c.minor);
+      EXPECT_EQ(from_minor_units(c.minor, c.currency).value().value(), c.micros);
+    }
+  }
+  for (const char* bad : {"USD", "us", "usdd", "u$d", ""}) {
+    auto got = to_minor_units(Micros(1'000'000), bad);
+    ASSERT_FALSE(got.ok()) << bad;
+    EXPECT_EQ(got.error().param, "currency");
+  }
+  EXPECT_EQ(minor_unit_decimals("jpy"), 0);
+  EXPECT_EQ(minor_unit_decimals("omr"), 3);
+  EXPECT_EQ(minor_unit_decimals("gbp"), 2);
+  EXPECT_FALSE(from_minor_units(INT64_MAX, "usd").ok());
+}
+
 }  // namespace
 }  // namespace tollgate::money

@@ -1,6 +1,7 @@
 #include "tollgate/money/money.h"
 
 #include <limits>
+#include <span>
 
 namespace tollgate::money {
 namespace {
@@ -131,6 +132,79 @@ Result<Micros> parse_usd(std::string_view text) {
   auto micros = parse_int64(joined);
   if (!micros) return micros.error();
   return Micros(micros.value());
+}
+
+// ---- Currencies ----------------------------------------------------------------------------
+
+namespace {
+
+// Stripe's zero-decimal and three-decimal currencies (https://docs.stripe.com/currencies).
+constexpr std::string_view kZeroDecimal[] = {"bif", "clp", "djf", "gnf", "jpy", "kmf",
+                                             "krw", "mga", "pyg", "rwf", "ugx", "vnd",
+                                             "vuv", "xaf", "xof", "xpf"};
+constexpr std::string_view kThreeDecimal[] = {"bhd", "jod", "kwd", "omr", "tnd"};
+
+bool listed(std::string_view currency, std::span<const std::string_view> list) {
+  for (std::string_view code : list)
+    if (code == currency) return true;
+  return false;
+}
+
+int64_t micros_per_minor_unit(int decimals) {
+  return decimals == 0 ? 1'000'000 : decimals == 3 ? 1'000 : 10'000;
+}
+
+}  // namespace
+
+bool valid_currency(std::string_view currency) {
+  if (currency.size() != 3) return false;
+  for (char c : currency)
+    if (c < 'a' || c > 'z') return false;
+  return true;
+}
+
+int minor_unit_decimals(std::string_view currency) {
+  if (!valid_currency(currency)) return -1;
+  if (listed(currency, kZeroDecimal)) return 0;
+  if (listed(currency, kThreeDecimal)) return 3;
+  return 2;
+}
+
+Result<int64_t> to_minor_units(Micros amount, std::string_view currency) {
+  int decimals = minor_unit_decimals(currency);
+  if (decimals < 0) {
+    return fail(ErrorCode::kInvalidArgument,
+                "a currency is three lower-case letters, such as 'usd'", "currency");
+  }
+  std::string code(currency);
+  if (amount.value() < 0)
+    return fail(ErrorCode::kInvalidArgument, "a price is not negative", "priceMicros");
+  int64_t per_unit = micros_per_minor_unit(decimals);
+  if (amount.value() % per_unit != 0) {
+    std::string message = std::to_string(amount.value()) + " micros of " + code +
+                          " is not a whole number of its minor units (one is " +
+                          std::to_string(per_unit) + " micros)";
+    return fail(ErrorCode::kInvalidArgument, std::move(message), "priceMicros");
+  }
+  int64_t minor = amount.value() / per_unit;
+  // Stripe: three-decimal amounts end in 0; isk, two decimals in the API, takes whole krónur.
+  int64_t step = decimals == 3 ? 10 : code == "isk" ? 100 : 1;
+  if (minor % step != 0) {
+    std::string message = std::to_string(amount.value()) + " micros of " + code +
+                          " is not an amount Stripe takes: it must be a multiple of " +
+                          std::to_string(step * per_unit) + " micros";
+    return fail(ErrorCode::kInvalidArgument, std::move(message), "priceMicros");
+  }
+  return minor;
+}
+
+Result<Micros> from_minor_units(int64_t minor_units, std::string_view currency) {
+  int decimals = minor_unit_decimals(currency);
+  if (decimals < 0) {
+    return fail(ErrorCode::kInvalidArgument,
+                "a currency is three lower-case letters, such as 'usd'", "currency");
+  }
+  return mul(Micros(minor_units), micros_per_minor_unit(decimals));
 }
 
 }  // namespace tollgate::money

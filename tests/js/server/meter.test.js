@@ -335,7 +335,7 @@ describe('accounts, credits and the ledger', () => {
     }
     const current = await call(server, 'GET', '/v1/projects/current', { key: project.sk });
     expect(current.body.settings.startingCredits).toBe(100);
-    expect(current.body.settings.plans).toEqual([{ name: 'pro', monthlyCredits: 1000, priceMicros: 19000000, priceUsd: '19.00' }]);
+    expect(current.body.settings.plans).toEqual([{ name: 'pro', monthlyCredits: 1000, priceMicros: 19000000, currency: 'usd', interval: 'month' }]);
     expect(JSON.stringify(current.body)).not.toContain(project.sk);
   });
 });

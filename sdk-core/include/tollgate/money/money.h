@@ -58,6 +58,24 @@ std::string format_usd(Micros amount);
 // kInvalidArgument for anything else (exponents, spaces, '+', more than six decimals).
 Result<Micros> parse_usd(std::string_view text);
 
+// ---- Currencies: micros of any currency as Stripe's minor units ---------------------------------
+
+// A currency code as Stripe takes it: three lower-case ASCII letters ("usd", "jpy").
+bool valid_currency(std::string_view currency);
+
+// The decimals of `currency`'s minor unit as Stripe counts them: 0 for zero-decimal currencies
+// (jpy, krw, …), 3 for bhd, jod, kwd, omr and tnd, 2 otherwise. -1 for an invalid code.
+int minor_unit_decimals(std::string_view currency);
+
+// A price in micros (millionths) of `currency` as Stripe's integer minor units, exactly:
+// 1'990'000 micros of usd is 199 cents. kInvalidArgument (param "currency") for an invalid
+// code, and (param "priceMicros") for a negative amount or one that is not a whole number of
+// minor units: a fraction of a cent, decimals in a zero-decimal currency, a three-decimal
+// amount whose last digit is not 0, or isk that is not whole krónur (Stripe's rules).
+Result<int64_t> to_minor_units(Micros amount, std::string_view currency);
+// Minor units back to micros; kOverflow when they do not fit.
+Result<Micros> from_minor_units(int64_t minor_units, std::string_view currency);
+
 // Parses a base-10 int64 ("-42") exactly; kInvalidArgument or kOverflow otherwise.
 Result<int64_t> parse_int64(std::string_view text);
 
