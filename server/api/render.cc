@@ -5,8 +5,6 @@
 namespace tollgate::server {
 namespace {
 
-std::string usd(int64_t micros) { return money::format_usd(money::Micros(micros)); }
-
 ojson json_or_null(const std::optional<int64_t>& value) {
   return value ? ojson(*value) : ojson(nullptr);
 }
@@ -16,15 +14,6 @@ ojson json_or_null(const std::optional<int64_t>& value) {
 ojson total(Int128 value) {
   if (value >= INT64_MIN && value <= INT64_MAX) return ojson(static_cast<int64_t>(value));
   return ojson(int128_decimal(value));
-}
-
-// USD for a total of micros: exact whatever its size.
-std::string usd_total(Int128 micros) {
-  if (micros >= INT64_MIN && micros <= INT64_MAX) return usd(static_cast<int64_t>(micros));
-  Int128 dollars = micros / money::kMicrosPerUsd;
-  Int128 fraction = micros % money::kMicrosPerUsd;
-  std::string cents = usd(static_cast<int64_t>(fraction < 0 ? -fraction : fraction));
-  return int128_decimal(dollars) + cents.substr(cents.find('.'));
 }
 
 }  // namespace
@@ -99,10 +88,12 @@ ojson render_entry(const LedgerEntry& e) {
 }
 
 ojson render_stats(const AccountStats& stats) {
+  ojson mrr = ojson::array();
+  for (const CurrencyTotal& in : stats.mrr)
+    mrr.push_back({{"currency", in.currency}, {"micros", total(in.micros)}});
   return {{"total", stats.total},
-          {"pro", stats.paid},
-          {"mrr", usd_total(stats.mrr_micros)},
-          {"mrrMicros", total(stats.mrr_micros)},
+          {"paid", stats.paid},
+          {"mrr", mrr},
           {"creditsOutstanding", total(stats.credits_outstanding)}};
 }
 

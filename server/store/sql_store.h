@@ -83,6 +83,33 @@ class SqlStore final : public Store {
                                                      std::string_view name) override;
   Result<std::vector<ProviderRecord>> list_providers(std::string_view project_id) override;
   Result<bool> delete_provider(std::string_view project_id, std::string_view name) override;
+  Result<void> put_stripe_account(const StripeAccount& account) override;
+  Result<std::optional<StripeAccount>> get_stripe_account(std::string_view project_id) override;
+  Result<bool> delete_stripe_account(std::string_view project_id) override;
+  Result<std::optional<std::string>> find_customer(std::string_view project_id,
+                                                   std::string_view user_id) override;
+  Result<std::string> put_customer(std::string_view project_id, std::string_view user_id,
+                                   std::string_view customer_id, int64_t now_ms) override;
+  Result<std::optional<std::string>> user_of_customer(std::string_view project_id,
+                                                      std::string_view customer_id) override;
+  Result<void> put_checkout(const Checkout& checkout) override;
+  Result<std::optional<Checkout>> get_checkout(std::string_view project_id,
+                                               std::string_view id) override;
+  Result<std::optional<Checkout>> checkout_by_payment_intent(
+      std::string_view project_id, std::string_view payment_intent) override;
+  Result<bool> put_subscription(const Subscription& subscription) override;
+  Result<std::optional<Subscription>> get_subscription(std::string_view project_id,
+                                                       std::string_view id) override;
+  Result<std::optional<Subscription>> latest_subscription(std::string_view project_id,
+                                                          std::string_view user_id) override;
+  Result<bool> record_stripe_event(const StripeEventRecord& event) override;
+  Result<std::optional<StripeEventRecord>> find_stripe_event(std::string_view project_id,
+                                                             std::string_view event_id) override;
+  Result<std::vector<StripeEventRecord>> list_stripe_events(std::string_view project_id,
+                                                            const Page& page) override;
+  Result<void> add_revenue(const RevenueRecord& revenue) override;
+  Result<std::vector<RevenueTotal>> revenue_totals(std::string_view project_id, int64_t from_ms,
+                                                   int64_t to_ms) override;
   Result<int64_t> purge_idempotency(int64_t now_ms) override;
 
  private:

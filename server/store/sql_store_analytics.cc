@@ -37,28 +37,35 @@ Result<Int128> read_split_sum(const SqlRows& rows, size_t r, size_t high_column)
 
 Result<AccountStats> SqlStore::account_stats(std::string_view project_id) {
   TG_LEASE(db);
-  auto project =
-      db->query("SELECT settings FROM projects WHERE id = $1", {std::string(project_id)});
-  auto rows = db->query("SELECT plan, count(*), " + split_sum("balance") +
-                            " FROM accounts WHERE project_id = $1 GROUP BY plan",
-                        {std::string(project_id)});
-  if (!project || !rows) return db.mark_broken(), (project ? rows.error() : project.error());
-  ProjectSettings settings;
-  if (!project.value().empty()) settings = settings_from_json(project.value().text(0, 0));
+  SqlParams project{std::string(project_id)};
+  auto accounts = db->query(
+      "SELECT count(*), " + split_sum("balance") + " FROM accounts WHERE project_id = $1",
+      project);
+  // Live subscriptions' prices by currency and interval; a year is normalised to a month
+  // below, once summed, so no price is rounded on its own.
+  auto live = db->query(
+      "SELECT currency, plan_interval, count(DISTINCT user_id), " + split_sum("price_micros") +
+          " FROM subscriptions WHERE project_id = $1 AND status IN ('active', 'trialing', "
+          "'past_due') GROUP BY currency, plan_interval ORDER BY currency, plan_interval",
+      project);
+  if (!accounts || !live) return db.mark_broken(), (accounts ? live.error() : accounts.error());
   AccountStats stats;
-  for (size_t r = 0; r < rows.value().size(); ++r) {
-    std::string plan = rows.value().text(r, 0);
-    int64_t count = rows.value().int64(r, 1);
-    auto balances = read_split_sum(rows.value(), r, 2);
+  if (!accounts.value().empty()) {
+    stats.total = accounts.value().int64(0, 0);
+    auto balances = read_split_sum(accounts.value(), 0, 1);
     if (!balances) return balances.error();
-    stats.total += count;
-    stats.credits_outstanding += balances.value();
-    for (const Plan& known : settings.plans) {
-      if (known.name == plan && known.price_micros > 0) {
-        stats.paid += count;
-        stats.mrr_micros += Int128(count) * known.price_micros;
-      }
-    }
+    stats.credits_outstanding = balances.value();
+  }
+  for (size_t r = 0; r < live.value().size(); ++r) {
+    const SqlRows& row = live.value();
+    auto prices = read_split_sum(row, r, 3);
+    if (!prices) return prices.error();
+    std::string currency = row.text(r, 0);
+    Int128 monthly = row.text(r, 1) == "year" ? prices.value() / 12 : prices.value();
+    stats.paid += row.int64(r, 2);
+    if (stats.mrr.empty() || stats.mrr.back().currency != currency)
+      stats.mrr.push_back({currency, 0});
+    stats.mrr.back().micros += monthly;
   }
   return stats;
 }

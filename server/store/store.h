@@ -339,6 +339,88 @@ struct ProviderRecord {
   int64_t updated_at_ms = 0;
 };
 
+// ---- Billing -------------------------------------------------------------------------------
+
+// A project's Stripe keys, sealed (SecretBox); the store never sees them in the clear.
+struct StripeAccount {
+  std::string project_id;
+  std::string sealed_secret_key;
+  std::string secret_key_hint;  // the last four characters
+  std::string sealed_webhook_secret;
+  std::string webhook_secret_hint;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+// A checkout: a Stripe Checkout Session (id "cs_…") or a simulated one ("chk_…").
+struct Checkout {
+  std::string id;
+  std::string project_id;
+  std::string user_id;
+  std::string product;       // the pack's id or the plan's name
+  std::string product_kind;  // pack or plan
+  int64_t credits = 0;       // what fulfilment grants: the pack's, or the plan's allowance
+  int64_t price_micros = 0;
+  std::string currency;
+  bool simulated = false;
+  std::string url;
+  std::string success_url;
+  std::string cancel_url;
+  std::string status = "open";  // open, complete, expired
+  std::string payment_status = "unpaid";  // Stripe's: paid, unpaid, no_payment_required
+  std::string payment_intent;
+  std::string subscription_id;
+  std::string invoice_id;
+  std::optional<int64_t> fulfilled_at_ms;
+  int64_t created_at_ms = 0;
+  int64_t expires_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+// An end user's subscription to a plan, as Stripe last told it (or as a simulated checkout
+// made it). `state_at` is the Stripe `created` (Unix s) of the newest event applied: an older
+// event never overwrites a newer state.
+struct Subscription {
+  std::string id;
+  std::string project_id;
+  std::string user_id;
+  std::string customer_id;
+  std::string plan;
+  std::string status;  // Stripe's: active, trialing, past_due, canceled, unpaid, incomplete, …
+  int64_t price_micros = 0;
+  std::string currency;
+  std::string interval;
+  int64_t current_period_end_ms = 0;
+  bool cancel_at_period_end = false;
+  int64_t state_at = 0;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+// Statuses in which a subscription still holds its plan (and a second one must not be sold).
+bool subscription_live(std::string_view status);
+
+// A Stripe event as received: its id takes effect once.
+struct StripeEventRecord {
+  std::string project_id;
+  std::string event_id;
+  std::string type;
+  int64_t created = 0;  // Stripe's, Unix s
+  std::string outcome;  // what Tollgate did: "granted 500 credits", "ignored: …"
+  int64_t received_at_ms = 0;
+};
+
+// Money received: a fulfilled purchase (source "cs_…") or a paid invoice ("in_…").
+struct RevenueRecord {
+  std::string project_id;
+  std::string source_id;
+  std::string user_id;
+  std::string product;
+  int64_t amount_micros = 0;
+  std::string currency;
+  int64_t created_at_ms = 0;
+};
+
 // ---- Totals --------------------------------------------------------------------------------
 
 // An exact total of int64 amounts (balances, credits, micros, tokens). Two balances near
@@ -358,11 +440,24 @@ struct Page {
 };
 
 // Counts are int64 (rows); sums of amounts are exact Int128 totals.
+// Money in one currency.
+struct CurrencyTotal {
+  std::string currency;
+  Int128 micros = 0;
+};
+
+struct RevenueTotal {
+  std::string product;
+  std::string currency;
+  int64_t payments = 0;
+  Int128 micros = 0;
+};
+
 struct AccountStats {
   int64_t total = 0;
-  int64_t paid = 0;  // on a plan with a price
-  Int128 mrr_micros = 0;
-  Int128 credits_outstanding = 0;
+  int64_t paid = 0;  // with a live subscription
+  std::vector<CurrencyTotal> mrr;  // live subscriptions' prices, normalised to a month
+  Int128 credits_outstanding = 0;  // prepaid credits not yet spent: every balance, summed
 };
 
 struct UsagePoint {
@@ -487,6 +582,42 @@ class Store {
                                                              std::string_view name) = 0;
   virtual Result<std::vector<ProviderRecord>> list_providers(std::string_view project_id) = 0;
   virtual Result<bool> delete_provider(std::string_view project_id, std::string_view name) = 0;
+
+  // Billing. Stripe keys: put inserts or replaces (keeping created_at_ms).
+  virtual Result<void> put_stripe_account(const StripeAccount& account) = 0;
+  virtual Result<std::optional<StripeAccount>> get_stripe_account(std::string_view project_id) = 0;
+  virtual Result<bool> delete_stripe_account(std::string_view project_id) = 0;
+  // The end user's Stripe Customer. put_customer keeps the first one stored and returns it.
+  virtual Result<std::optional<std::string>> find_customer(std::string_view project_id,
+                                                           std::string_view user_id) = 0;
+  virtual Result<std::string> put_customer(std::string_view project_id, std::string_view user_id,
+                                           std::string_view customer_id, int64_t now_ms) = 0;
+  virtual Result<std::optional<std::string>> user_of_customer(std::string_view project_id,
+                                                              std::string_view customer_id) = 0;
+  // Checkouts: put inserts or replaces the whole row.
+  virtual Result<void> put_checkout(const Checkout& checkout) = 0;
+  virtual Result<std::optional<Checkout>> get_checkout(std::string_view project_id,
+                                                       std::string_view id) = 0;
+  virtual Result<std::optional<Checkout>> checkout_by_payment_intent(
+      std::string_view project_id, std::string_view payment_intent) = 0;
+  // Stores the subscription unless the stored one has a newer state_at; false when it did not.
+  virtual Result<bool> put_subscription(const Subscription& subscription) = 0;
+  virtual Result<std::optional<Subscription>> get_subscription(std::string_view project_id,
+                                                               std::string_view id) = 0;
+  // The user's newest subscription, live or not.
+  virtual Result<std::optional<Subscription>> latest_subscription(std::string_view project_id,
+                                                                  std::string_view user_id) = 0;
+  // Records an event; false when its id was already recorded (nothing is changed then).
+  virtual Result<bool> record_stripe_event(const StripeEventRecord& event) = 0;
+  virtual Result<std::optional<StripeEventRecord>> find_stripe_event(
+      std::string_view project_id, std::string_view event_id) = 0;
+  // Newest first; starting_after is an event id.
+  virtual Result<std::vector<StripeEventRecord>> list_stripe_events(std::string_view project_id,
+                                                                    const Page& page) = 0;
+  // Records money received once per source (a repeat is ignored).
+  virtual Result<void> add_revenue(const RevenueRecord& revenue) = 0;
+  virtual Result<std::vector<RevenueTotal>> revenue_totals(std::string_view project_id,
+                                                           int64_t from_ms, int64_t to_ms) = 0;
 
   // Runs the commands in one transaction, in order; outcomes match commands one to one. An
   // error here (store down) means nothing was applied.

@@ -42,8 +42,7 @@ class ForwardingStore : public Store {
   Result<std::optional<KeyRecord>> find_key(std::string_view hash) override {
     return inner_.find_key(hash);
   }
-  Result<std::vector<KeyRecord>> list_keys(std::string_view project_id,
-                                           int64_t now_ms) override {
+  Result<std::vector<KeyRecord>> list_keys(std::string_view project_id, int64_t now_ms) override {
     return inner_.list_keys(project_id, now_ms);
   }
   Result<RolledKeys> roll_key(const KeyRoll& roll) override { return inner_.roll_key(roll); }
@@ -119,6 +118,67 @@ class ForwardingStore : public Store {
   }
   Result<int64_t> purge_idempotency(int64_t now_ms) override {
     return inner_.purge_idempotency(now_ms);
+  }
+  Result<void> put_stripe_account(const StripeAccount& account) override {
+    return inner_.put_stripe_account(account);
+  }
+  Result<std::optional<StripeAccount>> get_stripe_account(std::string_view project_id) override {
+    return inner_.get_stripe_account(project_id);
+  }
+  Result<bool> delete_stripe_account(std::string_view project_id) override {
+    return inner_.delete_stripe_account(project_id);
+  }
+  Result<std::optional<std::string>> find_customer(std::string_view project_id,
+                                                   std::string_view user_id) override {
+    return inner_.find_customer(project_id, user_id);
+  }
+  Result<std::string> put_customer(std::string_view project_id, std::string_view user_id,
+                                   std::string_view customer_id, int64_t now_ms) override {
+    return inner_.put_customer(project_id, user_id, customer_id, now_ms);
+  }
+  Result<std::optional<std::string>> user_of_customer(std::string_view project_id,
+                                                      std::string_view customer_id) override {
+    return inner_.user_of_customer(project_id, customer_id);
+  }
+  Result<void> put_checkout(const Checkout& checkout) override {
+    return inner_.put_checkout(checkout);
+  }
+  Result<std::optional<Checkout>> get_checkout(std::string_view project_id,
+                                               std::string_view id) override {
+    return inner_.get_checkout(project_id, id);
+  }
+  Result<std::optional<Checkout>> checkout_by_payment_intent(
+      std::string_view project_id, std::string_view payment_intent) override {
+    return inner_.checkout_by_payment_intent(project_id, payment_intent);
+  }
+  Result<bool> put_subscription(const Subscription& subscription) override {
+    return inner_.put_subscription(subscription);
+  }
+  Result<std::optional<Subscription>> get_subscription(std::string_view project_id,
+                                                       std::string_view id) override {
+    return inner_.get_subscription(project_id, id);
+  }
+  Result<std::optional<Subscription>> latest_subscription(std::string_view project_id,
+                                                          std::string_view user_id) override {
+    return inner_.latest_subscription(project_id, user_id);
+  }
+  Result<bool> record_stripe_event(const StripeEventRecord& event) override {
+    return inner_.record_stripe_event(event);
+  }
+  Result<std::optional<StripeEventRecord>> find_stripe_event(std::string_view project_id,
+                                                             std::string_view event_id) override {
+    return inner_.find_stripe_event(project_id, event_id);
+  }
+  Result<std::vector<StripeEventRecord>> list_stripe_events(std::string_view project_id,
+                                                            const Page& page) override {
+    return inner_.list_stripe_events(project_id, page);
+  }
+  Result<void> add_revenue(const RevenueRecord& revenue) override {
+    return inner_.add_revenue(revenue);
+  }
+  Result<std::vector<RevenueTotal>> revenue_totals(std::string_view project_id, int64_t from_ms,
+                                                   int64_t to_ms) override {
+    return inner_.revenue_totals(project_id, from_ms, to_ms);
   }
 
  protected:

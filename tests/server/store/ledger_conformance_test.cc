@@ -410,9 +410,100 @@ TYPED_TEST(LedgerTest, UpdateAccountChecksThePlan) {
   auto stats = this->store_->account_stats(this->project_);
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats.value().total, 1);
-  EXPECT_EQ(stats.value().paid, 1);
-  EXPECT_EQ(stats.value().mrr_micros, 19'000'000);
+  EXPECT_EQ(stats.value().paid, 0);  // a plan set by hand is not paid for
+  EXPECT_TRUE(stats.value().mrr.empty());
   EXPECT_EQ(stats.value().credits_outstanding, 100);
+}
+
+// ---- Billing records -----------------------------------------------------------------------
+
+Subscription subscription(const std::string& project, const std::string& id,
+                          const std::string& user, const std::string& status, int64_t price,
+                          const std::string& interval, int64_t state_at) {
+  return {id,    project,  user,     "cus_" + user, "pro",    status, price,
+          "usd", interval, kNow + 1, false,         state_at, kNow,   kNow};
+}
+
+TYPED_TEST(LedgerTest, MrrComesFromLiveSubscriptionsNormalisedToAMonth) {
+  Store& store = *this->store_;
+  const std::string& p = this->project_;
+  ASSERT_TRUE(
+      store.put_subscription(subscription(p, "sub_m", "a", "active", 19'000'000, "month", 1))
+          .value());
+  ASSERT_TRUE(
+      store.put_subscription(subscription(p, "sub_y", "b", "past_due", 120'000'000, "year", 1))
+          .value());
+  ASSERT_TRUE(
+      store.put_subscription(subscription(p, "sub_c", "c", "canceled", 50'000'000, "month", 1))
+          .value());
+  auto stats = store.account_stats(p);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats.value().paid, 2);
+  ASSERT_EQ(stats.value().mrr.size(), 1u);
+  EXPECT_EQ(stats.value().mrr[0].currency, "usd");
+  EXPECT_EQ(stats.value().mrr[0].micros, 29'000'000);
+}
+
+TYPED_TEST(LedgerTest, AnOlderSubscriptionStateNeverOverwritesANewerOne) {
+  Store& store = *this->store_;
+  const std::string& p = this->project_;
+  ASSERT_TRUE(
+      store.put_subscription(subscription(p, "sub_1", "a", "past_due", 1, "month", 20)).value());
+  EXPECT_FALSE(
+      store.put_subscription(subscription(p, "sub_1", "a", "active", 1, "month", 10)).value());
+  EXPECT_EQ(store.get_subscription(p, "sub_1").value()->status, "past_due");
+  EXPECT_TRUE(
+      store.put_subscription(subscription(p, "sub_1", "a", "canceled", 1, "month", 30)).value());
+  EXPECT_EQ(store.latest_subscription(p, "a").value()->status, "canceled");
+}
+
+TYPED_TEST(LedgerTest, StripeRecordsAreKeptOnceEach) {
+  Store& store = *this->store_;
+  const std::string& p = this->project_;
+  EXPECT_EQ(store.put_customer(p, "u1", "cus_first", kNow).value(), "cus_first");
+  EXPECT_EQ(store.put_customer(p, "u1", "cus_second", kNow).value(), "cus_first");
+  EXPECT_EQ(store.user_of_customer(p, "cus_first").value(), std::optional<std::string>("u1"));
+  StripeEventRecord event{p, "evt_1", "invoice.paid", 100, "allowance reset", kNow};
+  EXPECT_TRUE(store.record_stripe_event(event).value());
+  event.outcome = "again";
+  EXPECT_FALSE(store.record_stripe_event(event).value());
+  EXPECT_EQ(store.find_stripe_event(p, "evt_1").value()->outcome, "allowance reset");
+  ASSERT_TRUE(store.record_stripe_event({p, "evt_2", "x", 101, "", kNow + 1}).ok());
+  auto page = store.list_stripe_events(p, Page{1, {}});
+  ASSERT_EQ(page.value().size(), 1u);
+  EXPECT_EQ(page.value()[0].event_id, "evt_2");
+  auto next = store.list_stripe_events(p, Page{5, std::string("evt_2")});
+  ASSERT_EQ(next.value().size(), 1u);
+  EXPECT_EQ(next.value()[0].event_id, "evt_1");
+
+  Checkout checkout;
+  checkout.id = "cs_1";
+  checkout.project_id = p;
+  checkout.user_id = "u1";
+  checkout.product = "starter";
+  checkout.product_kind = "pack";
+  checkout.credits = 500;
+  checkout.price_micros = 5'000'000;
+  checkout.currency = "usd";
+  ASSERT_TRUE(store.put_checkout(checkout).ok());
+  checkout.status = "complete";
+  checkout.payment_intent = "pi_1";
+  checkout.fulfilled_at_ms = kNow;
+  ASSERT_TRUE(store.put_checkout(checkout).ok());
+  auto found = store.checkout_by_payment_intent(p, "pi_1");
+  ASSERT_TRUE(found.ok() && found.value());
+  EXPECT_EQ(found.value()->status, "complete");
+  EXPECT_EQ(found.value()->fulfilled_at_ms, kNow);
+
+  ASSERT_TRUE(store.add_revenue({p, "cs_1", "u1", "starter", 5'000'000, "usd", kNow}).ok());
+  ASSERT_TRUE(store.add_revenue({p, "cs_1", "u1", "starter", 5'000'000, "usd", kNow}).ok());
+  ASSERT_TRUE(store.add_revenue({p, "in_1", "u2", "pro", 19'000'000, "usd", kNow}).ok());
+  auto revenue = store.revenue_totals(p, kNow - 1, kNow + 1);
+  ASSERT_EQ(revenue.value().size(), 2u);
+  EXPECT_EQ(revenue.value()[0].product, "pro");
+  EXPECT_EQ(revenue.value()[1].product, "starter");
+  EXPECT_EQ(revenue.value()[1].payments, 1);
+  EXPECT_EQ(revenue.value()[1].micros, 5'000'000);
 }
 
 // ---- Features (operations) -------------------------------------------------------------------
