@@ -2,16 +2,15 @@
 //
 // Failures print exactly one JSON error line on stderr and exit non-zero: 2 for bad usage,
 // 1 for a runtime failure (port taken, data directory unwritable).
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdio>
 #include <iostream>
 #include <string_view>
 #include <vector>
-
-#include <unistd.h>
 
 #include "server/api/api.h"
 #include "server/api/health.h"
@@ -19,14 +18,14 @@
 #include "server/api/render.h"
 #include "server/api/schemas.h"
 #include "server/auth/crypto.h"
-#include "server/features/operation.h"
 #include "server/config/config.h"
+#include "server/config/data_dir.h"
+#include "server/features/operation.h"
 #include "server/http/error_response.h"
 #include "server/http/openapi.h"
 #include "server/http/server.h"
 #include "server/log/logger.h"
 #include "server/log/one_time_secrets.h"
-#include "server/config/data_dir.h"
 #include "server/store/store.h"
 #include "server/version.h"
 
@@ -105,8 +104,8 @@ Result<void> seed_demo(Store& store, ApiContext& api, const std::string& project
   auto op = parse_operation(nlohmann::json::parse(kDemoFeature));
   if (!op) return op.error();
   int64_t now = system_now_ms();
-  auto created = store.create_operation(OperationRecord{new_id("op_"), project_id, op.value().slug,
-                                                        definition_of(op.value()).dump(), now, now});
+  auto created = store.create_operation(OperationRecord{
+      new_id("op_"), project_id, op.value().slug, definition_of(op.value()).dump(), now, now});
   if (!created && created.error().code != ErrorCode::kConflict) return created.error();
   return {};
 }
@@ -167,6 +166,7 @@ int serve(const ServeConfig& config) {
   add_runtime_routes(router, api);
   add_invoke_routes(router, api);
   add_metrics_routes(router, api);
+  add_billing_routes(router, api);
   add_openapi_route(router, kVersion, response_schemas());
 
   // Bind first: secrets are made (and shown once) only when the server can actually start.
@@ -188,6 +188,15 @@ int serve(const ServeConfig& config) {
   const OutboundGuard outbound(config.allow_private_upstreams);
   HttpClient upstream(outbound, api.upstream_timeouts, &server.value()->io_context());
   api.upstream = &upstream;
+  // Stripe is called through the same client, and so the same guard.
+  StripeApi stripe(upstream, config.stripe_api_base);
+  api.stripe = &stripe;
+  api.public_url = config.public_url;
+  if (api.public_url.empty()) {
+    std::string host = config.host == "0.0.0.0" || config.host == "::" ? "127.0.0.1" : config.host;
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    api.public_url = "http://" + host + ":" + std::to_string(server.value()->port());
+  }
   // Retries (of hold closes) wait on the server's timers. A cancelled wait still runs its step,
   // so a retry is never dropped silently.
   api.run_after = [&ioc = server.value()->io_context()](std::chrono::milliseconds delay,
@@ -223,8 +232,7 @@ int serve(const ServeConfig& config) {
     uint16_t port = server.value()->port();
     api.demo_origins = {"http://localhost:" + std::to_string(port),
                         "http://127.0.0.1:" + std::to_string(port)};
-    if (auto seeded = seed_demo(db, api, *demo_id); !seeded)
-      return exit_with(seeded.error());
+    if (auto seeded = seed_demo(db, api, *demo_id); !seeded) return exit_with(seeded.error());
   }
 
   log.info("listening",

@@ -67,8 +67,9 @@ struct UpstreamTimeouts {
 
 struct UpstreamRequest {
   std::string url;  // http(s)://host[:port]/path
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;  // sent as a POST with content-type application/json
+  std::vector<std::pair<std::string, std::string>> headers;  // may replace Content-Type
+  std::string body;  // sent with content-type application/json unless a header says otherwise
+  std::string method = "POST";  // POST, GET or DELETE
 };
 
 struct UpstreamFailure {

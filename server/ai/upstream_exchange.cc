@@ -61,7 +61,8 @@ class Exchange final : public UpstreamExchange, public std::enable_shared_from_t
     }
     url_ = std::move(url).value();
     key_ = origin_key(url_);
-    message_.method(http::verb::post);
+    http::verb verb = http::string_to_verb(request.method);
+    message_.method(verb == http::verb::unknown ? http::verb::post : verb);
     message_.target(url_.target);
     message_.version(11);
     message_.set(http::field::host, host_header(url_));

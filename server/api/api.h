@@ -12,6 +12,7 @@
 #include "server/auth/auth.h"
 #include "server/auth/secret_box.h"
 #include "server/auth/signing_keys.h"
+#include "server/billing/stripe_api.h"
 #include "server/http/router.h"
 #include "server/ledger/hold_close.h"
 #include "server/ledger/ledger_writer.h"
@@ -38,6 +39,8 @@ struct ApiContext {
   // The server's own origins in --demo mode (http://localhost:<port>, http://127.0.0.1:<port>),
   // which browser routes allow for the demo project; set before serving.
   std::vector<std::string> demo_origins{};
+  const StripeApi* stripe = nullptr;  // calls Stripe (STRIPE_API_BASE); set before serving
+  std::string public_url{};           // where this server is reached: webhook and page URLs
 };
 
 // The largest cost one meter call may have, and the largest single credit grant.
@@ -63,6 +66,11 @@ void add_runtime_routes(Router& router, ApiContext& api);
 void add_invoke_routes(Router& router, ApiContext& api);
 // GET /metrics (admin token): api.metrics in the Prometheus text format.
 void add_metrics_routes(Router& router, ApiContext& api);
+// Stripe keys, checkout, the customer portal, the Stripe webhook and the simulated pages.
+void add_billing_routes(Router& router, ApiContext& api);
+// Seals and stores a project's Stripe keys (PUT /v1/billing/stripe, and --demo's environment).
+Result<StripeAccount> set_stripe_keys(ApiContext& api, const std::string& project,
+                                      const std::string& secret, const std::string& webhook);
 
 // The associated data a provider key is sealed with: "<project id>/<provider name>".
 std::string provider_key_binding(std::string_view project_id, std::string_view name);

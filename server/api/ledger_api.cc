@@ -178,7 +178,11 @@ void add_account_routes(Router& router, ApiContext& api) {
               auto account =
                   api.store.get_account(call.caller->project.id, user.value(), api.now_ms());
               if (!account) return account.error();
-              return json_response(http::status::ok, render_account(account.value()));
+              auto subscription =
+                  api.store.latest_subscription(call.caller->project.id, user.value());
+              if (!subscription) return subscription.error();
+              return json_response(http::status::ok,
+                                   render_account(account.value(), subscription.value()));
             });
 
   add_async_route(

@@ -73,6 +73,21 @@ ojson render_account(const Account& a) {
           {"updatedAtMs", a.exists ? ojson(a.updated_at_ms) : ojson(nullptr)}};
 }
 
+ojson render_account(const Account& a, const std::optional<Subscription>& subscription) {
+  ojson out = render_account(a);
+  if (!subscription) {
+    out["subscription"] = nullptr;
+    return out;
+  }
+  const Subscription& s = *subscription;
+  out["subscription"] = {{"id", s.id},
+                         {"plan", s.plan},
+                         {"status", s.status},
+                         {"currentPeriodEndMs", s.current_period_end_ms},
+                         {"cancelAtPeriodEnd", s.cancel_at_period_end}};
+  return out;
+}
+
 ojson render_entry(const LedgerEntry& e) {
   auto text = [](const std::string& s) { return s.empty() ? ojson(nullptr) : ojson(s); };
   return {{"id", entry_id(e.seq)},

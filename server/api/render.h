@@ -14,6 +14,8 @@ using ojson = nlohmann::ordered_json;
 ojson render_created_project(const CreatedProject& created);
 ojson render_project(const Project& project);
 ojson render_account(const Account& account);
+// The account with its plan's subscription (null when it has none).
+ojson render_account(const Account& account, const std::optional<Subscription>& subscription);
 ojson render_entry(const LedgerEntry& entry);
 ojson render_stats(const AccountStats& stats);
 // AI feature calls, tokens and spend; `key_name` names the group's key ("operation"), if any.

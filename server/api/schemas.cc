@@ -92,6 +92,7 @@ constexpr std::string_view kCatalogue = R"json({
       "spendCapMicros": {"type": ["integer", "null"]},
       "periodStartMs": {"type": "integer"}, "periodSpentMicros": {"type": "integer"},
       "heldMicros": {"type": "integer"},
+      "subscription": {"oneOf": [{"$ref": "#/components/schemas/Subscription"}, {"type": "null"}]},
       "createdAtMs": {"type": ["integer", "null"], "description": "null until first written"},
       "updatedAtMs": {"type": ["integer", "null"]}}},
   "AccountStats": {"type": "object", "additionalProperties": false,
@@ -236,7 +237,48 @@ constexpr std::string_view kCatalogue = R"json({
       "periodStartMs": {"type": "integer"},
       "total": {"$ref": "#/components/schemas/InvocationTotals"},
       "features": {"type": "array", "items": {"$ref": "#/components/schemas/InvocationTotals"}},
-      "remaining": {"type": "integer"}}}
+      "remaining": {"type": "integer"}}},
+  "Subscription": {"type": "object", "additionalProperties": false,
+    "required": ["id", "plan", "status", "currentPeriodEndMs", "cancelAtPeriodEnd"],
+    "properties": {"id": {"type": "string"}, "plan": {"type": "string"},
+      "status": {"type": "string", "description": "Stripe's: active, past_due, canceled, …"},
+      "currentPeriodEndMs": {"type": "integer"}, "cancelAtPeriodEnd": {"type": "boolean"}}},
+  "StripeAccount": {"type": "object", "additionalProperties": false,
+    "required": ["object", "configured", "webhookUrl", "secretKeyHint", "webhookSecretHint",
+                 "createdAtMs", "updatedAtMs"],
+    "properties": {"object": {"const": "stripe_account"}, "configured": {"type": "boolean"},
+      "webhookUrl": {"type": "string", "description": "Register this endpoint in Stripe"},
+      "secretKeyHint": {"type": ["string", "null"]},
+      "webhookSecretHint": {"type": ["string", "null"]},
+      "createdAtMs": {"type": ["integer", "null"]}, "updatedAtMs": {"type": ["integer", "null"]}}},
+  "Checkout": {"type": "object", "additionalProperties": false,
+    "required": ["object", "id", "url", "mode"],
+    "properties": {"object": {"const": "checkout"}, "id": {"type": ["string", "null"]},
+      "url": {"type": "string"},
+      "mode": {"enum": ["payment", "subscription", "portal"],
+               "description": "portal: the user already subscribes; url is the customer portal"},
+      "product": {"type": "string"}, "credits": {"type": "integer"},
+      "priceMicros": {"type": "integer"}, "currency": {"type": "string"},
+      "simulated": {"type": "boolean"}, "status": {"enum": ["open", "complete", "expired"]},
+      "fulfilled": {"type": "boolean"}, "expiresAtMs": {"type": "integer"},
+      "account": {"$ref": "#/components/schemas/Account"}}},
+  "PortalSession": {"type": "object", "additionalProperties": false,
+    "required": ["object", "url"],
+    "properties": {"object": {"const": "portal_session"}, "url": {"type": "string"}}},
+  "WebhookReceipt": {"type": "object", "additionalProperties": false,
+    "required": ["received", "duplicate", "outcome"],
+    "properties": {"received": {"const": true}, "duplicate": {"type": "boolean"},
+                   "outcome": {"type": "string"}}},
+  "StripeEvent": {"type": "object", "additionalProperties": false,
+    "required": ["id", "type", "created", "outcome", "receivedAtMs"],
+    "properties": {"id": {"type": "string"}, "type": {"type": "string"},
+      "created": {"type": "integer"}, "outcome": {"type": "string"},
+      "receivedAtMs": {"type": "integer"}}},
+  "StripeEventList": {"type": "object", "additionalProperties": false,
+    "required": ["data", "hasMore"],
+    "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/StripeEvent"}},
+                   "hasMore": {"type": "boolean"}}},
+  "HtmlPage": {"type": "string"}
 })json";
 
 // `base` with one more property, required or not.
@@ -254,6 +296,7 @@ ojson catalogue() {
       extended(schemas["Project"], "keys",
                {{"type", "array"}, {"items", {{"$ref", "#/components/schemas/ApiKey"}}}}, true);
   schemas["RevokedProject"] = extended(schemas["Project"], "revokedAtMs", integer, true);
+  schemas["CheckoutStatus"] = schemas["Checkout"];
   schemas["AccountChange"] =
       extended(schemas["Account"], "entryId",
                {{"type", "string"}, {"description", "The ledger entry this change wrote"}}, false);

@@ -228,6 +228,32 @@ Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const
     config.master_key = *master;
   }
   if (auto pricing = env("TOLLGATE_PRICING_FILE")) config.pricing_file = *pricing;
+  auto http_url = [](std::string_view url) {
+    return (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) && url.size() <= 2048 &&
+           url.find_first_of(" \t\r\n") == std::string_view::npos;
+  };
+  if (auto url = env("TOLLGATE_PUBLIC_URL")) {
+    std::string trimmed = *url;
+    while (!trimmed.empty() && trimmed.back() == '/') trimmed.pop_back();
+    if (!http_url(trimmed)) {
+      return fail(ErrorCode::kInvalidArgument, "TOLLGATE_PUBLIC_URL must be an http(s) URL",
+                  "TOLLGATE_PUBLIC_URL");
+    }
+    config.public_url = trimmed;
+  }
+  if (auto base = env("STRIPE_API_BASE")) {
+    std::string trimmed = *base;
+    while (!trimmed.empty() && trimmed.back() == '/') trimmed.pop_back();
+    if (!http_url(trimmed)) {
+      return fail(ErrorCode::kInvalidArgument, "STRIPE_API_BASE must be an http(s) URL",
+                  "STRIPE_API_BASE");
+    }
+    config.stripe_api_base = trimmed;
+  }
+  if (auto key = env("STRIPE_SECRET_KEY"); key && !key->empty())
+    config.demo_stripe_secret_key = *key;
+  if (auto secret = env("STRIPE_WEBHOOK_SECRET"); secret && !secret->empty())
+    config.demo_stripe_webhook_secret = *secret;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     std::string_view name = arg.substr(0, arg.find('='));
@@ -238,8 +264,8 @@ Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const
     auto option = std::find_if(options().begin(), options().end(),
                                [&](const Option& o) { return o.flag == name; });
     if (option == options().end()) {
-      return bad(std::string(name), "unknown flag '" + std::string(name) +
-                                        "'; see 'tollgate --help'");
+      return bad(std::string(name),
+                 "unknown flag '" + std::string(name) + "'; see 'tollgate --help'");
     }
     std::string_view value;
     if (name.size() < arg.size()) {
@@ -378,6 +404,11 @@ Environment only:
   TOLLGATE_MASTER_KEY      64 hex characters that encrypt provider keys at rest (default: a
                            key made on first start in <data dir>/master.key, mode 0600)
   TOLLGATE_PRICING_FILE    a JSON pricing catalog replacing the shipped model prices
+  TOLLGATE_PUBLIC_URL      where browsers and Stripe reach this server, for checkout pages
+                           and the webhook URL (default http://<host>:<port>)
+  STRIPE_API_BASE          Stripe's API base (default https://api.stripe.com), for tests
+  STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET
+                           with --demo: the demo project's Stripe keys
 
 Flags take '--flag value' or '--flag=value'. Errors print one JSON line on stderr.
 )";

@@ -61,14 +61,21 @@ struct ServeConfig {
   std::string host = "127.0.0.1";
   uint16_t port = kDefaultPort;
   std::string data_dir = "./data";
-  std::string database_url;                // DATABASE_URL: PostgreSQL instead of SQLite
-  std::optional<std::string> admin_token;  // TOLLGATE_ADMIN_TOKEN
-  std::optional<std::string> master_key;   // TOLLGATE_MASTER_KEY, 64 hex characters
-  std::optional<std::string> pricing_file; // TOLLGATE_PRICING_FILE: replaces the model prices
+  std::string database_url;                 // DATABASE_URL: PostgreSQL instead of SQLite
+  std::optional<std::string> admin_token;   // TOLLGATE_ADMIN_TOKEN
+  std::optional<std::string> master_key;    // TOLLGATE_MASTER_KEY, 64 hex characters
+  std::optional<std::string> pricing_file;  // TOLLGATE_PRICING_FILE: replaces the model prices
+  // TOLLGATE_PUBLIC_URL: where browsers and Stripe reach this server (webhook and checkout page
+  // URLs); empty: http://<host>:<port>.
+  std::string public_url;
+  std::string stripe_api_base = "https://api.stripe.com";  // STRIPE_API_BASE, for tests
+  // --demo only: STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET become the demo project's keys.
+  std::optional<std::string> demo_stripe_secret_key;
+  std::optional<std::string> demo_stripe_webhook_secret;
   int64_t upstream_connect_timeout_ms = 10'000;
   int64_t upstream_first_byte_timeout_ms = 60'000;
   int64_t upstream_idle_timeout_ms = 60'000;
-  bool demo = false;                       // --demo: a demo project, used by keyless calls
+  bool demo = false;  // --demo: a demo project, used by keyless calls
   // --allow-private-upstreams: providers may be on loopback, private, link-local or CGNAT
   // addresses, and plain http may go to a loopback address (server/net/outbound_guard.h).
   bool allow_private_upstreams = false;

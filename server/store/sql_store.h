@@ -95,6 +95,7 @@ class SqlStore final : public Store {
   Result<void> put_checkout(const Checkout& checkout) override;
   Result<std::optional<Checkout>> get_checkout(std::string_view project_id,
                                                std::string_view id) override;
+  Result<std::optional<Checkout>> get_checkout_by_id(std::string_view id) override;
   Result<std::optional<Checkout>> checkout_by_payment_intent(
       std::string_view project_id, std::string_view payment_intent) override;
   Result<bool> put_subscription(const Subscription& subscription) override;

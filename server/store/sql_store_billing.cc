@@ -215,6 +215,15 @@ Result<std::optional<Checkout>> SqlStore::get_checkout(std::string_view project_
   return std::optional<Checkout>(read_checkout(rows.value(), 0));
 }
 
+Result<std::optional<Checkout>> SqlStore::get_checkout_by_id(std::string_view id) {
+  TG_LEASE(db);
+  auto rows = db->query("SELECT " + columns(kCheckoutColumns) + " FROM checkouts WHERE id = $1",
+                        {std::string(id)});
+  if (!rows) return db.mark_broken(), rows.error();
+  if (rows.value().empty()) return std::optional<Checkout>();
+  return std::optional<Checkout>(read_checkout(rows.value(), 0));
+}
+
 Result<std::optional<Checkout>> SqlStore::checkout_by_payment_intent(
     std::string_view project_id, std::string_view payment_intent) {
   TG_LEASE(db);

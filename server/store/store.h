@@ -598,6 +598,8 @@ class Store {
   virtual Result<void> put_checkout(const Checkout& checkout) = 0;
   virtual Result<std::optional<Checkout>> get_checkout(std::string_view project_id,
                                                        std::string_view id) = 0;
+  // By id alone, for the simulated pages, which the end user opens without a key.
+  virtual Result<std::optional<Checkout>> get_checkout_by_id(std::string_view id) = 0;
   virtual Result<std::optional<Checkout>> checkout_by_payment_intent(
       std::string_view project_id, std::string_view payment_intent) = 0;
   // Stores the subscription unless the stored one has a newer state_at; false when it did not.

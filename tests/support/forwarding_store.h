@@ -147,6 +147,9 @@ class ForwardingStore : public Store {
                                                std::string_view id) override {
     return inner_.get_checkout(project_id, id);
   }
+  Result<std::optional<Checkout>> get_checkout_by_id(std::string_view id) override {
+    return inner_.get_checkout_by_id(id);
+  }
   Result<std::optional<Checkout>> checkout_by_payment_intent(
       std::string_view project_id, std::string_view payment_intent) override {
     return inner_.checkout_by_payment_intent(project_id, payment_intent);
