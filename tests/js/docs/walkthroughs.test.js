@@ -15,7 +15,7 @@ const {
   demoKeys,
 } = require('../helpers/walkthrough');
 
-const DOCS = ['metering.md', 'features.md', 'keys.md', 'plans.md'];
+const DOCS = ['metering.md', 'features.md', 'keys.md', 'plans.md', 'billing.md'];
 
 /**
  * What a reader's terminal shows on a first `--demo` start. In a terminal the server prints the

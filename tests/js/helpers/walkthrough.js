@@ -66,7 +66,7 @@ function mask(text) {
   return text
     .replace(/\btg_rt_[A-Za-z0-9._-]+/g, 'tg_rt_<token>')
     .replace(/\b(pk|sk|tgk|tgadm)_[A-Za-z0-9]+/g, '$1_<key>')
-    .replace(/\b(proj|op|rts|hold|key|req|rtk|evt|whd)_[A-Za-z0-9]+/g, '$1_<id>')
+    .replace(/\b(proj|op|rts|hold|key|req|rtk|evt|whd|chk|cs|sub_sim|sub|cus)_[A-Za-z0-9]+/g, '$1_<id>')
     .replace(/("[A-Za-z]*Ms"\s*:\s*)\d+/g, '$1<ms>')
     .replace(/("hint"\s*:\s*)"[^"]*"/g, '$1"<hint>"');
 }
