@@ -233,6 +233,11 @@ int serve(const ServeConfig& config) {
     api.demo_origins = {"http://localhost:" + std::to_string(port),
                         "http://127.0.0.1:" + std::to_string(port)};
     if (auto seeded = seed_demo(db, api, *demo_id); !seeded) return exit_with(seeded.error());
+    if (config.demo_stripe_secret_key && config.demo_stripe_webhook_secret) {
+      auto keys = set_stripe_keys(api, *demo_id, *config.demo_stripe_secret_key,
+                                  *config.demo_stripe_webhook_secret);
+      if (!keys) return exit_with(keys.error());
+    }
   }
 
   log.info("listening",

@@ -106,10 +106,14 @@ ojson render_stats(const AccountStats& stats) {
   ojson mrr = ojson::array();
   for (const CurrencyTotal& in : stats.mrr)
     mrr.push_back({{"currency", in.currency}, {"micros", total(in.micros)}});
+  ojson value = ojson::array();
+  for (const CurrencyTotal& in : stats.credits_outstanding_value)
+    value.push_back({{"currency", in.currency}, {"micros", total(in.micros)}});
   return {{"total", stats.total},
           {"paid", stats.paid},
           {"mrr", mrr},
-          {"creditsOutstanding", total(stats.credits_outstanding)}};
+          {"creditsOutstanding", total(stats.credits_outstanding)},
+          {"creditsOutstandingValue", value}};
 }
 
 ojson render_invocations(const InvocationTotal& total, std::string_view key_name) {
@@ -141,8 +145,16 @@ ojson render_analytics(const Analytics& analytics, int64_t from_ms, int64_t to_m
     events.push_back(
         {{"event", event.event}, {"calls", event.calls}, {"credits", total(event.credits)}});
   }
+  ojson revenue = ojson::array();
+  for (const RevenueTotal& r : analytics.revenue) {
+    revenue.push_back({{"product", r.product},
+                       {"currency", r.currency},
+                       {"payments", r.payments},
+                       {"micros", total(r.micros)}});
+  }
   return {{"fromMs", from_ms},
           {"toMs", to_ms},
+          {"revenue", revenue},
           {"interval", interval_ms == 3'600'000 ? "hour" : "day"},
           {"series", series},
           {"topEvents", events},

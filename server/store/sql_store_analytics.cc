@@ -38,9 +38,14 @@ Result<Int128> read_split_sum(const SqlRows& rows, size_t r, size_t high_column)
 Result<AccountStats> SqlStore::account_stats(std::string_view project_id) {
   TG_LEASE(db);
   SqlParams project{std::string(project_id)};
-  auto accounts = db->query(
-      "SELECT count(*), " + split_sum("balance") + " FROM accounts WHERE project_id = $1",
-      project);
+  auto accounts = db->query("SELECT count(*), " + split_sum("balance") + ", " +
+                                split_sum("purchased") + " FROM accounts WHERE project_id = $1",
+                            project);
+  auto packs = db->query("SELECT currency, " + split_sum("credits") + ", " +
+                             split_sum("price_micros") +
+                             " FROM checkouts WHERE project_id = $1 AND product_kind = 'pack' AND "
+                             "fulfilled_at_ms IS NOT NULL GROUP BY currency ORDER BY currency",
+                         project);
   // Live subscriptions' prices by currency and interval; a year is normalised to a month
   // below, once summed, so no price is rounded on its own.
   auto live = db->query(
@@ -48,13 +53,39 @@ Result<AccountStats> SqlStore::account_stats(std::string_view project_id) {
           " FROM subscriptions WHERE project_id = $1 AND status IN ('active', 'trialing', "
           "'past_due') GROUP BY currency, plan_interval ORDER BY currency, plan_interval",
       project);
-  if (!accounts || !live) return db.mark_broken(), (accounts ? live.error() : accounts.error());
+  if (!accounts || !live || !packs) {
+    db.mark_broken();
+    return !accounts ? accounts.error() : !live ? live.error() : packs.error();
+  }
   AccountStats stats;
+  Int128 purchased = 0;
   if (!accounts.value().empty()) {
     stats.total = accounts.value().int64(0, 0);
     auto balances = read_split_sum(accounts.value(), 0, 1);
+    auto bought = read_split_sum(accounts.value(), 0, 3);
     if (!balances) return balances.error();
+    if (!bought) return bought.error();
     stats.credits_outstanding = balances.value();
+    purchased = bought.value();
+  }
+  Int128 credits_sold = 0;
+  std::vector<std::pair<std::string, Int128>> pack_revenue;
+  for (size_t r = 0; r < packs.value().size(); ++r) {
+    auto credits = read_split_sum(packs.value(), r, 1);
+    auto micros = read_split_sum(packs.value(), r, 3);
+    if (!credits) return credits.error();
+    if (!micros) return micros.error();
+    credits_sold += credits.value();
+    pack_revenue.emplace_back(packs.value().text(r, 0), micros.value());
+  }
+  if (credits_sold > 0) {
+    for (const auto& [currency, micros] : pack_revenue) {
+      // purchased × micros ÷ sold, without the product leaving 128 bits for any sane total.
+      Int128 whole = micros / credits_sold;
+      Int128 rest = micros % credits_sold;
+      stats.credits_outstanding_value.push_back(
+          {currency, purchased * whole + purchased * rest / credits_sold});
+    }
   }
   for (size_t r = 0; r < live.value().size(); ++r) {
     const SqlRows& row = live.value();
@@ -158,6 +189,9 @@ Result<Analytics> SqlStore::analytics(std::string_view project_id, int64_t from_
   auto stats = account_stats(project_id);
   if (!stats) return stats.error();
   analytics.stats = stats.value();
+  auto revenue = revenue_totals(project_id, from_ms, to_ms);
+  if (!revenue) return revenue.error();
+  analytics.revenue = std::move(revenue).value();
   return analytics;
 }
 

@@ -458,6 +458,9 @@ struct AccountStats {
   int64_t paid = 0;  // with a live subscription
   std::vector<CurrencyTotal> mrr;  // live subscriptions' prices, normalised to a month
   Int128 credits_outstanding = 0;  // prepaid credits not yet spent: every balance, summed
+  // The purchased credits outstanding, valued at what packs sold for: each currency's share is
+  // purchased × (that currency's pack revenue ÷ all pack credits sold), rounded down.
+  std::vector<CurrencyTotal> credits_outstanding_value;
 };
 
 struct UsagePoint {
@@ -493,6 +496,7 @@ struct InvocationQuery {
 };
 
 struct Analytics {
+  std::vector<RevenueTotal> revenue;  // in the window, by product and currency
   std::vector<UsagePoint> series;
   std::vector<EventTotal> top_events;
   AccountStats stats;

@@ -102,6 +102,13 @@ describe('the simulated checkout (no Stripe keys)', () => {
     const stats = (await call(server, 'GET', '/v1/accounts?limit=100', { key: sim.sk })).body.stats;
     expect(stats.paid).toBe(1);
     expect(stats.mrr).toEqual([{ currency: 'usd', micros: 19000000 }]);
+    // 700 purchased credits (ada 600, bob 100) at the packs' 5.00 USD for 500.
+    expect(stats.creditsOutstandingValue).toEqual([{ currency: 'usd', micros: 7000000 }]);
+    const analytics = await call(server, 'GET', `/v1/analytics?from_ms=${Date.now() - 60000}`, { key: sim.sk });
+    expect(analytics.body.revenue).toEqual([
+      { product: 'pro', currency: 'usd', payments: 1, micros: 19000000 },
+      { product: 'starter', currency: 'usd', payments: 1, micros: 5000000 },
+    ]);
   });
 
   test('bad input names the field and writes nothing', async () => {
@@ -320,5 +327,26 @@ describe('the webhook signature', () => {
     });
     expect(res.status).toBe(400);
     expect(res.body.error.param).toBe('Stripe-Signature');
+  });
+});
+
+describe('--demo with Stripe keys in the environment', () => {
+  test('STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET become the demo project keys, shown only as hints', async () => {
+    const demo = await startServer({
+      args: ['--demo'],
+      env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, STRIPE_API_BASE: fake.url, STRIPE_SECRET_KEY: 'sk_test_demo_0123456789', STRIPE_WEBHOOK_SECRET: WHSEC },
+    });
+    try {
+      const res = await call(demo, 'GET', '/v1/billing/stripe', {});
+      // Keyless calls act as the demo's publishable key; the keys' route needs the secret key.
+      expect(res.status).toBe(401);
+      const started = await call(demo, 'POST', '/v1/checkout', { body: { userId: 'ada', product: 'starter' } });
+      expect(started.status).toBe(200);
+      expect(started.body.id).toMatch(/^cs_/); // Stripe, not simulated
+      expect(started.body.simulated).toBe(false);
+      expect(demo.logs.map((l) => JSON.stringify(l)).join('\n')).not.toContain('sk_test_demo_0123456789');
+    } finally {
+      await demo.stop();
+    }
   });
 });

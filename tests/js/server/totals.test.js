@@ -34,8 +34,8 @@ function seedSql(projectId, nowMs) {
         entry('c', 'debit', -MAX, 0, 'huge'),
       ].join(', ') +
       ';',
-    `UPDATE accounts SET balance = ${MAX} WHERE project_id = ${p} AND user_id IN ('a', 'b');`,
-    `UPDATE accounts SET balance = 0 WHERE project_id = ${p} AND user_id = 'c';`,
+    `UPDATE accounts SET balance = ${MAX}, purchased = ${MAX} WHERE project_id = ${p} AND user_id IN ('a', 'b');`,
+    `UPDATE accounts SET balance = 0, purchased = 0 WHERE project_id = ${p} AND user_id = 'c';`,
     `INSERT INTO holds (id, project_id, user_id, credits, micros, status, settled_credits, settled_micros, ` +
       `expires_at_ms, created_at_ms, operation, input_tokens, output_tokens) VALUES ` +
       `${hold('hold_seed_a', 'a')}, ${hold('hold_seed_b', 'b')};`,
