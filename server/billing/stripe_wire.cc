@@ -49,7 +49,7 @@ void encode_into(const json& value, const std::string& name, std::vector<std::st
   }
 }
 
-Error refused(std::string why) {
+Error signature_refused(std::string why) {
   return fail(ErrorCode::kInvalidArgument, "Stripe-Signature " + why, "Stripe-Signature");
 }
 
@@ -85,9 +85,9 @@ std::string stripe_signature(std::string_view payload, std::string_view secret, 
 
 Result<void> verify_stripe_signature(std::string_view header, std::string_view payload,
                                      std::string_view secret, int64_t now_s) {
-  if (header.empty()) return refused("is missing");
-  if (header.size() > kSignatureHeaderBytesMax) return refused("is too long");
-  if (secret.empty()) return refused("cannot be checked: no webhook secret is set");
+  if (header.empty()) return signature_refused("is missing");
+  if (header.size() > kSignatureHeaderBytesMax) return signature_refused("is too long");
+  if (secret.empty()) return signature_refused("cannot be checked: no webhook secret is set");
   std::optional<int64_t> timestamp;
   std::vector<std::string_view> signatures;
   while (!header.empty()) {
@@ -100,9 +100,9 @@ Result<void> verify_stripe_signature(std::string_view header, std::string_view p
     std::string_view value = item.substr(equals + 1);
     if (key == "t") {
       int64_t t = 0;
-      if (value.empty() || value.size() > 12) return refused("has a malformed timestamp");
+      if (value.empty() || value.size() > 12) return signature_refused("has a malformed timestamp");
       for (char c : value) {
-        if (c < '0' || c > '9') return refused("has a malformed timestamp");
+        if (c < '0' || c > '9') return signature_refused("has a malformed timestamp");
         t = t * 10 + (c - '0');
       }
       timestamp = t;
@@ -110,18 +110,18 @@ Result<void> verify_stripe_signature(std::string_view header, std::string_view p
       signatures.push_back(value);
     }
   }
-  if (!timestamp) return refused("has no timestamp");
-  if (signatures.empty()) return refused("has no v1 signature");
+  if (!timestamp) return signature_refused("has no timestamp");
+  if (signatures.empty()) return signature_refused("has no v1 signature");
   if (*timestamp < now_s - kSignatureToleranceSeconds ||
       *timestamp > now_s + kSignatureToleranceSeconds) {
-    return refused("timestamp is outside the tolerance of 300 seconds");
+    return signature_refused("timestamp is outside the tolerance of 300 seconds");
   }
   std::string expected = stripe_signature(payload, secret, *timestamp);
   bool matched = false;
   for (std::string_view signature : signatures) {
     matched |= constant_time_equal(signature, expected);  // every one, no early exit
   }
-  if (!matched) return refused("does not match the payload");
+  if (!matched) return signature_refused("does not match the payload");
   return {};
 }
 
