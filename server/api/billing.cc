@@ -186,6 +186,14 @@ Response redirect(const std::string& url) {
   return response;
 }
 
+// A simulated checkout by its id alone (its pages carry no key); nullopt for any other id.
+Result<std::optional<Checkout>> simulated_checkout(ApiContext& api, const std::string& id) {
+  if (id.rfind(kSimulatedPrefix, 0) != 0) return std::optional<Checkout>();
+  auto found = api.store.get_checkout_by_id(id);
+  if (!found || !found.value() || found.value()->simulated) return found;
+  return std::optional<Checkout>();
+}
+
 std::string mode_of(const Checkout& c) {
   return c.product_kind == "plan" ? "subscription" : "payment";
 }
@@ -653,12 +661,9 @@ void add_billing_routes(Router& router, ApiContext& api) {
   router.add_async(
       http::verb::get, "/checkout/simulate/{id}",
       [&api](const Request&, const PathParams& params, const Respond& respond) {
-        const std::string& id = params.at("id");
-        auto found = id.rfind(kSimulatedPrefix, 0) == 0
-                         ? api.store.get_checkout_by_id(id)
-                         : Result<std::optional<Checkout>>(std::optional<Checkout>());
+        auto found = simulated_checkout(api, params.at("id"));
         if (!found) return respond(error_response(found.error()));
-        if (!found.value() || !found.value()->simulated) {
+        if (!found.value()) {
           return respond(html_response(http::status::not_found,
                                        page("Checkout not found", "<h1>Checkout not found</h1>")));
         }
@@ -687,12 +692,9 @@ void add_billing_routes(Router& router, ApiContext& api) {
   router.add_async(
       http::verb::post, "/checkout/simulate/{id}/pay",
       [&api](const Request&, const PathParams& params, const Respond& respond) {
-        const std::string& id = params.at("id");
-        auto found = id.rfind(kSimulatedPrefix, 0) == 0
-                         ? api.store.get_checkout_by_id(id)
-                         : Result<std::optional<Checkout>>(std::optional<Checkout>());
+        auto found = simulated_checkout(api, params.at("id"));
         if (!found) return respond(error_response(found.error()));
-        if (!found.value() || !found.value()->simulated)
+        if (!found.value())
           return respond(error_response(fail(ErrorCode::kNotFound, "no such checkout", "id")));
         Checkout c = *found.value();
         if (c.status == "open" && api.now_ms() >= c.expires_at_ms) {

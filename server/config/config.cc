@@ -228,28 +228,21 @@ Result<ServeConfig> parse_serve(const std::vector<std::string_view>& args, const
     config.master_key = *master;
   }
   if (auto pricing = env("TOLLGATE_PRICING_FILE")) config.pricing_file = *pricing;
-  auto http_url = [](std::string_view url) {
-    return (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) && url.size() <= 2048 &&
-           url.find_first_of(" \t\r\n") == std::string_view::npos;
+  // An http(s) URL from the environment, without its trailing slashes.
+  auto url_setting = [&env](std::string_view name, std::string& into) -> Result<void> {
+    auto value = env(name);
+    if (!value) return {};
+    std::string url = *value;
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    bool http = url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+    if (!http || url.size() > 2048 || url.find_first_of(" \t\r\n") != std::string::npos)
+      return fail(ErrorCode::kInvalidArgument, std::string(name) + " must be an http(s) URL",
+                  std::string(name));
+    into = url;
+    return {};
   };
-  if (auto url = env("TOLLGATE_PUBLIC_URL")) {
-    std::string trimmed = *url;
-    while (!trimmed.empty() && trimmed.back() == '/') trimmed.pop_back();
-    if (!http_url(trimmed)) {
-      return fail(ErrorCode::kInvalidArgument, "TOLLGATE_PUBLIC_URL must be an http(s) URL",
-                  "TOLLGATE_PUBLIC_URL");
-    }
-    config.public_url = trimmed;
-  }
-  if (auto base = env("STRIPE_API_BASE")) {
-    std::string trimmed = *base;
-    while (!trimmed.empty() && trimmed.back() == '/') trimmed.pop_back();
-    if (!http_url(trimmed)) {
-      return fail(ErrorCode::kInvalidArgument, "STRIPE_API_BASE must be an http(s) URL",
-                  "STRIPE_API_BASE");
-    }
-    config.stripe_api_base = trimmed;
-  }
+  if (auto set = url_setting("TOLLGATE_PUBLIC_URL", config.public_url); !set) return set.error();
+  if (auto set = url_setting("STRIPE_API_BASE", config.stripe_api_base); !set) return set.error();
   if (auto key = env("STRIPE_SECRET_KEY"); key && !key->empty())
     config.demo_stripe_secret_key = *key;
   if (auto secret = env("STRIPE_WEBHOOK_SECRET"); secret && !secret->empty())

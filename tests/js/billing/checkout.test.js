@@ -34,6 +34,12 @@ beforeAll(async () => {
   await fake.control('endpoints', { secretKey: liveKey, url: put.body.webhookUrl, secret: WHSEC });
 });
 
+// The ledger's invariant, each pool equal to its own entries, after every test.
+afterEach(async () => {
+  await expectLedgerSound(server, sim.sk);
+  await expectLedgerSound(server, live.sk);
+});
+
 afterAll(async () => {
   try {
     await expectLedgerSound(server, sim.sk);

@@ -4,9 +4,8 @@
 // GET /v1/checkout/{id}. A screenshot of each step is kept in test-artifacts/.
 const fs = require('node:fs');
 const http = require('node:http');
-const os = require('node:os');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const { launchChromium } = require('../helpers/chromium');
 const { root } = require('../helpers/paths');
 const { startServer } = require('../helpers/server');
 const { ADMIN_TOKEN, call, createProject } = require('../helpers/api');
@@ -15,8 +14,8 @@ const artifacts = path.join(root, 'test-artifacts');
 let server;
 let shop;
 let project;
+let chromium;
 let browser;
-let profile;
 
 // The shop: one page that buys, and one that shows the balance once back.
 function shopPage(tollgate, pk) {
@@ -58,20 +57,14 @@ beforeAll(async () => {
   });
   shop.origin = origin;
   fs.mkdirSync(artifacts, { recursive: true });
-  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  chromium = await launchChromium();
+  browser = chromium.browser;
 }, 60_000);
 
 afterAll(async () => {
-  if (browser) await browser.close();
+  if (chromium) await chromium.close();
   if (shop) await new Promise((resolve) => shop.close(resolve));
   if (server) await server.stop();
-  if (profile) fs.rmSync(profile, { recursive: true, force: true });
 });
 
 test('click Pay, land on successUrl, and the account shows the new balance', async () => {

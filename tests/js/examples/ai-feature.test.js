@@ -2,10 +2,8 @@
 // mints sessions with the secret key, and real headless Chromium runs the page, which streams the
 // feature from a real tollgate with the session token alone.
 const { spawn, execFileSync } = require('node:child_process');
-const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const { launchChromium } = require('../helpers/chromium');
 const { root } = require('../helpers/paths');
 const { startServer } = require('../helpers/server');
 const { ADMIN_TOKEN, call, createProject } = require('../helpers/api');
@@ -14,8 +12,8 @@ const example = path.join(root, 'examples', 'ai-feature');
 let server;
 let project;
 let backend;
+let chromium;
 let browser;
-let profile;
 
 function startBackend(env) {
   const proc = spawn(process.execPath, [path.join(example, 'backend.mjs')], {
@@ -38,21 +36,14 @@ beforeAll(async () => {
   // Running it again updates the feature in place.
   execFileSync(process.execPath, [path.join(example, 'define-feature.mjs')], { env: { ...process.env, ...env } });
   backend = await startBackend(env);
-  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-chromium-'));
-  // A fresh profile per run (a persistent context is how Playwright takes --user-data-dir).
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  chromium = await launchChromium();
+  browser = chromium.browser;
 }, 60_000);
 
 afterAll(async () => {
-  if (browser) await browser.close();
+  if (chromium) await chromium.close();
   if (backend) backend.proc.kill('SIGTERM');
   if (server) await server.stop();
-  if (profile) fs.rmSync(profile, { recursive: true, force: true });
 });
 
 test('the page streams the feature with a session token, and never sees the prompt or a key', async () => {

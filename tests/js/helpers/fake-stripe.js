@@ -1,22 +1,8 @@
 // Starts tests/fixtures/fake-stripe.js as its own process on a free loopback port.
-const { spawn } = require('node:child_process');
-const path = require('node:path');
-const { root } = require('./paths');
+const { startFixture } = require('./fixture-process');
 
 async function startFakeStripe() {
-  const proc = spawn(process.execPath, [path.join(root, 'tests', 'fixtures', 'fake-stripe.js'), '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout.on('data', (chunk) => {
-      out += chunk;
-      const newline = out.indexOf('\n');
-      if (newline >= 0) resolve(JSON.parse(out.slice(0, newline)).port);
-    });
-    proc.on('exit', (code) => reject(new Error(`fake Stripe exited ${code}`)));
-  });
-  const url = `http://127.0.0.1:${port}`;
+  const { url, port, stop } = await startFixture('fake-stripe.js', 'fake Stripe');
   return {
     url,
     port,
@@ -45,11 +31,7 @@ async function startFakeStripe() {
       if (!res.ok) throw new Error(`fake Stripe ${controlPath} answered ${res.status}: ${text}`);
       return JSON.parse(text);
     },
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill('SIGTERM');
-      await new Promise((resolve) => proc.on('exit', resolve));
-    },
+    stop,
   };
 }
 

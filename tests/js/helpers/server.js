@@ -40,8 +40,15 @@ async function startServer({ args = [], env = {}, fdLimit, dataDir: reuse, binar
       buffered += chunk;
       let newline;
       while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buffered.slice(0, newline));
+        const text = buffered.slice(0, newline);
         buffered = buffered.slice(newline + 1);
+        let line;
+        try {
+          line = JSON.parse(text);
+        } catch {
+          // Every log line is JSON; anything else is kept whole rather than lost with the rest.
+          line = { event: 'unparsed_stdout', text };
+        }
         logs.push(line);
         if (line.event === 'listening') {
           clearTimeout(timer);

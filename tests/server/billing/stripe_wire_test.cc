@@ -10,7 +10,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::string_view kSecret = "whsec_test_secret";
-constexpr int64_t kNow = 1'800'000'000;
+constexpr int64_t kSignedAt = 1'800'000'000;
 
 std::string header_for(std::string_view payload, int64_t t, std::string_view secret = kSecret) {
   return "t=" + std::to_string(t) + ",v1=" + stripe_signature(payload, secret, t);
@@ -30,43 +30,43 @@ TEST(StripeWire, FormBodiesUseBracketNotation) {
 
 TEST(StripeWire, OnlyAValidSignatureIsAccepted) {
   const std::string payload = R"({"id":"evt_1","type":"invoice.paid"})";
-  EXPECT_TRUE(verify_stripe_signature(header_for(payload, kNow), payload, kSecret, kNow).ok());
+  EXPECT_TRUE(verify_stripe_signature(header_for(payload, kSignedAt), payload, kSecret, kSignedAt).ok());
   // Within the tolerance either way, and not one second beyond.
   EXPECT_TRUE(
-      verify_stripe_signature(header_for(payload, kNow - 300), payload, kSecret, kNow).ok());
+      verify_stripe_signature(header_for(payload, kSignedAt - 300), payload, kSecret, kSignedAt).ok());
   EXPECT_TRUE(
-      verify_stripe_signature(header_for(payload, kNow + 300), payload, kSecret, kNow).ok());
+      verify_stripe_signature(header_for(payload, kSignedAt + 300), payload, kSecret, kSignedAt).ok());
   EXPECT_FALSE(
-      verify_stripe_signature(header_for(payload, kNow - 301), payload, kSecret, kNow).ok());
+      verify_stripe_signature(header_for(payload, kSignedAt - 301), payload, kSecret, kSignedAt).ok());
   EXPECT_FALSE(
-      verify_stripe_signature(header_for(payload, kNow + 301), payload, kSecret, kNow).ok());
+      verify_stripe_signature(header_for(payload, kSignedAt + 301), payload, kSecret, kSignedAt).ok());
   // A tampered body, the wrong secret, or the secret without its whsec_ prefix.
   EXPECT_FALSE(
-      verify_stripe_signature(header_for(payload, kNow), payload + " ", kSecret, kNow).ok());
+      verify_stripe_signature(header_for(payload, kSignedAt), payload + " ", kSecret, kSignedAt).ok());
   EXPECT_FALSE(
-      verify_stripe_signature(header_for(payload, kNow, "whsec_other"), payload, kSecret, kNow)
+      verify_stripe_signature(header_for(payload, kSignedAt, "whsec_other"), payload, kSecret, kSignedAt)
           .ok());
   EXPECT_FALSE(
-      verify_stripe_signature(header_for(payload, kNow, "test_secret"), payload, kSecret, kNow)
+      verify_stripe_signature(header_for(payload, kSignedAt, "test_secret"), payload, kSecret, kSignedAt)
           .ok());
   // Two v1, one valid, in either order; v0 and unknown schemes are not signatures.
-  std::string good = stripe_signature(payload, kSecret, kNow);
+  std::string good = stripe_signature(payload, kSecret, kSignedAt);
   std::string zeros(64, '0');
-  std::string t = "t=" + std::to_string(kNow);
+  std::string t = "t=" + std::to_string(kSignedAt);
   EXPECT_TRUE(
-      verify_stripe_signature(t + ",v1=" + zeros + ",v1=" + good, payload, kSecret, kNow).ok());
+      verify_stripe_signature(t + ",v1=" + zeros + ",v1=" + good, payload, kSecret, kSignedAt).ok());
   EXPECT_TRUE(
-      verify_stripe_signature(t + ",v1=" + good + ",v1=" + zeros, payload, kSecret, kNow).ok());
-  EXPECT_FALSE(verify_stripe_signature(t + ",v0=" + good, payload, kSecret, kNow).ok());
+      verify_stripe_signature(t + ",v1=" + good + ",v1=" + zeros, payload, kSecret, kSignedAt).ok());
+  EXPECT_FALSE(verify_stripe_signature(t + ",v0=" + good, payload, kSecret, kSignedAt).ok());
   // Malformed headers.
   for (std::string header : {std::string(), "v1=" + good, t, "t=abc,v1=" + good, "t=-5,v1=" + good,
                              std::string(5000, 'x')}) {
-    auto checked = verify_stripe_signature(header, payload, kSecret, kNow);
+    auto checked = verify_stripe_signature(header, payload, kSecret, kSignedAt);
     ASSERT_FALSE(checked.ok()) << header.substr(0, 40);
     EXPECT_EQ(checked.error().param, "Stripe-Signature");
   }
   // No secret set: nothing verifies.
-  EXPECT_FALSE(verify_stripe_signature(header_for(payload, kNow, ""), payload, "", kNow).ok());
+  EXPECT_FALSE(verify_stripe_signature(header_for(payload, kSignedAt, ""), payload, "", kSignedAt).ok());
 }
 
 }  // namespace
