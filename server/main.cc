@@ -167,6 +167,8 @@ int serve(const ServeConfig& config) {
   add_invoke_routes(router, api);
   add_metrics_routes(router, api);
   add_billing_routes(router, api);
+  add_user_key_routes(router, api);
+  add_gateway_routes(router, api);
   add_openapi_route(router, kVersion, response_schemas());
 
   // Bind first: secrets are made (and shown once) only when the server can actually start.

@@ -261,6 +261,16 @@ Result<UpstreamRequest> AnthropicDialect::build(const ModelRequest& request,
                      {"description", tool.description},
                      {"input_schema", tool.parameters}});
   }
+  if (request.tool_choice && !request.tools.empty()) {
+    switch (request.tool_choice->kind) {
+      case ToolChoice::Kind::kAuto: body["tool_choice"] = {{"type", "auto"}}; break;
+      case ToolChoice::Kind::kNone: body["tool_choice"] = {{"type", "none"}}; break;
+      case ToolChoice::Kind::kRequired: body["tool_choice"] = {{"type", "any"}}; break;
+      case ToolChoice::Kind::kTool:
+        body["tool_choice"] = {{"type", "tool"}, {"name", request.tool_choice->name}};
+        break;
+    }
+  }
   if (request.response_format) {
     const json& schema = *request.response_format;
     const json* type = json_read::find(schema, "type");

@@ -42,6 +42,13 @@ struct ChatMessage {
   std::string tool_call_id;          // kTool: the call this answers
 };
 
+// Whether and which tool the model must call (OpenAI's tool_choice; Anthropic's the same).
+struct ToolChoice {
+  enum class Kind { kAuto, kNone, kRequired, kTool };
+  Kind kind = Kind::kAuto;
+  std::string name;  // kTool: the tool
+};
+
 struct ModelRequest {
   std::string model;  // the provider's own model name ("gpt-4o-mini")
   std::vector<ChatMessage> messages;
@@ -49,6 +56,7 @@ struct ModelRequest {
   int64_t max_tokens = kMaxTokensDefault;
   std::optional<nlohmann::json> response_format;  // a JSON Schema
   std::vector<ToolDefinition> tools;
+  std::optional<ToolChoice> tool_choice;  // none: the provider's default
   bool stream = false;
 };
 

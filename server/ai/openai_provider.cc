@@ -227,6 +227,17 @@ Result<UpstreamRequest> OpenAiDialect::build(const ModelRequest& request,
     }
     body["tools"] = std::move(tools);
   }
+  if (request.tool_choice) {
+    switch (request.tool_choice->kind) {
+      case ToolChoice::Kind::kAuto: body["tool_choice"] = "auto"; break;
+      case ToolChoice::Kind::kNone: body["tool_choice"] = "none"; break;
+      case ToolChoice::Kind::kRequired: body["tool_choice"] = "required"; break;
+      case ToolChoice::Kind::kTool:
+        body["tool_choice"] = {{"type", "function"},
+                               {"function", {{"name", request.tool_choice->name}}}};
+        break;
+    }
+  }
   if (request.stream) {
     body["stream"] = true;
     body["stream_options"] = {{"include_usage", true}};

@@ -12,17 +12,17 @@ namespace tollgate::server {
 // The demo provider costs nothing in reality; it has prices so that token pricing can be tried.
 const std::string_view kDefaultCatalog = R"json({
   "models": {
-    "demo/*":                              {"inputPerMillionMicros": 1000000,  "outputPerMillionMicros": 2000000},
-    "openai/gpt-4o-mini":                  {"inputPerMillionMicros": 150000,   "outputPerMillionMicros": 600000},
-    "openai/gpt-4o":                       {"inputPerMillionMicros": 2500000,  "outputPerMillionMicros": 10000000},
-    "openai/gpt-4.1":                      {"inputPerMillionMicros": 2000000,  "outputPerMillionMicros": 8000000},
-    "openai/gpt-4.1-mini":                 {"inputPerMillionMicros": 400000,   "outputPerMillionMicros": 1600000},
-    "openai/gpt-4.1-nano":                 {"inputPerMillionMicros": 100000,   "outputPerMillionMicros": 400000},
-    "anthropic/claude-3-5-haiku-latest":   {"inputPerMillionMicros": 800000,   "outputPerMillionMicros": 4000000},
-    "anthropic/claude-sonnet-4-0":         {"inputPerMillionMicros": 3000000,  "outputPerMillionMicros": 15000000},
-    "anthropic/claude-opus-4-0":           {"inputPerMillionMicros": 15000000, "outputPerMillionMicros": 75000000},
-    "groq/llama-3.1-8b-instant":           {"inputPerMillionMicros": 50000,    "outputPerMillionMicros": 80000},
-    "ollama/*":                            {"inputPerMillionMicros": 0,        "outputPerMillionMicros": 0}
+    "demo/*":                              {"inputPerMillionMicros": 1000000,  "outputPerMillionMicros": 2000000, "maxOutputTokens": 4096},
+    "openai/gpt-4o-mini":                  {"inputPerMillionMicros": 150000,   "outputPerMillionMicros": 600000, "maxOutputTokens": 16384},
+    "openai/gpt-4o":                       {"inputPerMillionMicros": 2500000,  "outputPerMillionMicros": 10000000, "maxOutputTokens": 16384},
+    "openai/gpt-4.1":                      {"inputPerMillionMicros": 2000000,  "outputPerMillionMicros": 8000000, "maxOutputTokens": 32768},
+    "openai/gpt-4.1-mini":                 {"inputPerMillionMicros": 400000,   "outputPerMillionMicros": 1600000, "maxOutputTokens": 32768},
+    "openai/gpt-4.1-nano":                 {"inputPerMillionMicros": 100000,   "outputPerMillionMicros": 400000, "maxOutputTokens": 32768},
+    "anthropic/claude-3-5-haiku-latest":   {"inputPerMillionMicros": 800000,   "outputPerMillionMicros": 4000000, "maxOutputTokens": 8192},
+    "anthropic/claude-sonnet-4-0":         {"inputPerMillionMicros": 3000000,  "outputPerMillionMicros": 15000000, "maxOutputTokens": 64000},
+    "anthropic/claude-opus-4-0":           {"inputPerMillionMicros": 15000000, "outputPerMillionMicros": 75000000, "maxOutputTokens": 32000},
+    "groq/llama-3.1-8b-instant":           {"inputPerMillionMicros": 50000,    "outputPerMillionMicros": 80000, "maxOutputTokens": 8192},
+    "ollama/*":                            {"inputPerMillionMicros": 0,        "outputPerMillionMicros": 0, "maxOutputTokens": 4096}
   }
 })json";
 
@@ -67,8 +67,20 @@ Result<PricingCatalog> PricingCatalog::parse(std::string_view json_text) {
     if (!input) return input.error();
     auto output = price_field(entry, where, "outputPerMillionMicros");
     if (!output) return output.error();
+    int64_t max_output = kCatalogMaxOutputDefault;
+    if (entry.contains("maxOutputTokens")) {
+      const nlohmann::json& field = entry["maxOutputTokens"];
+      if (!field.is_number_integer() || field.get<int64_t>() < 1 ||
+          field.get<int64_t>() > kCatalogMaxOutputMax) {
+        return invalid_field("'" + where + ".maxOutputTokens' must be an integer from 1 to " +
+                                 std::to_string(kCatalogMaxOutputMax),
+                             where + ".maxOutputTokens");
+      }
+      max_output = field.get<int64_t>();
+    }
     catalog.prices_.emplace(name, pricing::ModelPrice{money::Micros(input.value()),
                                                       money::Micros(output.value())});
+    catalog.max_output_.emplace(name, max_output);
   }
   return catalog;
 }
@@ -99,6 +111,18 @@ std::optional<pricing::ModelPrice> PricingCatalog::find(std::string_view provide
   key += '*';
   if (auto any = prices_.find(key); any != prices_.end()) return any->second;
   return std::nullopt;
+}
+
+int64_t PricingCatalog::max_output_tokens(std::string_view provider, std::string_view model) const {
+  std::string key(provider);
+  key += '/';
+  size_t prefix = key.size();
+  key += model;
+  if (auto exact = max_output_.find(key); exact != max_output_.end()) return exact->second;
+  key.resize(prefix);
+  key += '*';
+  if (auto any = max_output_.find(key); any != max_output_.end()) return any->second;
+  return kCatalogMaxOutputDefault;
 }
 
 }  // namespace tollgate::server

@@ -68,6 +68,11 @@ void add_invoke_routes(Router& router, ApiContext& api);
 void add_metrics_routes(Router& router, ApiContext& api);
 // Stripe keys, checkout, the customer portal, the Stripe webhook and the simulated pages.
 void add_billing_routes(Router& router, ApiContext& api);
+// User keys (tgk_…): POST/GET/PATCH/DELETE /v1/keys…, and GET /v1/key.
+void add_user_key_routes(Router& router, ApiContext& api);
+// The gateway (user keys): POST /v1/chat/completions, GET /v1/models, POST /v1/messages,
+// POST /v1/quote.
+void add_gateway_routes(Router& router, ApiContext& api);
 // Seals and stores a project's Stripe keys (PUT /v1/billing/stripe, and --demo's environment).
 Result<StripeAccount> set_stripe_keys(ApiContext& api, const std::string& project,
                                       const std::string& secret, const std::string& webhook);

@@ -60,26 +60,6 @@ Result<std::string> user_param(const Call& call) {
   return user;
 }
 
-// Query parameters of the list routes.
-const std::vector<Field> kPageFields = {
-    {"limit", FieldType::kInteger, false, 1, kPageLimitMax, false, {}, "at most this many"},
-    {"starting_after",
-     FieldType::kString,
-     false,
-     0,
-     64,
-     false,
-     {},
-     "the last id of the page before"}};
-
-Page page_of(int64_t limit, const QueryParams& query) {
-  Page page;
-  page.limit = limit + 1;  // one extra row tells whether there is a next page
-  if (auto after = query.find("starting_after"); after != query.end() && !after->second.empty())
-    page.starting_after = after->second;
-  return page;
-}
-
 }  // namespace
 
 void add_meter_routes(Router& router, ApiContext& api) {

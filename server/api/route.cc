@@ -55,16 +55,32 @@ Result<void> check_field(const json& body, const Field& field) {
   return {};
 }
 
-Access access_of(Who who) { return who == Who::kSecretKey ? Access::kSecretKey : Access::kAnyKey; }
+Access access_of(Who who) {
+  return who == Who::kSecretKey || who == Who::kUserKeyOrSecretKey ? Access::kSecretKey
+                                                                   : Access::kAnyKey;
+}
 
 bool uses_key(Who who) { return who == Who::kSecretKey || who == Who::kAnyKey; }
+
+// A user-key route's key is a user key when it says so by its prefix.
+bool sends_user_key(const Request& request, const json* body) {
+  std::string key = request_key(request, body);
+  if (key.empty()) {
+    if (auto header = request.find("x-api-key"); header != request.end())
+      key = std::string(header->value());
+  }
+  return key.starts_with(std::string(kUserKeyPrefix) + "_") || key.empty();
+}
 
 // Who the pipeline established a request is: a key's caller or a runtime token's.
 struct Identity {
   std::optional<Caller> caller;
   std::optional<RuntimeCaller> runtime;
+  std::optional<UserKeyCaller> user_key;
   std::string project_id() const {
-    return caller ? caller->project.id : runtime ? runtime->project.id : std::string();
+    if (caller) return caller->project.id;
+    if (runtime) return runtime->project.id;
+    return user_key ? user_key->project.id : std::string();
   }
 };
 
@@ -78,10 +94,16 @@ Result<void> admit(ApiContext& api, const RouteSpec& spec, const Request& reques
   }
   Result<json> parsed = json::object();
   if (spec.body != Body::kNone) parsed = json_object_body(request, spec.body == Body::kJsonOrEmpty);
-  if (uses_key(spec.who)) {
-    auto authenticated = api.auth.authenticate(
-        request, parsed && spec.body != Body::kNone ? &parsed.value() : nullptr,
-        access_of(spec.who));
+  const json* sent = parsed && spec.body != Body::kNone ? &parsed.value() : nullptr;
+  bool user_key = spec.who == Who::kUserKey ||
+                  (spec.who == Who::kUserKeyOrSecretKey && sends_user_key(request, sent));
+  if (user_key) {
+    auto authenticated = api.auth.authenticate_user_key(request, sent);
+    if (!authenticated) return authenticated.error();
+    who.user_key = std::move(authenticated).value();
+  }
+  if (uses_key(spec.who) || (spec.who == Who::kUserKeyOrSecretKey && !user_key)) {
+    auto authenticated = api.auth.authenticate(request, sent, access_of(spec.who));
     if (!authenticated) return authenticated.error();
     who.caller = std::move(authenticated).value();
     if (spec.key_check) {
@@ -113,8 +135,11 @@ Result<void> admit(ApiContext& api, const RouteSpec& spec, const Request& reques
   return {};
 }
 
-Response finish(Result<Response> result, const std::string& project_id) {
-  Response response = result ? std::move(result).value() : error_response(result.error());
+Response finish(Result<Response> result, const std::string& project_id,
+                const ErrorRender& render) {
+  Response response = result    ? std::move(result).value()
+                      : render ? render(result.error())
+                               : error_response(result.error());
   if (!project_id.empty()) response.set(kProjectLogHeader, project_id);
   return response;
 }
@@ -130,10 +155,16 @@ void serve(ApiContext& api, const RouteSpec& spec, const Run& run, const Request
   json body;
   std::optional<Idempotency> idempotency;
   if (auto admitted = admit(api, spec, request, browser, who, body, idempotency); !admitted)
-    return respond(finish(admitted.error(), who.project_id()));
+    return respond(finish(admitted.error(), who.project_id(), spec.error_render));
   QueryParams query = parse_query(request.target());
-  Call call{request,  params, query, body, who.caller ? &*who.caller : nullptr,
-            who.runtime ? &*who.runtime : nullptr, std::move(idempotency)};
+  Call call{request,
+            params,
+            query,
+            body,
+            who.caller ? &*who.caller : nullptr,
+            who.runtime ? &*who.runtime : nullptr,
+            std::move(idempotency),
+            who.user_key ? &*who.user_key : nullptr};
   std::string project_id = who.project_id();
   OpenStream stream;
   if (open_stream) {
@@ -144,15 +175,13 @@ void serve(ApiContext& api, const RouteSpec& spec, const Run& run, const Request
     };
   }
   run(call,
-      [respond, project_id](Result<Response> result) {
-        respond(finish(std::move(result), project_id));
+      [respond, project_id, render = spec.error_render](Result<Response> result) {
+        respond(finish(std::move(result), project_id, render));
       },
       stream);
 }
 
 void register_route(Router& router, ApiContext& api, RouteSpec spec, Run run, bool streaming) {
-  // Programming errors caught at start, before anything is served.
-  if (streaming && !spec.browser) std::abort();
   auto shared = std::make_shared<const RouteSpec>(std::move(spec));
   http::verb method = shared->method;
   std::string path(shared->path);
@@ -165,6 +194,13 @@ void register_route(Router& router, ApiContext& api, RouteSpec spec, Run run, bo
           serve(api, *shared, run, request, params, respond,
                 streaming ? open_stream : OpenStream(), &browser);
         });
+  } else if (streaming) {
+    router.add_streaming(method, path,
+                         [&api, shared, run](const Request& request, const PathParams& params,
+                                             Respond respond, const OpenStream& open_stream) {
+                           serve(api, *shared, run, request, params, respond, open_stream,
+                                 nullptr);
+                         });
   } else {
     router.add_async(
         method, path,
@@ -217,6 +253,25 @@ nlohmann::ordered_json field_schema(const Field& field) {
 
 }  // namespace
 
+const std::vector<Field> kPageFields = {
+    {"limit", FieldType::kInteger, false, 1, kPageLimitMax, false, {}, "at most this many"},
+    {"starting_after",
+     FieldType::kString,
+     false,
+     0,
+     64,
+     false,
+     {},
+     "the last id of the page before"}};
+
+Page page_of(int64_t limit, const QueryParams& query) {
+  Page page;
+  page.limit = limit + 1;
+  if (auto after = query.find("starting_after"); after != query.end() && !after->second.empty())
+    page.starting_after = after->second;
+  return page;
+}
+
 Result<void> check_fields(const json& body, const std::vector<Field>& fields) {
   auto listed = [&fields](std::string_view name) {
     return std::any_of(fields.begin(), fields.end(),
@@ -250,9 +305,16 @@ RouteDoc route_doc(const RouteSpec& spec, bool streams) {
     case Who::kRuntimeToken:
       doc.security = {"runtimeToken"};
       break;
+    case Who::kUserKey:
+      doc.security = {"userKey"};
+      break;
+    case Who::kUserKeyOrSecretKey:
+      doc.security = {"userKey", "secretKey"};
+      break;
   }
   doc.idempotent = spec.idempotent;
   doc.browser = spec.browser;
+  doc.success_status = static_cast<unsigned>(spec.success);
   if (spec.body == Body::kNone) {
     for (const Field& field : spec.fields) {
       doc.parameters.push_back({{"name", std::string(field.name)},

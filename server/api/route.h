@@ -38,6 +38,8 @@ enum class Who {
   // A runtime token (Authorization: Bearer tg_rt_…; server/api/runtime_auth.h). Its scope and
   // the feature's own origins are the handler's to check: they depend on the feature it names.
   kRuntimeToken,
+  kUserKey,             // a user key (tgk_…; server/auth/auth.h)
+  kUserKeyOrSecretKey,  // a user key, or the project's secret key
 };
 
 enum class FieldType { kString, kInteger, kBoolean, kObject, kArray, kAny };
@@ -68,6 +70,10 @@ enum class Body {
 // admitted: e.g. a publishable key mints runtime sessions only where the project allows it.
 using KeyCheck = std::function<Result<void>(const Caller& caller, const Request& request)>;
 
+// How a route's errors are answered, where not in the usual shape (error_response()): the
+// gateway answers in its clients' own wire formats.
+using ErrorRender = std::function<Response(const Error& error)>;
+
 struct RouteSpec {
   http::verb method;
   std::string_view path;
@@ -79,6 +85,8 @@ struct RouteSpec {
   bool idempotent = false;  // takes an Idempotency-Key
   std::vector<Field> fields = {};
   KeyCheck key_check = {};
+  ErrorRender error_render = {};
+  http::status success = http::status::ok;  // what a success answers: 200, or 201 (created)
 };
 
 // What the pipeline established, for the handler.
@@ -90,6 +98,7 @@ struct Call {
   const Caller* caller;                    // for key routes; null for the others
   const RuntimeCaller* runtime;            // for kRuntimeToken routes; null for the others
   std::optional<Idempotency> idempotency;  // for idempotent routes with the header
+  const UserKeyCaller* user_key = nullptr;  // for user-key routes called with one
 
   // Body fields, already checked: the value, or the fallback when absent (or null).
   std::string text(std::string_view name) const;
@@ -106,7 +115,7 @@ using CallHandler = std::function<Result<Response>(const Call&)>;
 // The Call lives until the handler returns; an async handler copies what it keeps.
 using AsyncCallHandler = std::function<void(const Call&, Reply)>;
 // As an async handler, which may instead answer with a stream (`open_stream` is empty where the
-// connection cannot stream). A browser route only.
+// connection cannot stream).
 using StreamingCallHandler = std::function<void(const Call&, Reply, const OpenStream& open_stream)>;
 
 void add_route(Router& router, ApiContext& api, RouteSpec spec, CallHandler handler);
@@ -116,6 +125,12 @@ void add_streaming_route(Router& router, ApiContext& api, RouteSpec spec,
 
 // Documents a route registered with its own pipeline, as add_route would have.
 void describe_route(Router& router, const RouteSpec& spec);
+
+// Query parameters of the list routes: limit and starting_after.
+extern const std::vector<Field> kPageFields;
+// The page a list route reads: `limit` + 1 rows (one extra tells whether there is a next page)
+// after starting_after.
+Page page_of(int64_t limit, const QueryParams& query);
 
 // The checks the pipeline runs on a body, exposed for tests: unknown fields, then each field.
 Result<void> check_fields(const json& body, const std::vector<Field>& fields);

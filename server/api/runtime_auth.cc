@@ -46,15 +46,11 @@ Result<void> check_feature_origin(const Operation& op, const std::string& origin
   return fail(ErrorCode::kForbidden, std::move(message), std::move(param));
 }
 
-Result<Operation> runnable_operation(ApiContext& api, const RuntimeCaller& caller,
-                                     const std::string& slug, const std::string& origin) {
-  if (auto scoped = token::check_scope(caller.claims, slug); !scoped) {
-    return fail(ErrorCode::kTokenScopeDenied,
-                "this runtime token does not grant the feature '" + slug + "'", "operation");
-  }
+Result<Operation> project_feature(ApiContext& api, const std::string& project_id,
+                                  const std::string& slug) {
   auto cached =
-      api.runtime.feature(caller.project.id, slug, [&]() -> Result<std::optional<Operation>> {
-        auto record = api.store.get_operation(caller.project.id, slug);
+      api.runtime.feature(project_id, slug, [&]() -> Result<std::optional<Operation>> {
+        auto record = api.store.get_operation(project_id, slug);
         if (!record) return record.error();
         if (!record.value()) return std::optional<Operation>();
         auto parsed = operation_from_record(*record.value());
@@ -66,10 +62,22 @@ Result<Operation> runnable_operation(ApiContext& api, const RuntimeCaller& calle
     return fail(ErrorCode::kNotFound, "no feature with slug '" + slug + "'", "operation");
   }
   Operation op = std::move(*cached.value());
-  if (auto allowed = check_feature_origin(op, origin, "origin"); !allowed) return allowed.error();
   if (!op.active) {
     return fail(ErrorCode::kForbidden, "the feature '" + slug + "' is paused", "operation");
   }
+  return op;
+}
+
+Result<Operation> runnable_operation(ApiContext& api, const RuntimeCaller& caller,
+                                     const std::string& slug, const std::string& origin) {
+  if (auto scoped = token::check_scope(caller.claims, slug); !scoped) {
+    return fail(ErrorCode::kTokenScopeDenied,
+                "this runtime token does not grant the feature '" + slug + "'", "operation");
+  }
+  auto op = project_feature(api, caller.project.id, slug);
+  if (!op) return op.error();
+  if (auto allowed = check_feature_origin(op.value(), origin, "origin"); !allowed)
+    return allowed.error();
   return op;
 }
 

@@ -29,6 +29,10 @@ std::string origin_of(const Request& request);
 Result<void> check_feature_origin(const Operation& op, const std::string& origin,
                                   std::string param);
 
+// The project's feature `slug`, existing and not paused (from the runtime cache).
+Result<Operation> project_feature(ApiContext& api, const std::string& project_id,
+                                  const std::string& slug);
+
 // The feature a runtime caller may run: granted by the token's scope, existing, usable from
 // `origin`, not paused.
 Result<Operation> runnable_operation(ApiContext& api, const RuntimeCaller& caller,

@@ -130,6 +130,66 @@ Result<KeyRecord> Authenticator::find_key(const std::string& key) {
   return *std::move(record);
 }
 
+Result<UserKeyCaller> Authenticator::authenticate_user_key(const Request& request,
+                                                          const nlohmann::json* body) {
+  std::string key = request_key(request, body);
+  if (key.empty()) {
+    if (auto header = request.find("x-api-key"); header != request.end())
+      key = std::string(header->value());
+  }
+  if (key.empty()) {
+    return fail(ErrorCode::kUnauthenticated,
+                "no API key: send the user key as 'Authorization: Bearer tgk_…'");
+  }
+  auto prefix = keys::parse_key(key);
+  if (!prefix) return prefix.error();
+  if (prefix.value() != kUserKeyPrefix) {
+    return fail(ErrorCode::kUnauthenticated,
+                "this endpoint takes a user key (tgk_…); create one with POST /v1/keys");
+  }
+  std::string hash = sha256_hex(key);
+  auto now = std::chrono::steady_clock::now();
+  std::optional<UserKey> found;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto cached = user_keys_.find(hash);
+        cached != user_keys_.end() && cached->second.expires > now) {
+      found = cached->second.key;
+    }
+  }
+  if (!found) {
+    auto stored = store_.find_user_key(hash);
+    if (!stored) return stored.error();
+    if (!stored.value()) return fail(ErrorCode::kUnauthenticated, "unknown API key");
+    found = *stored.value();
+    std::lock_guard lock(mutex_);
+    if (user_keys_.size() >= kAuthCacheEntriesMax) user_keys_.clear();
+    user_keys_[hash] = {*found, now + kUserKeyCacheTtl};
+  }
+  int64_t wall = now_ms_();
+  bool current = constant_time_equal(found->hash, hash);
+  bool previous = !current && !found->previous_hash.empty() &&
+                  constant_time_equal(found->previous_hash, hash);
+  if (!current && !previous) return fail(ErrorCode::kUnauthenticated, "unknown API key");
+  if (previous && (!found->previous_expires_at_ms || *found->previous_expires_at_ms <= wall)) {
+    return fail(ErrorCode::kUnauthenticated,
+                "this key was rolled and its old secret no longer works; use the new secret");
+  }
+  if (found->revoked_at_ms) return fail(ErrorCode::kUnauthenticated, "this key was revoked");
+  if (found->expires_at_ms && *found->expires_at_ms <= wall) {
+    return fail(ErrorCode::kUnauthenticated,
+                "this key expired at " + std::to_string(*found->expires_at_ms) + " (Unix ms)");
+  }
+  auto owner = project(found->project_id);
+  if (!owner) return owner.error();
+  return UserKeyCaller{std::move(owner).value(), *std::move(found)};
+}
+
+void Authenticator::forget_user_keys() {
+  std::lock_guard lock(mutex_);
+  user_keys_.clear();
+}
+
 Result<Project> Authenticator::project(const std::string& id) {
   auto now = std::chrono::steady_clock::now();
   std::optional<Project> found;

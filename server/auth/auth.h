@@ -25,6 +25,10 @@
 namespace tollgate::server {
 
 inline constexpr std::chrono::seconds kAuthCacheTtl{2};
+// User keys are cached for less: a revoke through any process stops a key everywhere within a
+// second. (Spending never trusts the cache: the ledger rereads the key under its lock.)
+inline constexpr std::chrono::milliseconds kUserKeyCacheTtl{500};
+inline constexpr std::string_view kUserKeyPrefix = "tgk";
 inline constexpr size_t kAuthCacheEntriesMax = 10'000;
 
 // The key kinds an endpoint accepts.
@@ -35,6 +39,12 @@ struct Caller {
   KeyKind kind = KeyKind::kPublishable;
   std::string key_id;  // the idempotency scope; "demo" for a keyless demo call
   std::optional<int64_t> key_expires_at_ms;  // the key was rolled and stops at this time
+};
+
+// A request made with a user key (tgk_…).
+struct UserKeyCaller {
+  Project project;
+  UserKey key;
 };
 
 // The wall clock, in Unix milliseconds.
@@ -61,6 +71,12 @@ class Authenticator {
                                                  const nlohmann::json* body,
                                                  int64_t stopped_within_ms);
 
+  // A user key from `Authorization: Bearer`, `x-api-key` (as Anthropic's clients send it), or
+  // the other places request_key() reads. 401 for a missing, malformed (checked before any
+  // lookup), unknown, revoked or expired key, a previous secret past its grace period, or a
+  // key of a revoked project.
+  Result<UserKeyCaller> authenticate_user_key(const Request& request, const nlohmann::json* body);
+
   // Makes keyless requests act as this project's publishable key. Call before serving.
   void set_demo_project(std::string id) { demo_project_id_ = std::move(id); }
 
@@ -70,6 +86,8 @@ class Authenticator {
   // process applies here at once.
   void forget_project(const std::string& id);
   void forget_key(const std::string& hash);
+  // Drops every cached user key: after a change through this process (revoke, roll, patch).
+  void forget_user_keys();
 
  private:
   Result<Caller> authenticate_key(const Request& request, const nlohmann::json* body,
@@ -91,6 +109,11 @@ class Authenticator {
   std::mutex mutex_;
   std::unordered_map<std::string, CachedKey> keys_;  // by SHA-256
   std::unordered_map<std::string, CachedProject> projects_;
+  struct CachedUserKey {
+    UserKey key;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::unordered_map<std::string, CachedUserKey> user_keys_;  // by SHA-256
 };
 
 // The token in `Authorization: Bearer <token>`; empty if none.

@@ -20,15 +20,12 @@
 #include "server/auth/secret_box.h"
 #include "server/billing/catalogue.h"
 #include "server/billing/stripe_api.h"
+#include "server/billing/stripe_objects.h"
 #include "server/ledger/ledger_writer.h"
 #include "server/log/logger.h"
 #include "server/store/store.h"
 
 namespace tollgate::server {
-
-// The depth a Stripe event may have; Stripe's objects nest a handful of levels.
-inline constexpr size_t kStripeEventDepthMax = 32;
-inline constexpr size_t kStripeEventBytesMax = size_t{512} << 10;
 
 struct BillingDeps {
   Store& store;
@@ -49,17 +46,6 @@ struct StripeKeys {
 std::string stripe_key_binding(std::string_view project_id, std::string_view which);
 // nullopt when the project has none.
 Result<std::optional<StripeKeys>> stripe_keys(const BillingDeps& deps, std::string_view project_id);
-
-// What a checkout session is, as a Stripe Checkout Session object says or the simulation sets.
-struct SessionState {
-  std::string status;          // open, complete, expired
-  std::string payment_status;  // paid, unpaid, no_payment_required
-  std::string payment_intent;
-  std::string subscription_id;
-  std::string invoice_id;
-  std::string customer_id;
-};
-SessionState session_state(const nlohmann::json& session);
 
 // The checkout as it now stands, or why it could not be brought there.
 using CheckoutDone = std::function<void(Result<Checkout>)>;

@@ -112,11 +112,15 @@ Result<void> verify_stripe_signature(std::string_view header, std::string_view p
   }
   if (!timestamp) return signature_refused("has no timestamp");
   if (signatures.empty()) return signature_refused("has no v1 signature");
-  if (*timestamp < now_s - kSignatureToleranceSeconds ||
-      *timestamp > now_s + kSignatureToleranceSeconds) {
+  // Bounds around the timestamp, not now: t has at most 12 digits, so t ± the tolerance cannot
+  // overflow, while now_s ± it can (now_s is any int64).
+  if (now_s < *timestamp - kSignatureToleranceSeconds ||
+      now_s > *timestamp + kSignatureToleranceSeconds) {
     return signature_refused("timestamp is outside the tolerance of 300 seconds");
   }
   std::string expected = stripe_signature(payload, secret, *timestamp);
+  // An HMAC that failed leaves nothing to compare; an empty v1 must never match it.
+  if (expected.empty()) return signature_refused("cannot be checked");
   bool matched = false;
   for (std::string_view signature : signatures) {
     matched |= constant_time_equal(signature, expected);  // every one, no early exit

@@ -60,8 +60,16 @@ void MeteredCall::start(OpenListener open, Refuse refuse) {
   hold_id_ = new_time_ordered_id("hold_", deps_.now_ms());
   int64_t ttl_ms =
       invoke_hold_ttl_ms(deps_.timeouts, plan_.schema.has_value(), plan_.fallback.has_value());
-  ReserveCommand reserve{plan_.project_id,      plan_.user_id, hold_id_,    hold_.reserved_credits,
-                         hold_.reserved_micros, ttl_ms,        plan_.label, plan_.limits};
+  ReserveCommand reserve{plan_.project_id,
+                         plan_.user_id,
+                         hold_id_,
+                         hold_.reserved_credits,
+                         hold_.reserved_micros,
+                         ttl_ms,
+                         plan_.label,
+                         plan_.limits,
+                         plan_.key,
+                         plan_.key ? model_name_ : std::string()};
   auto self = shared_from_this();
   deps_.ledger.submit(
       LedgerCommand{std::move(reserve), std::nullopt},

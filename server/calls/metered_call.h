@@ -83,6 +83,9 @@ struct MeteredCallPlan {
   std::optional<structured::JsonSchema> schema;  // the answer must match it (one repair)
   std::vector<InvocationLimit> limits;           // counted by the ledger with the hold
   bool stream = false;
+  // A call made with a user key: the key's cap is reserved with the rest, and the hold records
+  // the model for usage reports.
+  std::optional<KeyBudget> key;
 };
 
 // How a call that ran ended: what the listener's settled() renders.
@@ -138,6 +141,8 @@ class MeteredCall : public std::enable_shared_from_this<MeteredCall> {
   void cancel();
 
   int64_t reserved_credits() const { return hold_.reserved_credits; }
+  // The hold's id, once start() chose it.
+  const std::string& hold_id() const { return hold_id_; }
 
   // For make_shared only: use prepare().
   MeteredCall(MeteredCallDeps deps, MeteredCallPlan plan, ResolveProvider resolve, HoldPrice hold,

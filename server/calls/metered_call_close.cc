@@ -41,8 +41,13 @@ void MeteredCall::settle(ModelAnswer answer, std::optional<Error> error) {
     credits = charged ? std::min(charged.value(), hold_.reserved_credits) : hold_.reserved_credits;
   }
   if (!begin_close()) return;
-  SettleCommand command{plan_.project_id, hold_id_,           credits,
-                        micros,           used_.input_tokens, used_.output_tokens};
+  SettleCommand command{plan_.project_id,
+                        hold_id_,
+                        credits,
+                        micros,
+                        used_.input_tokens,
+                        used_.output_tokens,
+                        plan_.key && fallback_used_ ? model_name_ : std::string()};
   if (deps_.metrics != nullptr) {
     deps_.metrics->provider_usage(provider_name_, used_.input_tokens, used_.output_tokens, micros);
   }

@@ -46,7 +46,8 @@ Json security_schemes() {
           {"secretKey", bearer("A project's secret key, sk_… (also x-tollgate-key, a \"key\" "
                                "body field or ?key=)")},
           {"publishableKey", bearer("A project's publishable key, pk_…")},
-          {"runtimeToken", bearer("A runtime token minted by POST /v1/runtime/sessions")}};
+          {"runtimeToken", bearer("A runtime token minted by POST /v1/runtime/sessions")},
+          {"userKey", bearer("A user key (tgk_…) made by POST /v1/keys; also read from x-api-key")}};
 }
 
 Json operation(http::verb method, const std::string& path, const RouteDoc* doc) {
@@ -102,8 +103,10 @@ Json operation(http::verb method, const std::string& path, const RouteDoc* doc) 
   } else {
     success["application/json"] = {{"schema", {{"type", "object"}}}};
   }
+  unsigned status = doc != nullptr ? doc->success_status : 200;
   op["responses"] = {
-      {"200", {{"description", "Success"}, {"content", std::move(success)}}},
+      {std::to_string(status),
+       {{"description", status == 201 ? "Created" : "Success"}, {"content", std::move(success)}}},
       {"default",
        {{"description", "An error in the JSON error shape"},
         {"content",

@@ -78,6 +78,7 @@ struct RouteDoc {
   std::string response_schema;
   std::string response_media_type = "application/json";
   bool streams = false;
+  unsigned success_status = 200;  // 201 for a route that creates
 };
 
 // The description of a route anyone may call, without a body or parameters.

@@ -133,6 +133,17 @@ class Draft {
     return held == book_.holds.end() ? nullptr : &held->second;
   }
 
+  // Null when the batch holds no such key.
+  const UserKey* key(const std::string& id) const {
+    if (auto changed = change_.keys.find(id); changed != change_.keys.end())
+      return &changed->second;
+    auto held = book_.keys.find(id);
+    return held == book_.keys.end() ? nullptr : &held->second.key;
+  }
+
+  void put_key(const UserKey& key) { change_.keys.insert_or_assign(key.id, key); }
+  void add_key_credit(PendingKeyCredit credit) { change_.key_credits.push_back(std::move(credit)); }
+
   void put_account(const Account& account) {
     change_.accounts.insert_or_assign(AccountKey{account.project_id, account.user_id}, account);
   }
@@ -211,5 +222,6 @@ LedgerDecision decide_one(Draft& d, const ReleaseCommand& release);
 LedgerDecision decide_one(Draft& d, const ExpireHoldsCommand& expire);
 LedgerDecision decide_one(Draft& d, const AllowanceCommand& allowance);
 LedgerDecision decide_one(Draft& d, const ClawbackCommand& clawback);
+LedgerDecision decide_one(Draft& d, const KeyCreditCommand& credit);
 
 }  // namespace tollgate::server::ledger_draft

@@ -37,6 +37,7 @@ struct HoldClose {
   const char* entry_kind = "";  // settle or release
   std::string reason;
   std::optional<std::pair<int64_t, int64_t>> tokens;  // (input, output), recorded by a settle
+  std::string model = {};                             // the model that answered, if it changed
 };
 
 // Closes an open hold in the draft. Every value is computed and checked before any row is put,
@@ -80,7 +81,26 @@ Result<LedgerOutcome> close_hold(Draft& d, const HoldState& open, const HoldClos
   if (auto sound = check_account(a); !sound) return sound.error();
   if (auto sound = check_spend(hold.project_id, spend); !sound) return sound.error();
 
+  std::optional<UserKey> key;
+  if (!hold.key_id.empty()) {
+    const UserKey* held = d.key(hold.key_id);
+    if (held == nullptr) return broken("hold ", hold.id, " names a user key the batch lacks");
+    if (auto sound = check_key(*held); !sound) return sound.error();
+    key = *held;
+    auto key_held = micros_plus(key->spend.held_micros, -hold.micros, "the key's held micros");
+    auto key_spent = micros_plus(key->spend.period_spent_micros, close.micros, "the key's spend");
+    auto key_life = micros_plus(key->spend.lifetime_micros, close.micros, "the key's spend");
+    for (const Result<int64_t>* sum : {&key_held, &key_spent, &key_life})
+      if (!*sum) return sum->error();
+    key->spend.held_micros = key_held.value();
+    key->spend.period_spent_micros = key_spent.value();
+    key->spend.lifetime_micros = key_life.value();
+    key->updated_at_ms = d.now_ms();
+    if (auto sound = check_key(*key); !sound) return sound.error();
+  }
+
   closed.hold.status = close.status;
+  if (!close.model.empty()) closed.hold.model = close.model;
   closed.settled_credits = close.credits;
   closed.settled_micros = close.micros;
   if (close.tokens) std::tie(closed.input_tokens, closed.output_tokens) = *close.tokens;
@@ -100,6 +120,10 @@ Result<LedgerOutcome> close_hold(Draft& d, const HoldState& open, const HoldClos
   }
   d.put_account(a);
   d.put_spend(hold.project_id, spend);
+  if (key) {
+    outcome.key_spend = key->spend;
+    d.put_key(*key);
+  }
   d.put_hold(std::move(closed));
   return outcome;
 }
@@ -122,6 +146,44 @@ const HoldState* open_hold(const Draft& d, const std::string& project_id,
     return nullptr;
   }
   return hold;
+}
+
+// The key a reservation counts against, with the reservation's micros held: refused when the key
+// is not this end user's, no longer works, or has less than `reserve.micros` left of its cap.
+Result<UserKey> key_reservation(const Draft& d, const ReserveCommand& reserve,
+                                const KeyBudget& budget) {
+  const UserKey* found = d.key(budget.key_id);
+  if (found == nullptr || found->project_id != reserve.project_id ||
+      found->user_id != reserve.user_id) {
+    return fail(ErrorCode::kUnauthenticated, "no such user key", "key");
+  }
+  if (auto sound = check_key(*found); !sound) return sound.error();
+  if (found->revoked_at_ms) return fail(ErrorCode::kUnauthenticated, "this key was revoked", "key");
+  if (found->expires_at_ms && *found->expires_at_ms <= d.now_ms())
+    return fail(ErrorCode::kUnauthenticated, "this key has expired", "key");
+  UserKey key = *found;
+  key.spend = key_spend_in(key.spend, budget.period_start_ms);
+  const KeySpend& s = key.spend;
+  Int128 used = Int128(s.period_spent_micros) + s.held_micros + reserve.micros;
+  if (used > INT64_MAX) {
+    return fail(ErrorCode::kOverflow,
+                "the call's cost would take the key's spend past the largest amount of micros",
+                "key");
+  }
+  if (key.spend_cap_micros && used > Int128(*key.spend_cap_micros) + s.period_credit_micros) {
+    Int128 left = Int128(*key.spend_cap_micros) + s.period_credit_micros - s.period_spent_micros -
+                  s.held_micros;
+    int64_t remaining = left < 0 ? 0 : left > INT64_MAX ? INT64_MAX : static_cast<int64_t>(left);
+    return fail(ErrorCode::kInsufficientCredits,
+                "this key's spend cap is reached: the call may cost " +
+                    money::format_usd(money::Micros(reserve.micros)) + " USD and " +
+                    money::format_usd(money::Micros(remaining)) + " USD is left this " +
+                    std::string(cap_period_name(key.cap_period)),
+                "key");
+  }
+  key.spend.held_micros = static_cast<int64_t>(Int128(s.held_micros) + reserve.micros);
+  key.updated_at_ms = d.now_ms();
+  return key;
 }
 
 LedgerDecision closed_decision(Draft& d, Result<LedgerOutcome> closed) {
@@ -193,6 +255,15 @@ LedgerDecision decide_one(Draft& d, const ReserveCommand& reserve) {
         fail(ErrorCode::kInsufficientCredits, "the project's monthly budget is reached");
     return refusal(std::move(outcome));
   }
+  std::optional<UserKey> key;
+  if (reserve.key) {
+    auto reserved = key_reservation(d, reserve, *reserve.key);
+    if (!reserved) {
+      outcome.error = std::move(reserved.error());
+      return refusal(std::move(outcome));
+    }
+    key = std::move(reserved).value();
+  }
   int64_t expires_at_ms = 0;
   if (__builtin_add_overflow(d.now_ms(), reserve.ttl_ms, &expires_at_ms)) {
     outcome.error =
@@ -215,7 +286,8 @@ LedgerDecision decide_one(Draft& d, const ReserveCommand& reserve) {
   HoldState hold;
   hold.hold = Hold{reserve.hold_id, reserve.project_id, reserve.user_id,
                    reserve.credits, split.allowance,    reserve.micros,
-                   "open",          expires_at_ms,      reserve.operation};
+                   "open",          expires_at_ms,      reserve.operation,
+                   reserve.key ? reserve.key->key_id : "", reserve.model};
   hold.is_new = true;
   if (split.allowance > 0)
     d.add_entry(at_allowance.value(), Pool::kAllowance, "hold", -split.allowance, "", "",
@@ -225,6 +297,10 @@ LedgerDecision decide_one(Draft& d, const ReserveCommand& reserve) {
   d.put_account(after.value());
   d.put_spend(reserve.project_id, spend);
   d.put_hold(std::move(hold));
+  if (key) {
+    outcome.key_spend = key->spend;
+    d.put_key(*key);
+  }
   outcome.account = std::move(after).value();
   outcome.amount = reserve.credits;
   outcome.hold_id = reserve.hold_id;
@@ -256,7 +332,8 @@ LedgerDecision decide_one(Draft& d, const SettleCommand& settle) {
                   "settled",
                   "settle",
                   {},
-                  std::pair{settle.input_tokens, settle.output_tokens}};
+                  std::pair{settle.input_tokens, settle.output_tokens},
+                  settle.model};
   return closed_decision(d, close_hold(d, *hold, close));
 }
 
@@ -286,6 +363,34 @@ LedgerDecision decide_one(Draft& d, const ExpireHoldsCommand&) {
   d.take_expired();
   LedgerOutcome outcome;
   outcome.amount = expired;
+  return d.decided(std::move(outcome));
+}
+
+LedgerDecision decide_one(Draft& d, const KeyCreditCommand& credit) {
+  const UserKey* found = d.key(credit.key_id);
+  if (found == nullptr || found->project_id != credit.project_id)
+    return refusal(refused(ErrorCode::kNotFound, "no key " + credit.key_id, "key"));
+  if (auto sound = check_key(*found); !sound) return refusal(sound.error());
+  if (credit.micros <= 0) {
+    return refusal(
+        refused(ErrorCode::kInvalidArgument, "a key credit adds a positive amount", "amountMicros"));
+  }
+  UserKey key = *found;
+  key.spend = key_spend_in(key.spend, credit.period_start_ms);
+  auto raised = micros_plus(key.spend.period_credit_micros, credit.micros, "the key's credit");
+  if (!raised) {
+    return refusal(refused(ErrorCode::kOverflow,
+                           "the key's credit would exceed the largest amount of micros",
+                           "amountMicros"));
+  }
+  key.spend.period_credit_micros = raised.value();
+  key.updated_at_ms = d.now_ms();
+  d.put_key(key);
+  d.add_key_credit({credit.project_id, credit.key_id, credit.micros, credit.reason,
+                    key.spend.period_start_ms});
+  LedgerOutcome outcome;
+  outcome.amount = credit.micros;
+  outcome.key_spend = key.spend;
   return d.decided(std::move(outcome));
 }
 

@@ -49,6 +49,15 @@ Result<void> check_hold(const HoldState& state) {
   return {};
 }
 
+Result<void> check_key(const UserKey& key) {
+  const KeySpend& k = key.spend;
+  if (k.period_spent_micros < 0 || k.period_credit_micros < 0 || k.held_micros < 0 ||
+      k.lifetime_micros < 0) {
+    return broken("user key ", key.id, " has a negative spend counter");
+  }
+  return {};
+}
+
 Result<void> check_change(const LedgerBook& book, const LedgerChange& change) {
   // Each entry continues its account's running balance, from the balance the book holds, and
   // its pool's running total.
@@ -100,6 +109,10 @@ Result<void> check_change(const LedgerBook& book, const LedgerChange& change) {
   for (const auto& [id, hold] : change.holds) {
     if (hold.hold.id != id) return broken("hold ", id, " changed under another id");
     if (auto sound = check_hold(hold); !sound) return sound;
+  }
+  for (const auto& [id, key] : change.keys) {
+    if (key.id != id || !book.keys.count(id)) return broken("user key ", id, " is not the batch's");
+    if (auto sound = check_key(key); !sound) return sound;
   }
   for (const auto& [key, value] : change.marks) {
     if (value < 0) return broken("mark ", key.second, " of ", key.first, " is negative");

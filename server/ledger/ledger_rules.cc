@@ -230,6 +230,14 @@ void apply(LedgerBook& book, LedgerChange change) {
     project.dirty = true;
   }
   for (auto& [id, hold] : change.holds) book.holds.insert_or_assign(id, std::move(hold));
+  for (auto& [id, key] : change.keys) {
+    KeyState& state = book.keys[id];
+    state.key = std::move(key);
+    state.dirty = true;
+  }
+  book.key_credits.insert(book.key_credits.end(),
+                          std::make_move_iterator(change.key_credits.begin()),
+                          std::make_move_iterator(change.key_credits.end()));
   for (const auto& [key, value] : change.marks) book.marks.insert_or_assign(key, value);
   book.entries.insert(book.entries.end(), std::make_move_iterator(change.entries.begin()),
                       std::make_move_iterator(change.entries.end()));
@@ -243,6 +251,15 @@ bool roll_period(int64_t& period_start_ms, int64_t& period_spent_micros, int64_t
   period_start_ms = month_start_ms;
   period_spent_micros = 0;
   return true;
+}
+
+KeySpend key_spend_in(const KeySpend& spend, int64_t period_start_ms) {
+  if (period_start_ms <= spend.period_start_ms) return spend;
+  KeySpend rolled = spend;
+  rolled.period_start_ms = period_start_ms;
+  rolled.period_spent_micros = 0;
+  rolled.period_credit_micros = 0;
+  return rolled;
 }
 
 std::optional<PendingEntry> starting_grant(const AccountKey& account, int64_t starting_credits) {

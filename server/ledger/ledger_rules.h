@@ -60,6 +60,21 @@ struct HoldState {
   int64_t output_tokens = 0;
 };
 
+// A user key as the ledger sees it: its cap and its spend counters (store.h, UserKey).
+struct KeyState {
+  UserKey key;
+  bool dirty = false;  // its spend changed in this batch: written back
+};
+
+// A raise of a key's cap, to record (key_credits).
+struct PendingKeyCredit {
+  std::string project_id;
+  std::string key_id;
+  int64_t micros = 0;
+  std::string reason;
+  int64_t period_start_ms = 0;
+};
+
 // A ledger entry to write.
 struct PendingEntry {
   AccountKey account;
@@ -81,9 +96,11 @@ struct LedgerBook {
   std::map<AccountKey, AccountState> accounts;
   std::map<std::string, ProjectState> projects;
   std::map<std::string, HoldState> holds;
-  std::map<MarkKey, int64_t> marks;  // set in this batch: written
-  std::vector<std::string> expired;  // open holds past their expiry, for ExpireHoldsCommand
+  std::map<std::string, KeyState> keys;  // the user keys the batch's holds and credits name
+  std::map<MarkKey, int64_t> marks;      // set in this batch: written
+  std::vector<std::string> expired;      // open holds past their expiry, for ExpireHoldsCommand
   std::vector<PendingEntry> entries;
+  std::vector<PendingKeyCredit> key_credits;
 };
 
 // What one command changes: the rows it changes as they are after it, and its new entries.
@@ -91,8 +108,10 @@ struct LedgerChange {
   std::map<AccountKey, Account> accounts;
   std::map<std::string, ProjectSpend> projects;
   std::map<std::string, HoldState> holds;
+  std::map<std::string, UserKey> keys;
   std::map<MarkKey, int64_t> marks;
   std::vector<PendingEntry> entries;
+  std::vector<PendingKeyCredit> key_credits;
   bool takes_expired = false;  // the book's expired holds are dealt with
 };
 
@@ -135,6 +154,7 @@ void apply(LedgerBook& book, LedgerChange change);
 Result<void> check_account(const Account& account);
 Result<void> check_spend(std::string_view project_id, const ProjectSpend& spend);
 Result<void> check_hold(const HoldState& hold);
+Result<void> check_key(const UserKey& key);
 // The after side: every row `change` leaves is sound, each of its accounts is one the book
 // holds, and each changed balance equals the book's plus the change's entries (running through
 // each entry's balance_after).
@@ -143,6 +163,10 @@ Result<void> check_change(const LedgerBook& book, const LedgerChange& change);
 // Starts a new budget period once `month_start_ms` is past the period's start: nothing is
 // spent in it yet. True when it did.
 bool roll_period(int64_t& period_start_ms, int64_t& period_spent_micros, int64_t month_start_ms);
+
+// A key's counters in the period starting at `period_start_ms`: a later start than the key's
+// begins a new period, with nothing spent or credited in it yet (what is held stays held).
+KeySpend key_spend_in(const KeySpend& spend, int64_t period_start_ms);
 
 // The entry that grants a new account its project's starting credits; none for zero.
 std::optional<PendingEntry> starting_grant(const AccountKey& account, int64_t starting_credits);

@@ -48,6 +48,8 @@ LedgerWriter::Partition& LedgerWriter::partition_for(const LedgerCommand& comman
           return body.hold_id;
         } else if constexpr (std::is_same_v<T, ExpireHoldsCommand>) {
           return {};
+        } else if constexpr (std::is_same_v<T, KeyCreditCommand>) {
+          return body.key_id;
         } else {
           return body.project_id + '\n' + body.user_id;
         }

@@ -1,7 +1,7 @@
 // SqlStore::apply: the ledger's one write path. A batch of commands runs in one transaction:
 //
 //   1. lock every row the batch touches, in a fixed order (holds, then projects, then accounts,
-//      each sorted), creating accounts on first sight;
+//      then user keys, each sorted), creating accounts on first sight;
 //   2. decide each command in arrival order against the locked rows, in memory, by the ledger's
 //      rules (server/ledger/ledger_rules.h);
 //   3. write the ledger entries and the changed rows, and commit.
@@ -35,10 +35,6 @@ constexpr std::chrono::milliseconds kRetryBackoffMax{20};
 
 // Expired holds settled per ExpireHoldsCommand; the rest wait for the next sweep.
 constexpr int64_t kExpireHoldsPerBatch = 500;
-
-constexpr std::string_view kHoldColumns =
-    "id, project_id, user_id, credits, allowance_credits, micros, status, expires_at_ms, "
-    "coalesce(operation, '')";
 
 struct StoredIdempotency {
   std::string request_hash;
@@ -109,8 +105,11 @@ class LedgerBatch {
     std::set<std::string> hold_ids;
     std::set<AccountKey> accounts;
     std::set<std::string> budget_projects;  // projects whose budget counters change
+    std::set<std::string> keys;             // user keys whose spend changes
     bool expire = false;
     for (const LedgerCommand& command : commands) {
+      if (const auto* credit = std::get_if<KeyCreditCommand>(&command.body))
+        keys.insert(credit->key_id);
       if (auto account = account_of(command.body)) accounts.insert(*account);
       if (const auto* settle = std::get_if<SettleCommand>(&command.body))
         hold_ids.insert(settle->hold_id);
@@ -119,6 +118,7 @@ class LedgerBatch {
       if (const auto* reserve = std::get_if<ReserveCommand>(&command.body)) {
         hold_ids.insert(reserve->hold_id);  // to refuse a reused id
         budget_projects.insert(reserve->project_id);
+        if (reserve->key) keys.insert(reserve->key->key_id);
       }
       if (std::holds_alternative<ExpireHoldsCommand>(command.body)) expire = true;
     }
@@ -142,6 +142,8 @@ class LedgerBatch {
     for (const auto& [id, state] : book_.holds) {
       accounts.insert({state.hold.project_id, state.hold.user_id});
       if (state.hold.status == "open") budget_projects.insert(state.hold.project_id);
+      if (state.hold.status == "open" && !state.hold.key_id.empty())
+        keys.insert(state.hold.key_id);
     }
     // Settings are read up front only where a decision needs them (budgets, plans); a batch of
     // meters on known accounts never reads its project at all.
@@ -162,6 +164,22 @@ class LedgerBatch {
     for (const auto& [project, user] : accounts) users_by_project[project].push_back(user);
     for (const auto& [project, users] : users_by_project) {
       if (auto locked = lock_accounts(project, users); !locked) return locked;
+    }
+    return lock_keys(keys);
+  }
+
+  // Locks the user keys in id order with one statement. A key that is not there is simply not
+  // in the book: the commands naming it are refused.
+  Result<void> lock_keys(const std::set<std::string>& ids) {
+    if (ids.empty()) return {};
+    auto rows = query("SELECT " + std::string(kUserKeyColumns) + " FROM user_keys WHERE " +
+                          sql_.in_list("id", 1) + " ORDER BY id" + std::string(sql_.lock_rows()),
+                      {sql_.text_list({ids.begin(), ids.end()})});
+    if (!rows) return rows.error();
+    for (size_t r = 0; r < rows.value().size(); ++r) {
+      UserKey key = read_user_key(rows.value(), r);
+      std::string id = key.id;
+      book_.keys.emplace(std::move(id), KeyState{std::move(key), false});
     }
     return {};
   }
@@ -238,9 +256,7 @@ class LedgerBatch {
 
   void add_hold(const SqlRows& rows, size_t r) {
     HoldState state;
-    state.hold = Hold{rows.text(r, 0),  rows.text(r, 1),  rows.text(r, 2),
-                      rows.int64(r, 3), rows.int64(r, 4), rows.int64(r, 5),
-                      rows.text(r, 6),  rows.int64(r, 7), rows.text(r, 8)};
+    state.hold = read_hold(rows, r);
     book_.holds.emplace(state.hold.id, std::move(state));
   }
 
@@ -350,18 +366,36 @@ class LedgerBatch {
       if (state.is_new) {
         defer(
             "INSERT INTO holds (id, project_id, user_id, credits, allowance_credits, micros, "
-            "status, expires_at_ms, created_at_ms, operation) "
-            "VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9)",
+            "status, expires_at_ms, created_at_ms, operation, key_id, model) "
+            "VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11)",
             {h.id, h.project_id, h.user_id, h.credits, h.allowance_credits, h.micros,
-             h.expires_at_ms, now_ms_, nullable_text(h.operation)});
+             h.expires_at_ms, now_ms_, nullable_text(h.operation), nullable_text(h.key_id),
+             nullable_text(h.model)});
       }
       if (state.dirty) {
         defer(
             "UPDATE holds SET status = $2, settled_credits = $3, settled_micros = $4, "
-            "input_tokens = $5, output_tokens = $6 WHERE id = $1",
+            "input_tokens = $5, output_tokens = $6, model = $7 WHERE id = $1",
             {h.id, h.status, state.settled_credits, state.settled_micros, state.input_tokens,
-             state.output_tokens});
+             state.output_tokens, nullable_text(h.model)});
       }
+    }
+    for (const auto& [id, state] : book_.keys) {
+      if (!state.dirty) continue;
+      const KeySpend& s = state.key.spend;
+      defer(
+          "UPDATE user_keys SET period_start_ms = $2, period_spent_micros = $3, "
+          "period_credit_micros = $4, held_micros = $5, lifetime_micros = $6, updated_at_ms = $7 "
+          "WHERE id = $1",
+          {id, s.period_start_ms, s.period_spent_micros, s.period_credit_micros, s.held_micros,
+           s.lifetime_micros, now_ms_});
+    }
+    for (const PendingKeyCredit& credit : book_.key_credits) {
+      defer(
+          "INSERT INTO key_credits (project_id, key_id, micros, reason, period_start_ms, "
+          "created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+          {credit.project_id, credit.key_id, credit.micros, credit.reason, credit.period_start_ms,
+           now_ms_});
     }
     // A mark is set once, by the batch that holds its account's lock; an update is a clawback's
     // progress.

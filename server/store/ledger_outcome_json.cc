@@ -36,6 +36,14 @@ std::string outcome_to_json(const LedgerOutcome& outcome) {
                       {"createdAtMs", a.created_at_ms},
                       {"updatedAtMs", a.updated_at_ms}};
   }
+  if (outcome.key_spend) {
+    const KeySpend& k = *outcome.key_spend;
+    out["keySpend"] = {{"periodStartMs", k.period_start_ms},
+                       {"periodSpentMicros", k.period_spent_micros},
+                       {"periodCreditMicros", k.period_credit_micros},
+                       {"heldMicros", k.held_micros},
+                       {"lifetimeMicros", k.lifetime_micros}};
+  }
   return out.dump();
 }
 
@@ -71,6 +79,12 @@ LedgerOutcome outcome_from_json(std::string_view text) {
     account.created_at_ms = int64_or(*a, "createdAtMs", 0);
     account.updated_at_ms = int64_or(*a, "updatedAtMs", 0);
     outcome.account = account;
+  }
+  if (const json* k = find(in, "keySpend"); k != nullptr && k->is_object()) {
+    outcome.key_spend =
+        KeySpend{int64_or(*k, "periodStartMs", 0), int64_or(*k, "periodSpentMicros", 0),
+                 int64_or(*k, "periodCreditMicros", 0), int64_or(*k, "heldMicros", 0),
+                 int64_or(*k, "lifetimeMicros", 0)};
   }
   return outcome;
 }

@@ -276,6 +276,51 @@ constexpr std::string_view kBillingSchema = R"sql(
   CREATE INDEX revenue_by_time ON revenue (project_id, created_at_ms);
 )sql";
 
+// Version 7: user keys for the gateway. A key's spend counters sit on its row and change only in
+// the ledger batch, with the holds that name it; key_credits records each raise of a key's cap.
+constexpr std::string_view kUserKeysSchema = R"sql(
+  CREATE TABLE user_keys (
+    id                     TEXT PRIMARY KEY,
+    project_id             TEXT NOT NULL REFERENCES projects (id),
+    user_id                TEXT NOT NULL,
+    name                   TEXT NOT NULL,
+    hash                   TEXT NOT NULL UNIQUE,
+    start                  TEXT NOT NULL,
+    previous_hash          TEXT UNIQUE,
+    previous_expires_at_ms INT64,
+    spend_cap_micros       INT64 CHECK (spend_cap_micros >= 0),
+    cap_period             TEXT NOT NULL CHECK (cap_period IN ('day', 'week', 'month', 'total')),
+    models                 TEXT NOT NULL,
+    metadata               TEXT NOT NULL,
+    expires_at_ms          INT64,
+    revoked_at_ms          INT64,
+    period_start_ms        INT64 NOT NULL,
+    period_spent_micros    INT64 NOT NULL DEFAULT 0 CHECK (period_spent_micros >= 0),
+    period_credit_micros   INT64 NOT NULL DEFAULT 0 CHECK (period_credit_micros >= 0),
+    held_micros            INT64 NOT NULL DEFAULT 0 CHECK (held_micros >= 0),
+    lifetime_micros        INT64 NOT NULL DEFAULT 0 CHECK (lifetime_micros >= 0),
+    created_at_ms          INT64 NOT NULL,
+    updated_at_ms          INT64 NOT NULL
+  ) STRICT_TABLE;
+  CREATE INDEX user_keys_by_user ON user_keys (project_id, user_id, id);
+
+  CREATE TABLE key_credits (
+    seq             SEQ_PK,
+    project_id      TEXT NOT NULL,
+    key_id          TEXT NOT NULL REFERENCES user_keys (id),
+    micros          INT64 NOT NULL CHECK (micros > 0),
+    reason          TEXT NOT NULL,
+    period_start_ms INT64 NOT NULL,
+    created_at_ms   INT64 NOT NULL
+  ) STRICT_TABLE;
+  CREATE INDEX key_credits_by_key ON key_credits (key_id, seq);
+
+  ALTER TABLE holds ADD COLUMN key_id TEXT;
+  ALTER TABLE holds ADD COLUMN model TEXT;
+  -- Gateway usage reads a project's keyed holds by time; only they pay for this index.
+  CREATE INDEX holds_keyed_by_time ON holds (project_id, created_at_ms) WHERE key_id IS NOT NULL;
+)sql";
+
 std::string dialect_schema(std::string_view schema, SqlDialect dialect) {
   std::string sql(schema);
   auto replace_all = [&sql](std::string_view from, std::string_view to) {
@@ -309,14 +354,19 @@ const std::string kKeyRollingPostgres = dialect_schema(kKeyRollingSchema, SqlDia
 const std::string kBillingSqlite = dialect_schema(kBillingSchema, SqlDialect::kSqlite);
 const std::string kBillingPostgres = dialect_schema(kBillingSchema, SqlDialect::kPostgres);
 
+const std::string kUserKeysSqlite = dialect_schema(kUserKeysSchema, SqlDialect::kSqlite);
+const std::string kUserKeysPostgres = dialect_schema(kUserKeysSchema, SqlDialect::kPostgres);
+
 const Migration kSqliteMigrations[] = {
     {1, "ledger", kLedgerSqlite},          {2, "operations", kOperationsSqlite},
     {3, "providers", kProvidersSqlite},    {4, "invocations", kInvocationsSqlite},
-    {5, "key_rolling", kKeyRollingSqlite}, {6, "billing", kBillingSqlite}};
+    {5, "key_rolling", kKeyRollingSqlite}, {6, "billing", kBillingSqlite},
+    {7, "user_keys", kUserKeysSqlite}};
 const Migration kPostgresMigrations[] = {
     {1, "ledger", kLedgerPostgres},          {2, "operations", kOperationsPostgres},
     {3, "providers", kProvidersPostgres},    {4, "invocations", kInvocationsPostgres},
-    {5, "key_rolling", kKeyRollingPostgres}, {6, "billing", kBillingPostgres}};
+    {5, "key_rolling", kKeyRollingPostgres}, {6, "billing", kBillingPostgres},
+    {7, "user_keys", kUserKeysPostgres}};
 
 Result<int64_t> checked_version(SqlConnection& connection, int64_t newest) {
   auto current = applied_version(connection);

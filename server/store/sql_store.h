@@ -112,6 +112,20 @@ class SqlStore final : public Store {
   Result<std::vector<RevenueTotal>> revenue_totals(std::string_view project_id, int64_t from_ms,
                                                    int64_t to_ms) override;
   Result<int64_t> purge_idempotency(int64_t now_ms) override;
+  Result<void> create_user_key(const UserKey& key) override;
+  Result<std::optional<UserKey>> get_user_key(std::string_view project_id,
+                                              std::string_view id) override;
+  Result<std::optional<UserKey>> find_user_key(std::string_view hash) override;
+  Result<std::vector<UserKey>> list_user_keys(std::string_view project_id,
+                                              const std::optional<std::string>& user_id,
+                                              const Page& page) override;
+  Result<UserKey> patch_user_key(std::string_view project_id, std::string_view id, int64_t now_ms,
+                                 const UserKeyPatch& patch) override;
+  Result<UserKey> revoke_user_key(std::string_view project_id, std::string_view id,
+                                  int64_t now_ms) override;
+  Result<UserKey> roll_user_key(const UserKeyRoll& roll) override;
+  Result<std::vector<UsageTotal>> usage_totals(std::string_view project_id,
+                                               const UsageQuery& query) override;
 
  private:
   // A borrowed connection, returned to the pool when it goes out of scope. A connection whose
@@ -155,6 +169,20 @@ inline constexpr std::string_view kAccountColumns =
     "project_id, user_id, plan, balance, spend_cap_micros, period_start_ms, "
     "period_spent_micros, held_micros, created_at_ms, updated_at_ms, allowance, purchased";
 Account read_account(const SqlRows& rows, size_t r);
+
+// The holds columns every hold query selects, in the order read_hold() reads them.
+inline constexpr std::string_view kHoldColumns =
+    "id, project_id, user_id, credits, allowance_credits, micros, status, expires_at_ms, "
+    "coalesce(operation, ''), coalesce(key_id, ''), coalesce(model, '')";
+Hold read_hold(const SqlRows& rows, size_t r);
+
+// The user_keys columns every key query selects, in the order read_user_key() reads them.
+inline constexpr std::string_view kUserKeyColumns =
+    "id, project_id, user_id, name, hash, start, coalesce(previous_hash, ''), "
+    "previous_expires_at_ms, spend_cap_micros, cap_period, models, metadata, expires_at_ms, "
+    "revoked_at_ms, period_start_ms, period_spent_micros, period_credit_micros, held_micros, "
+    "lifetime_micros, created_at_ms, updated_at_ms";
+UserKey read_user_key(const SqlRows& rows, size_t r);
 
 // The projects columns every project query selects, in the order read_project() reads them.
 inline constexpr std::string_view kProjectColumns =

@@ -97,15 +97,11 @@ Result<std::optional<Hold>> SqlStore::get_hold(std::string_view project_id,
                                                std::string_view hold_id) {
   TG_LEASE(db);
   auto rows = db->query(
-      "SELECT id, project_id, user_id, credits, allowance_credits, micros, status, "
-      "expires_at_ms, coalesce(operation, '') FROM holds WHERE project_id = $1 AND id = $2",
+      "SELECT " + std::string(kHoldColumns) + " FROM holds WHERE project_id = $1 AND id = $2",
       {std::string(project_id), std::string(hold_id)});
   if (!rows) return db.mark_broken(), rows.error();
   if (rows.value().empty()) return std::optional<Hold>();
-  const SqlRows& r = rows.value();
-  return std::optional<Hold>(Hold{r.text(0, 0), r.text(0, 1), r.text(0, 2), r.int64(0, 3),
-                                  r.int64(0, 4), r.int64(0, 5), r.text(0, 6), r.int64(0, 7),
-                                  r.text(0, 8)});
+  return std::optional<Hold>(read_hold(rows.value(), 0));
 }
 
 Result<int64_t> SqlStore::purge_idempotency(int64_t now_ms) {

@@ -43,6 +43,31 @@ std::optional<Pool> parse_pool(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view cap_period_name(CapPeriod period) {
+  switch (period) {
+    case CapPeriod::kDay: return "day";
+    case CapPeriod::kWeek: return "week";
+    case CapPeriod::kMonth: return "month";
+    case CapPeriod::kTotal: return "total";
+  }
+  return "month";
+}
+
+std::optional<CapPeriod> parse_cap_period(std::string_view name) {
+  for (CapPeriod period : {CapPeriod::kDay, CapPeriod::kWeek, CapPeriod::kMonth, CapPeriod::kTotal})
+    if (cap_period_name(period) == name) return period;
+  return std::nullopt;
+}
+
+std::optional<int64_t> key_remaining_micros(const UserKey& key) {
+  if (!key.spend_cap_micros) return std::nullopt;
+  const KeySpend& s = key.spend;
+  Int128 left =
+      Int128(*key.spend_cap_micros) + s.period_credit_micros - s.period_spent_micros - s.held_micros;
+  if (left < 0) return 0;
+  return left > INT64_MAX ? INT64_MAX : static_cast<int64_t>(left);
+}
+
 std::string entry_id(int64_t seq) { return "le_" + std::to_string(seq); }
 
 std::optional<int64_t> parse_entry_id(std::string_view id) {

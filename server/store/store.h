@@ -130,6 +130,76 @@ struct RolledKeys {
   std::vector<KeyRecord> changed;
 };
 
+// ---- User keys -----------------------------------------------------------------------------
+
+// A user key ("tgk_…"): a long-lived key of one end user, for the OpenAI- and Anthropic-
+// compatible routes, with a spend cap per period and a model allow-list. Only the secret's
+// SHA-256 (hex) is kept, and its first characters (`start`) to tell keys apart.
+//
+// Its spend counters live on its row and change only through the ledger (a hold names its key),
+// so reserving against the key's cap is part of the one reservation across every budget level.
+enum class CapPeriod { kDay, kWeek, kMonth, kTotal };
+std::string_view cap_period_name(CapPeriod period);  // "day", "week", "month", "total"
+std::optional<CapPeriod> parse_cap_period(std::string_view name);
+
+// A key's spend in its current cap period (a "total" period starts at 0 and never rolls).
+struct KeySpend {
+  int64_t period_start_ms = 0;
+  int64_t period_spent_micros = 0;
+  int64_t period_credit_micros = 0;  // raised by credits, for this period only
+  int64_t held_micros = 0;           // reserved by calls in flight
+  int64_t lifetime_micros = 0;       // everything ever charged
+};
+
+struct UserKey {
+  std::string id;  // "key_…"
+  std::string project_id;
+  std::string user_id;
+  std::string name;
+  std::string hash;   // the current secret's SHA-256
+  std::string start;  // "tgk_" and the first characters of the secret
+  // After a roll with a grace period: the previous secret's SHA-256, working until then.
+  std::string previous_hash;
+  std::optional<int64_t> previous_expires_at_ms;
+  std::optional<int64_t> spend_cap_micros;  // none: no cap of the key's own
+  CapPeriod cap_period = CapPeriod::kMonth;
+  std::vector<std::string> models;  // allow-list: "openai/gpt-4o-mini", "anthropic/*"; empty: any
+  std::string metadata = "{}";      // a JSON object of the project's own
+  std::optional<int64_t> expires_at_ms;
+  std::optional<int64_t> revoked_at_ms;
+  KeySpend spend;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+// What a key may still spend this period: the cap plus the period's credits, less what is
+// spent and held; nullopt when it has no cap. Never negative.
+std::optional<int64_t> key_remaining_micros(const UserKey& key);
+
+// A roll: the key gets `hash` and `start`; the old secret works until `previous_expires_at_ms`
+// (now: it stops at once). A roll during another's grace period ends that one.
+struct UserKeyRoll {
+  std::string project_id;
+  std::string key_id;
+  std::string hash;
+  std::string start;
+  int64_t previous_expires_at_ms = 0;
+  int64_t now_ms = 0;
+};
+
+// A window of gateway usage: the holds of calls made with a user key that were not released
+// (a released hold ran nothing).
+enum class UsageGroup { kKey, kUser, kModel, kDay };
+struct UsageQuery {
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;  // exclusive
+  std::optional<std::string> user_id;
+  std::optional<std::string> key_id;
+  std::optional<std::string> model;
+  std::vector<UsageGroup> group_by;  // none: one total
+};
+inline constexpr size_t kUsageGroupsMax = 10'000;  // rows one usage query answers at most
+
 // ---- Accounts and the ledger ---------------------------------------------------------------
 
 // An account's credits are in two pools, spent allowance first:
@@ -185,6 +255,8 @@ struct Hold {
   std::string status;  // open, settled, released, expired
   int64_t expires_at_ms = 0;
   std::string operation;  // the AI feature the hold pays for; "" for none
+  std::string key_id = {};  // the user key whose cap it counts against; "" for none
+  std::string model = {};   // "provider/model" of the call; "" for none
 };
 
 // Commands. Each carries its project and is decided in the order given.
@@ -256,6 +328,15 @@ struct InvocationLimit {
   int64_t max = 0;
 };
 
+// A reservation against a user key's cap: the key must belong to the reserving end user, work at
+// the batch's time (not revoked, not expired), and have `micros` left in its period, which
+// starts at `period_start_ms` (the caller's clock decides the period; a later start rolls the
+// key's counters over).
+struct KeyBudget {
+  std::string key_id;
+  int64_t period_start_ms = 0;
+};
+
 struct ReserveCommand {
   std::string project_id;
   std::string user_id;
@@ -265,6 +346,8 @@ struct ReserveCommand {
   int64_t ttl_ms = 0;
   std::string operation;  // optional: the AI feature this call runs
   std::vector<InvocationLimit> limits;
+  std::optional<KeyBudget> key = {};  // optional: the user key the call came with
+  std::string model = {};             // optional: "provider/model", for usage reports
 };
 
 // Charges the actual amounts (at most what was reserved) and returns the rest. The token
@@ -276,11 +359,22 @@ struct SettleCommand {
   int64_t micros = 0;
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
+  std::string model = {};  // the model that answered, when not the one reserved for; "" keeps it
 };
 
 struct ReleaseCommand {
   std::string project_id;
   std::string hold_id;
+};
+
+// Raises a user key's cap for its current period (starting at `period_start_ms`, as in
+// KeyBudget) by `micros`, recorded as an entry of the key's own (key_credits).
+struct KeyCreditCommand {
+  std::string project_id;
+  std::string key_id;
+  int64_t micros = 0;  // > 0
+  std::string reason;
+  int64_t period_start_ms = 0;
 };
 
 // Settles every open hold past its expiry at its reserved amount: a call whose outcome was lost
@@ -289,7 +383,8 @@ struct ExpireHoldsCommand {};
 
 using LedgerCommandBody =
     std::variant<MeterCommand, CreditCommand, UpdateAccountCommand, ReserveCommand, SettleCommand,
-                 ReleaseCommand, ExpireHoldsCommand, AllowanceCommand, ClawbackCommand>;
+                 ReleaseCommand, ExpireHoldsCommand, AllowanceCommand, ClawbackCommand,
+                 KeyCreditCommand>;
 
 struct LedgerCommand {
   LedgerCommandBody body;
@@ -306,6 +401,7 @@ struct LedgerOutcome {
   std::string hold_id;
   bool replayed = false;  // answered from the idempotency record, or its mark was already set
   int64_t shortfall = 0;  // clawback: what the purchased pool lacked
+  std::optional<KeySpend> key_spend = {};  // reserve with a key, key credit: the key's after it
 };
 
 // Serialized outcome, as stored for idempotent replay.
@@ -487,6 +583,19 @@ struct InvocationTotal {
 
 enum class InvocationGroup { kNone, kOperation, kUser };
 
+// Gateway usage summed over the columns the query groups by (the others are empty or 0).
+struct UsageTotal {
+  std::string key_id;
+  std::string user_id;
+  std::string model;
+  int64_t day_start_ms = 0;
+  int64_t requests = 0;
+  Int128 input_tokens = 0;
+  Int128 output_tokens = 0;
+  Int128 credits = 0;
+  Int128 micros = 0;
+};
+
 struct InvocationQuery {
   std::optional<std::string> user_id;  // one end user's calls only
   int64_t from_ms = 0;
@@ -624,6 +733,29 @@ class Store {
   virtual Result<void> add_revenue(const RevenueRecord& revenue) = 0;
   virtual Result<std::vector<RevenueTotal>> revenue_totals(std::string_view project_id,
                                                            int64_t from_ms, int64_t to_ms) = 0;
+
+  // User keys. create: kConflict when the hash is taken. get: by id within the project.
+  // find_user_key: by the current or the previous secret's hash (the caller checks expiries).
+  // patch: under a write lock, as patch_project_settings; only the descriptive fields and the
+  // cap (a cap change applies to the period under way). revoke: the first time is kept.
+  // roll: see UserKeyRoll; kNotFound for an unknown key, kConflict for a revoked one.
+  virtual Result<void> create_user_key(const UserKey& key) = 0;
+  virtual Result<std::optional<UserKey>> get_user_key(std::string_view project_id,
+                                                      std::string_view id) = 0;
+  virtual Result<std::optional<UserKey>> find_user_key(std::string_view hash) = 0;
+  // In id order after page.starting_after; one end user's when `user_id`.
+  virtual Result<std::vector<UserKey>> list_user_keys(std::string_view project_id,
+                                                      const std::optional<std::string>& user_id,
+                                                      const Page& page) = 0;
+  using UserKeyPatch = std::function<Result<void>(UserKey&)>;
+  virtual Result<UserKey> patch_user_key(std::string_view project_id, std::string_view id,
+                                         int64_t now_ms, const UserKeyPatch& patch) = 0;
+  virtual Result<UserKey> revoke_user_key(std::string_view project_id, std::string_view id,
+                                          int64_t now_ms) = 0;
+  virtual Result<UserKey> roll_user_key(const UserKeyRoll& roll) = 0;
+  // Gateway usage in a window, largest spend first, at most kUsageGroupsMax groups.
+  virtual Result<std::vector<UsageTotal>> usage_totals(std::string_view project_id,
+                                                       const UsageQuery& query) = 0;
 
   // Runs the commands in one transaction, in order; outcomes match commands one to one. An
   // error here (store down) means nothing was applied.

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Writes the seed corpora in tests/fuzz/corpus/<target>/ (committed; rerun when a source below
 // changes): the dialects' answers and streams as tests/fixtures/fake-provider.js sends them,
-// shapes from the providers' API references that the fake does not send, and the shared vectors
-// in tests/vectors/. It rewrites only the files it names (seed-*, slow-*); crash-* seeds, saved from
+// shapes from the providers' API references that the fake does not send, the shared vectors
+// in tests/vectors/, and Stripe webhook deliveries signed as Stripe signs them. It rewrites only the files it names (seed-*, slow-*); crash-* seeds, saved from
 // fuzzer runs, are left alone.
 //   node tests/fuzz/make_seeds.mjs
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join } from 'node:path';
@@ -219,10 +220,75 @@ function toolCallSeeds() {
   seed(t, 'no-name', '3\tcall_a\t\t{"x": "\\u00e9\\ud83d\\ude00"}');
 }
 
+// --- Stripe webhook deliveries ----------------------------------------------------------
+
+// stripe_event_fuzz: `header\nsecret\nnow\npayload`, each payload an event in the shape of
+// Stripe's API reference, pretty-printed as Stripe sends it, signed as Stripe signs it.
+function stripeSeeds() {
+  const t = 'stripe_event_fuzz';
+  const secret = 'whsec_3f1b9c2e7d4a8f6b0c5e9d1a7b3f2c8e';
+  const now = 1764806400; // 2025-12-04T00:00:00Z
+  const sign = (payload, key, at) => createHmac('sha256', key).update(`${at}.${payload}`).digest('hex');
+  const delivery = (name, type, object, options = {}) => {
+    const at = options.at ?? now;
+    const event = { id: `evt_1Qfz${name.replace(/[^a-z0-9]/gi, '').slice(0, 18)}`, object: 'event', api_version: options.apiVersion ?? '2025-11-17.clover',
+      created: at, data: { object }, livemode: false, pending_webhooks: 1, request: { id: null, idempotency_key: null }, type };
+    const payload = JSON.stringify(event, null, 2);
+    const items = [`t=${at}`, `v1=${sign(payload, secret, at)}`, ...(options.extra ?? []).map((key) => `v1=${sign(payload, key, at)}`)];
+    if (options.v0) items.push(`v0=${sign(payload, 'whsec_test_mode_v0', at)}`);
+    seed(t, name, `${items.join(',')}\n${secret}\n${options.now ?? now}\n${payload}`);
+  };
+  const metadata = { tollgate_project: 'prj_demo', tollgate_user: 'alice', tollgate_product: 'pro', tollgate_plan: 'pro' };
+
+  delivery('checkout.session.completed-pack', 'checkout.session.completed', {
+    id: 'cs_test_a1B2c3D4e5F6', object: 'checkout.session', amount_subtotal: 500, amount_total: 500, client_reference_id: 'alice',
+    currency: 'usd', customer: 'cus_RfA1b2C3d4E5', customer_details: { email: 'alice@example.com', name: null }, expires_at: now + 86400,
+    invoice: null, livemode: false, metadata: { tollgate_project: 'prj_demo', tollgate_user: 'alice', tollgate_product: 'pack_500' },
+    mode: 'payment', payment_intent: 'pi_3Qfz1a2B3c4D5e6F', payment_status: 'paid', status: 'complete', subscription: null,
+    success_url: 'https://shop.example.com/thanks?session_id={CHECKOUT_SESSION_ID}', url: null,
+  }, { v0: true });
+  delivery('checkout.session.completed-plan-expanded', 'checkout.session.completed', {
+    id: 'cs_test_b7C8d9E0f1G2', object: 'checkout.session', amount_total: 2000, currency: 'usd',
+    customer: { id: 'cus_RfA1b2C3d4E5', object: 'customer', email: 'alice@example.com' },
+    invoice: { id: 'in_1Qfz7h8I9j0K', object: 'invoice', status: 'paid' }, metadata, mode: 'subscription', payment_intent: null,
+    payment_status: 'paid', status: 'complete', subscription: 'sub_1Qfz2b3C4d5E6f',
+  });
+  const item = (lookup, end) => ({ id: 'si_RfB2c3D4e5F6', object: 'subscription_item', current_period_start: end - 2592000, current_period_end: end,
+    price: { id: 'price_1Qfz9z8Y7x6W', object: 'price', currency: 'usd', lookup_key: lookup, metadata: {}, recurring: { interval: 'month', interval_count: 1 },
+      type: 'recurring', unit_amount: 2000 }, quantity: 1, subscription: 'sub_1Qfz2b3C4d5E6f' });
+  delivery('customer.subscription.updated', 'customer.subscription.updated', {
+    id: 'sub_1Qfz2b3C4d5E6f', object: 'subscription', cancel_at_period_end: true, canceled_at: null, created: now - 86400,
+    customer: 'cus_RfA1b2C3d4E5', items: { object: 'list', data: [item('tollgate:pro', now + 2505600)], has_more: false, total_count: 1 },
+    metadata, status: 'active',
+  }, { at: now - 120 });
+  delivery('customer.subscription.deleted-legacy', 'customer.subscription.deleted', {
+    id: 'sub_1Qfz2b3C4d5E6f', object: 'subscription', cancel_at_period_end: false, current_period_end: now, customer: 'cus_RfA1b2C3d4E5',
+    items: { object: 'list', data: [{ ...item(null, now), current_period_end: undefined, price: { id: 'price_1Qfz9z8Y7x6W', metadata: { tollgate_plan: 'pro' } } }] },
+    metadata: {}, status: 'canceled',
+  }, { apiVersion: '2024-06-20' });
+  const invoice = { id: 'in_1Qfz7h8I9j0K', object: 'invoice', amount_due: 2000, amount_paid: 2000, billing_reason: 'subscription_cycle',
+    currency: 'usd', customer: 'cus_RfA1b2C3d4E5', lines: { object: 'list', data: [{ id: 'il_1Qfz', object: 'line_item', amount: 2000,
+      period: { start: now, end: now + 2592000 } }] }, status: 'paid' };
+  delivery('invoice.paid-2025', 'invoice.paid', {
+    ...invoice, parent: { quote_details: null, subscription_details: { metadata, subscription: 'sub_1Qfz2b3C4d5E6f' }, type: 'subscription_details' },
+  }, { extra: ['whsec_rotated_out_old_secret_0000'] });
+  delivery('invoice.paid-pre-2025', 'invoice.paid', {
+    ...invoice, subscription: 'sub_1Qfz2b3C4d5E6f', subscription_details: { metadata },
+  }, { apiVersion: '2024-06-20' });
+  delivery('invoice.payment_failed-expanded', 'invoice.payment_failed', {
+    ...invoice, amount_paid: 0, status: 'open', parent: { subscription_details: { metadata: null, subscription: { id: 'sub_1Qfz2b3C4d5E6f', object: 'subscription' } } },
+  });
+  delivery('charge.refunded-expired-signature', 'charge.refunded', {
+    id: 'ch_3Qfz1a2B3c4D5e6F', object: 'charge', amount: 500, amount_refunded: 250, currency: 'usd', payment_intent: 'pi_3Qfz1a2B3c4D5e6F', refunded: false,
+  }, { at: now - 3600 });
+  seed(t, 'signature-minimal', `t=0,v1=${sign('{}', 'whsec_x', 0)}\nwhsec_x\n0\n{}`);
+}
+
 await fakeSeeds();
 referenceSeeds();
 vectorSeeds();
 toolCallSeeds();
+stripeSeeds();
 for (const [target, files] of seeds) {
   const dir = join(corpus, target);
   mkdirSync(dir, { recursive: true });

@@ -183,6 +183,34 @@ class ForwardingStore : public Store {
                                                    int64_t to_ms) override {
     return inner_.revenue_totals(project_id, from_ms, to_ms);
   }
+  Result<void> create_user_key(const UserKey& key) override { return inner_.create_user_key(key); }
+  Result<std::optional<UserKey>> get_user_key(std::string_view project_id,
+                                              std::string_view id) override {
+    return inner_.get_user_key(project_id, id);
+  }
+  Result<std::optional<UserKey>> find_user_key(std::string_view hash) override {
+    return inner_.find_user_key(hash);
+  }
+  Result<std::vector<UserKey>> list_user_keys(std::string_view project_id,
+                                              const std::optional<std::string>& user_id,
+                                              const Page& page) override {
+    return inner_.list_user_keys(project_id, user_id, page);
+  }
+  Result<UserKey> patch_user_key(std::string_view project_id, std::string_view id, int64_t now_ms,
+                                 const UserKeyPatch& patch) override {
+    return inner_.patch_user_key(project_id, id, now_ms, patch);
+  }
+  Result<UserKey> revoke_user_key(std::string_view project_id, std::string_view id,
+                                  int64_t now_ms) override {
+    return inner_.revoke_user_key(project_id, id, now_ms);
+  }
+  Result<UserKey> roll_user_key(const UserKeyRoll& roll) override {
+    return inner_.roll_user_key(roll);
+  }
+  Result<std::vector<UsageTotal>> usage_totals(std::string_view project_id,
+                                               const UsageQuery& query) override {
+    return inner_.usage_totals(project_id, query);
+  }
 
  protected:
   Store& inner_;
