@@ -169,6 +169,7 @@ int serve(const ServeConfig& config) {
   add_billing_routes(router, api);
   add_user_key_routes(router, api);
   add_gateway_routes(router, api);
+  add_usage_routes(router, api);
   add_openapi_route(router, kVersion, response_schemas());
 
   // Bind first: secrets are made (and shown once) only when the server can actually start.

@@ -12,6 +12,7 @@
 #include "server/auth/auth.h"
 #include "server/auth/secret_box.h"
 #include "server/auth/signing_keys.h"
+#include "server/billing/billing.h"
 #include "server/billing/stripe_api.h"
 #include "server/http/router.h"
 #include "server/ledger/hold_close.h"
@@ -73,6 +74,15 @@ void add_user_key_routes(Router& router, ApiContext& api);
 // The gateway (user keys): POST /v1/chat/completions, GET /v1/models, POST /v1/messages,
 // POST /v1/quote.
 void add_gateway_routes(Router& router, ApiContext& api);
+// The project's Stripe keys, opened (none: its checkouts are simulated).
+Result<std::optional<StripeKeys>> project_stripe_keys(ApiContext& api, const std::string& project_id);
+// The end user's Stripe Customer: stored, or created once (a deterministic Idempotency-Key makes
+// two concurrent creations one). Needs api.stripe.
+void with_stripe_customer(ApiContext& api, const std::string& secret_key,
+                          const std::string& project_id, const std::string& user_id,
+                          std::function<void(Result<std::string>)> then);
+// Usage reports and invoicing (sk): GET /v1/usage, POST /v1/usage/invoice-items.
+void add_usage_routes(Router& router, ApiContext& api);
 // Seals and stores a project's Stripe keys (PUT /v1/billing/stripe, and --demo's environment).
 Result<StripeAccount> set_stripe_keys(ApiContext& api, const std::string& project,
                                       const std::string& secret, const std::string& webhook);

@@ -224,27 +224,6 @@ void answer_checkout(ApiContext& api, const Checkout& c, const Reply& reply) {
   reply(json_response(http::status::ok, out));
 }
 
-// The end user's Stripe Customer: stored, or created once (a deterministic Idempotency-Key
-// makes two concurrent creations one).
-void with_customer(ApiContext& api, const std::string& secret_key, const std::string& project_id,
-                   const std::string& user_id, std::function<void(Result<std::string>)> then) {
-  auto known = api.store.find_customer(project_id, user_id);
-  if (!known) return then(known.error());
-  if (known.value()) return then(*known.value());
-  json params = {{"metadata", {{"tollgate_project", project_id}, {"tollgate_user", user_id}}}};
-  std::string key = "tollgate-customer-" + sha256_hex(project_id + "/" + user_id).substr(0, 32);
-  api.stripe->post(secret_key, "/v1/customers", params, key,
-                   [&api, project_id, user_id, then = std::move(then)](Result<json> customer) {
-                     if (!customer) return then(customer.error());
-                     std::string id = json_read::string_or(customer.value(), "id", "");
-                     if (id.rfind("cus_", 0) != 0) {
-                       return then(fail(ErrorCode::kUpstreamError,
-                                        "Stripe answered a customer without an id", "stripe"));
-                     }
-                     then(api.store.put_customer(project_id, user_id, id, api.now_ms()));
-                   });
-}
-
 // The customer portal: Stripe's, or the simulated page.
 void open_portal(ApiContext& api, const std::string& project_id, const std::string& user_id,
                  const std::string& return_url, std::function<void(Result<std::string>)> then) {
@@ -256,7 +235,7 @@ void open_portal(ApiContext& api, const std::string& project_id, const std::stri
     return then(url);
   }
   std::string secret = keys.value()->secret_key;
-  with_customer(api, secret, project_id, user_id,
+  with_stripe_customer(api, secret, project_id, user_id,
                 [&api, secret, return_url, then = std::move(then)](Result<std::string> customer) {
                   if (!customer) return then(customer.error());
                   json params = {{"customer", customer.value()}};
@@ -283,7 +262,7 @@ void create_stripe_session(ApiContext& api, const std::string& secret, Checkout 
   if (!minor) return reply(minor.error());
   std::string project_id = checkout.project_id;
   std::string user_id = checkout.user_id;
-  with_customer(
+  with_stripe_customer(
       api, secret, project_id, user_id,
       [&api, secret, checkout = std::move(checkout), unit = minor.value(), interval,
        reply](Result<std::string> customer) mutable {
@@ -334,6 +313,30 @@ void create_stripe_session(ApiContext& api, const std::string& secret, Checkout 
 }
 
 }  // namespace
+
+void with_stripe_customer(ApiContext& api, const std::string& secret_key, const std::string& project_id,
+                   const std::string& user_id, std::function<void(Result<std::string>)> then) {
+  auto known = api.store.find_customer(project_id, user_id);
+  if (!known) return then(known.error());
+  if (known.value()) return then(*known.value());
+  json params = {{"metadata", {{"tollgate_project", project_id}, {"tollgate_user", user_id}}}};
+  std::string key = "tollgate-customer-" + sha256_hex(project_id + "/" + user_id).substr(0, 32);
+  api.stripe->post(secret_key, "/v1/customers", params, key,
+                   [&api, project_id, user_id, then = std::move(then)](Result<json> customer) {
+                     if (!customer) return then(customer.error());
+                     std::string id = json_read::string_or(customer.value(), "id", "");
+                     if (id.rfind("cus_", 0) != 0) {
+                       return then(fail(ErrorCode::kUpstreamError,
+                                        "Stripe answered a customer without an id", "stripe"));
+                     }
+                     then(api.store.put_customer(project_id, user_id, id, api.now_ms()));
+                   });
+}
+
+Result<std::optional<StripeKeys>> project_stripe_keys(ApiContext& api,
+                                                      const std::string& project_id) {
+  return stripe_keys(deps_of(api), project_id);
+}
 
 Result<StripeAccount> set_stripe_keys(ApiContext& api, const std::string& project,
                                       const std::string& secret, const std::string& webhook) {

@@ -403,6 +403,7 @@ void add_anthropic_routes(Router& router, ApiContext& api) {
                  false,
                  messages_fields()};
   spec.error_render = anthropic_error;
+  spec.error_schema = "AnthropicError";
   add_streaming_route(router, api, std::move(spec),
                       [&api](const Call& call, const Reply& reply, const OpenStream& open_stream) {
                         messages(api, call, reply, open_stream);

@@ -315,6 +315,7 @@ RouteDoc route_doc(const RouteSpec& spec, bool streams) {
   doc.idempotent = spec.idempotent;
   doc.browser = spec.browser;
   doc.success_status = static_cast<unsigned>(spec.success);
+  doc.error_schema = std::string(spec.error_schema);
   if (spec.body == Body::kNone) {
     for (const Field& field : spec.fields) {
       doc.parameters.push_back({{"name", std::string(field.name)},

@@ -87,6 +87,7 @@ struct RouteSpec {
   KeyCheck key_check = {};
   ErrorRender error_render = {};
   http::status success = http::status::ok;  // what a success answers: 200, or 201 (created)
+  std::string_view error_schema = "Error";   // what an error answers (with error_render)
 };
 
 // What the pipeline established, for the handler.

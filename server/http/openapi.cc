@@ -104,13 +104,14 @@ Json operation(http::verb method, const std::string& path, const RouteDoc* doc) 
     success["application/json"] = {{"schema", {{"type", "object"}}}};
   }
   unsigned status = doc != nullptr ? doc->success_status : 200;
+  std::string error_schema = doc != nullptr ? doc->error_schema : "Error";
   op["responses"] = {
       {std::to_string(status),
        {{"description", status == 201 ? "Created" : "Success"}, {"content", std::move(success)}}},
       {"default",
        {{"description", "An error in the JSON error shape"},
         {"content",
-         {{"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}}}}}};
+         {{"application/json", {{"schema", {{"$ref", "#/components/schemas/" + error_schema}}}}}}}}}};
   return op;
 }
 

@@ -40,6 +40,8 @@ function checkAnswer(method, target, status, contentType, body) {
   const pathname = new URL(target, 'http://x').pathname;
   const route = spec.routes.find((r) => r.method === method.toLowerCase() && r.pattern.test(pathname));
   let ref = '#/components/schemas/Error';
+  const failure = route && route.operation.responses.default;
+  if (failure && failure.content['application/json']) ref = failure.content['application/json'].schema.$ref;
   if (route && status >= 200 && status < 300) {
     const success = route.operation.responses[String(status)];
     const schema = success && success.content['application/json'] && success.content['application/json'].schema;

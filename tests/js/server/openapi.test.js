@@ -129,7 +129,8 @@ describe('the route table documents each route', () => {
       }
     }
     expect(doc.paths['/v1/runtime/invoke'].post.security).toEqual([{ runtimeToken: [] }]);
-    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['adminToken', 'publishableKey', 'runtimeToken', 'secretKey']);
+    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['adminToken', 'publishableKey', 'runtimeToken', 'secretKey', 'userKey']);
+    expect(doc.paths['/v1/chat/completions'].post.security).toEqual([{ userKey: [] }]);
   });
 
   test('what each route answers: a named response schema, which every suite checks answers against', async () => {
@@ -138,7 +139,7 @@ describe('the route table documents each route', () => {
     const used = new Set(['Error']);
     for (const [route, methods] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(methods)) {
-        const content = op.responses['200'].content;
+        const content = (op.responses['200'] || op.responses['201']).content;
         const [media] = Object.keys(content);
         const ref = content[media].schema.$ref || '';
         const name = ref.replace('#/components/schemas/', '');
