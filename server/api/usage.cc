@@ -253,6 +253,7 @@ void invoice_items(ApiContext& api, const Call& call, const Reply& reply) {
   query.from_ms = from;
   query.to_ms = to;
   query.group_by = {UsageGroup::kUser, UsageGroup::kModel};
+  query.models_only = true;  // a feature's calls are charged by its own price, in credits
   auto rows = api.store.usage_totals(project, query);
   if (!rows) return reply(rows.error());
   std::vector<InvoiceItem> items;

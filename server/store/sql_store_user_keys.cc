@@ -209,6 +209,7 @@ Result<std::vector<UsageTotal>> SqlStore::usage_totals(std::string_view project_
   filter(query.user_id, "user_id");
   filter(query.key_id, "key_id");
   filter(query.model, "model");
+  if (query.models_only) sql += " AND operation IS NULL";
   if (!columns.empty()) {
     sql += " GROUP BY ";
     for (size_t i = 0; i < columns.size(); ++i) sql += (i ? ", " : "") + columns[i];

@@ -197,6 +197,7 @@ struct UsageQuery {
   std::optional<std::string> key_id;
   std::optional<std::string> model;
   std::vector<UsageGroup> group_by;  // none: one total
+  bool models_only = false;  // leave out feature calls (tollgate/<slug>), priced by the feature
 };
 inline constexpr size_t kUsageGroupsMax = 10'000;  // rows one usage query answers at most
 
