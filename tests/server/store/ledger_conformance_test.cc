@@ -1809,5 +1809,244 @@ TEST(PostgresOnly, QueryAfterStopsAtTheFirstFailure) {
   EXPECT_EQ(count.value().int64(0, 0), 0);
 }
 
+
+// ---- User keys -----------------------------------------------------------------------------
+
+UserKey user_key(const std::string& project, const std::string& id, const std::string& user,
+                 std::optional<int64_t> cap) {
+  UserKey key;
+  key.id = id;
+  key.project_id = project;
+  key.user_id = user;
+  key.name = "laptop";
+  key.hash = "hash_" + id;
+  key.start = "tgk_abcd";
+  key.spend_cap_micros = cap;
+  key.cap_period = CapPeriod::kMonth;
+  key.models = {"openai/*"};
+  key.metadata = R"({"team":"a"})";
+  key.spend.period_start_ms = kNow - 1000;
+  key.created_at_ms = kNow;
+  key.updated_at_ms = kNow;
+  return key;
+}
+
+ReserveCommand keyed_reserve(const std::string& project, const std::string& user,
+                             const std::string& hold, int64_t micros, const std::string& key,
+                             int64_t period_start = kNow - 1000) {
+  ReserveCommand reserve{project, user, hold, 0, micros, 60'000, "", {}};
+  reserve.key = KeyBudget{key, period_start};
+  reserve.model = "openai/gpt-4o-mini";
+  return reserve;
+}
+
+TYPED_TEST(LedgerTest, UserKeyRecordsRoundTripAndOnlyTheirHashesFindThem) {
+  Store& store = *this->store_;
+  const std::string& p = this->project_;
+  ASSERT_TRUE(store.create_user_key(user_key(p, "key_1", "ada", 500)).ok());
+  ASSERT_TRUE(store.create_user_key(user_key(p, "key_2", "bob", std::nullopt)).ok());
+  UserKey same_hash = user_key(p, "key_3", "ada", 1);
+  same_hash.hash = "hash_key_1";
+  EXPECT_EQ(store.create_user_key(same_hash).error().code, ErrorCode::kConflict);
+  auto found = store.find_user_key("hash_key_1");
+  ASSERT_TRUE(found.ok() && found.value());
+  EXPECT_EQ(found.value()->id, "key_1");
+  EXPECT_EQ(found.value()->models, std::vector<std::string>{"openai/*"});
+  EXPECT_EQ(found.value()->metadata, R"({"team":"a"})");
+  EXPECT_EQ(found.value()->spend_cap_micros, std::optional<int64_t>(500));
+  EXPECT_FALSE(store.find_user_key("hash_nope").value());
+  EXPECT_FALSE(store.get_user_key("proj_other", "key_1").value());
+  auto ada = store.list_user_keys(p, std::string("ada"), Page{10, {}});
+  ASSERT_EQ(ada.value().size(), 1u);
+  auto all = store.list_user_keys(p, std::nullopt, Page{1, std::string("key_1")});
+  ASSERT_EQ(all.value().size(), 1u);
+  EXPECT_EQ(all.value()[0].id, "key_2");
+
+  auto patched = store.patch_user_key(p, "key_1", kNow + 1, [](UserKey& key) -> Result<void> {
+    key.spend_cap_micros = 900;
+    key.cap_period = CapPeriod::kDay;
+    return {};
+  });
+  ASSERT_TRUE(patched.ok());
+  EXPECT_EQ(store.get_user_key(p, "key_1").value()->cap_period, CapPeriod::kDay);
+  auto refused = store.patch_user_key(p, "key_1", kNow, [](UserKey& key) -> Result<void> {
+    key.name = "never stored";
+    return fail(ErrorCode::kConflict, "no");
+  });
+  EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(store.get_user_key(p, "key_1").value()->name, "laptop");
+
+  auto rolled = store.roll_user_key({p, "key_1", "hash_new", "tgk_efgh", kNow + 5000, kNow});
+  ASSERT_TRUE(rolled.ok());
+  EXPECT_EQ(rolled.value().previous_hash, "hash_key_1");
+  EXPECT_EQ(store.find_user_key("hash_key_1").value()->id, "key_1");  // in its grace period
+  EXPECT_EQ(store.find_user_key("hash_new").value()->id, "key_1");
+  EXPECT_EQ(store.get_user_key(p, "key_1").value()->spend_cap_micros, std::optional<int64_t>(900));
+
+  EXPECT_EQ(store.revoke_user_key(p, "key_2", kNow).value().revoked_at_ms,
+            std::optional<int64_t>(kNow));
+  EXPECT_EQ(store.revoke_user_key(p, "key_2", kNow + 9).value().revoked_at_ms,
+            std::optional<int64_t>(kNow));
+  EXPECT_EQ(store.roll_user_key({p, "key_2", "h", "s", kNow, kNow}).error().code,
+            ErrorCode::kConflict);
+  EXPECT_EQ(store.roll_user_key({p, "key_9", "h", "s", kNow, kNow}).error().code,
+            ErrorCode::kNotFound);
+  EXPECT_EQ(store.revoke_user_key(p, "key_9", kNow).error().code, ErrorCode::kNotFound);
+}
+
+TYPED_TEST(LedgerTest, AKeysCapBoundsItsHoldsAndEachCloseMovesHeldToSpent) {
+  Store& store = *this->store_;
+  const std::string& p = this->project_;
+  ASSERT_TRUE(store.create_user_key(user_key(p, "key_c", "ada", 1000)).ok());
+  LedgerOutcome first = this->run(keyed_reserve(p, "ada", "hold_1", 600, "key_c"));
+  ASSERT_FALSE(first.error) << first.error->message;
+  EXPECT_EQ(first.key_spend->held_micros, 600);
+  LedgerOutcome over = this->run(keyed_reserve(p, "ada", "hold_2", 401, "key_c"));
+  ASSERT_TRUE(over.error);
+  EXPECT_EQ(over.error->code, ErrorCode::kInsufficientCredits);
+  EXPECT_EQ(over.error->param, "key");
+  EXPECT_FALSE(store.get_hold(p, "hold_2").value());
+  EXPECT_FALSE(this->run(keyed_reserve(p, "ada", "hold_2", 400, "key_c")).error);
+  LedgerOutcome settled = this->run(SettleCommand{p, "hold_1", 0, 250, 10, 20});
+  ASSERT_FALSE(settled.error);
+  EXPECT_EQ(settled.key_spend->held_micros, 400);
+  EXPECT_EQ(settled.key_spend->period_spent_micros, 250);
+  EXPECT_FALSE(this->run(ReleaseCommand{p, "hold_2"}).error);
+  UserKey key = *store.get_user_key(p, "key_c").value();
+  EXPECT_EQ(key.spend.held_micros, 0);
+  EXPECT_EQ(key.spend.period_spent_micros, 250);
+  EXPECT_EQ(key.spend.lifetime_micros, 250);
+  EXPECT_EQ(key_remaining_micros(key), std::optional<int64_t>(750));
+  Hold hold = *store.get_hold(p, "hold_1").value();
+  EXPECT_EQ(hold.key_id, "key_c");
+  EXPECT_EQ(hold.model, "openai/gpt-4o-mini");
+  // A hold left to expire is charged to the key as reserved.
+  EXPECT_FALSE(this->run(keyed_reserve(p, "ada", "hold_3", 700, "key_c")).error);
+  EXPECT_FALSE(this->run(ExpireHoldsCommand{}, std::nullopt, kNow + 120'000).error);
+  key = *store.get_user_key(p, "key_c").value();
+  EXPECT_EQ(key.spend.held_micros, 0);
+  EXPECT_EQ(key.spend.period_spent_micros, 950);
+}
+
+TYPED_TEST(LedgerTest, AKeyOfAnotherUserARevokedOrAnExpiredKeyReservesNothing) {
+  Store& store = *this->store_;
+  const std::string& p = this->project_;
+  ASSERT_TRUE(store.create_user_key(user_key(p, "key_u", "ada", std::nullopt)).ok());
+  UserKey expiring = user_key(p, "key_e", "ada", std::nullopt);
+  expiring.expires_at_ms = kNow;
+  ASSERT_TRUE(store.create_user_key(expiring).ok());
+  ASSERT_TRUE(store.create_user_key(user_key(p, "key_r", "ada", std::nullopt)).ok());
+  ASSERT_TRUE(store.revoke_user_key(p, "key_r", kNow).ok());
+  for (auto [user, key] : {std::pair{"bob", "key_u"}, std::pair{"ada", "key_e"},
+                           std::pair{"ada", "key_r"}, std::pair{"ada", "key_none"}}) {
+    LedgerOutcome refused = this->run(keyed_reserve(p, user, std::string("hold_") + key, 1, key));
+    ASSERT_TRUE(refused.error) << key;
+    EXPECT_EQ(refused.error->code, ErrorCode::kUnauthenticated) << key;
+  }
+  EXPECT_FALSE(this->run(keyed_reserve(p, "ada", "hold_ok", 1, "key_u")).error);
+}
+
+TYPED_TEST(LedgerTest, ANewPeriodStartsTheKeysSpendAndCreditAfreshButKeepsWhatIsHeld) {
+  Store& store = *this->store_;
+  const std::string& p = this->project_;
+  ASSERT_TRUE(store.create_user_key(user_key(p, "key_p", "ada", 100)).ok());
+  EXPECT_FALSE(this->run(KeyCreditCommand{p, "key_p", 50, "goodwill", kNow - 1000}).error);
+  EXPECT_FALSE(this->run(keyed_reserve(p, "ada", "hold_a", 150, "key_p")).error);
+  EXPECT_FALSE(this->run(SettleCommand{p, "hold_a", 0, 150, 1, 1}).error);
+  EXPECT_TRUE(this->run(keyed_reserve(p, "ada", "hold_b", 1, "key_p")).error);  // spent
+  EXPECT_FALSE(this->run(keyed_reserve(p, "ada", "hold_c", 60, "key_p", kNow)).error);  // new period
+  UserKey key = *store.get_user_key(p, "key_p").value();
+  EXPECT_EQ(key.spend.period_start_ms, kNow);
+  EXPECT_EQ(key.spend.period_spent_micros, 0);
+  EXPECT_EQ(key.spend.period_credit_micros, 0);
+  EXPECT_EQ(key.spend.held_micros, 60);
+  EXPECT_EQ(key.spend.lifetime_micros, 150);
+  // A reservation still naming the old period changes nothing back.
+  EXPECT_TRUE(this->run(keyed_reserve(p, "ada", "hold_d", 41, "key_p", kNow - 1000)).error);
+}
+
+TYPED_TEST(LedgerTest, AKeyCreditRaisesThisPeriodsCapOnceUnderItsIdempotencyKey) {
+  Store& store = *this->store_;
+  const std::string& p = this->project_;
+  ASSERT_TRUE(store.create_user_key(user_key(p, "key_k", "ada", 10)).ok());
+  Idempotency idem{"key_proj_a", "credit-1", "h1"};
+  LedgerOutcome credited = this->run(KeyCreditCommand{p, "key_k", 90, "support", kNow - 1000}, idem);
+  ASSERT_FALSE(credited.error);
+  EXPECT_EQ(credited.key_spend->period_credit_micros, 90);
+  LedgerOutcome replayed = this->run(KeyCreditCommand{p, "key_k", 90, "support", kNow - 1000}, idem);
+  EXPECT_TRUE(replayed.replayed);
+  EXPECT_EQ(replayed.key_spend->period_credit_micros, 90);
+  EXPECT_EQ(store.get_user_key(p, "key_k").value()->spend.period_credit_micros, 90);
+  EXPECT_EQ(this->run(KeyCreditCommand{p, "key_k", 0, "x", kNow}).error->code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(this->run(KeyCreditCommand{p, "key_nope", 5, "x", kNow}).error->code,
+            ErrorCode::kNotFound);
+  EXPECT_EQ(this->run(KeyCreditCommand{"proj_other", "key_k", 5, "x", kNow}).error->code,
+            ErrorCode::kNotFound);
+  EXPECT_FALSE(this->run(keyed_reserve(p, "ada", "hold_k", 100, "key_k")).error);
+  EXPECT_TRUE(this->run(keyed_reserve(p, "ada", "hold_l", 1, "key_k")).error);
+}
+
+TYPED_TEST(LedgerTest, ConcurrentReservationsOnOneKeyFromTwoStoresNeverPassItsCap) {
+  auto second = this->backend_.open();
+  ASSERT_TRUE(second.ok());
+  Store& store = *this->store_;
+  const std::string& p = this->project_;
+  ASSERT_TRUE(store.create_user_key(user_key(p, "key_x", "ada", 1000)).ok());
+  std::vector<Store*> stores{&store, second.value().get()};
+  std::vector<std::unique_ptr<LedgerWriter>> writers;
+  for (Store* each : stores)
+    writers.push_back(std::make_unique<LedgerWriter>(*each, ledger_partitions_for(*each)));
+  std::atomic<int> allowed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 64; ++i) {
+    threads.emplace_back([&, i] {
+      auto outcome = writers[i % writers.size()]->apply(LedgerCommand{
+          keyed_reserve(p, "ada", "hold_x" + std::to_string(i), 90, "key_x"), std::nullopt});
+      if (outcome.ok() && !outcome.value().error) ++allowed;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(allowed.load(), 11);  // floor(1000 / 90)
+  EXPECT_EQ(store.get_user_key(p, "key_x").value()->spend.held_micros, 990);
+}
+
+TYPED_TEST(LedgerTest, UsageTotalsSumKeyedHoldsByGroupAndFilter) {
+  Store& store = *this->store_;
+  const std::string& p = this->project_;
+  ASSERT_TRUE(store.create_user_key(user_key(p, "key_a", "ada", std::nullopt)).ok());
+  ASSERT_TRUE(store.create_user_key(user_key(p, "key_b", "bob", std::nullopt)).ok());
+  EXPECT_FALSE(this->run(keyed_reserve(p, "ada", "hold_1", 100, "key_a")).error);
+  EXPECT_FALSE(this->run(SettleCommand{p, "hold_1", 0, 70, 5, 7}).error);
+  EXPECT_FALSE(this->run(keyed_reserve(p, "ada", "hold_2", 100, "key_a")).error);
+  EXPECT_FALSE(this->run(SettleCommand{p, "hold_2", 0, 30, 1, 2, "openai/gpt-4o"}).error);
+  EXPECT_FALSE(this->run(keyed_reserve(p, "bob", "hold_3", 100, "key_b")).error);
+  EXPECT_FALSE(this->run(ReleaseCommand{p, "hold_3"}).error);  // ran nothing: not usage
+  EXPECT_FALSE(this->run(ReserveCommand{p, "bob", "hold_4", 1, 9, 60'000, "feature", {}}).error);
+  UsageQuery all{kNow - 1, kNow + 1, {}, {}, {}, {}};
+  auto total = store.usage_totals(p, all);
+  ASSERT_TRUE(total.ok());
+  ASSERT_EQ(total.value().size(), 1u);
+  EXPECT_EQ(total.value()[0].requests, 2);
+  EXPECT_EQ(total.value()[0].micros, 100);
+  EXPECT_EQ(total.value()[0].input_tokens, 6);
+  EXPECT_EQ(total.value()[0].output_tokens, 9);
+  UsageQuery by_model = all;
+  by_model.group_by = {UsageGroup::kUser, UsageGroup::kModel};
+  auto models = store.usage_totals(p, by_model);
+  ASSERT_EQ(models.value().size(), 2u);
+  EXPECT_EQ(models.value()[0].model, "openai/gpt-4o-mini");  // the larger spend first
+  EXPECT_EQ(models.value()[0].micros, 70);
+  EXPECT_EQ(models.value()[1].model, "openai/gpt-4o");
+  EXPECT_EQ(models.value()[1].user_id, "ada");
+  UsageQuery one_key = all;
+  one_key.key_id = "key_b";
+  EXPECT_EQ(store.usage_totals(p, one_key).value()[0].requests, 0);
+  UsageQuery outside = all;
+  outside.from_ms = kNow + 1;
+  outside.to_ms = kNow + 2;
+  EXPECT_EQ(store.usage_totals(p, outside).value()[0].requests, 0);
+}
+
 }  // namespace
 }  // namespace tollgate::server
