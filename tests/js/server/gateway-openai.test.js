@@ -31,7 +31,7 @@ beforeAll(async () => {
   fake = await startFakeProvider();
   pricingDir = tempDir();
   const pricing = path.join(pricingDir, 'pricing.json');
-  fs.writeFileSync(pricing, JSON.stringify({ models: { 'fake/text': PRICES, 'fake/tools': PRICES, 'fake/json': PRICES, 'fake/drip-40-20': PRICES } }));
+  fs.writeFileSync(pricing, JSON.stringify({ models: { 'fake/text': PRICES, 'fake/tools': PRICES, 'fake/json': PRICES, 'fake/cut': PRICES, 'fake/status-500-always': PRICES, 'fake/malformed': PRICES } }));
   server = await startServer({ env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_PRICING_FILE: pricing } });
   project = await createProject(server);
   const res = await call(server, 'PUT', '/v1/providers/fake', { key: project.sk, body: { apiKey: 'sk-fake-provider', baseUrl: `${fake.url}/v1` } });
@@ -223,5 +223,41 @@ test('bad requests get 400 naming the field, in the error shape, and run nothing
   expect((await fake.requests()).requests.filter((r) => r.path === '/v1/chat/completions')).toHaveLength(0);
   const noKey = await call(server, 'POST', '/v1/chat/completions', { key: project.sk, body: cases[0][0] });
   expect(noKey.status).toBe(401);
+  await expectLedgerSound(server, project.sk);
+});
+
+test('an error after the stream started arrives as a data: {"error"} chunk; what streamed is charged', async () => {
+  const key = await newKey();
+  const stream = await client(key.secret).chat.completions.create({ model: 'fake/cut', messages: [{ role: 'user', content: 'Hi' }], stream: true });
+  const pieces = [];
+  const error = await (async () => {
+    for await (const chunk of stream) pieces.push(chunk.choices[0]?.delta?.content ?? '');
+  })().catch((e) => e);
+  expect(pieces.join('')).toContain('Hello');
+  expect(error).toBeInstanceOf(OpenAI.APIError);
+  expect(error.message).toMatch(/provider/);
+  const raw = await fetch(`${server.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key.secret}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'fake/malformed', stream: true, messages: [{ role: 'user', content: 'Hi' }] }),
+  }).then((r) => r.text());
+  const frames = raw.trim().split('\n\n');
+  expect(frames[frames.length - 1]).toBe('data: [DONE]');
+  expect(JSON.parse(frames[frames.length - 2].slice(6)).error.code).toBe('upstream_error');
+  const spend = (await call(server, 'GET', `/v1/keys/${key.id}`, { key: project.sk })).body.spend;
+  expect(spend.heldMicros).toBe(0);
+  expect(spend.periodSpentMicros).toBeGreaterThan(0);
+});
+
+test('a provider that fails before answering: 502 in OpenAI\'s shape, and nothing is charged', async () => {
+  const key = await newKey();
+  const error = await client(key.secret, { maxRetries: 0 }).chat.completions
+    .create({ model: 'fake/status-500-always', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 10 })
+    .catch((e) => e);
+  expect(error).toBeInstanceOf(OpenAI.APIError);
+  expect(error.status).toBe(502);
+  expect(error.code).toBe('upstream_error');
+  const spend = (await call(server, 'GET', `/v1/keys/${key.id}`, { key: project.sk })).body.spend;
+  expect([spend.heldMicros, spend.periodSpentMicros]).toEqual([0, 0]);
   await expectLedgerSound(server, project.sk);
 });
