@@ -454,13 +454,16 @@ void chat_completions(ApiContext& api, const Call& call, Reply reply,
       reply);
 }
 
-// GET /v1/models: the catalogue's models this key may use, with their prices; and the
-// project's features as "tollgate/<slug>".
+// GET /v1/models: the catalogue's models this key may use, with their prices (an entry
+// "provider/*" prices every model of the provider, and is listed as it is); and the project's
+// features as "tollgate/<slug>".
 Result<Response> list_models(ApiContext& api, const Call& call) {
   const UserKey& key = call.user_key->key;
   ojson data = ojson::array();
   for (const auto& [name, price] : api.pricing->prices()) {
-    if (name.ends_with("/*") || !key_allows_model(key, name)) continue;
+    bool allowed = name.ends_with("/*") ? key_allows_provider(key, name.substr(0, name.size() - 2))
+                                        : key_allows_model(key, name);
+    if (!allowed) continue;
     size_t slash = name.find('/');
     data.push_back({{"id", name},
                     {"object", "model"},

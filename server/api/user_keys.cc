@@ -187,7 +187,10 @@ void credit_key(ApiContext& api, const Call& call, const Reply& reply) {
 }
 
 Result<Response> own_budget(ApiContext& api, const Call& call) {
-  const UserKey& key = call.user_key->key;
+  // The spend as stored now, not as the authentication cache last read it.
+  auto stored = api.store.get_user_key(call.user_key->project.id, call.user_key->key.id);
+  if (!stored) return stored.error();
+  const UserKey& key = stored.value() ? *stored.value() : call.user_key->key;
   int64_t now = api.now_ms();
   UserKey current = key;
   current.spend = key_spend_now(key, now);
@@ -246,12 +249,18 @@ KeySpend key_spend_now(const UserKey& key, int64_t now_ms) {
 }
 
 bool key_allows_model(const UserKey& key, std::string_view model) {
+  if (key.models.empty() ||
+      std::find(key.models.begin(), key.models.end(), model) != key.models.end()) {
+    return true;
+  }
+  return key_allows_provider(key, model.substr(0, model.find('/')));
+}
+
+bool key_allows_provider(const UserKey& key, std::string_view provider) {
   if (key.models.empty()) return true;
-  std::string_view provider = model.substr(0, model.find('/'));
   return std::any_of(key.models.begin(), key.models.end(), [&](const std::string& entry) {
-    if (entry == "*" || entry == model) return true;
-    return entry.size() == provider.size() + 2 && entry.ends_with("/*") &&
-           std::string_view(entry).substr(0, provider.size()) == provider;
+    return entry == "*" || (entry.size() == provider.size() + 2 && entry.ends_with("/*") &&
+                            std::string_view(entry).substr(0, provider.size()) == provider);
   });
 }
 

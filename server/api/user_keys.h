@@ -21,6 +21,9 @@ KeySpend key_spend_now(const UserKey& key, int64_t now_ms);
 // "provider/*", or "*"; an empty list allows any.
 bool key_allows_model(const UserKey& key, std::string_view model);
 
+// Whether the allow-list lets the key use every model of `provider` ("*" or "provider/*").
+bool key_allows_provider(const UserKey& key, std::string_view provider);
+
 // The key as the keys routes show it (never its hash; its secret only when `secret` is given).
 ojson render_user_key(const UserKey& key, int64_t now_ms,
                       const std::optional<std::string>& secret = std::nullopt);

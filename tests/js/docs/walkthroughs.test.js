@@ -15,7 +15,7 @@ const {
   demoKeys,
 } = require('../helpers/walkthrough');
 
-const DOCS = ['metering.md', 'features.md', 'keys.md', 'plans.md', 'billing.md'];
+const DOCS = ['metering.md', 'features.md', 'keys.md', 'plans.md', 'billing.md', 'gateway.md'];
 
 /**
  * What a reader's terminal shows on a first `--demo` start. In a terminal the server prints the
@@ -165,6 +165,9 @@ describe.each(DOCS)('docs/%s, followed from the top on a fresh demo server', (do
       keys: reader.keys,
       workDir: reader.workDir,
       serverStderr: reader.stderr,
+      // The reader has installed the clients a page uses (`npm install openai`); here they are
+      // the repository's own, which the page's scripts require.
+      env: { ...process.env, NODE_PATH: path.join(root, 'node_modules') },
     });
     // A walkthrough that stopped being parsed would pass with nothing checked.
     expect(result.ran).toBeGreaterThanOrEqual(3);
