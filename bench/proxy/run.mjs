@@ -10,7 +10,10 @@
 //   - the time to the first streamed piece of output at concurrency 1 (interleaved too);
 //   - the resident memory of the proxy process after the load.
 // Tollgate runs a feature end to end per request: runtime-token check, feature and provider
-// lookup, a ledger hold reserved and settled (SQLite), the provider call. Portkey only relays.
+// lookup, a ledger hold reserved and settled (SQLite), the provider call. Its gateway row is
+// the OpenAI-compatible /v1/chat/completions with a user key (tgk_): the key checked, the model
+// priced, a hold across the project, the user and the key's cap, the same provider call, the
+// answer rewritten in OpenAI's shape. Portkey only relays.
 // Prints ONE table. Load goes to 127.0.0.1 only.
 //
 //   node bench/proxy/run.mjs [--build DIR] [--requests N] [--stream-requests N] [--seconds S]
@@ -140,7 +143,7 @@ function throughput(target) {
   const result = JSON.parse(out.trim().split('\n').pop());
   // Tollgate must answer every request; a peer that drops some is reported with the count.
   const failed = result.non2xx + result.errors;
-  if (failed && target.name === 'tollgate') throw new Error(`tollgate: ${result.non2xx} non-2xx and ${result.errors} socket errors under load`);
+  if (failed && target.name.startsWith('tollgate')) throw new Error(`tollgate: ${result.non2xx} non-2xx and ${result.errors} socket errors under load`);
   return { rps: (result.requests - result.non2xx) / result.seconds, failed };
 }
 
@@ -191,8 +194,11 @@ const portLine = (out) => {
 async function scenario(delayMs) {
   const upstream = await start(process.execPath, [path.join(here, 'upstream.mjs')], { env: { DELAY_MS: String(delayMs) }, ready: portLine });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
+  // The gateway runs only priced models: the bench provider's, at a list price.
+  const pricing = path.join(dataDir, 'pricing.json');
+  fs.writeFileSync(pricing, JSON.stringify({ models: { 'bench/*': { inputPerMillionMicros: 150000, outputPerMillionMicros: 600000 } } }));
   const tollgate = await start(path.join(BUILD, 'bin', 'tollgate'), ['serve', '--port', '0', '--data-dir', dataDir], {
-    env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, DATABASE_URL: '', TOLLGATE_ALLOW_PRIVATE_UPSTREAMS: '1' },
+    env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, DATABASE_URL: '', TOLLGATE_ALLOW_PRIVATE_UPSTREAMS: '1', TOLLGATE_PRICING_FILE: pricing },
     ready: (out) => { const m = /"event":"listening".*?"port":(\d+)/.exec(out); return m ? { port: Number(m[1]) } : null; },
   });
   const relay = await start(path.join(BUILD, 'bin', 'bench_relay'), [String(upstream.port)], { ready: portLine });
@@ -208,6 +214,10 @@ async function scenario(delayMs) {
     slug: 'answer', model: 'bench/bench-model', systemPrompt: 'Answer briefly.', userTemplate: 'Say hello to {{name}}.', maxTokens: 64, price: { type: 'fixed', credits: 0 },
   });
   const session = await json(tollgate.port, 'POST', '/v1/runtime/sessions', project.secretKey, { endUserId: 'bench_user', operationIds: ['answer'], ttlMinutes: 60 });
+  // A user key with a cap far above what the bench spends, so every call reserves against it.
+  const userKey = await json(tollgate.port, 'POST', '/v1/keys', project.secretKey, { userId: 'bench_user', spendCapMicros: 1_000_000_000_000 });
+  const gatewayBody = (stream) => JSON.stringify({ model: 'bench/bench-model', max_tokens: 64, stream, ...(stream ? { stream_options: { include_usage: true } } : {}),
+    messages: [{ role: 'system', content: 'Answer briefly.' }, { role: 'user', content: 'Say hello to Ada.' }] });
 
   const openaiBody = (stream) => JSON.stringify({ model: 'bench-model', max_tokens: 64, stream, ...(stream ? { stream_options: { include_usage: true } } : {}),
     messages: [{ role: 'system', content: 'Answer briefly.' }, { role: 'user', content: 'Say hello to Ada.' }] });
@@ -215,6 +225,8 @@ async function scenario(delayMs) {
     { name: 'direct (ceiling)', port: upstream.port, path: '/v1/chat/completions', headers: { authorization: 'Bearer sk-bench' }, body: openaiBody(false), streamBody: openaiBody(true), pid: null },
     { name: 'tollgate', port: tollgate.port, path: '/v1/runtime/invoke', headers: { authorization: `Bearer ${session.token}` },
       body: JSON.stringify({ operation: 'answer', input: { name: 'Ada' } }), streamBody: JSON.stringify({ operation: 'answer', input: { name: 'Ada' }, stream: true }), pid: tollgate.child.pid },
+    { name: 'tollgate gateway (user key)', port: tollgate.port, path: '/v1/chat/completions', headers: { authorization: `Bearer ${userKey.secret}` },
+      body: gatewayBody(false), streamBody: gatewayBody(true), pid: tollgate.child.pid },
     { name: 'portkey', port: portkey.port, path: '/v1/chat/completions',
       headers: { authorization: 'Bearer sk-bench', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `http://127.0.0.1:${upstream.port}/v1` },
       body: openaiBody(false), streamBody: openaiBody(true), pid: portkey.child.pid },
@@ -271,17 +283,18 @@ console.log('|---|---|---|---|---|---|---|---|---|');
 const verdicts = [];
 for (const delay of [0, 20]) {
   const rows = await scenario(delay);
-  const [direct, tollgate, portkey, floor] = rows;
+  const [direct, tollgate, gateway, portkey, floor] = rows;
   for (const row of rows) {
     const added = row === direct ? '—' : `${fmt(row.lat.p50 - direct.lat.p50)} / ${fmt(row.lat.p99 - direct.lat.p99)}`;
     const ttft = row.ttft === null ? '—' : row.ttft.error ? `fails: ${row.ttft.error}`
       : row === direct ? fmt(row.ttft.p50) : `${fmt(row.ttft.p50)} (+${fmt(row.ttft.p50 - direct.ttft.p50)})`;
     const rps = row.rps === null ? '—' : `${Math.round(row.rps).toLocaleString('en-US')}${row.failed ? ` (${row.failed} failed)` : ''}`;
-    const ratio = row === tollgate ? `${(row.rps / portkey.rps).toFixed(1)}×` : '';
+    const ratio = row === tollgate || row === gateway ? `${(row.rps / portkey.rps).toFixed(1)}×` : '';
     console.log(`| ${delay} ms | ${row.name} | ${fmt(row.lat.p50)} | ${fmt(row.lat.p99)} | ${added} | ${ttft} | ${rps} | ${ratio} | ${row.rss === null ? '—' : row.rss.toFixed(1)} |`);
   }
   const addedP99 = tollgate.lat.p99 - direct.lat.p99;
   verdicts.push(`${delay} ms: tollgate ${(tollgate.rps / portkey.rps).toFixed(1)}× portkey's req/s (target ≥ 10×: ${tollgate.rps >= 10 * portkey.rps ? 'pass' : 'MISS'}); added p99 ${fmt(addedP99)} ms at c=1 (target < 1 ms: ${addedP99 < 1 ? 'pass' : 'MISS'}; the bare relay's floor: ${fmt(floor.lat.p99 - direct.lat.p99)} ms)`);
+  verdicts.push(`${delay} ms: the gateway (user key) ${(gateway.rps / portkey.rps).toFixed(1)}× portkey's req/s, ${(gateway.rps / direct.rps * 100).toFixed(0)}% of direct; added p50 ${fmt(gateway.lat.p50 - direct.lat.p50)} ms at c=1, ${fmt(gateway.lat.p50 - tollgate.lat.p50)} ms more than invoke`);
 }
 const sync = fdatasyncCost();
 console.log('');
