@@ -150,21 +150,32 @@ Result<UserKeyCaller> Authenticator::authenticate_user_key(const Request& reques
   std::string hash = sha256_hex(key);
   auto now = std::chrono::steady_clock::now();
   std::optional<UserKey> found;
+  bool refresh = true;
   {
+    // One request rereads an expired entry; those arriving meanwhile use it as it was, for at
+    // most that read's time more, rather than all reading the store at once.
     std::lock_guard lock(mutex_);
-    if (auto cached = user_keys_.find(hash);
-        cached != user_keys_.end() && cached->second.expires > now) {
-      found = cached->second.key;
+    if (auto cached = user_keys_.find(hash); cached != user_keys_.end()) {
+      CachedUserKey& entry = cached->second;
+      if (entry.expires > now || entry.refreshing) {
+        found = entry.key;
+        refresh = false;
+      } else {
+        entry.refreshing = true;
+      }
     }
   }
-  if (!found) {
+  if (refresh) {
     auto stored = store_.find_user_key(hash);
-    if (!stored) return stored.error();
-    if (!stored.value()) return fail(ErrorCode::kUnauthenticated, "unknown API key");
-    found = *stored.value();
     std::lock_guard lock(mutex_);
+    if (!stored || !stored.value()) {
+      user_keys_.erase(hash);
+      if (!stored) return stored.error();
+      return fail(ErrorCode::kUnauthenticated, "unknown API key");
+    }
+    found = *stored.value();
     if (user_keys_.size() >= kAuthCacheEntriesMax) user_keys_.clear();
-    user_keys_[hash] = {*found, now + kUserKeyCacheTtl};
+    user_keys_[hash] = {*found, now + kUserKeyCacheTtl, false};
   }
   int64_t wall = now_ms_();
   bool current = constant_time_equal(found->hash, hash);

@@ -112,6 +112,7 @@ class Authenticator {
   struct CachedUserKey {
     UserKey key;
     std::chrono::steady_clock::time_point expires;
+    bool refreshing = false;  // a request is rereading it from the store
   };
   std::unordered_map<std::string, CachedUserKey> user_keys_;  // by SHA-256
 };
