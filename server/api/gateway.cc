@@ -230,16 +230,35 @@ void run_gateway_call(const std::shared_ptr<MeteredCall>& call, const OpenStream
           if (auto live = weak.lock()) live->cancel();
         });
         auto live = weak.lock();
-        ready(make(std::move(stream), live ? live->hold_id() : std::string()));
+        ready(make(std::move(stream), live ? live->hold_id() : std::string(),
+                   live && live->validates_output()));
       });
     };
   } else {
     open = [make, weak](MeteredCall::Ready ready) {
       auto live = weak.lock();
-      ready(make(nullptr, live ? live->hold_id() : std::string()));
+      ready(make(nullptr, live ? live->hold_id() : std::string(), false));
     };
   }
-  call->start(std::move(open), [reply](const Refusal& refusal) { reply(refusal.error); });
+  call->start(std::move(open), [reply, weak](const Refusal& refusal) {
+    auto live = weak.lock();
+    if (refusal.error.code != ErrorCode::kInsufficientCredits || !refusal.remaining_micros ||
+        !live) {
+      return reply(refusal.error);
+    }
+    // Refused at a cap: say how many output tokens it still affords.
+    const HoldPrice& hold = live->hold();
+    GatewayQuote quote;
+    quote.worst_case_micros = hold.reserved_micros;
+    quote.remaining_micros = refusal.remaining_micros;
+    quote.max_tokens = live->request().max_tokens;
+    quote.affordable_max_tokens =
+        affordable_tokens(hold.price, live->request(), quote.max_tokens, live->validates_output(),
+                          *refusal.remaining_micros);
+    Error error = refusal.error;
+    error.message += "; " + cannot_afford_message(quote);
+    reply(error);
+  });
 }
 
 Result<GatewayQuote> gateway_quote(ApiContext& api, const std::string& project_id,

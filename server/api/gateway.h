@@ -66,8 +66,11 @@ std::string cannot_afford_message(const GatewayQuote& quote);
 // Starts `call`, answering through a listener `make` builds: over server-sent events when
 // `open_stream` is given (the call is cancelled when the client goes away), or as one reply.
 // A refusal answers `reply` with its error.
+//
+// A stream whose answer is checked against a schema (`structured`) sends its text once it is
+// valid, as one delta: a repair would otherwise replace text the client already has.
 using MakeListener = std::function<std::shared_ptr<CallListener>(
-    std::shared_ptr<ResponseStream> stream, const std::string& hold_id)>;
+    std::shared_ptr<ResponseStream> stream, const std::string& hold_id, bool structured)>;
 void run_gateway_call(const std::shared_ptr<MeteredCall>& call, const OpenStream& open_stream,
                       const MakeListener& make, const Reply& reply);
 

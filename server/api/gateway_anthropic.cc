@@ -219,14 +219,19 @@ std::string message_id(const std::string& hold_id) {
 class MessagesListener final : public CallListener {
  public:
   MessagesListener(std::shared_ptr<ResponseStream> stream, Reply reply, std::string model,
-                   std::string hold_id)
+                   std::string hold_id, bool structured)
       : stream_(std::move(stream)),
         reply_(std::move(reply)),
         model_(std::move(model)),
-        id_(message_id(hold_id)) {}
+        id_(message_id(hold_id)),
+        structured_(structured) {}
 
   void text(std::string_view delta) override {
-    if (!stream_) return;
+    if (!stream_ || structured_) return;
+    send_text(delta);
+  }
+
+  void send_text(std::string_view delta) {
     if (text_block_ < 0) start_block({{"type", "text"}, {"text", ""}}, text_block_);
     event("content_block_delta", {{"type", "content_block_delta"},
                                   {"index", text_block_},
@@ -262,6 +267,7 @@ class MessagesListener final : public CallListener {
     const ModelAnswer& answer = outcome.answer;
     std::string reason = stop_reason(answer);
     if (stream_) {
+      if (structured_ && !answer.text.empty()) send_text(answer.text);
       begin();
       stop_open_block();
       event("message_delta",
@@ -348,6 +354,7 @@ class MessagesListener final : public CallListener {
   Reply reply_;
   std::string model_;
   std::string id_;
+  bool structured_;  // the text waits for the checked answer
   bool began_ = false;
   int next_block_ = 0;
   int open_block_ = -1;
@@ -383,8 +390,10 @@ void messages(ApiContext& api, const Call& call, const Reply& reply, const OpenS
   if (!metered) return reply(metered.error());
   run_gateway_call(
       metered.value(), streaming ? open_stream : OpenStream(),
-      [reply, model](std::shared_ptr<ResponseStream> stream, const std::string& hold_id) {
-        return std::make_shared<MessagesListener>(std::move(stream), reply, model, hold_id);
+      [reply, model](std::shared_ptr<ResponseStream> stream, const std::string& hold_id,
+                     bool structured) {
+        return std::make_shared<MessagesListener>(std::move(stream), reply, model, hold_id,
+                                                  structured);
       },
       reply);
 }

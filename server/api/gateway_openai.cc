@@ -303,16 +303,17 @@ Response gateway_error(const Error& error) {
 class ChatListener final : public CallListener {
  public:
   ChatListener(std::shared_ptr<ResponseStream> stream, Reply reply, std::string model,
-               int64_t created, bool include_usage, std::string hold_id)
+               int64_t created, bool include_usage, std::string hold_id, bool structured)
       : stream_(std::move(stream)),
         reply_(std::move(reply)),
         model_(std::move(model)),
         created_(created),
         include_usage_(include_usage),
+        structured_(structured),
         id_(std::move(hold_id)) {}
 
   void text(std::string_view delta) override {
-    if (!stream_) return;
+    if (!stream_ || structured_) return;
     ojson d = ojson::object();
     open_role(d);
     d["content"] = delta;
@@ -343,10 +344,10 @@ class ChatListener final : public CallListener {
   void settled(const CallOutcome& outcome) override {
     std::string reason = finish_reason(outcome.answer);
     if (stream_) {
-      if (!role_sent_) {
+      if (!role_sent_ || (structured_ && !outcome.answer.text.empty())) {
         ojson d = ojson::object();
         open_role(d);
-        d["content"] = "";
+        d["content"] = structured_ ? outcome.answer.text : "";
         chunk(std::move(d), ojson());
       }
       chunk(ojson::object(), ojson(reason));
@@ -426,6 +427,7 @@ class ChatListener final : public CallListener {
   std::string model_;
   int64_t created_;
   bool include_usage_;
+  bool structured_;  // the text waits for the checked answer
   std::string id_;
   bool role_sent_ = false;
   std::set<int> started_tools_;
@@ -446,10 +448,10 @@ void chat_completions(ApiContext& api, const Call& call, Reply reply,
   run_gateway_call(
       metered.value(), streaming ? open_stream : OpenStream(),
       [reply, model, created, include_usage](std::shared_ptr<ResponseStream> stream,
-                                             const std::string& hold_id) {
+                                             const std::string& hold_id, bool structured) {
         bool streamed = stream != nullptr;
         return std::make_shared<ChatListener>(std::move(stream), reply, model, created,
-                                              streamed && include_usage, hold_id);
+                                              streamed && include_usage, hold_id, structured);
       },
       reply);
 }

@@ -93,7 +93,7 @@ void MeteredCall::on_reserved(const Result<LedgerOutcome>& outcome, const OpenLi
       if (!outcome) return refuse({outcome.error(), 0, hold_.reserved_credits});
       const LedgerOutcome& refused = outcome.value();
       return refuse({*refused.error, refused.account ? refused.account->balance : 0,
-                     hold_.reserved_credits});
+                     hold_.reserved_credits, refused.remaining_micros});
     }
     bool count = false;
     {

@@ -121,6 +121,7 @@ struct Refusal {
   Error error;
   int64_t balance = 0;  // the user's, when the ledger reported it
   int64_t credits = 0;  // what the call would have reserved
+  std::optional<int64_t> remaining_micros = {};  // refused at a spend cap: what it leaves
 };
 
 class MeteredCall : public std::enable_shared_from_this<MeteredCall> {
@@ -143,6 +144,12 @@ class MeteredCall : public std::enable_shared_from_this<MeteredCall> {
   int64_t reserved_credits() const { return hold_.reserved_credits; }
   // The hold's id, once start() chose it.
   const std::string& hold_id() const { return hold_id_; }
+  // Whether the answer is checked against a schema (and may be repaired, replacing the text
+  // streamed so far).
+  bool validates_output() const { return plan_.schema.has_value(); }
+  // What the call reserves, and its prompt.
+  const HoldPrice& hold() const { return hold_; }
+  const ModelRequest& request() const { return plan_.request; }
 
   // For make_shared only: use prepare().
   MeteredCall(MeteredCallDeps deps, MeteredCallPlan plan, ResolveProvider resolve, HoldPrice hold,

@@ -148,10 +148,16 @@ const HoldState* open_hold(const Draft& d, const std::string& project_id,
   return hold;
 }
 
+// What a cap leaves after what is spent and held; never negative.
+int64_t left_under(int64_t cap, int64_t spent, int64_t held) {
+  Int128 left = Int128(cap) - spent - held;
+  return left < 0 ? 0 : left > INT64_MAX ? INT64_MAX : static_cast<int64_t>(left);
+}
+
 // The key a reservation counts against, with the reservation's micros held: refused when the key
 // is not this end user's, no longer works, or has less than `reserve.micros` left of its cap.
 Result<UserKey> key_reservation(const Draft& d, const ReserveCommand& reserve,
-                                const KeyBudget& budget) {
+                                const KeyBudget& budget, std::optional<int64_t>& remaining) {
   const UserKey* found = d.key(budget.key_id);
   if (found == nullptr || found->project_id != reserve.project_id ||
       found->user_id != reserve.user_id) {
@@ -171,13 +177,11 @@ Result<UserKey> key_reservation(const Draft& d, const ReserveCommand& reserve,
                 "key");
   }
   if (key.spend_cap_micros && used > Int128(*key.spend_cap_micros) + s.period_credit_micros) {
-    Int128 left = Int128(*key.spend_cap_micros) + s.period_credit_micros - s.period_spent_micros -
-                  s.held_micros;
-    int64_t remaining = left < 0 ? 0 : left > INT64_MAX ? INT64_MAX : static_cast<int64_t>(left);
+    remaining = key_remaining_micros(key);
     return fail(ErrorCode::kInsufficientCredits,
                 "this key's spend cap is reached: the call may cost " +
                     money::format_usd(money::Micros(reserve.micros)) + " USD and " +
-                    money::format_usd(money::Micros(remaining)) + " USD is left this " +
+                    money::format_usd(money::Micros(remaining.value_or(0))) + " USD is left this " +
                     std::string(cap_period_name(key.cap_period)),
                 "key");
   }
@@ -244,6 +248,7 @@ LedgerDecision decide_one(Draft& d, const ReserveCommand& reserve) {
     return refusal(std::move(outcome));
   }
   if (a.spend_cap_micros && account_micros > *a.spend_cap_micros) {
+    outcome.remaining_micros = left_under(*a.spend_cap_micros, a.period_spent_micros, a.held_micros);
     outcome.error = fail(ErrorCode::kInsufficientCredits,
                          "spend cap reached: this user's cap for the month is " +
                              money::format_usd(money::Micros(*a.spend_cap_micros)) + " USD");
@@ -251,13 +256,15 @@ LedgerDecision decide_one(Draft& d, const ReserveCommand& reserve) {
   }
   const ProjectSettings& settings = d.settings(reserve.project_id);
   if (settings.budget_micros && project_micros > *settings.budget_micros) {
+    outcome.remaining_micros =
+        left_under(*settings.budget_micros, project.period_spent_micros, project.held_micros);
     outcome.error =
         fail(ErrorCode::kInsufficientCredits, "the project's monthly budget is reached");
     return refusal(std::move(outcome));
   }
   std::optional<UserKey> key;
   if (reserve.key) {
-    auto reserved = key_reservation(d, reserve, *reserve.key);
+    auto reserved = key_reservation(d, reserve, *reserve.key, outcome.remaining_micros);
     if (!reserved) {
       outcome.error = std::move(reserved.error());
       return refusal(std::move(outcome));

@@ -403,6 +403,9 @@ struct LedgerOutcome {
   bool replayed = false;  // answered from the idempotency record, or its mark was already set
   int64_t shortfall = 0;  // clawback: what the purchased pool lacked
   std::optional<KeySpend> key_spend = {};  // reserve with a key, key credit: the key's after it
+  // A reservation refused at a spend cap (the key's, the user's or the project's): the micros
+  // that cap leaves this period.
+  std::optional<int64_t> remaining_micros = {};
 };
 
 // Serialized outcome, as stored for idempotent replay.

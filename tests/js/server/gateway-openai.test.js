@@ -31,7 +31,7 @@ beforeAll(async () => {
   fake = await startFakeProvider();
   pricingDir = tempDir();
   const pricing = path.join(pricingDir, 'pricing.json');
-  fs.writeFileSync(pricing, JSON.stringify({ models: { 'fake/text': PRICES, 'fake/tools': PRICES, 'fake/json': PRICES, 'fake/cut': PRICES, 'fake/status-500-always': PRICES, 'fake/malformed': PRICES } }));
+  fs.writeFileSync(pricing, JSON.stringify({ models: { 'fake/text': PRICES, 'fake/tools': PRICES, 'fake/json': PRICES, 'fake/cut': PRICES, 'fake/status-500-always': PRICES, 'fake/malformed': PRICES, 'fake/bad-json-once': PRICES } }));
   server = await startServer({ env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, TOLLGATE_PRICING_FILE: pricing } });
   project = await createProject(server);
   const res = await call(server, 'PUT', '/v1/providers/fake', { key: project.sk, body: { apiKey: 'sk-fake-provider', baseUrl: `${fake.url}/v1` } });
@@ -151,6 +151,20 @@ test('response_format with a json_schema: the answer is validated and parses', a
   expect(parsed.priority).toBe('high');
 });
 
+test('a streamed json_schema answer is sent once it is valid, after a repair, never the broken first try', async () => {
+  const key = await newKey();
+  const stream = await client(key.secret).chat.completions.create({
+    model: 'fake/bad-json-once',
+    stream: true,
+    messages: [{ role: 'user', content: 'The printer is on fire' }],
+    response_format: { type: 'json_schema', json_schema: { name: 'ticket', schema: { type: 'object', properties: { summary: { type: 'string' }, priority: { enum: ['low', 'high'] } }, required: ['summary', 'priority'] } } },
+  });
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+  expect(JSON.parse(text)).toMatchObject({ priority: 'high' });
+  expect((await fake.requests()).requests.filter((r) => r.body.model === 'bad-json-once').length).toBeGreaterThanOrEqual(2);
+});
+
 test('models.list shows the models this key may use, with prices', async () => {
   const key = await newKey({ models: ['fake/text', 'fake/json'] });
   const models = [];
@@ -181,7 +195,18 @@ test('at the cap: an APIError with status 402 after exactly one request', async 
   expect(error.code).toBe('insufficient_quota');
   expect(error.headers['x-should-retry'] ?? error.headers.get?.('x-should-retry')).toBe('false');
   expect(requests).toBe(1);
+  expect(error.message).toMatch(/can afford 0 tokens/);
   expect((await fake.requests()).requests.filter((r) => r.path === '/v1/chat/completions')).toHaveLength(0);
+  // A cap that affords part of max_tokens says how much.
+  const some = await newKey({ spendCapMicros: 150 });
+  const partly = await client(some.secret).chat.completions
+    .create({ model: 'fake/text', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 1000 })
+    .catch((e) => e);
+  expect(partly.status).toBe(402);
+  const affords = Number(/can afford (\d+) tokens/.exec(partly.message)[1]);
+  expect(affords).toBeGreaterThan(0);
+  const ok = await client(some.secret).chat.completions.create({ model: 'fake/text', messages: [{ role: 'user', content: 'Hello' }], max_tokens: affords });
+  expect(ok.choices[0].finish_reason).toBe('stop');
 });
 
 test('without max_tokens the model maximum is reserved, and a smaller budget is told what it affords', async () => {
