@@ -238,7 +238,8 @@ Result<UpstreamRequest> AnthropicDialect::build(const ModelRequest& request,
         break;
       case ChatMessage::Role::kAssistant: {
         json content = json::array();
-        if (!message.content.empty()) content.push_back({{"type", "text"}, {"text", message.content}});
+        if (!message.content.empty())
+          content.push_back({{"type", "text"}, {"text", message.content}});
         for (const ToolCall& call : message.tool_calls) {
           auto input = json_read::parse(call.arguments, kProviderJsonDepthMax);
           bool object = input && input.value().is_object();
@@ -263,9 +264,15 @@ Result<UpstreamRequest> AnthropicDialect::build(const ModelRequest& request,
   }
   if (request.tool_choice && !request.tools.empty()) {
     switch (request.tool_choice->kind) {
-      case ToolChoice::Kind::kAuto: body["tool_choice"] = {{"type", "auto"}}; break;
-      case ToolChoice::Kind::kNone: body["tool_choice"] = {{"type", "none"}}; break;
-      case ToolChoice::Kind::kRequired: body["tool_choice"] = {{"type", "any"}}; break;
+      case ToolChoice::Kind::kAuto:
+        body["tool_choice"] = {{"type", "auto"}};
+        break;
+      case ToolChoice::Kind::kNone:
+        body["tool_choice"] = {{"type", "none"}};
+        break;
+      case ToolChoice::Kind::kRequired:
+        body["tool_choice"] = {{"type", "any"}};
+        break;
       case ToolChoice::Kind::kTool:
         body["tool_choice"] = {{"type", "tool"}, {"name", request.tool_choice->name}};
         break;

@@ -6,12 +6,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tollgate/core/result.h"
 #include "tollgate/pricing/pricing.h"
@@ -74,7 +73,7 @@ struct ModelAnswer {
   std::vector<ToolCall> tool_calls;
   std::optional<pricing::Usage> usage;  // nullopt when the provider reported none
   std::string finish_reason;            // "stop", "length", "tool_calls", …
-  bool complete = true;  // false when the stream broke or was cancelled midway
+  bool complete = true;                 // false when the stream broke or was cancelled midway
 };
 
 // An answer that failed. `produced` holds what arrived before the failure (streaming), which
@@ -105,8 +104,7 @@ class ModelProvider {
   virtual ~ModelProvider() = default;
   // Starts a call. `on_delta` runs for each streamed piece (only when request.stream), then
   // `done` exactly once. Either may run on any thread, but never two at once for one call.
-  virtual std::shared_ptr<ModelCall> start(ModelRequest request, OnDelta on_delta,
-                                           OnDone done) = 0;
+  virtual std::shared_ptr<ModelCall> start(ModelRequest request, OnDelta on_delta, OnDone done) = 0;
 };
 
 }  // namespace tollgate::server

@@ -13,7 +13,8 @@ json message_json(const ChatMessage& message) {
     case ChatMessage::Role::kUser:
       return {{"role", "user"}, {"content", message.content}};
     case ChatMessage::Role::kTool:
-      return {{"role", "tool"}, {"tool_call_id", message.tool_call_id}, {"content", message.content}};
+      return {
+          {"role", "tool"}, {"tool_call_id", message.tool_call_id}, {"content", message.content}};
     case ChatMessage::Role::kAssistant: {
       json out{{"role", "assistant"},
                {"content", message.content.empty() && !message.tool_calls.empty()
@@ -214,7 +215,8 @@ Result<UpstreamRequest> OpenAiDialect::build(const ModelRequest& request,
   if (request.response_format) {
     body["response_format"] = {
         {"type", "json_schema"},
-        {"json_schema", {{"name", "output"}, {"schema", *request.response_format}, {"strict", false}}}};
+        {"json_schema",
+         {{"name", "output"}, {"schema", *request.response_format}, {"strict", false}}}};
   }
   if (!request.tools.empty()) {
     json tools = json::array();
@@ -229,9 +231,15 @@ Result<UpstreamRequest> OpenAiDialect::build(const ModelRequest& request,
   }
   if (request.tool_choice) {
     switch (request.tool_choice->kind) {
-      case ToolChoice::Kind::kAuto: body["tool_choice"] = "auto"; break;
-      case ToolChoice::Kind::kNone: body["tool_choice"] = "none"; break;
-      case ToolChoice::Kind::kRequired: body["tool_choice"] = "required"; break;
+      case ToolChoice::Kind::kAuto:
+        body["tool_choice"] = "auto";
+        break;
+      case ToolChoice::Kind::kNone:
+        body["tool_choice"] = "none";
+        break;
+      case ToolChoice::Kind::kRequired:
+        body["tool_choice"] = "required";
+        break;
       case ToolChoice::Kind::kTool:
         body["tool_choice"] = {{"type", "function"},
                                {"function", {{"name", request.tool_choice->name}}}};

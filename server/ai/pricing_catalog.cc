@@ -34,9 +34,9 @@ Result<int64_t> price_field(const nlohmann::json& entry, const std::string& wher
   auto field = entry.find(name);
   if (field == entry.end() || !field->is_number_integer() || field->get<int64_t>() < 0 ||
       field->get<int64_t>() > kPricePerMillionMicrosMax) {
-    return invalid_field("'" + param + "' must be an integer from 0 to " +
-                       std::to_string(kPricePerMillionMicrosMax),
-                   param);
+    return invalid_field(
+        "'" + param + "' must be an integer from 0 to " + std::to_string(kPricePerMillionMicrosMax),
+        param);
   }
   return field->get<int64_t>();
 }
@@ -50,7 +50,8 @@ Result<PricingCatalog> PricingCatalog::parse(std::string_view json_text) {
   nlohmann::json doc = nlohmann::json::parse(json_text, nullptr, false);
   if (doc.is_discarded() || !doc.is_object() || !doc.contains("models") ||
       !doc["models"].is_object()) {
-    return invalid_field("the pricing catalog must be a JSON object with a 'models' object", "models");
+    return invalid_field("the pricing catalog must be a JSON object with a 'models' object",
+                         "models");
   }
   if (doc["models"].size() > kPricingCatalogModelsMax) {
     return invalid_field("the pricing catalog lists more than 10,000 models", "models");
@@ -78,8 +79,8 @@ Result<PricingCatalog> PricingCatalog::parse(std::string_view json_text) {
       }
       max_output = field.get<int64_t>();
     }
-    catalog.prices_.emplace(name, pricing::ModelPrice{money::Micros(input.value()),
-                                                      money::Micros(output.value())});
+    catalog.prices_.emplace(
+        name, pricing::ModelPrice{money::Micros(input.value()), money::Micros(output.value())});
     catalog.max_output_.emplace(name, max_output);
   }
   return catalog;

@@ -28,8 +28,8 @@ struct ApiContext {
   Authenticator& auth;
   std::string admin_token_hash;  // SHA-256 of the instance admin token
   Clock now_ms = system_now_ms;
-  const SecretBox* secrets = nullptr;     // seals provider keys; set before serving
-  SigningKeys* signing = nullptr;         // signs runtime tokens; set before serving
+  const SecretBox* secrets = nullptr;       // seals provider keys; set before serving
+  SigningKeys* signing = nullptr;           // signs runtime tokens; set before serving
   const PricingCatalog* pricing = nullptr;  // model prices; set before serving
   HttpClient* upstream = nullptr;           // calls model providers; set before serving
   UpstreamTimeouts upstream_timeouts{};     // the timeouts `upstream` was made with
@@ -75,7 +75,8 @@ void add_user_key_routes(Router& router, ApiContext& api);
 // POST /v1/quote.
 void add_gateway_routes(Router& router, ApiContext& api);
 // The project's Stripe keys, opened (none: its checkouts are simulated).
-Result<std::optional<StripeKeys>> project_stripe_keys(ApiContext& api, const std::string& project_id);
+Result<std::optional<StripeKeys>> project_stripe_keys(ApiContext& api,
+                                                      const std::string& project_id);
 // The end user's Stripe Customer: stored, or created once (a deterministic Idempotency-Key makes
 // two concurrent creations one). Needs api.stripe.
 void with_stripe_customer(ApiContext& api, const std::string& secret_key,

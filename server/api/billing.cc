@@ -235,25 +235,25 @@ void open_portal(ApiContext& api, const std::string& project_id, const std::stri
     return then(url);
   }
   std::string secret = keys.value()->secret_key;
-  with_stripe_customer(api, secret, project_id, user_id,
-                [&api, secret, return_url, then = std::move(then)](Result<std::string> customer) {
-                  if (!customer) return then(customer.error());
-                  json params = {{"customer", customer.value()}};
-                  if (!return_url.empty()) params["return_url"] = return_url;
-                  api.stripe->post(secret, "/v1/billing_portal/sessions", params,
-                                   new_id("tollgate-portal-"), [then](Result<json> session) {
-                                     if (!session) return then(session.error());
-                                     std::string url =
-                                         json_read::string_or(session.value(), "url", "");
-                                     if (url.empty()) {
-                                       return then(fail(ErrorCode::kUpstreamError,
-                                                        "Stripe answered a portal session "
-                                                        "without a url",
-                                                        "stripe"));
-                                     }
-                                     then(url);
-                                   });
-                });
+  with_stripe_customer(
+      api, secret, project_id, user_id,
+      [&api, secret, return_url, then = std::move(then)](Result<std::string> customer) {
+        if (!customer) return then(customer.error());
+        json params = {{"customer", customer.value()}};
+        if (!return_url.empty()) params["return_url"] = return_url;
+        api.stripe->post(secret, "/v1/billing_portal/sessions", params, new_id("tollgate-portal-"),
+                         [then](Result<json> session) {
+                           if (!session) return then(session.error());
+                           std::string url = json_read::string_or(session.value(), "url", "");
+                           if (url.empty()) {
+                             return then(fail(ErrorCode::kUpstreamError,
+                                              "Stripe answered a portal session "
+                                              "without a url",
+                                              "stripe"));
+                           }
+                           then(url);
+                         });
+      });
 }
 
 void create_stripe_session(ApiContext& api, const std::string& secret, Checkout checkout,
@@ -314,8 +314,9 @@ void create_stripe_session(ApiContext& api, const std::string& secret, Checkout 
 
 }  // namespace
 
-void with_stripe_customer(ApiContext& api, const std::string& secret_key, const std::string& project_id,
-                   const std::string& user_id, std::function<void(Result<std::string>)> then) {
+void with_stripe_customer(ApiContext& api, const std::string& secret_key,
+                          const std::string& project_id, const std::string& user_id,
+                          std::function<void(Result<std::string>)> then) {
   auto known = api.store.find_customer(project_id, user_id);
   if (!known) return then(known.error());
   if (known.value()) return then(*known.value());

@@ -10,8 +10,7 @@ namespace tollgate::server {
 // The start of the UTC day and month holding `now_ms`, for the daily and monthly limits
 // (sdk-core's calendar; the clock is always inside its range, so clamping never changes it).
 int64_t utc_month_start(int64_t now_ms) {
-  return calendar::month_start_ms(std::clamp<int64_t>(now_ms, 0, calendar::kCalendarMsMax))
-      .value();
+  return calendar::month_start_ms(std::clamp<int64_t>(now_ms, 0, calendar::kCalendarMsMax)).value();
 }
 
 namespace {
@@ -29,8 +28,8 @@ std::vector<InvocationLimit> limits_of(const Operation& op, int64_t now_ms) {
         {"perUserMonthlyLimit", true, utc_month_start(now_ms), *op.per_user_monthly_limit});
   }
   if (op.monthly_invocation_limit) {
-    limits.push_back({"monthlyInvocationLimit", false, utc_month_start(now_ms),
-                      *op.monthly_invocation_limit});
+    limits.push_back(
+        {"monthlyInvocationLimit", false, utc_month_start(now_ms), *op.monthly_invocation_limit});
   }
   return limits;
 }

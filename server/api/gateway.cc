@@ -41,9 +41,9 @@ Result<std::optional<int64_t>> remaining_micros(ApiContext& api, const std::stri
 
 Result<int64_t> worst_case(const pricing::ModelPrice& price, const ModelRequest& request,
                            int64_t max_tokens, bool repair) {
-  auto worst = pricing::hold_worst_case({price, prompt_bytes(request),
-                                         static_cast<int64_t>(request.messages.size()), max_tokens,
-                                         repair});
+  auto worst =
+      pricing::hold_worst_case({price, prompt_bytes(request),
+                                static_cast<int64_t>(request.messages.size()), max_tokens, repair});
   if (!worst) return worst.error();
   return worst.value().value();
 }
@@ -76,9 +76,10 @@ Result<MeteredCallPlan> model_plan(ApiContext& api, const std::string& project_i
                                    const std::string& user_id, GatewayRequest& request) {
   size_t slash = request.model.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == request.model.size()) {
-    return invalid_field("'model' must be \"provider/model\" (such as \"openai/gpt-4o-mini\") or "
-                         "\"tollgate/<feature slug>\"",
-                         "model");
+    return invalid_field(
+        "'model' must be \"provider/model\" (such as \"openai/gpt-4o-mini\") or "
+        "\"tollgate/<feature slug>\"",
+        "model");
   }
   MeteredCallPlan plan;
   plan.project_id = project_id;
@@ -135,18 +136,19 @@ Result<MeteredCallPlan> feature_model_plan(ApiContext& api, const std::string& p
   }
   for (const ChatMessage& message : request.request.messages) {
     if (message.role == ChatMessage::Role::kSystem) {
-      return invalid_field("a feature's system prompt is its own; send user and assistant "
-                           "messages only",
-                           "messages");
+      return invalid_field(
+          "a feature's system prompt is its own; send user and assistant "
+          "messages only",
+          "messages");
     }
     messages.push_back(message);
   }
-  auto plan = feature_plan(api, project_id, user_id, op.value(), std::move(messages),
-                           request.stream);
+  auto plan =
+      feature_plan(api, project_id, user_id, op.value(), std::move(messages), request.stream);
   if (!plan) return plan.error();
   if (request.max_tokens_given)
-    plan.value().request.max_tokens = std::min(plan.value().request.max_tokens,
-                                               request.request.max_tokens);
+    plan.value().request.max_tokens =
+        std::min(plan.value().request.max_tokens, request.request.max_tokens);
   return plan;
 }
 
@@ -157,8 +159,8 @@ Result<MeteredCallPlan> plan_for(ApiContext& api, const std::string& project_id,
   return model_plan(api, project_id, user_id, request);
 }
 
-GatewayQuote quote_of(const MeteredCallPlan& plan, const pricing::ModelPrice& price,
-                      int64_t worst, std::optional<int64_t> remaining, bool repair) {
+GatewayQuote quote_of(const MeteredCallPlan& plan, const pricing::ModelPrice& price, int64_t worst,
+                      std::optional<int64_t> remaining, bool repair) {
   GatewayQuote quote;
   quote.worst_case_micros = worst;
   auto input = worst_case(price, plan.request, 0, repair);
@@ -166,8 +168,9 @@ GatewayQuote quote_of(const MeteredCallPlan& plan, const pricing::ModelPrice& pr
   quote.remaining_micros = remaining;
   quote.max_tokens = plan.request.max_tokens;
   quote.affordable_max_tokens =
-      remaining ? affordable_tokens(price, plan.request, plan.request.max_tokens, repair, *remaining)
-                : plan.request.max_tokens;
+      remaining
+          ? affordable_tokens(price, plan.request, plan.request.max_tokens, repair, *remaining)
+          : plan.request.max_tokens;
   return quote;
 }
 
@@ -203,7 +206,8 @@ Result<std::shared_ptr<MeteredCall>> gateway_call(ApiContext& api, const UserKey
   bool max_given = request.max_tokens_given;
   auto plan = plan_for(api, caller.project.id, caller.key.user_id, std::move(request));
   if (!plan) return plan.error();
-  plan.value().key = KeyBudget{caller.key.id, key_spend_now(caller.key, api.now_ms()).period_start_ms};
+  plan.value().key =
+      KeyBudget{caller.key.id, key_spend_now(caller.key, api.now_ms()).period_start_ms};
   // Without max_tokens the catalogue's maximum is reserved; a budget that cannot pay for it is
   // told what it can afford before anything is reserved.
   if (!max_given) {

@@ -35,7 +35,7 @@ struct GatewayRequest {
   std::string model;     // as the client named it: "openai/gpt-4o-mini", "tollgate/summarize"
   ModelRequest request;  // messages, tools, format; `model` and `max_tokens` are set here
   bool max_tokens_given = false;
-  std::optional<structured::JsonSchema> schema;  // the client's json_schema, validated
+  std::optional<structured::JsonSchema> schema;        // the client's json_schema, validated
   nlohmann::json metadata = nlohmann::json::object();  // a feature's input variables
   bool stream = false;
 };
@@ -43,7 +43,7 @@ struct GatewayRequest {
 // What a call would cost and what is left to pay for it.
 struct GatewayQuote {
   int64_t worst_case_micros = 0;
-  int64_t input_micros = 0;  // the prompt alone, at worst
+  int64_t input_micros = 0;                 // the prompt alone, at worst
   std::optional<int64_t> remaining_micros;  // the least the key and the user's cap leave
   int64_t affordable_max_tokens = 0;        // the most output tokens that fit in it
   int64_t max_tokens = 0;                   // what the call would reserve

@@ -21,23 +21,31 @@ std::string at(std::string_view base, size_t index) {
 
 std::string_view anthropic_error_type(http::status status) {
   switch (status) {
-    case http::status::bad_request: return "invalid_request_error";
-    case http::status::unauthorized: return "authentication_error";
-    case http::status::payment_required: return "billing_error";
-    case http::status::forbidden: return "permission_error";
-    case http::status::not_found: return "not_found_error";
-    case http::status::payload_too_large: return "request_too_large";
-    case http::status::too_many_requests: return "rate_limit_error";
-    case http::status::gateway_timeout: return "timeout_error";
-    default: return "api_error";
+    case http::status::bad_request:
+      return "invalid_request_error";
+    case http::status::unauthorized:
+      return "authentication_error";
+    case http::status::payment_required:
+      return "billing_error";
+    case http::status::forbidden:
+      return "permission_error";
+    case http::status::not_found:
+      return "not_found_error";
+    case http::status::payload_too_large:
+      return "request_too_large";
+    case http::status::too_many_requests:
+      return "rate_limit_error";
+    case http::status::gateway_timeout:
+      return "timeout_error";
+    default:
+      return "api_error";
   }
 }
 
 ojson anthropic_error_body(const Error& error) {
   return {{"type", "error"},
           {"error",
-           {{"type", anthropic_error_type(http_status(error.code))},
-            {"message", error.message}}}};
+           {{"type", anthropic_error_type(http_status(error.code))}, {"message", error.message}}}};
 }
 
 Response anthropic_error(const Error& error) {
@@ -53,15 +61,17 @@ Result<std::string> text_of(const json& value, const std::string& where) {
       return invalid_field(quoted_field(where) + " is longer than 1 MiB", where);
     return value.get<std::string>();
   }
-  if (!value.is_array()) return invalid_field(quoted_field(where) + " must be a string or text blocks", where);
+  if (!value.is_array())
+    return invalid_field(quoted_field(where) + " must be a string or text blocks", where);
   std::string text;
   for (size_t i = 0; i < value.size(); ++i) {
     const json& block = value[i];
     const json* type = json_read::find(block, "type");
     const json* body = json_read::find(block, "text");
     if (type == nullptr || *type != "text" || body == nullptr || !body->is_string()) {
-      return invalid_field(quoted_field(at(where, i)) + " must be a text block; only text is supported",
-                           at(where, i));
+      return invalid_field(
+          quoted_field(at(where, i)) + " must be a text block; only text is supported",
+          at(where, i));
     }
     text += body->get<std::string>();
     if (text.size() > kBlockBytesMax)
@@ -82,7 +92,8 @@ Result<void> add_message(const json& entry, const std::string& where,
     return invalid_field("'" + where + ".role' must be user or assistant", where + ".role");
   }
   bool user = *role == "user";
-  if (content == nullptr) return invalid_field("'" + where + ".content' is required", where + ".content");
+  if (content == nullptr)
+    return invalid_field("'" + where + ".content' is required", where + ".content");
   ChatMessage message;
   message.role = user ? ChatMessage::Role::kUser : ChatMessage::Role::kAssistant;
   if (content->is_string()) {
@@ -114,15 +125,17 @@ Result<void> add_message(const json& entry, const std::string& where,
       if (id == nullptr || !id->is_string())
         return invalid_field("'" + path + ".tool_use_id' is required", path + ".tool_use_id");
       std::string result;
-      if (const json* body = json_read::find(block, "content"); body != nullptr && !body->is_null()) {
+      if (const json* body = json_read::find(block, "content");
+          body != nullptr && !body->is_null()) {
         auto text = text_of(*body, path + ".content");
         if (!text) return text.error();
         result = std::move(text).value();
       }
       out.push_back({ChatMessage::Role::kTool, std::move(result), {}, id->get<std::string>()});
     } else {
-      return invalid_field(quoted_field(path) + " is a block Tollgate does not take here (text, "
-                                        "tool_use from the assistant, tool_result from the user)",
+      return invalid_field(quoted_field(path) +
+                               " is a block Tollgate does not take here (text, "
+                               "tool_use from the assistant, tool_result from the user)",
                            path);
     }
   }
@@ -137,23 +150,23 @@ Result<GatewayRequest> parse_messages_request(const json& body) {
   const json* max = json_read::find(body, "max_tokens");
   if (max == nullptr || !max->is_number_integer() || max->get<int64_t>() < 1 ||
       max->get<int64_t>() > kMaxTokensMax) {
-    return invalid_field("'max_tokens' is required: an integer from 1 to " +
-                             std::to_string(kMaxTokensMax),
-                         "max_tokens");
+    return invalid_field(
+        "'max_tokens' is required: an integer from 1 to " + std::to_string(kMaxTokensMax),
+        "max_tokens");
   }
   out.request.max_tokens = max->get<int64_t>();
   out.max_tokens_given = true;
-  if (const json* system = json_read::find(body, "system"); system != nullptr && !system->is_null()) {
+  if (const json* system = json_read::find(body, "system");
+      system != nullptr && !system->is_null()) {
     auto text = text_of(*system, "system");
     if (!text) return text.error();
     out.request.messages.push_back({ChatMessage::Role::kSystem, std::move(text).value(), {}, {}});
   }
   const json* list = json_read::find(body, "messages");
-  if (list == nullptr || !list->is_array() || list->empty() ||
-      list->size() > kGatewayMessagesMax) {
-    return invalid_field("'messages' must be a non-empty array of at most " +
-                             std::to_string(kGatewayMessagesMax),
-                         "messages");
+  if (list == nullptr || !list->is_array() || list->empty() || list->size() > kGatewayMessagesMax) {
+    return invalid_field(
+        "'messages' must be a non-empty array of at most " + std::to_string(kGatewayMessagesMax),
+        "messages");
   }
   for (size_t i = 0; i < list->size(); ++i) {
     if (auto added = add_message((*list)[i], at("messages", i), out.request.messages); !added)
@@ -172,14 +185,16 @@ Result<GatewayRequest> parse_messages_request(const json& body) {
       const json* name = json_read::find(tool, "name");
       const json* schema = json_read::find(tool, "input_schema");
       if (name == nullptr || !name->is_string() || schema == nullptr || !schema->is_object()) {
-        return invalid_field(quoted_field(at("tools", i)) + " needs a name and an input_schema object",
-                             at("tools", i));
+        return invalid_field(
+            quoted_field(at("tools", i)) + " needs a name and an input_schema object",
+            at("tools", i));
       }
       out.request.tools.push_back(
           {name->get<std::string>(), json_read::string_or(tool, "description", ""), *schema});
     }
   }
-  if (const json* choice = json_read::find(body, "tool_choice"); choice != nullptr && !choice->is_null()) {
+  if (const json* choice = json_read::find(body, "tool_choice");
+      choice != nullptr && !choice->is_null()) {
     std::string type = json_read::string_or(*choice, "type", "");
     ToolChoice picked;
     if (type == "auto") {
@@ -270,12 +285,11 @@ class MessagesListener final : public CallListener {
       if (structured_ && !answer.text.empty()) send_text(answer.text);
       begin();
       stop_open_block();
-      event("message_delta",
-            {{"type", "message_delta"},
-             {"delta", {{"stop_reason", reason}, {"stop_sequence", nullptr}}},
-             {"usage",
-              {{"input_tokens", outcome.usage.input_tokens},
-               {"output_tokens", outcome.usage.output_tokens}}}});
+      event("message_delta", {{"type", "message_delta"},
+                              {"delta", {{"stop_reason", reason}, {"stop_sequence", nullptr}}},
+                              {"usage",
+                               {{"input_tokens", outcome.usage.input_tokens},
+                                {"output_tokens", outcome.usage.output_tokens}}}});
       event("message_stop", {{"type", "message_stop"}});
       stream_->finish();
       return;
@@ -285,11 +299,11 @@ class MessagesListener final : public CallListener {
       content.push_back({{"type", "text"}, {"text", answer.text}});
     for (const ToolCall& call : answer.tool_calls) {
       auto input = json_read::parse(call.arguments, kProviderJsonDepthMax);
-      content.push_back({{"type", "tool_use"},
-                         {"id", call.id},
-                         {"name", call.name},
-                         {"input", input && input.value().is_object() ? ojson(input.value())
-                                                                      : ojson::object()}});
+      content.push_back(
+          {{"type", "tool_use"},
+           {"id", call.id},
+           {"name", call.name},
+           {"input", input && input.value().is_object() ? ojson(input.value()) : ojson::object()}});
     }
     ojson out{{"id", message_id(outcome.hold_id)},
               {"type", "message"},
@@ -318,17 +332,16 @@ class MessagesListener final : public CallListener {
   void begin() {
     if (began_) return;
     began_ = true;
-    event("message_start",
-          {{"type", "message_start"},
-           {"message",
-            {{"id", id_},
-             {"type", "message"},
-             {"role", "assistant"},
-             {"model", model_},
-             {"content", ojson::array()},
-             {"stop_reason", nullptr},
-             {"stop_sequence", nullptr},
-             {"usage", {{"input_tokens", 0}, {"output_tokens", 0}}}}}});
+    event("message_start", {{"type", "message_start"},
+                            {"message",
+                             {{"id", id_},
+                              {"type", "message"},
+                              {"role", "assistant"},
+                              {"model", model_},
+                              {"content", ojson::array()},
+                              {"stop_reason", nullptr},
+                              {"stop_sequence", nullptr},
+                              {"usage", {{"input_tokens", 0}, {"output_tokens", 0}}}}}});
   }
   void stop_open_block() {
     if (open_block_ < 0) return;
@@ -358,13 +371,19 @@ class MessagesListener final : public CallListener {
   bool began_ = false;
   int next_block_ = 0;
   int open_block_ = -1;
-  int text_block_ = -1;  // the text block's index; < 0 while there is none open
+  int text_block_ = -1;             // the text block's index; < 0 while there is none open
   std::map<int, int> tool_blocks_;  // the provider's tool index → the block's
 };
 
 const std::vector<Field>& messages_fields() {
   static const std::vector<Field> kFields = {
-      {"model", FieldType::kString, true, 1, 300, false, {},
+      {"model",
+       FieldType::kString,
+       true,
+       1,
+       300,
+       false,
+       {},
        "\"provider/model\" or \"tollgate/<feature slug>\""},
       {"messages", FieldType::kArray, true},
       {"max_tokens", FieldType::kInteger, true, 1, kMaxTokensMax},
@@ -381,7 +400,8 @@ const std::vector<Field>& messages_fields() {
   return kFields;
 }
 
-void messages(ApiContext& api, const Call& call, const Reply& reply, const OpenStream& open_stream) {
+void messages(ApiContext& api, const Call& call, const Reply& reply,
+              const OpenStream& open_stream) {
   auto parsed = parse_messages_request(call.body);
   if (!parsed) return reply(parsed.error());
   bool streaming = parsed.value().stream && open_stream;

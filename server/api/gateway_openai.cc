@@ -68,8 +68,9 @@ Result<std::vector<ToolCall>> message_tool_calls(const json& message, const std:
     const json* arguments = function ? json_read::find(*function, "arguments") : nullptr;
     if (id == nullptr || !id->is_string() || name == nullptr || !name->is_string() ||
         (arguments != nullptr && !arguments->is_string())) {
-      return invalid_field(quoted_field(path) + " must have an id and a function with a name and "
-                                        "arguments (a JSON string)",
+      return invalid_field(quoted_field(path) +
+                               " must have an id and a function with a name and "
+                               "arguments (a JSON string)",
                            path);
     }
     calls.push_back({id->get<std::string>(), name->get<std::string>(),
@@ -114,8 +115,9 @@ Result<std::vector<ChatMessage>> parse_messages(const json& body) {
         return invalid_field("'" + where + ".tool_call_id' is required", where + ".tool_call_id");
       message.tool_call_id = id->get<std::string>();
     } else {
-      return invalid_field("'" + where + ".role' must be system, developer, user, assistant or tool",
-                           where + ".role");
+      return invalid_field(
+          "'" + where + ".role' must be system, developer, user, assistant or tool",
+          where + ".role");
     }
     messages.push_back(std::move(message));
   }
@@ -139,8 +141,9 @@ Result<std::vector<ToolDefinition>> parse_tools(const json& body) {
     if (type == nullptr || *type != "function" || name == nullptr || !name->is_string() ||
         name->get_ref<const std::string&>().empty() ||
         name->get_ref<const std::string&>().size() > kToolNameBytesMax) {
-      return invalid_field(quoted_field(where) + " must be {\"type\":\"function\",\"function\":{\"name\":…}}",
-                           where);
+      return invalid_field(
+          quoted_field(where) + " must be {\"type\":\"function\",\"function\":{\"name\":…}}",
+          where);
     }
     ToolDefinition definition;
     definition.name = name->get<std::string>();
@@ -170,11 +173,13 @@ Result<std::optional<ToolChoice>> parse_tool_choice(const json& body) {
   } else if (const json* function = json_read::find(*choice, "function"); function != nullptr) {
     const json* name = json_read::find(*function, "name");
     if (name != nullptr && name->is_string())
-      return std::optional<ToolChoice>(ToolChoice{ToolChoice::Kind::kTool, name->get<std::string>()});
+      return std::optional<ToolChoice>(
+          ToolChoice{ToolChoice::Kind::kTool, name->get<std::string>()});
   }
-  return invalid_field("'tool_choice' must be \"auto\", \"none\", \"required\" or "
-                       "{\"type\":\"function\",\"function\":{\"name\":…}}",
-                       "tool_choice");
+  return invalid_field(
+      "'tool_choice' must be \"auto\", \"none\", \"required\" or "
+      "{\"type\":\"function\",\"function\":{\"name\":…}}",
+      "tool_choice");
 }
 
 // response_format: text, json_object, or json_schema (validated by sdk-core's validator).
@@ -257,8 +262,8 @@ Result<GatewayRequest> parse_chat_request(const json& body) {
 // OpenAI's finish reasons, from whichever provider answered.
 std::string finish_reason(const ModelAnswer& answer) {
   const std::string& reason = answer.finish_reason;
-  if (!answer.tool_calls.empty() && (reason.empty() || reason == "stop" || reason == "tool_use" ||
-                                     reason == "end_turn")) {
+  if (!answer.tool_calls.empty() &&
+      (reason.empty() || reason == "stop" || reason == "tool_use" || reason == "end_turn")) {
     return "tool_calls";
   }
   if (reason == "max_tokens" || reason == "length") return "length";
@@ -363,11 +368,11 @@ class ChatListener final : public CallListener {
       return;
     }
     const ModelAnswer& answer = outcome.answer;
-    ojson message{{"role", "assistant"},
-                  {"content", answer.text.empty() && !answer.tool_calls.empty()
-                                  ? ojson()
-                                  : ojson(answer.text)},
-                  {"refusal", nullptr}};
+    ojson message{
+        {"role", "assistant"},
+        {"content",
+         answer.text.empty() && !answer.tool_calls.empty() ? ojson() : ojson(answer.text)},
+        {"refusal", nullptr}};
     if (!answer.tool_calls.empty()) {
       ojson calls = ojson::array();
       for (const ToolCall& call : answer.tool_calls) {
@@ -413,9 +418,10 @@ class ChatListener final : public CallListener {
   }
   void chunk(ojson delta, ojson finish) {
     ojson out = head(id_);
-    out["choices"] = ojson::array(
-        {{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr},
-          {"finish_reason", std::move(finish)}}});
+    out["choices"] = ojson::array({{{"index", 0},
+                                    {"delta", std::move(delta)},
+                                    {"logprobs", nullptr},
+                                    {"finish_reason", std::move(finish)}}});
     write(out);
   }
   void write(const ojson& data) {
@@ -439,7 +445,8 @@ void chat_completions(ApiContext& api, const Call& call, Reply reply,
   if (!parsed) return reply(parsed.error());
   bool streaming = parsed.value().stream && open_stream;
   const json* options = json_read::find(call.body, "stream_options");
-  bool include_usage = options != nullptr && json_read::find(*options, "include_usage") != nullptr &&
+  bool include_usage = options != nullptr &&
+                       json_read::find(*options, "include_usage") != nullptr &&
                        (*options)["include_usage"] == true;
   std::string model = parsed.value().model;
   auto metered = gateway_call(api, *call.user_key, std::move(parsed).value());
@@ -474,16 +481,17 @@ Result<Response> list_models(ApiContext& api, const Call& call) {
                     {"pricing",
                      {{"inputPerMillionMicros", price.input_per_million.value()},
                       {"outputPerMillionMicros", price.output_per_million.value()},
-                      {"maxOutputTokens",
-                       api.pricing->max_output_tokens(name.substr(0, slash),
-                                                      name.substr(slash + 1))}}}});
+                      {"maxOutputTokens", api.pricing->max_output_tokens(
+                                              name.substr(0, slash), name.substr(slash + 1))}}}});
   }
   auto features = api.store.list_operations(call.user_key->project.id, Page{kPageLimitMax, {}});
   if (!features) return features.error();
   for (const OperationRecord& record : features.value()) {
     std::string name = std::string(kFeatureModelPrefix) + record.slug;
     if (!key_allows_model(key, name)) continue;
-    data.push_back({{"id", name}, {"object", "model"}, {"created", record.created_at_ms / 1000},
+    data.push_back({{"id", name},
+                    {"object", "model"},
+                    {"created", record.created_at_ms / 1000},
                     {"owned_by", "tollgate"}});
   }
   return json_response(http::status::ok, {{"object", "list"}, {"data", data}});
@@ -491,7 +499,13 @@ Result<Response> list_models(ApiContext& api, const Call& call) {
 
 const std::vector<Field>& chat_fields() {
   static const std::vector<Field> kFields = {
-      {"model", FieldType::kString, true, 1, 300, false, {},
+      {"model",
+       FieldType::kString,
+       true,
+       1,
+       300,
+       false,
+       {},
        "\"provider/model\" or \"tollgate/<feature slug>\""},
       {"messages", FieldType::kArray, true},
       {"max_tokens", FieldType::kInteger, false, 1, kGatewayMaxTokensMax, true},
@@ -504,8 +518,14 @@ const std::vector<Field>& chat_fields() {
       {"parallel_tool_calls", FieldType::kAny},
       {"response_format", FieldType::kObject, false, 0, 0, true},
       {"n", FieldType::kInteger, false, 1, 1, true, {}, "only 1"},
-      {"metadata", FieldType::kObject, false, 0, 0, true,
-       {}, "for tollgate/<slug>: the feature's input variables"},
+      {"metadata",
+       FieldType::kObject,
+       false,
+       0,
+       0,
+       true,
+       {},
+       "for tollgate/<slug>: the feature's input variables"},
       {"user", FieldType::kAny},
       {"seed", FieldType::kAny},
       {"top_p", FieldType::kAny},
@@ -546,13 +566,24 @@ void add_gateway_routes(Router& router, ApiContext& api) {
   add_anthropic_routes(router, api);
   add_async_route(
       router, api,
-      {http::verb::post, "/v1/quote", Who::kUserKeyOrSecretKey,
-       "What a call would cost at worst and what the budget affords; runs nothing", "Quote",
-       Body::kJson, false, false,
+      {http::verb::post,
+       "/v1/quote",
+       Who::kUserKeyOrSecretKey,
+       "What a call would cost at worst and what the budget affords; runs nothing",
+       "Quote",
+       Body::kJson,
+       false,
+       false,
        {{"model", FieldType::kString, true, 1, 300},
         {"messages", FieldType::kArray, true},
         {"max_tokens", FieldType::kInteger, false, 1, kGatewayMaxTokensMax, true},
-        {"userId", FieldType::kString, false, 1, kUserIdBytesMax, false, {},
+        {"userId",
+         FieldType::kString,
+         false,
+         1,
+         kUserIdBytesMax,
+         false,
+         {},
          "with the secret key: whose budget"},
         {"tools", FieldType::kArray, false, 0, 0, true},
         {"response_format", FieldType::kObject, false, 0, 0, true},
@@ -564,10 +595,10 @@ void add_gateway_routes(Router& router, ApiContext& api) {
         if (!parsed) return reply(parsed.error());
         std::string project = call.user_key ? call.user_key->project.id : call.caller->project.id;
         std::string user = call.user_key ? call.user_key->key.user_id : call.text("userId");
-        if (user.empty()) return reply(invalid_field("'userId' is required with the secret key",
-                                                     "userId"));
-        auto quote = gateway_quote(api, project, user, call.user_key ? &call.user_key->key : nullptr,
-                                   parsed.value());
+        if (user.empty())
+          return reply(invalid_field("'userId' is required with the secret key", "userId"));
+        auto quote = gateway_quote(api, project, user,
+                                   call.user_key ? &call.user_key->key : nullptr, parsed.value());
         if (!quote) return reply(quote.error());
         const GatewayQuote& q = quote.value();
         reply(json_response(

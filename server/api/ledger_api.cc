@@ -148,22 +148,21 @@ void add_account_routes(Router& router, ApiContext& api) {
                   {{"data", data}, {"hasMore", more}, {"stats", render_stats(stats.value())}});
             });
 
-  add_route(router, api,
-            {http::verb::get, "/v1/accounts/{userId}", Who::kAnyKey,
-             "One end user's account (created with the starting credits on first sight)", "Account",
-             Body::kNone, /*browser=*/true},
-            [&api](const Call& call) -> Result<Response> {
-              auto user = user_param(call);
-              if (!user) return user.error();
-              auto account =
-                  api.store.get_account(call.caller->project.id, user.value(), api.now_ms());
-              if (!account) return account.error();
-              auto subscription =
-                  api.store.latest_subscription(call.caller->project.id, user.value());
-              if (!subscription) return subscription.error();
-              return json_response(http::status::ok,
-                                   render_account(account.value(), subscription.value()));
-            });
+  add_route(
+      router, api,
+      {http::verb::get, "/v1/accounts/{userId}", Who::kAnyKey,
+       "One end user's account (created with the starting credits on first sight)", "Account",
+       Body::kNone, /*browser=*/true},
+      [&api](const Call& call) -> Result<Response> {
+        auto user = user_param(call);
+        if (!user) return user.error();
+        auto account = api.store.get_account(call.caller->project.id, user.value(), api.now_ms());
+        if (!account) return account.error();
+        auto subscription = api.store.latest_subscription(call.caller->project.id, user.value());
+        if (!subscription) return subscription.error();
+        return json_response(http::status::ok,
+                             render_account(account.value(), subscription.value()));
+      });
 
   add_async_route(
       router, api,

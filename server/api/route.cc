@@ -135,9 +135,8 @@ Result<void> admit(ApiContext& api, const RouteSpec& spec, const Request& reques
   return {};
 }
 
-Response finish(Result<Response> result, const std::string& project_id,
-                const ErrorRender& render) {
-  Response response = result    ? std::move(result).value()
+Response finish(Result<Response> result, const std::string& project_id, const ErrorRender& render) {
+  Response response = result   ? std::move(result).value()
                       : render ? render(result.error())
                                : error_response(result.error());
   if (!project_id.empty()) response.set(kProjectLogHeader, project_id);
@@ -174,7 +173,8 @@ void serve(ApiContext& api, const RouteSpec& spec, const Run& run, const Request
       open_stream(std::move(head), std::move(ready));
     };
   }
-  run(call,
+  run(
+      call,
       [respond, project_id, render = spec.error_render](Result<Response> result) {
         respond(finish(std::move(result), project_id, render));
       },
@@ -186,20 +186,18 @@ void register_route(Router& router, ApiContext& api, RouteSpec spec, Run run, bo
   http::verb method = shared->method;
   std::string path(shared->path);
   if (shared->browser) {
-    add_browser_streaming(
-        router, api, method, path,
-        [&api, shared, run, streaming](const Request& request, const PathParams& params,
-                                       Respond respond, const OpenStream& open_stream,
-                                       BrowserAccess& browser) {
-          serve(api, *shared, run, request, params, respond,
-                streaming ? open_stream : OpenStream(), &browser);
-        });
+    add_browser_streaming(router, api, method, path,
+                          [&api, shared, run, streaming](
+                              const Request& request, const PathParams& params, Respond respond,
+                              const OpenStream& open_stream, BrowserAccess& browser) {
+                            serve(api, *shared, run, request, params, respond,
+                                  streaming ? open_stream : OpenStream(), &browser);
+                          });
   } else if (streaming) {
     router.add_streaming(method, path,
                          [&api, shared, run](const Request& request, const PathParams& params,
                                              Respond respond, const OpenStream& open_stream) {
-                           serve(api, *shared, run, request, params, respond, open_stream,
-                                 nullptr);
+                           serve(api, *shared, run, request, params, respond, open_stream, nullptr);
                          });
   } else {
     router.add_async(

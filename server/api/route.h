@@ -87,7 +87,7 @@ struct RouteSpec {
   KeyCheck key_check = {};
   ErrorRender error_render = {};
   http::status success = http::status::ok;  // what a success answers: 200, or 201 (created)
-  std::string_view error_schema = "Error";   // what an error answers (with error_render)
+  std::string_view error_schema = "Error";  // what an error answers (with error_render)
 };
 
 // What the pipeline established, for the handler.
@@ -95,10 +95,10 @@ struct Call {
   const Request& request;
   const PathParams& params;
   const QueryParams& query;
-  const json& body;                        // {} without a body
-  const Caller* caller;                    // for key routes; null for the others
-  const RuntimeCaller* runtime;            // for kRuntimeToken routes; null for the others
-  std::optional<Idempotency> idempotency;  // for idempotent routes with the header
+  const json& body;                         // {} without a body
+  const Caller* caller;                     // for key routes; null for the others
+  const RuntimeCaller* runtime;             // for kRuntimeToken routes; null for the others
+  std::optional<Idempotency> idempotency;   // for idempotent routes with the header
   const UserKeyCaller* user_key = nullptr;  // for user-key routes called with one
 
   // Body fields, already checked: the value, or the fallback when absent (or null).

@@ -14,8 +14,9 @@ Error unauthenticated(std::string message) {
 Result<RuntimeCaller> authenticate_runtime(ApiContext& api, const Request& request) {
   std::string_view presented = bearer_token(request);
   if (presented.empty()) {
-    return unauthenticated("send a runtime token as 'Authorization: Bearer tg_rt_…'; mint one "
-                           "with POST /v1/runtime/sessions");
+    return unauthenticated(
+        "send a runtime token as 'Authorization: Bearer tg_rt_…'; mint one "
+        "with POST /v1/runtime/sessions");
   }
   if (!presented.starts_with(token::kRuntimeTokenPrefix)) {
     return unauthenticated("this endpoint takes a runtime token (tg_rt_…), not an API key");
@@ -48,15 +49,14 @@ Result<void> check_feature_origin(const Operation& op, const std::string& origin
 
 Result<Operation> project_feature(ApiContext& api, const std::string& project_id,
                                   const std::string& slug) {
-  auto cached =
-      api.runtime.feature(project_id, slug, [&]() -> Result<std::optional<Operation>> {
-        auto record = api.store.get_operation(project_id, slug);
-        if (!record) return record.error();
-        if (!record.value()) return std::optional<Operation>();
-        auto parsed = operation_from_record(*record.value());
-        if (!parsed) return parsed.error();
-        return std::optional<Operation>(std::move(parsed.value()));
-      });
+  auto cached = api.runtime.feature(project_id, slug, [&]() -> Result<std::optional<Operation>> {
+    auto record = api.store.get_operation(project_id, slug);
+    if (!record) return record.error();
+    if (!record.value()) return std::optional<Operation>();
+    auto parsed = operation_from_record(*record.value());
+    if (!parsed) return parsed.error();
+    return std::optional<Operation>(std::move(parsed.value()));
+  });
   if (!cached) return cached.error();
   if (!cached.value()) {
     return fail(ErrorCode::kNotFound, "no feature with slug '" + slug + "'", "operation");

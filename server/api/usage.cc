@@ -33,10 +33,18 @@ ojson usage_row(const UsageTotal& total, const std::vector<UsageGroup>& groups) 
   ojson row = ojson::object();
   for (UsageGroup group : groups) {
     switch (group) {
-      case UsageGroup::kKey: row["keyId"] = total.key_id; break;
-      case UsageGroup::kUser: row["userId"] = total.user_id; break;
-      case UsageGroup::kModel: row["model"] = total.model; break;
-      case UsageGroup::kDay: row["dayStartMs"] = total.day_start_ms; break;
+      case UsageGroup::kKey:
+        row["keyId"] = total.key_id;
+        break;
+      case UsageGroup::kUser:
+        row["userId"] = total.user_id;
+        break;
+      case UsageGroup::kModel:
+        row["model"] = total.model;
+        break;
+      case UsageGroup::kDay:
+        row["dayStartMs"] = total.day_start_ms;
+        break;
     }
   }
   row["requests"] = total.requests;
@@ -89,8 +97,7 @@ Result<std::pair<int64_t, int64_t>> window_of(ApiContext& api, const QueryParams
   if (!from) return from.error();
   auto to = int_param(query, "to_ms", 1, INT64_MAX, now + 1);
   if (!to) return to.error();
-  if (to.value() <= from.value())
-    return invalid_field("'to_ms' must be after 'from_ms'", "to_ms");
+  if (to.value() <= from.value()) return invalid_field("'to_ms' must be after 'from_ms'", "to_ms");
   return std::pair{from.value(), to.value()};
 }
 
@@ -210,19 +217,19 @@ struct InvoiceRun : std::enable_shared_from_this<InvoiceRun> {
           {"tollgate_window", std::to_string(from_ms) + "-" + std::to_string(to_ms)},
           {"tollgate_micros", std::to_string(item.micros)}}}};
     auto self = shared_from_this();
-    api.stripe->post(secret_key, "/v1/invoiceitems", params, item.idempotency_key,
-                     [self](Result<nlohmann::json> created) {
-                       if (!created) return self->reply(created.error());
-                       std::string id = json_read::string_or(created.value(), "id", "");
-                       if (id.rfind("ii_", 0) != 0) {
-                         return self->reply(fail(ErrorCode::kUpstreamError,
-                                                 "Stripe answered an invoice item without an id",
-                                                 "stripe"));
-                       }
-                       self->items[self->next].stripe_id = id;
-                       ++self->next;
-                       self->step();
-                     });
+    api.stripe->post(
+        secret_key, "/v1/invoiceitems", params, item.idempotency_key,
+        [self](Result<nlohmann::json> created) {
+          if (!created) return self->reply(created.error());
+          std::string id = json_read::string_or(created.value(), "id", "");
+          if (id.rfind("ii_", 0) != 0) {
+            return self->reply(fail(ErrorCode::kUpstreamError,
+                                    "Stripe answered an invoice item without an id", "stripe"));
+          }
+          self->items[self->next].stripe_id = id;
+          ++self->next;
+          self->step();
+        });
   }
 
   void finish() { reply(json_response(http::status::ok, answer(items, from_ms, to_ms, true))); }
@@ -231,15 +238,19 @@ struct InvoiceRun : std::enable_shared_from_this<InvoiceRun> {
                       bool created) {
     ojson data = ojson::array();
     for (const InvoiceItem& item : items) data.push_back(item_json(item));
-    return {{"object", "invoice_items"}, {"fromMs", from}, {"toMs", to},
-            {"created", created},        {"data", std::move(data)}};
+    return {{"object", "invoice_items"},
+            {"fromMs", from},
+            {"toMs", to},
+            {"created", created},
+            {"data", std::move(data)}};
   }
 };
 
 Result<int64_t> cents_of(int64_t micros, int64_t markup) {
   Int128 marked = Int128(micros) * markup / kBasisPoints;
   Int128 cents = (marked + kMicrosPerCent / 2) / kMicrosPerCent;
-  if (cents > INT64_MAX) return fail(ErrorCode::kOverflow, "the amount is too large", "markupBasisPoints");
+  if (cents > INT64_MAX)
+    return fail(ErrorCode::kOverflow, "the amount is too large", "markupBasisPoints");
   return static_cast<int64_t>(cents);
 }
 
@@ -259,7 +270,8 @@ void invoice_items(ApiContext& api, const Call& call, const Reply& reply) {
   std::vector<InvoiceItem> items;
   for (const UsageTotal& row : rows.value()) {
     if (row.micros <= 0) continue;
-    if (row.micros > INT64_MAX) return reply(fail(ErrorCode::kOverflow, "usage too large", "to_ms"));
+    if (row.micros > INT64_MAX)
+      return reply(fail(ErrorCode::kOverflow, "usage too large", "to_ms"));
     InvoiceItem item;
     item.user_id = row.user_id;
     item.model = row.model;
@@ -270,10 +282,10 @@ void invoice_items(ApiContext& api, const Call& call, const Reply& reply) {
     item.amount_cents = cents.value();
     if (item.amount_cents == 0) continue;  // less than half a cent: nothing to bill
     item.idempotency_key =
-        "tollgate-usage-" + sha256_hex(project + "\n" + item.user_id + "\n" + item.model + "\n" +
-                                       std::to_string(from) + "\n" + std::to_string(to) + "\n" +
-                                       std::to_string(markup))
-                                .substr(0, 48);
+        "tollgate-usage-" +
+        sha256_hex(project + "\n" + item.user_id + "\n" + item.model + "\n" + std::to_string(from) +
+                   "\n" + std::to_string(to) + "\n" + std::to_string(markup))
+            .substr(0, 48);
     items.push_back(std::move(item));
   }
   if (items.size() > kInvoiceItemsMax) {
@@ -308,7 +320,13 @@ void add_usage_routes(Router& router, ApiContext& api) {
               {"userId", FieldType::kString, false, 0, kUserIdBytesMax},
               {"keyId", FieldType::kString, false, 0, 64},
               {"model", FieldType::kString, false, 0, 300},
-              {"groupBy", FieldType::kString, false, 0, 32, false, {},
+              {"groupBy",
+               FieldType::kString,
+               false,
+               0,
+               32,
+               false,
+               {},
                "key, user, model or day; comma-separated for several"}}},
             [&api](const Call& call) { return usage(api, call); });
   add_async_route(
@@ -324,7 +342,13 @@ void add_usage_routes(Router& router, ApiContext& api) {
        false,
        {{"from_ms", FieldType::kInteger, true, 0, INT64_MAX},
         {"to_ms", FieldType::kInteger, true, 1, INT64_MAX},
-        {"markupBasisPoints", FieldType::kInteger, false, 0, kMarkupBasisPointsMax, false, {},
+        {"markupBasisPoints",
+         FieldType::kInteger,
+         false,
+         0,
+         kMarkupBasisPointsMax,
+         false,
+         {},
          "what users pay for the provider's cost: 10000 (the default) is at cost"}}},
       [&api](const Call& call, const Reply& reply) { invoice_items(api, call, reply); });
 }

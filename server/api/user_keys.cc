@@ -33,9 +33,9 @@ Result<std::vector<std::string>> models_field(const json& body) {
   const json* list = json_read::find(body, "models");
   if (list == nullptr || list->is_null()) return models;
   if (!list->is_array() || list->size() > kKeyModelsMax) {
-    return invalid_field("\"models\" must be an array of at most " +
-                             std::to_string(kKeyModelsMax) + " model names",
-                         "models");
+    return invalid_field(
+        "\"models\" must be an array of at most " + std::to_string(kKeyModelsMax) + " model names",
+        "models");
   }
   for (const json& entry : *list) {
     if (!entry.is_string() || entry.get_ref<const std::string&>().empty() ||
@@ -47,9 +47,9 @@ Result<std::vector<std::string>> models_field(const json& body) {
     size_t slash = name.find('/');
     if (name != "*" && (slash == std::string::npos || slash == 0 || slash + 1 == name.size())) {
       std::string shown = name.substr(0, 64);
-      return invalid_field("\"" + shown +
-                               "\" in \"models\" is not \"provider/model\", \"provider/*\" or \"*\"",
-                           "models");
+      return invalid_field(
+          "\"" + shown + "\" in \"models\" is not \"provider/model\", \"provider/*\" or \"*\"",
+          "models");
     }
     models.push_back(name);
   }
@@ -171,8 +171,7 @@ void credit_key(ApiContext& api, const Call& call, const Reply& reply) {
   if (!key) return reply(key.error());
   int64_t now = api.now_ms();
   KeyCreditCommand credit{call.caller->project.id, key.value().id, call.integer("amountMicros"),
-                          call.text("reason"),
-                          cap_period_start_ms(key.value().cap_period, now)};
+                          call.text("reason"), cap_period_start_ms(key.value().cap_period, now)};
   api.ledger.submit(
       LedgerCommand{std::move(credit), call.idempotency},
       [&api, key = std::move(key).value(), reply](Result<LedgerOutcome> outcome) mutable {
@@ -200,8 +199,8 @@ Result<Response> own_budget(ApiContext& api, const Call& call) {
             {"name", key.name},
             {"capPeriod", cap_period_name(key.cap_period)},
             {"spendCapMicros", key.spend_cap_micros ? ojson(*key.spend_cap_micros) : ojson()},
-            {"remainingMicros", key_remaining_micros(current) ? ojson(*key_remaining_micros(current))
-                                                              : ojson()},
+            {"remainingMicros",
+             key_remaining_micros(current) ? ojson(*key_remaining_micros(current)) : ojson()},
             {"periodSpentMicros", current.spend.period_spent_micros},
             {"periodStartMs", current.spend.period_start_ms}};
   auto end = cap_period_end_ms(key.cap_period, current.spend.period_start_ms);
@@ -215,7 +214,8 @@ Result<Response> own_budget(ApiContext& api, const Call& call) {
 int64_t cap_period_start_ms(CapPeriod period, int64_t now_ms) {
   int64_t now = std::clamp<int64_t>(now_ms, 0, calendar::kCalendarMsMax);
   switch (period) {
-    case CapPeriod::kDay: return now - now % kDayMs;
+    case CapPeriod::kDay:
+      return now - now % kDayMs;
     case CapPeriod::kWeek: {
       int64_t days = now / kDayMs;
       int64_t weekday = (days + 3) % 7;  // 1970-01-01 was a Thursday; 0 is Monday
@@ -225,21 +225,25 @@ int64_t cap_period_start_ms(CapPeriod period, int64_t now_ms) {
       auto start = calendar::month_start_ms(now);  // inside the calendar's range: never fails
       return start ? start.value() : 0;
     }
-    case CapPeriod::kTotal: return 0;
+    case CapPeriod::kTotal:
+      return 0;
   }
   return 0;
 }
 
 std::optional<int64_t> cap_period_end_ms(CapPeriod period, int64_t start_ms) {
   switch (period) {
-    case CapPeriod::kDay: return start_ms + kDayMs;
-    case CapPeriod::kWeek: return start_ms + 7 * kDayMs;
+    case CapPeriod::kDay:
+      return start_ms + kDayMs;
+    case CapPeriod::kWeek:
+      return start_ms + 7 * kDayMs;
     case CapPeriod::kMonth: {
       auto next = calendar::next_month_start_ms(start_ms);
       if (!next) return std::nullopt;
       return next.value();
     }
-    case CapPeriod::kTotal: return std::nullopt;
+    case CapPeriod::kTotal:
+      return std::nullopt;
   }
   return std::nullopt;
 }
@@ -264,7 +268,8 @@ bool key_allows_provider(const UserKey& key, std::string_view provider) {
   });
 }
 
-ojson render_user_key(const UserKey& key, int64_t now_ms, const std::optional<std::string>& secret) {
+ojson render_user_key(const UserKey& key, int64_t now_ms,
+                      const std::optional<std::string>& secret) {
   UserKey current = key;
   current.spend = key_spend_now(key, now_ms);
   const KeySpend& s = current.spend;
@@ -303,19 +308,38 @@ ojson render_user_key(const UserKey& key, int64_t now_ms, const std::optional<st
 void add_user_key_routes(Router& router, ApiContext& api) {
   std::vector<Field> settings = {
       {"name", FieldType::kString, false, 0, kNameBytesMax},
-      {"spendCapMicros", FieldType::kInteger, false, 0, kMicrosMax, /*nullable=*/true, {},
+      {"spendCapMicros",
+       FieldType::kInteger,
+       false,
+       0,
+       kMicrosMax,
+       /*nullable=*/true,
+       {},
        "the most the key may spend per capPeriod, in micros; null: no cap of its own"},
       {"capPeriod", FieldType::kString, false, 0, 8, false, kCapPeriods,
-       "when the cap resets (UTC): day, week (from Monday), month, or never (total); default month"},
-      {"models", FieldType::kArray, false, 0, 0, /*nullable=*/true, {},
+       "when the cap resets (UTC): day, week (from Monday), month, or never (total); default "
+       "month"},
+      {"models",
+       FieldType::kArray,
+       false,
+       0,
+       0,
+       /*nullable=*/true,
+       {},
        "allowed models: \"provider/model\", \"provider/*\" or \"*\"; empty: any"},
       {"expiresAtMs", FieldType::kInteger, false, 1, INT64_MAX, /*nullable=*/true},
       {"metadata", FieldType::kObject, false, 0, 0, /*nullable=*/true}};
   std::vector<Field> create = settings;
   create.insert(create.begin(), {"userId", FieldType::kString, true, 1, kUserIdBytesMax});
-  RouteSpec created{http::verb::post, "/v1/keys", Who::kSecretKey,
-                    "Creates a user key (tgk_…); its secret is shown once", "UserKey", Body::kJson,
-                    false, false, create};
+  RouteSpec created{http::verb::post,
+                    "/v1/keys",
+                    Who::kSecretKey,
+                    "Creates a user key (tgk_…); its secret is shown once",
+                    "UserKey",
+                    Body::kJson,
+                    false,
+                    false,
+                    create};
   created.success = http::status::created;
   add_route(router, api, std::move(created),
             [&api](const Call& call) { return create_key(api, call); });
@@ -323,8 +347,8 @@ void add_user_key_routes(Router& router, ApiContext& api) {
   std::vector<Field> list = kPageFields;
   list.push_back({"userId", FieldType::kString, false, 0, kUserIdBytesMax});
   add_route(router, api,
-            {http::verb::get, "/v1/keys", Who::kSecretKey, "User keys, in id order",
-             "UserKeyList", Body::kNone, false, false, list},
+            {http::verb::get, "/v1/keys", Who::kSecretKey, "User keys, in id order", "UserKeyList",
+             Body::kNone, false, false, list},
             [&api](const Call& call) -> Result<Response> {
               auto limit = int_param(call.query, "limit", 1, kPageLimitMax, kPageLimitDefault);
               if (!limit) return limit.error();
@@ -362,8 +386,8 @@ void add_user_key_routes(Router& router, ApiContext& api) {
             {http::verb::delete_, "/v1/keys/{id}", Who::kSecretKey,
              "Revokes a user key, in every process within a second", "UserKey"},
             [&api](const Call& call) -> Result<Response> {
-              auto revoked =
-                  api.store.revoke_user_key(call.caller->project.id, call.param("id"), api.now_ms());
+              auto revoked = api.store.revoke_user_key(call.caller->project.id, call.param("id"),
+                                                       api.now_ms());
               if (!revoked) return revoked.error();
               api.auth.forget_user_keys();
               return key_response(http::status::ok, revoked.value(), api.now_ms());

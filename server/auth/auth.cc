@@ -61,8 +61,7 @@ Result<Caller> Authenticator::authenticate_key(const Request& request, const nlo
                                                Access access, int64_t stopped_within_ms) {
   if (request.find(http::field::authorization) != request.end() && bearer_token(request).empty()) {
     // Never fall back to the demo project for a key sent the wrong way.
-    return fail(ErrorCode::kUnauthenticated,
-                "the Authorization header must be 'Bearer <key>'");
+    return fail(ErrorCode::kUnauthenticated, "the Authorization header must be 'Bearer <key>'");
   }
   std::string key = request_key(request, body);
   if (key.empty()) {
@@ -86,10 +85,9 @@ Result<Caller> Authenticator::authenticate_key(const Request& request, const nlo
     bool admitted = !stopped || (stopped_within_ms > 0 && record.kind == KeyKind::kSecret &&
                                  now - *record.expires_at_ms <= stopped_within_ms);
     if (!admitted) {
-      return fail(ErrorCode::kUnauthenticated,
-                  "this API key was rolled and stopped working at " +
-                      std::to_string(*record.expires_at_ms) +
-                      " (Unix ms); use the key that replaced it");
+      return fail(ErrorCode::kUnauthenticated, "this API key was rolled and stopped working at " +
+                                                   std::to_string(*record.expires_at_ms) +
+                                                   " (Unix ms); use the key that replaced it");
     }
   }
   if (access == Access::kSecretKey && record.kind != KeyKind::kSecret) {
@@ -131,7 +129,7 @@ Result<KeyRecord> Authenticator::find_key(const std::string& key) {
 }
 
 Result<UserKeyCaller> Authenticator::authenticate_user_key(const Request& request,
-                                                          const nlohmann::json* body) {
+                                                           const nlohmann::json* body) {
   std::string key = request_key(request, body);
   if (key.empty()) {
     if (auto header = request.find("x-api-key"); header != request.end())
@@ -179,8 +177,8 @@ Result<UserKeyCaller> Authenticator::authenticate_user_key(const Request& reques
   }
   int64_t wall = now_ms_();
   bool current = constant_time_equal(found->hash, hash);
-  bool previous = !current && !found->previous_hash.empty() &&
-                  constant_time_equal(found->previous_hash, hash);
+  bool previous =
+      !current && !found->previous_hash.empty() && constant_time_equal(found->previous_hash, hash);
   if (!current && !previous) return fail(ErrorCode::kUnauthenticated, "unknown API key");
   if (previous && (!found->previous_expires_at_ms || *found->previous_expires_at_ms <= wall)) {
     return fail(ErrorCode::kUnauthenticated,

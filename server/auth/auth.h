@@ -67,8 +67,7 @@ class Authenticator {
   // rolled and stopped at most `stopped_within_ms` ago. Such a key may do one thing only: replay
   // the roll that stopped it (server/api/projects.cc), so a client whose answer was lost can
   // still learn its new key.
-  Result<Caller> authenticate_stopped_secret_key(const Request& request,
-                                                 const nlohmann::json* body,
+  Result<Caller> authenticate_stopped_secret_key(const Request& request, const nlohmann::json* body,
                                                  int64_t stopped_within_ms);
 
   // A user key from `Authorization: Bearer`, `x-api-key` (as Anthropic's clients send it), or
@@ -90,8 +89,8 @@ class Authenticator {
   void forget_user_keys();
 
  private:
-  Result<Caller> authenticate_key(const Request& request, const nlohmann::json* body,
-                                  Access access, int64_t stopped_within_ms);
+  Result<Caller> authenticate_key(const Request& request, const nlohmann::json* body, Access access,
+                                  int64_t stopped_within_ms);
   Result<KeyRecord> find_key(const std::string& key);
 
   struct CachedKey {

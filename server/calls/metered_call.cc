@@ -118,12 +118,10 @@ void MeteredCall::on_reserved(const Result<LedgerOutcome>& outcome, const OpenLi
       log_exception("while opening the answer");
       abandon();
       if (committed && begin_close()) {
-        close_hold(deps_.ledger,
-                   LedgerCommand{ReleaseCommand{plan_.project_id, hold_id_}, std::nullopt},
-                   deps_.run_after, deps_.log,
-                   [self = shared_from_this()](const Result<LedgerOutcome>&) {
-                     self->hold_closed();
-                   });
+        close_hold(
+            deps_.ledger, LedgerCommand{ReleaseCommand{plan_.project_id, hold_id_}, std::nullopt},
+            deps_.run_after, deps_.log,
+            [self = shared_from_this()](const Result<LedgerOutcome>&) { self->hold_closed(); });
       }
       if (!opening) refuse({internal_failure(), 0, hold_.reserved_credits});
     } catch (...) {
@@ -320,20 +318,21 @@ void MeteredCall::on_model_done(ModelResult result) {
     return settle(std::move(answer), std::nullopt);
   }
   if (attempts_ == 1 && !cancelled()) {
-    listener()->repairing("the answer did not match the response format; asking the model once more");
+    listener()->repairing(
+        "the answer did not match the response format; asking the model once more");
     request_.messages.push_back({ChatMessage::Role::kAssistant, answer.text, {}, {}});
-    request_.messages.push_back(
-        {ChatMessage::Role::kUser,
-         "Your answer does not match the required JSON Schema: " + problem +
-             "\nAnswer again with only a JSON value that matches it.",
-         {},
-         {}});
+    request_.messages.push_back({ChatMessage::Role::kUser,
+                                 "Your answer does not match the required JSON Schema: " + problem +
+                                     "\nAnswer again with only a JSON value that matches it.",
+                                 {},
+                                 {}});
     return call_model();
   }
   settle(std::move(answer),
          fail(ErrorCode::kUpstreamError,
               "the model's answer did not match the feature's response format, also after "
-              "one repair: " + problem));
+              "one repair: " +
+                  problem));
 }
 
 // The primary failed before producing anything: switch to the fallback model, once.
@@ -407,8 +406,8 @@ void MeteredCall::count_call(const ModelResult& result) {
   if (deps_.metrics == nullptr) return;
   const auto* failure = std::get_if<ModelFailure>(&result);
   std::string_view outcome = failure == nullptr ? "ok"
-                             : cancelled()     ? "cancelled"
-                                               : error_code_name(failure->error.code);
+                             : cancelled()      ? "cancelled"
+                                                : error_code_name(failure->error.code);
   deps_.metrics->provider_call(provider_name_, outcome);
 }
 

@@ -119,8 +119,8 @@ class CallListener {
 // Why the hold was refused: nothing ran.
 struct Refusal {
   Error error;
-  int64_t balance = 0;  // the user's, when the ledger reported it
-  int64_t credits = 0;  // what the call would have reserved
+  int64_t balance = 0;                           // the user's, when the ledger reported it
+  int64_t credits = 0;                           // what the call would have reserved
   std::optional<int64_t> remaining_micros = {};  // refused at a spend cap: what it leaves
 };
 

@@ -42,12 +42,13 @@ Json security_schemes() {
   auto bearer = [](std::string_view description) {
     return Json{{"type", "http"}, {"scheme", "bearer"}, {"description", std::string(description)}};
   };
-  return {{"adminToken", bearer("The instance admin token, tgadm_…")},
-          {"secretKey", bearer("A project's secret key, sk_… (also x-tollgate-key, a \"key\" "
-                               "body field or ?key=)")},
-          {"publishableKey", bearer("A project's publishable key, pk_…")},
-          {"runtimeToken", bearer("A runtime token minted by POST /v1/runtime/sessions")},
-          {"userKey", bearer("A user key (tgk_…) made by POST /v1/keys; also read from x-api-key")}};
+  return {
+      {"adminToken", bearer("The instance admin token, tgadm_…")},
+      {"secretKey", bearer("A project's secret key, sk_… (also x-tollgate-key, a \"key\" "
+                           "body field or ?key=)")},
+      {"publishableKey", bearer("A project's publishable key, pk_…")},
+      {"runtimeToken", bearer("A runtime token minted by POST /v1/runtime/sessions")},
+      {"userKey", bearer("A user key (tgk_…) made by POST /v1/keys; also read from x-api-key")}};
 }
 
 Json operation(http::verb method, const std::string& path, const RouteDoc* doc) {
@@ -97,8 +98,9 @@ Json operation(http::verb method, const std::string& path, const RouteDoc* doc) 
       success["text/event-stream"] = {
           {"schema",
            {{"type", "string"},
-            {"description", "Server-sent events; the last is `done` (the JSON answer) or "
-                            "`error` (the error shape)"}}}};
+            {"description",
+             "Server-sent events; the last is `done` (the JSON answer) or "
+             "`error` (the error shape)"}}}};
     }
   } else {
     success["application/json"] = {{"schema", {{"type", "object"}}}};
@@ -111,7 +113,8 @@ Json operation(http::verb method, const std::string& path, const RouteDoc* doc) 
       {"default",
        {{"description", "An error in the JSON error shape"},
         {"content",
-         {{"application/json", {{"schema", {{"$ref", "#/components/schemas/" + error_schema}}}}}}}}}};
+         {{"application/json",
+           {{"schema", {{"$ref", "#/components/schemas/" + error_schema}}}}}}}}}};
   return op;
 }
 
@@ -127,12 +130,11 @@ std::string openapi_document(const Router& router, std::string_view version,
   }
   Json components = schemas.is_object() ? schemas : Json::object();
   components["Error"] = error_schema();
-  Json document = {
-      {"openapi", "3.1.0"},
-      {"info", {{"title", "Tollgate API"}, {"version", std::string(version)}}},
-      {"paths", std::move(paths)},
-      {"components",
-       {{"schemas", std::move(components)}, {"securitySchemes", security_schemes()}}}};
+  Json document = {{"openapi", "3.1.0"},
+                   {"info", {{"title", "Tollgate API"}, {"version", std::string(version)}}},
+                   {"paths", std::move(paths)},
+                   {"components",
+                    {{"schemas", std::move(components)}, {"securitySchemes", security_schemes()}}}};
   return document.dump();
 }
 

@@ -78,7 +78,7 @@ struct RouteDoc {
   std::string response_schema;
   std::string response_media_type = "application/json";
   bool streams = false;
-  unsigned success_status = 200;  // 201 for a route that creates
+  unsigned success_status = 200;       // 201 for a route that creates
   std::string error_schema = "Error";  // what an error answers: a schema in the components
 };
 

@@ -248,7 +248,8 @@ LedgerDecision decide_one(Draft& d, const ReserveCommand& reserve) {
     return refusal(std::move(outcome));
   }
   if (a.spend_cap_micros && account_micros > *a.spend_cap_micros) {
-    outcome.remaining_micros = left_under(*a.spend_cap_micros, a.period_spent_micros, a.held_micros);
+    outcome.remaining_micros =
+        left_under(*a.spend_cap_micros, a.period_spent_micros, a.held_micros);
     outcome.error = fail(ErrorCode::kInsufficientCredits,
                          "spend cap reached: this user's cap for the month is " +
                              money::format_usd(money::Micros(*a.spend_cap_micros)) + " USD");
@@ -291,10 +292,17 @@ LedgerDecision decide_one(Draft& d, const ReserveCommand& reserve) {
   spend.held_micros = project_held.value();
 
   HoldState hold;
-  hold.hold = Hold{reserve.hold_id, reserve.project_id, reserve.user_id,
-                   reserve.credits, split.allowance,    reserve.micros,
-                   "open",          expires_at_ms,      reserve.operation,
-                   reserve.key ? reserve.key->key_id : "", reserve.model};
+  hold.hold = Hold{reserve.hold_id,
+                   reserve.project_id,
+                   reserve.user_id,
+                   reserve.credits,
+                   split.allowance,
+                   reserve.micros,
+                   "open",
+                   expires_at_ms,
+                   reserve.operation,
+                   reserve.key ? reserve.key->key_id : "",
+                   reserve.model};
   hold.is_new = true;
   if (split.allowance > 0)
     d.add_entry(at_allowance.value(), Pool::kAllowance, "hold", -split.allowance, "", "",
@@ -379,8 +387,8 @@ LedgerDecision decide_one(Draft& d, const KeyCreditCommand& credit) {
     return refusal(refused(ErrorCode::kNotFound, "no key " + credit.key_id, "key"));
   if (auto sound = check_key(*found); !sound) return refusal(sound.error());
   if (credit.micros <= 0) {
-    return refusal(
-        refused(ErrorCode::kInvalidArgument, "a key credit adds a positive amount", "amountMicros"));
+    return refusal(refused(ErrorCode::kInvalidArgument, "a key credit adds a positive amount",
+                           "amountMicros"));
   }
   UserKey key = *found;
   key.spend = key_spend_in(key.spend, credit.period_start_ms);
@@ -393,8 +401,8 @@ LedgerDecision decide_one(Draft& d, const KeyCreditCommand& credit) {
   key.spend.period_credit_micros = raised.value();
   key.updated_at_ms = d.now_ms();
   d.put_key(key);
-  d.add_key_credit({credit.project_id, credit.key_id, credit.micros, credit.reason,
-                    key.spend.period_start_ms});
+  d.add_key_credit(
+      {credit.project_id, credit.key_id, credit.micros, credit.reason, key.spend.period_start_ms});
   LedgerOutcome outcome;
   outcome.amount = credit.micros;
   outcome.key_spend = key.spend;

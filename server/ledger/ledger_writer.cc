@@ -152,10 +152,9 @@ void LedgerWriter::apply_batch(const std::shared_ptr<Batch>& batch, int64_t now_
   auto started = std::chrono::steady_clock::now();
   auto outcomes = store_.apply(commands, now_ms, decided);
   if (metrics_ != nullptr) {
-    metrics_->ledger_batch(commands.size(),
-                           std::chrono::duration_cast<std::chrono::microseconds>(
-                               std::chrono::steady_clock::now() - started)
-                               .count());
+    metrics_->ledger_batch(commands.size(), std::chrono::duration_cast<std::chrono::microseconds>(
+                                                std::chrono::steady_clock::now() - started)
+                                                .count());
   }
   if (!outcomes && log_ != nullptr) {
     log_->warn("ledger_batch_failed",

@@ -142,8 +142,7 @@ class LedgerBatch {
     for (const auto& [id, state] : book_.holds) {
       accounts.insert({state.hold.project_id, state.hold.user_id});
       if (state.hold.status == "open") budget_projects.insert(state.hold.project_id);
-      if (state.hold.status == "open" && !state.hold.key_id.empty())
-        keys.insert(state.hold.key_id);
+      if (state.hold.status == "open" && !state.hold.key_id.empty()) keys.insert(state.hold.key_id);
     }
     // Settings are read up front only where a decision needs them (budgets, plans); a batch of
     // meters on known accounts never reads its project at all.

@@ -33,16 +33,14 @@ class SqlStore final : public Store {
   Result<void> ping() override;
 
   Result<std::optional<std::string>> get_setting(std::string_view name) override;
-  Result<std::string> put_setting_if_absent(std::string_view name,
-                                            std::string_view value) override;
+  Result<std::string> put_setting_if_absent(std::string_view name, std::string_view value) override;
   Result<bool> replace_setting(std::string_view name, std::string_view expected,
                                std::string_view value) override;
 
   Result<void> create_project(const Project& project, std::span<const KeyRecord> keys) override;
   Result<std::optional<Project>> get_project(std::string_view id) override;
   Result<std::optional<Project>> demo_project() override;
-  Result<Project> patch_project_settings(std::string_view id,
-                                         const SettingsPatch& patch) override;
+  Result<Project> patch_project_settings(std::string_view id, const SettingsPatch& patch) override;
   Result<std::optional<KeyRecord>> find_key(std::string_view hash) override;
   Result<std::vector<KeyRecord>> list_keys(std::string_view project_id, int64_t now_ms) override;
   Result<RolledKeys> roll_key(const KeyRoll& roll) override;
@@ -52,8 +50,8 @@ class SqlStore final : public Store {
                                                             int64_t now_ms) override;
 
   using Store::apply;
-  Result<std::vector<LedgerOutcome>> apply(std::span<const LedgerCommand> commands,
-                                           int64_t now_ms, const Decided& decided) override;
+  Result<std::vector<LedgerOutcome>> apply(std::span<const LedgerCommand> commands, int64_t now_ms,
+                                           const Decided& decided) override;
 
   Result<Account> get_account(std::string_view project_id, std::string_view user_id,
                               int64_t now_ms) override;

@@ -37,9 +37,9 @@ SqlParams descriptive_params(const UserKey& key) {
 }  // namespace
 
 Hold read_hold(const SqlRows& rows, size_t r) {
-  return Hold{rows.text(r, 0),  rows.text(r, 1), rows.text(r, 2),  rows.int64(r, 3),
+  return Hold{rows.text(r, 0),  rows.text(r, 1),  rows.text(r, 2), rows.int64(r, 3),
               rows.int64(r, 4), rows.int64(r, 5), rows.text(r, 6), rows.int64(r, 7),
-              rows.text(r, 8),  rows.text(r, 9), rows.text(r, 10)};
+              rows.text(r, 8),  rows.text(r, 9),  rows.text(r, 10)};
 }
 
 UserKey read_user_key(const SqlRows& rows, size_t r) {
@@ -67,8 +67,9 @@ UserKey read_user_key(const SqlRows& rows, size_t r) {
 
 Result<void> SqlStore::create_user_key(const UserKey& key) {
   TG_LEASE(db);
-  SqlParams params{key.id, key.project_id, key.user_id, key.hash, key.start,
-                   key.spend.period_start_ms, key.created_at_ms};
+  SqlParams params{key.id,           key.project_id, key.user_id,
+                   key.hash,         key.start,      key.spend.period_start_ms,
+                   key.created_at_ms};
   for (SqlValue& value : descriptive_params(key)) params.push_back(std::move(value));
   auto rows = db->query(
       "INSERT INTO user_keys (id, project_id, user_id, hash, start, period_start_ms, "
@@ -94,11 +95,11 @@ Result<std::optional<UserKey>> SqlStore::get_user_key(std::string_view project_i
 
 Result<std::optional<UserKey>> SqlStore::find_user_key(std::string_view hash) {
   TG_LEASE(db);
-  auto rows = db->query("SELECT " + std::string(kUserKeyColumns) +
-                            " FROM user_keys WHERE hash = $1 UNION ALL SELECT " +
-                            std::string(kUserKeyColumns) +
-                            " FROM user_keys WHERE previous_hash = $1",
-                        {std::string(hash)});
+  auto rows =
+      db->query("SELECT " + std::string(kUserKeyColumns) +
+                    " FROM user_keys WHERE hash = $1 UNION ALL SELECT " +
+                    std::string(kUserKeyColumns) + " FROM user_keys WHERE previous_hash = $1",
+                {std::string(hash)});
   if (!rows) return db.mark_broken(), rows.error();
   if (rows.value().empty()) return std::optional<UserKey>();
   return std::optional<UserKey>(read_user_key(rows.value(), 0));
@@ -188,18 +189,27 @@ Result<std::vector<UsageTotal>> SqlStore::usage_totals(std::string_view project_
   std::vector<std::string> columns;  // what each group selects, in the order it is read
   for (UsageGroup group : query.group_by) {
     switch (group) {
-      case UsageGroup::kKey: columns.push_back("coalesce(key_id, '')"); break;
-      case UsageGroup::kUser: columns.push_back("user_id"); break;
-      case UsageGroup::kModel: columns.push_back("coalesce(model, '')"); break;
-      case UsageGroup::kDay: columns.push_back("created_at_ms - created_at_ms % 86400000"); break;
+      case UsageGroup::kKey:
+        columns.push_back("coalesce(key_id, '')");
+        break;
+      case UsageGroup::kUser:
+        columns.push_back("user_id");
+        break;
+      case UsageGroup::kModel:
+        columns.push_back("coalesce(model, '')");
+        break;
+      case UsageGroup::kDay:
+        columns.push_back("created_at_ms - created_at_ms % 86400000");
+        break;
     }
   }
   std::string sql = "SELECT count(*), " + split_sum("input_tokens") + ", " +
                     split_sum("output_tokens") + ", " + split_sum("settled_credits") + ", " +
                     split_sum("settled_micros");
   for (const std::string& column : columns) sql += ", " + column;
-  sql += " FROM holds WHERE project_id = $1 AND created_at_ms >= $2 AND created_at_ms < $3 AND "
-         "key_id IS NOT NULL AND status <> 'released'";
+  sql +=
+      " FROM holds WHERE project_id = $1 AND created_at_ms >= $2 AND created_at_ms < $3 AND "
+      "key_id IS NOT NULL AND status <> 'released'";
   SqlParams params{std::string(project_id), query.from_ms, query.to_ms};
   auto filter = [&](const std::optional<std::string>& value, std::string_view column) {
     if (!value) return;
@@ -237,10 +247,18 @@ Result<std::vector<UsageTotal>> SqlStore::usage_totals(std::string_view project_
     for (size_t g = 0; g < query.group_by.size(); ++g) {
       size_t column = 9 + g;
       switch (query.group_by[g]) {
-        case UsageGroup::kKey: total.key_id = r.text(i, column); break;
-        case UsageGroup::kUser: total.user_id = r.text(i, column); break;
-        case UsageGroup::kModel: total.model = r.text(i, column); break;
-        case UsageGroup::kDay: total.day_start_ms = r.int64(i, column); break;
+        case UsageGroup::kKey:
+          total.key_id = r.text(i, column);
+          break;
+        case UsageGroup::kUser:
+          total.user_id = r.text(i, column);
+          break;
+        case UsageGroup::kModel:
+          total.model = r.text(i, column);
+          break;
+        case UsageGroup::kDay:
+          total.day_start_ms = r.int64(i, column);
+          break;
       }
     }
     totals.push_back(std::move(total));

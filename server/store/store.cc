@@ -45,10 +45,14 @@ std::optional<Pool> parse_pool(std::string_view name) {
 
 std::string_view cap_period_name(CapPeriod period) {
   switch (period) {
-    case CapPeriod::kDay: return "day";
-    case CapPeriod::kWeek: return "week";
-    case CapPeriod::kMonth: return "month";
-    case CapPeriod::kTotal: return "total";
+    case CapPeriod::kDay:
+      return "day";
+    case CapPeriod::kWeek:
+      return "week";
+    case CapPeriod::kMonth:
+      return "month";
+    case CapPeriod::kTotal:
+      return "total";
   }
   return "month";
 }
@@ -62,8 +66,8 @@ std::optional<CapPeriod> parse_cap_period(std::string_view name) {
 std::optional<int64_t> key_remaining_micros(const UserKey& key) {
   if (!key.spend_cap_micros) return std::nullopt;
   const KeySpend& s = key.spend;
-  Int128 left =
-      Int128(*key.spend_cap_micros) + s.period_credit_micros - s.period_spent_micros - s.held_micros;
+  Int128 left = Int128(*key.spend_cap_micros) + s.period_credit_micros - s.period_spent_micros -
+                s.held_micros;
   if (left < 0) return 0;
   return left > INT64_MAX ? INT64_MAX : static_cast<int64_t>(left);
 }

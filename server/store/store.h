@@ -255,7 +255,7 @@ struct Hold {
   int64_t micros = 0;
   std::string status;  // open, settled, released, expired
   int64_t expires_at_ms = 0;
-  std::string operation;  // the AI feature the hold pays for; "" for none
+  std::string operation;    // the AI feature the hold pays for; "" for none
   std::string key_id = {};  // the user key whose cap it counts against; "" for none
   std::string model = {};   // "provider/model" of the call; "" for none
 };
@@ -466,7 +466,7 @@ struct Checkout {
   std::string url;
   std::string success_url;
   std::string cancel_url;
-  std::string status = "open";  // open, complete, expired
+  std::string status = "open";            // open, complete, expired
   std::string payment_status = "unpaid";  // Stripe's: paid, unpaid, no_payment_required
   std::string payment_intent;
   std::string subscription_id;
@@ -555,7 +555,7 @@ struct RevenueTotal {
 
 struct AccountStats {
   int64_t total = 0;
-  int64_t paid = 0;  // with a live subscription
+  int64_t paid = 0;                // with a live subscription
   std::vector<CurrencyTotal> mrr;  // live subscriptions' prices, normalised to a month
   Int128 credits_outstanding = 0;  // prepaid credits not yet spent: every balance, summed
   // The purchased credits outstanding, valued at what packs sold for: each currency's share is
@@ -728,8 +728,8 @@ class Store {
                                                                   std::string_view user_id) = 0;
   // Records an event; false when its id was already recorded (nothing is changed then).
   virtual Result<bool> record_stripe_event(const StripeEventRecord& event) = 0;
-  virtual Result<std::optional<StripeEventRecord>> find_stripe_event(
-      std::string_view project_id, std::string_view event_id) = 0;
+  virtual Result<std::optional<StripeEventRecord>> find_stripe_event(std::string_view project_id,
+                                                                     std::string_view event_id) = 0;
   // Newest first; starting_after is an event id.
   virtual Result<std::vector<StripeEventRecord>> list_stripe_events(std::string_view project_id,
                                                                     const Page& page) = 0;

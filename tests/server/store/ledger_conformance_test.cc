@@ -1809,7 +1809,6 @@ TEST(PostgresOnly, QueryAfterStopsAtTheFirstFailure) {
   EXPECT_EQ(count.value().int64(0, 0), 0);
 }
 
-
 // ---- User keys -----------------------------------------------------------------------------
 
 UserKey user_key(const std::string& project, const std::string& id, const std::string& user,
@@ -1954,7 +1953,8 @@ TYPED_TEST(LedgerTest, ANewPeriodStartsTheKeysSpendAndCreditAfreshButKeepsWhatIs
   EXPECT_FALSE(this->run(keyed_reserve(p, "ada", "hold_a", 150, "key_p")).error);
   EXPECT_FALSE(this->run(SettleCommand{p, "hold_a", 0, 150, 1, 1}).error);
   EXPECT_TRUE(this->run(keyed_reserve(p, "ada", "hold_b", 1, "key_p")).error);  // spent
-  EXPECT_FALSE(this->run(keyed_reserve(p, "ada", "hold_c", 60, "key_p", kNow)).error);  // new period
+  EXPECT_FALSE(
+      this->run(keyed_reserve(p, "ada", "hold_c", 60, "key_p", kNow)).error);  // new period
   UserKey key = *store.get_user_key(p, "key_p").value();
   EXPECT_EQ(key.spend.period_start_ms, kNow);
   EXPECT_EQ(key.spend.period_spent_micros, 0);
@@ -1970,10 +1970,12 @@ TYPED_TEST(LedgerTest, AKeyCreditRaisesThisPeriodsCapOnceUnderItsIdempotencyKey)
   const std::string& p = this->project_;
   ASSERT_TRUE(store.create_user_key(user_key(p, "key_k", "ada", 10)).ok());
   Idempotency idem{"key_proj_a", "credit-1", "h1"};
-  LedgerOutcome credited = this->run(KeyCreditCommand{p, "key_k", 90, "support", kNow - 1000}, idem);
+  LedgerOutcome credited =
+      this->run(KeyCreditCommand{p, "key_k", 90, "support", kNow - 1000}, idem);
   ASSERT_FALSE(credited.error);
   EXPECT_EQ(credited.key_spend->period_credit_micros, 90);
-  LedgerOutcome replayed = this->run(KeyCreditCommand{p, "key_k", 90, "support", kNow - 1000}, idem);
+  LedgerOutcome replayed =
+      this->run(KeyCreditCommand{p, "key_k", 90, "support", kNow - 1000}, idem);
   EXPECT_TRUE(replayed.replayed);
   EXPECT_EQ(replayed.key_spend->period_credit_micros, 90);
   EXPECT_EQ(store.get_user_key(p, "key_k").value()->spend.period_credit_micros, 90);
