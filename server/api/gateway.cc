@@ -186,6 +186,11 @@ Result<GatewayQuote> quote_plan(ApiContext& api, const MeteredCallPlan& plan, co
 
 }  // namespace
 
+std::string indexed_field(std::string_view list, size_t index) {
+  std::string field(list);
+  return field.append("[").append(std::to_string(index)).append("]");
+}
+
 std::string cannot_afford_message(const GatewayQuote& quote) {
   std::string message = "insufficient budget: this call may cost up to " +
                         money::format_usd(money::Micros(quote.worst_case_micros)) + " USD with " +

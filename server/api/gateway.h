@@ -30,6 +30,9 @@ inline constexpr std::string_view kFeatureModelPrefix = "tollgate/";
 inline constexpr size_t kGatewayMessagesMax = 1000;
 inline constexpr size_t kGatewayToolsMax = 128;
 
+// "messages[3]": a field of the request that is an element of a list, for errors.
+std::string indexed_field(std::string_view list, size_t index);
+
 // What a parsed request asks for, before it is priced.
 struct GatewayRequest {
   std::string model;     // as the client named it: "openai/gpt-4o-mini", "tollgate/summarize"

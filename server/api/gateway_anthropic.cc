@@ -15,10 +15,6 @@ using ojson = nlohmann::ordered_json;
 constexpr size_t kBlockBytesMax = size_t{1} << 20;
 constexpr int64_t kMaxTokensMax = pricing::kTokensMax;
 
-std::string at(std::string_view base, size_t index) {
-  return std::string(base) + "[" + std::to_string(index) + "]";
-}
-
 std::string_view anthropic_error_type(http::status status) {
   switch (status) {
     case http::status::bad_request:
@@ -70,8 +66,8 @@ Result<std::string> text_of(const json& value, const std::string& where) {
     const json* body = json_read::find(block, "text");
     if (type == nullptr || *type != "text" || body == nullptr || !body->is_string()) {
       return invalid_field(
-          quoted_field(at(where, i)) + " must be a text block; only text is supported",
-          at(where, i));
+          quoted_field(indexed_field(where, i)) + " must be a text block; only text is supported",
+          indexed_field(where, i));
     }
     text += body->get<std::string>();
     if (text.size() > kBlockBytesMax)
@@ -105,7 +101,7 @@ Result<void> add_message(const json& entry, const std::string& where,
     return invalid_field("'" + where + ".content' must be a string or blocks", where + ".content");
   for (size_t i = 0; i < content->size(); ++i) {
     const json& block = (*content)[i];
-    std::string path = at(where + ".content", i);
+    std::string path = indexed_field(where + ".content", i);
     std::string type = json_read::string_or(block, "type", "");
     if (type == "text") {
       auto text = text_of(json::array({block}), path);
@@ -169,7 +165,7 @@ Result<GatewayRequest> parse_messages_request(const json& body) {
         "messages");
   }
   for (size_t i = 0; i < list->size(); ++i) {
-    if (auto added = add_message((*list)[i], at("messages", i), out.request.messages); !added)
+    if (auto added = add_message((*list)[i], indexed_field("messages", i), out.request.messages); !added)
       return added.error();
   }
   if (const json* t = json_read::find(body, "temperature"); t != nullptr && !t->is_null()) {
@@ -186,8 +182,8 @@ Result<GatewayRequest> parse_messages_request(const json& body) {
       const json* schema = json_read::find(tool, "input_schema");
       if (name == nullptr || !name->is_string() || schema == nullptr || !schema->is_object()) {
         return invalid_field(
-            quoted_field(at("tools", i)) + " needs a name and an input_schema object",
-            at("tools", i));
+            quoted_field(indexed_field("tools", i)) + " needs a name and an input_schema object",
+            indexed_field("tools", i));
       }
       out.request.tools.push_back(
           {name->get<std::string>(), json_read::string_or(tool, "description", ""), *schema});

@@ -19,10 +19,6 @@ constexpr size_t kToolNameBytesMax = 64;
 constexpr size_t kMessageBytesMax = size_t{1} << 20;
 constexpr int64_t kGatewayMaxTokensMax = pricing::kTokensMax;
 
-std::string at(std::string_view base, size_t index) {
-  return std::string(base) + "[" + std::to_string(index) + "]";
-}
-
 // A message's content: a string, null, or text parts ({"type":"text","text":…}).
 Result<std::string> content_text(const json& message, const std::string& where) {
   const json* content = json_read::find(message, "content");
@@ -41,10 +37,10 @@ Result<std::string> content_text(const json& message, const std::string& where) 
     const json* type = json_read::find(part, "type");
     const json* value = json_read::find(part, "text");
     if (type == nullptr || *type != "text" || value == nullptr || !value->is_string()) {
-      return invalid_field(quoted_field(at(where + ".content", i)) +
+      return invalid_field(quoted_field(indexed_field(where + ".content", i)) +
                                " must be a text part {\"type\":\"text\",\"text\":…}; only text "
                                "is supported",
-                           at(where + ".content", i));
+                           indexed_field(where + ".content", i));
     }
     text += value->get<std::string>();
     if (text.size() > kMessageBytesMax)
@@ -61,7 +57,7 @@ Result<std::vector<ToolCall>> message_tool_calls(const json& message, const std:
     return invalid_field("'" + where + ".tool_calls' must be an array", where + ".tool_calls");
   for (size_t i = 0; i < list->size(); ++i) {
     const json& call = (*list)[i];
-    std::string path = at(where + ".tool_calls", i);
+    std::string path = indexed_field(where + ".tool_calls", i);
     const json* id = json_read::find(call, "id");
     const json* function = json_read::find(call, "function");
     const json* name = function ? json_read::find(*function, "name") : nullptr;
@@ -90,7 +86,7 @@ Result<std::vector<ChatMessage>> parse_messages(const json& body) {
   std::vector<ChatMessage> messages;
   for (size_t i = 0; i < list->size(); ++i) {
     const json& entry = (*list)[i];
-    std::string where = at("messages", i);
+    std::string where = indexed_field("messages", i);
     const json* role = json_read::find(entry, "role");
     if (!entry.is_object() || role == nullptr || !role->is_string())
       return invalid_field(quoted_field(where) + " must be an object with a role", where + ".role");
@@ -134,7 +130,7 @@ Result<std::vector<ToolDefinition>> parse_tools(const json& body) {
   }
   for (size_t i = 0; i < list->size(); ++i) {
     const json& tool = (*list)[i];
-    std::string where = at("tools", i);
+    std::string where = indexed_field("tools", i);
     const json* type = json_read::find(tool, "type");
     const json* function = json_read::find(tool, "function");
     const json* name = function ? json_read::find(*function, "name") : nullptr;

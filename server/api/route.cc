@@ -135,10 +135,17 @@ Result<void> admit(ApiContext& api, const RouteSpec& spec, const Request& reques
   return {};
 }
 
-Response finish(Result<Response> result, const std::string& project_id, const ErrorRender& render) {
-  Response response = result   ? std::move(result).value()
-                      : render ? render(result.error())
-                               : error_response(result.error());
+Response finish_error(const Error& error, const std::string& project_id,
+                      const ErrorRender& render) {
+  Response response = render ? render(error) : error_response(error);
+  if (!project_id.empty()) response.set(kProjectLogHeader, project_id);
+  return response;
+}
+
+Response finish(Result<Response>&& result, const std::string& project_id,
+                const ErrorRender& render) {
+  if (!result) return finish_error(result.error(), project_id, render);
+  Response response = std::move(result).value();
   if (!project_id.empty()) response.set(kProjectLogHeader, project_id);
   return response;
 }
@@ -154,7 +161,7 @@ void serve(ApiContext& api, const RouteSpec& spec, const Run& run, const Request
   json body;
   std::optional<Idempotency> idempotency;
   if (auto admitted = admit(api, spec, request, browser, who, body, idempotency); !admitted)
-    return respond(finish(admitted.error(), who.project_id(), spec.error_render));
+    return respond(finish_error(admitted.error(), who.project_id(), spec.error_render));
   QueryParams query = parse_query(request.target());
   Call call{request,
             params,

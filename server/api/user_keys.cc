@@ -21,7 +21,6 @@ constexpr size_t kModelNameBytesMax = 200;
 constexpr size_t kKeyMetadataBytesMax = 4096;
 constexpr int64_t kMicrosMax = int64_t{1'000'000'000'000'000};  // a billion dollars
 constexpr int64_t kRollGraceMsMax = int64_t{7} * kDayMs;
-constexpr size_t kKeyIdBytesMax = 64;
 // The characters of a secret `start` shows after "tgk_": enough to tell keys apart.
 constexpr size_t kStartChars = 4;
 

@@ -10,7 +10,7 @@ namespace {
 constexpr int64_t kCatalogueCreditsMax = 1'000'000'000'000;
 // The most one plan period or one pack may cost: a million units of its currency.
 constexpr int64_t kPriceMicrosMax = int64_t{1'000'000} * 1'000'000;
-constexpr size_t kNameBytesMax = 64;
+constexpr size_t kProductNameBytesMax = 64;
 constexpr size_t kPackIdBytesMax = 64;
 
 // `error` with its field under `where` ("plans[0]" + ".name").
@@ -64,7 +64,7 @@ Result<std::vector<Plan>> parse_plans(const json& value) {
         !known) {
       return scoped(known.error(), where);
     }
-    auto name = string_field(item, "name", kNameBytesMax);
+    auto name = string_field(item, "name", kProductNameBytesMax);
     auto credits = int_field(item, "monthlyCredits", 0, kCatalogueCreditsMax, 0);
     auto price = int_field(item, "priceMicros", 0, kPriceMicrosMax, 0);
     auto interval = optional_string_field(item, "interval", 8);
@@ -107,7 +107,7 @@ Result<std::vector<CreditPack>> parse_credit_packs(const json& value) {
       return scoped(known.error(), where);
     }
     auto id = string_field(item, "id", kPackIdBytesMax);
-    auto name = optional_string_field(item, "name", kNameBytesMax);
+    auto name = optional_string_field(item, "name", kProductNameBytesMax);
     auto credits = int_field(item, "credits", 1, kCatalogueCreditsMax);
     auto price = int_field(item, "priceMicros", 1, kPriceMicrosMax);
     if (auto bad =

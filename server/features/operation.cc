@@ -323,7 +323,7 @@ Result<json> patched_definition(const json& stored, const json& body) {
 Result<void> check_catalog_prices(const Operation& op, const PricingCatalog& catalog) {
   if (op.price.kind != FeaturePricing::Kind::kTokens) return {};
   auto unpriced = [](const std::string& name, const char* field) {
-    return invalid_field("'" + std::string(field) + "' is " + name +
+    return invalid_field(quoted_field(field) + " is " + name +
                        ", which has no price in the pricing catalog, and a token price needs "
                        "one: use a priced model or a fixed price, or price the model in "
                        "TOLLGATE_PRICING_FILE",
