@@ -186,6 +186,13 @@ Result<GatewayQuote> quote_plan(ApiContext& api, const MeteredCallPlan& plan, co
 
 }  // namespace
 
+Field gateway_model_field() {
+  return {"model", FieldType::kString,
+          true,    1,
+          300,     false,
+          {},      "\"provider/model\" or \"tollgate/<feature slug>\""};
+}
+
 std::string indexed_field(std::string_view list, size_t index) {
   std::string field(list);
   return field.append("[").append(std::to_string(index)).append("]");

@@ -30,6 +30,9 @@ inline constexpr std::string_view kFeatureModelPrefix = "tollgate/";
 inline constexpr size_t kGatewayMessagesMax = 1000;
 inline constexpr size_t kGatewayToolsMax = 128;
 
+// The `model` field both surfaces declare.
+Field gateway_model_field();
+
 // "messages[3]": a field of the request that is an element of a list, for errors.
 std::string indexed_field(std::string_view list, size_t index);
 

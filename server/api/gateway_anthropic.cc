@@ -165,7 +165,8 @@ Result<GatewayRequest> parse_messages_request(const json& body) {
         "messages");
   }
   for (size_t i = 0; i < list->size(); ++i) {
-    if (auto added = add_message((*list)[i], indexed_field("messages", i), out.request.messages); !added)
+    if (auto added = add_message((*list)[i], indexed_field("messages", i), out.request.messages);
+        !added)
       return added.error();
   }
   if (const json* t = json_read::find(body, "temperature"); t != nullptr && !t->is_null()) {
@@ -373,14 +374,7 @@ class MessagesListener final : public CallListener {
 
 const std::vector<Field>& messages_fields() {
   static const std::vector<Field> kFields = {
-      {"model",
-       FieldType::kString,
-       true,
-       1,
-       300,
-       false,
-       {},
-       "\"provider/model\" or \"tollgate/<feature slug>\""},
+      gateway_model_field(),
       {"messages", FieldType::kArray, true},
       {"max_tokens", FieldType::kInteger, true, 1, kMaxTokensMax},
       {"system", FieldType::kAny},

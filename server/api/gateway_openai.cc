@@ -495,14 +495,7 @@ Result<Response> list_models(ApiContext& api, const Call& call) {
 
 const std::vector<Field>& chat_fields() {
   static const std::vector<Field> kFields = {
-      {"model",
-       FieldType::kString,
-       true,
-       1,
-       300,
-       false,
-       {},
-       "\"provider/model\" or \"tollgate/<feature slug>\""},
+      gateway_model_field(),
       {"messages", FieldType::kArray, true},
       {"max_tokens", FieldType::kInteger, false, 1, kGatewayMaxTokensMax, true},
       {"max_completion_tokens", FieldType::kInteger, false, 1, kGatewayMaxTokensMax, true},
@@ -570,7 +563,7 @@ void add_gateway_routes(Router& router, ApiContext& api) {
        Body::kJson,
        false,
        false,
-       {{"model", FieldType::kString, true, 1, 300},
+       {gateway_model_field(),
         {"messages", FieldType::kArray, true},
         {"max_tokens", FieldType::kInteger, false, 1, kGatewayMaxTokensMax, true},
         {"userId",

@@ -45,6 +45,14 @@ Result<std::string> string_param(const QueryParams& query, std::string_view name
   return found->second;
 }
 
+Result<std::optional<std::string>> optional_string_param(const QueryParams& query,
+                                                         std::string_view name, size_t max_bytes) {
+  if (query.find(name) == query.end()) return std::optional<std::string>();
+  auto value = string_param(query, name, max_bytes);
+  if (!value) return value.error();
+  return std::optional<std::string>(std::move(value).value());
+}
+
 Result<int64_t> int_param(const QueryParams& query, std::string_view name, int64_t min, int64_t max,
                           std::optional<int64_t> fallback) {
   auto found = query.find(name);

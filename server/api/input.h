@@ -31,6 +31,9 @@ Result<json> json_object_body(const Request& request, bool allow_empty = false);
 
 // The same checks as string_field and int_field, for query parameters.
 Result<std::string> string_param(const QueryParams& query, std::string_view name, size_t max_bytes);
+// As string_param, but absent is nullopt.
+Result<std::optional<std::string>> optional_string_param(const QueryParams& query,
+                                                         std::string_view name, size_t max_bytes);
 Result<int64_t> int_param(const QueryParams& query, std::string_view name, int64_t min, int64_t max,
                           std::optional<int64_t> fallback = std::nullopt);
 

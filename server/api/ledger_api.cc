@@ -245,19 +245,15 @@ void add_account_routes(Router& router, ApiContext& api) {
             [&api](const Call& call) -> Result<Response> {
               auto limit = int_param(call.query, "limit", 1, kPageLimitMax, kPageLimitDefault);
               if (!limit) return limit.error();
-              std::optional<std::string> user;
-              if (call.query.count("userId")) {
-                auto checked = string_param(call.query, "userId", kUserIdBytesMax);
-                if (!checked) return checked.error();
-                user = checked.value();
-              }
+              auto user = optional_string_param(call.query, "userId", kUserIdBytesMax);
+              if (!user) return user.error();
               Page page = page_of(limit.value(), call.query);
               if (page.starting_after && !parse_entry_id(*page.starting_after)) {
                 return fail(ErrorCode::kInvalidArgument,
                             "'starting_after' must be a ledger entry id such as le_42",
                             "starting_after");
               }
-              auto entries = api.store.list_ledger(call.caller->project.id, user, page);
+              auto entries = api.store.list_ledger(call.caller->project.id, user.value(), page);
               if (!entries) return entries.error();
               bool more = static_cast<int64_t>(entries.value().size()) > limit.value();
               if (more) entries.value().pop_back();

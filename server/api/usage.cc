@@ -82,14 +82,6 @@ Result<std::vector<UsageGroup>> groups_of(const QueryParams& query) {
   return groups;
 }
 
-Result<std::optional<std::string>> optional_param(const QueryParams& query, std::string_view name,
-                                                  size_t max_bytes) {
-  if (!query.count(std::string(name))) return std::optional<std::string>();
-  auto value = string_param(query, name, max_bytes);
-  if (!value) return value.error();
-  return std::optional<std::string>(value.value());
-}
-
 // The window: from_ms (default: the start of this UTC month) to to_ms (exclusive; default: now).
 Result<std::pair<int64_t, int64_t>> window_of(ApiContext& api, const QueryParams& query) {
   int64_t now = api.now_ms();
@@ -112,7 +104,7 @@ Result<Response> usage(ApiContext& api, const Call& call) {
   for (auto [name, max, into] : {std::tuple{"userId", kUserIdBytesMax, &query.user_id},
                                  std::tuple{"keyId", size_t{64}, &query.key_id},
                                  std::tuple{"model", size_t{300}, &query.model}}) {
-    auto value = optional_param(call.query, name, max);
+    auto value = optional_string_param(call.query, name, max);
     if (!value) return value.error();
     *into = value.value();
   }

@@ -76,6 +76,23 @@ Result<std::optional<int64_t>> expiry_field(const Call& call, int64_t now) {
   return std::optional<int64_t>(at);
 }
 
+// The fields create and patch both read that the pipeline cannot check alone.
+struct KeySettings {
+  std::vector<std::string> models;
+  std::string metadata;
+  std::optional<int64_t> expires_at_ms;
+};
+
+Result<KeySettings> key_settings(const Call& call, int64_t now) {
+  auto models = models_field(call.body);
+  if (!models) return models.error();
+  auto metadata = metadata_field(call.body);
+  if (!metadata) return metadata.error();
+  auto expires = expiry_field(call, now);
+  if (!expires) return expires.error();
+  return KeySettings{std::move(models).value(), std::move(metadata).value(), expires.value()};
+}
+
 std::string key_start(const std::string& secret) {
   size_t prefix = kUserKeyPrefix.size() + 1;
   return secret.substr(0, std::min(secret.size(), prefix + kStartChars));
@@ -95,12 +112,8 @@ Result<UserKey> existing_key(ApiContext& api, const Call& call) {
 
 Result<Response> create_key(ApiContext& api, const Call& call) {
   int64_t now = api.now_ms();
-  auto models = models_field(call.body);
-  if (!models) return models.error();
-  auto metadata = metadata_field(call.body);
-  if (!metadata) return metadata.error();
-  auto expires = expiry_field(call, now);
-  if (!expires) return expires.error();
+  auto settings = key_settings(call, now);
+  if (!settings) return settings.error();
   std::string secret = new_api_key(kUserKeyPrefix);
   UserKey key;
   key.id = new_id("key_");
@@ -113,9 +126,9 @@ Result<Response> create_key(ApiContext& api, const Call& call) {
     key.spend_cap_micros = call.integer("spendCapMicros");
   key.cap_period = parse_cap_period(call.optional_text("capPeriod").value_or("month"))
                        .value_or(CapPeriod::kMonth);
-  key.models = std::move(models).value();
-  key.metadata = std::move(metadata).value();
-  key.expires_at_ms = expires.value();
+  key.models = std::move(settings.value().models);
+  key.metadata = std::move(settings.value().metadata);
+  key.expires_at_ms = settings.value().expires_at_ms;
   key.spend.period_start_ms = cap_period_start_ms(key.cap_period, now);
   key.created_at_ms = now;
   key.updated_at_ms = now;
@@ -125,12 +138,9 @@ Result<Response> create_key(ApiContext& api, const Call& call) {
 
 Result<Response> patch_key(ApiContext& api, const Call& call) {
   int64_t now = api.now_ms();
-  auto models = models_field(call.body);
-  if (!models) return models.error();
-  auto metadata = metadata_field(call.body);
-  if (!metadata) return metadata.error();
-  auto expires = expiry_field(call, now);
-  if (!expires) return expires.error();
+  auto checked = key_settings(call, now);
+  if (!checked) return checked.error();
+  const KeySettings& settings = checked.value();
   auto patched = api.store.patch_user_key(
       call.caller->project.id, call.param("id"), now, [&](UserKey& key) -> Result<void> {
         if (key.revoked_at_ms) return fail(ErrorCode::kConflict, "this key was revoked", "id");
@@ -144,9 +154,9 @@ Result<Response> patch_key(ApiContext& api, const Call& call) {
           // A new period kind starts afresh from now; the ledger rolls the counters over.
           key.cap_period = parse_cap_period(*period).value_or(key.cap_period);
         }
-        if (call.has("models")) key.models = models.value();
-        if (call.has("metadata")) key.metadata = metadata.value();
-        if (call.has("expiresAtMs")) key.expires_at_ms = expires.value();
+        if (call.has("models")) key.models = settings.models;
+        if (call.has("metadata")) key.metadata = settings.metadata;
+        if (call.has("expiresAtMs")) key.expires_at_ms = settings.expires_at_ms;
         return {};
       });
   if (!patched) return patched.error();
@@ -351,13 +361,9 @@ void add_user_key_routes(Router& router, ApiContext& api) {
             [&api](const Call& call) -> Result<Response> {
               auto limit = int_param(call.query, "limit", 1, kPageLimitMax, kPageLimitDefault);
               if (!limit) return limit.error();
-              std::optional<std::string> user;
-              if (call.query.count("userId")) {
-                auto checked = string_param(call.query, "userId", kUserIdBytesMax);
-                if (!checked) return checked.error();
-                user = checked.value();
-              }
-              auto keys = api.store.list_user_keys(call.caller->project.id, user,
+              auto user = optional_string_param(call.query, "userId", kUserIdBytesMax);
+              if (!user) return user.error();
+              auto keys = api.store.list_user_keys(call.caller->project.id, user.value(),
                                                    page_of(limit.value(), call.query));
               if (!keys) return keys.error();
               bool more = static_cast<int64_t>(keys.value().size()) > limit.value();

@@ -173,9 +173,10 @@ describe('on SQLite', () => {
   });
 
   test('a key past its expiry stops', async () => {
-    const key = (await createKey(server, project.sk, { expiresAtMs: Date.now() + 300 })).body;
+    const expiresAtMs = Date.now() + 1000;
+    const key = (await createKey(server, project.sk, { expiresAtMs })).body;
     expect((await chat(server, key.secret)).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, expiresAtMs - Date.now() + 50));
     const res = await chat(server, key.secret);
     expect(res.status).toBe(401);
     expect(res.body.error.message).toMatch(/expired/);
@@ -185,7 +186,7 @@ describe('on SQLite', () => {
     const key = (await createKey(server, project.sk, { spendCapMicros: 1_000_000 })).body;
     expect((await chat(server, key.secret)).status).toBe(200);
     const spent = (await call(server, 'GET', `/v1/keys/${key.id}`, { key: project.sk })).body.spend.periodSpentMicros;
-    const rolled = await call(server, 'POST', `/v1/keys/${key.id}/roll`, { key: project.sk, body: { graceMs: 1000 } });
+    const rolled = await call(server, 'POST', `/v1/keys/${key.id}/roll`, { key: project.sk, body: { graceMs: 2000 } });
     expect(rolled.status).toBe(200);
     expect(rolled.body.id).toBe(key.id);
     expect(rolled.body.secret).not.toBe(key.secret);
@@ -194,7 +195,7 @@ describe('on SQLite', () => {
     expect(rolled.body.previousSecretExpiresAtMs).toBeGreaterThan(Date.now());
     expect((await chat(server, key.secret)).status).toBe(200);
     expect((await chat(server, rolled.body.secret)).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 1100));
+    await new Promise((r) => setTimeout(r, rolled.body.previousSecretExpiresAtMs - Date.now() + 50));
     const old = await chat(server, key.secret);
     expect(old.status).toBe(401);
     expect(old.body.error.message).toMatch(/rolled/);
