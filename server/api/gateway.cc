@@ -159,19 +159,25 @@ Result<MeteredCallPlan> plan_for(ApiContext& api, const std::string& project_id,
   return model_plan(api, project_id, user_id, request);
 }
 
-GatewayQuote quote_of(const MeteredCallPlan& plan, const pricing::ModelPrice& price, int64_t worst,
+// What `request` costs at worst (`worst`, with `price` per token) against what is left.
+GatewayQuote quote_of(const ModelRequest& request, const pricing::ModelPrice& price, int64_t worst,
                       std::optional<int64_t> remaining, bool repair) {
   GatewayQuote quote;
   quote.worst_case_micros = worst;
-  auto input = worst_case(price, plan.request, 0, repair);
+  auto input = worst_case(price, request, 0, repair);
   quote.input_micros = input ? input.value() : 0;
   quote.remaining_micros = remaining;
-  quote.max_tokens = plan.request.max_tokens;
+  quote.max_tokens = request.max_tokens;
   quote.affordable_max_tokens =
-      remaining
-          ? affordable_tokens(price, plan.request, plan.request.max_tokens, repair, *remaining)
-          : plan.request.max_tokens;
+      remaining ? affordable_tokens(price, request, request.max_tokens, repair, *remaining)
+                : request.max_tokens;
   return quote;
+}
+
+Result<void> check_model_allowed(const UserKey& key, const std::string& model) {
+  if (key_allows_model(key, model)) return {};
+  return fail(ErrorCode::kForbidden,
+              "this key may not use the model '" + model.substr(0, 200) + "'", "model");
 }
 
 Result<GatewayQuote> quote_plan(ApiContext& api, const MeteredCallPlan& plan, const UserKey* key) {
@@ -180,7 +186,7 @@ Result<GatewayQuote> quote_plan(ApiContext& api, const MeteredCallPlan& plan, co
   if (!hold) return hold.error();
   auto remaining = remaining_micros(api, plan.project_id, plan.user_id, key);
   if (!remaining) return remaining.error();
-  return quote_of(plan, hold.value().price, hold.value().reserved_micros, remaining.value(),
+  return quote_of(plan.request, hold.value().price, hold.value().reserved_micros, remaining.value(),
                   plan.schema.has_value());
 }
 
@@ -211,24 +217,14 @@ std::string cannot_afford_message(const GatewayQuote& quote) {
 
 Result<std::shared_ptr<MeteredCall>> gateway_call(ApiContext& api, const UserKeyCaller& caller,
                                                   GatewayRequest request) {
-  if (!key_allows_model(caller.key, request.model)) {
-    return fail(ErrorCode::kForbidden,
-                "this key may not use the model '" + request.model.substr(0, 200) + "'", "model");
-  }
-  bool max_given = request.max_tokens_given;
+  if (auto allowed = check_model_allowed(caller.key, request.model); !allowed)
+    return allowed.error();
   auto plan = plan_for(api, caller.project.id, caller.key.user_id, std::move(request));
   if (!plan) return plan.error();
   plan.value().key =
       KeyBudget{caller.key.id, key_spend_now(caller.key, api.now_ms()).period_start_ms};
-  // Without max_tokens the catalogue's maximum is reserved; a budget that cannot pay for it is
-  // told what it can afford before anything is reserved.
-  if (!max_given) {
-    auto quote = quote_plan(api, plan.value(), &caller.key);
-    if (!quote) return quote.error();
-    const GatewayQuote& q = quote.value();
-    if (q.remaining_micros && q.worst_case_micros > *q.remaining_micros)
-      return fail(ErrorCode::kInsufficientCredits, cannot_afford_message(q), "max_tokens");
-  }
+  // Without max_tokens the catalogue's maximum is reserved; the ledger decides whether the
+  // budget pays for it, and a refusal says what it affords (run_gateway_call).
   return prepare_metered_call(api, std::move(plan).value());
 }
 
@@ -264,13 +260,8 @@ void run_gateway_call(const std::shared_ptr<MeteredCall>& call, const OpenStream
     }
     // Refused at a cap: say how many output tokens it still affords.
     const HoldPrice& hold = live->hold();
-    GatewayQuote quote;
-    quote.worst_case_micros = hold.reserved_micros;
-    quote.remaining_micros = refusal.remaining_micros;
-    quote.max_tokens = live->request().max_tokens;
-    quote.affordable_max_tokens =
-        affordable_tokens(hold.price, live->request(), quote.max_tokens, live->validates_output(),
-                          *refusal.remaining_micros);
+    GatewayQuote quote = quote_of(live->request(), hold.price, hold.reserved_micros,
+                                  refusal.remaining_micros, live->validates_output());
     Error error = refusal.error;
     error.message += "; " + cannot_afford_message(quote);
     reply(error);
@@ -280,9 +271,8 @@ void run_gateway_call(const std::shared_ptr<MeteredCall>& call, const OpenStream
 Result<GatewayQuote> gateway_quote(ApiContext& api, const std::string& project_id,
                                    const std::string& user_id, const UserKey* key,
                                    const GatewayRequest& request) {
-  if (key != nullptr && !key_allows_model(*key, request.model)) {
-    return fail(ErrorCode::kForbidden,
-                "this key may not use the model '" + request.model.substr(0, 200) + "'", "model");
+  if (key != nullptr) {
+    if (auto allowed = check_model_allowed(*key, request.model); !allowed) return allowed.error();
   }
   auto plan = plan_for(api, project_id, user_id, request);
   if (!plan) return plan.error();

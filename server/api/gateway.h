@@ -56,8 +56,8 @@ struct GatewayQuote {
 };
 
 // The metered call for a request, refused before anything is reserved when the model is not
-// allowed to the key, not priced, unknown, or its provider has no credentials; or, when the
-// budget left cannot pay the worst case, 402 (kInsufficientCredits) naming the tokens it affords.
+// allowed to the key, not priced, unknown, or its provider has no credentials. Whether the
+// budget pays for the worst case is the ledger's to decide when the call starts.
 Result<std::shared_ptr<MeteredCall>> gateway_call(ApiContext& api, const UserKeyCaller& caller,
                                                   GatewayRequest request);
 

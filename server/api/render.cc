@@ -9,14 +9,14 @@ ojson json_or_null(const std::optional<int64_t>& value) {
   return value ? ojson(*value) : ojson(nullptr);
 }
 
+}  // namespace
+
 // A total as a JSON integer while it fits in int64, as every amount is; beyond, as a string of
 // its exact digits, which no JSON reader rounds (docs/api.md, "Totals").
-ojson total(Int128 value) {
+ojson render_total(Int128 value) {
   if (value >= INT64_MIN && value <= INT64_MAX) return ojson(static_cast<int64_t>(value));
   return ojson(int128_decimal(value));
 }
-
-}  // namespace
 
 ojson render_created_project(const CreatedProject& created) {
   return {{"id", created.project.id},
@@ -105,14 +105,14 @@ ojson render_entry(const LedgerEntry& e) {
 ojson render_stats(const AccountStats& stats) {
   ojson mrr = ojson::array();
   for (const CurrencyTotal& in : stats.mrr)
-    mrr.push_back({{"currency", in.currency}, {"micros", total(in.micros)}});
+    mrr.push_back({{"currency", in.currency}, {"micros", render_total(in.micros)}});
   ojson value = ojson::array();
   for (const CurrencyTotal& in : stats.credits_outstanding_value)
-    value.push_back({{"currency", in.currency}, {"micros", total(in.micros)}});
+    value.push_back({{"currency", in.currency}, {"micros", render_total(in.micros)}});
   return {{"total", stats.total},
           {"paid", stats.paid},
           {"mrr", mrr},
-          {"creditsOutstanding", total(stats.credits_outstanding)},
+          {"creditsOutstanding", render_total(stats.credits_outstanding)},
           {"creditsOutstandingValue", value}};
 }
 
@@ -120,10 +120,10 @@ ojson render_invocations(const InvocationTotal& total, std::string_view key_name
   ojson out = ojson::object();
   if (!key_name.empty()) out[std::string(key_name)] = total.key;
   out["calls"] = total.calls;
-  out["inputTokens"] = server::total(total.input_tokens);
-  out["outputTokens"] = server::total(total.output_tokens);
-  out["credits"] = server::total(total.credits);
-  out["costMicros"] = server::total(total.micros);
+  out["inputTokens"] = server::render_total(total.input_tokens);
+  out["outputTokens"] = server::render_total(total.output_tokens);
+  out["credits"] = server::render_total(total.credits);
+  out["costMicros"] = server::render_total(total.micros);
   return out;
 }
 
@@ -137,20 +137,21 @@ ojson render_analytics(const Analytics& analytics, int64_t from_ms, int64_t to_m
     end_users.push_back(render_invocations(total, "endUserId"));
   ojson series = ojson::array();
   for (const UsagePoint& point : analytics.series) {
-    series.push_back(
-        {{"startMs", point.start_ms}, {"calls", point.calls}, {"credits", total(point.credits)}});
+    series.push_back({{"startMs", point.start_ms},
+                      {"calls", point.calls},
+                      {"credits", render_total(point.credits)}});
   }
   ojson events = ojson::array();
   for (const EventTotal& event : analytics.top_events) {
     events.push_back(
-        {{"event", event.event}, {"calls", event.calls}, {"credits", total(event.credits)}});
+        {{"event", event.event}, {"calls", event.calls}, {"credits", render_total(event.credits)}});
   }
   ojson revenue = ojson::array();
   for (const RevenueTotal& r : analytics.revenue) {
     revenue.push_back({{"product", r.product},
                        {"currency", r.currency},
                        {"payments", r.payments},
-                       {"micros", total(r.micros)}});
+                       {"micros", render_total(r.micros)}});
   }
   return {{"fromMs", from_ms},
           {"toMs", to_ms},

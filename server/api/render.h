@@ -11,6 +11,9 @@ namespace tollgate::server {
 
 using ojson = nlohmann::ordered_json;
 
+// An exact total: a JSON integer while it fits in int64, else a string of its digits.
+ojson render_total(Int128 value);
+
 ojson render_created_project(const CreatedProject& created);
 ojson render_project(const Project& project);
 ojson render_account(const Account& account);

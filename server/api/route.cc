@@ -64,11 +64,7 @@ bool uses_key(Who who) { return who == Who::kSecretKey || who == Who::kAnyKey; }
 
 // A user-key route's key is a user key when it says so by its prefix.
 bool sends_user_key(const Request& request, const json* body) {
-  std::string key = request_key(request, body);
-  if (key.empty()) {
-    if (auto header = request.find("x-api-key"); header != request.end())
-      key = std::string(header->value());
-  }
+  std::string key = user_key_of(request, body);
   return key.starts_with(std::string(kUserKeyPrefix) + "_") || key.empty();
 }
 

@@ -24,11 +24,6 @@ constexpr int64_t kMicrosPerCent = 10'000;
 constexpr int64_t kMarkupBasisPointsMax = 1'000'000;  // 100×
 constexpr int64_t kBasisPoints = 10'000;
 
-ojson total_json(Int128 value) {
-  if (value >= INT64_MIN && value <= INT64_MAX) return ojson(static_cast<int64_t>(value));
-  return ojson(int128_decimal(value));
-}
-
 ojson usage_row(const UsageTotal& total, const std::vector<UsageGroup>& groups) {
   ojson row = ojson::object();
   for (UsageGroup group : groups) {
@@ -48,10 +43,10 @@ ojson usage_row(const UsageTotal& total, const std::vector<UsageGroup>& groups) 
     }
   }
   row["requests"] = total.requests;
-  row["inputTokens"] = total_json(total.input_tokens);
-  row["outputTokens"] = total_json(total.output_tokens);
-  row["micros"] = total_json(total.micros);
-  row["credits"] = total_json(total.credits);
+  row["inputTokens"] = render_total(total.input_tokens);
+  row["outputTokens"] = render_total(total.output_tokens);
+  row["micros"] = render_total(total.micros);
+  row["credits"] = render_total(total.credits);
   return row;
 }
 

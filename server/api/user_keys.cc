@@ -223,8 +223,10 @@ Result<Response> own_budget(ApiContext& api, const Call& call) {
 int64_t cap_period_start_ms(CapPeriod period, int64_t now_ms) {
   int64_t now = std::clamp<int64_t>(now_ms, 0, calendar::kCalendarMsMax);
   switch (period) {
-    case CapPeriod::kDay:
-      return now - now % kDayMs;
+    case CapPeriod::kDay: {
+      auto start = calendar::day_start_ms(now);  // inside the calendar's range: never fails
+      return start ? start.value() : 0;
+    }
     case CapPeriod::kWeek: {
       int64_t days = now / kDayMs;
       int64_t weekday = (days + 3) % 7;  // 1970-01-01 was a Thursday; 0 is Monday

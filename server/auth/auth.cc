@@ -36,6 +36,13 @@ std::string request_key(const Request& request, const nlohmann::json* body) {
   return {};
 }
 
+std::string user_key_of(const Request& request, const nlohmann::json* body) {
+  std::string key = request_key(request, body);
+  if (!key.empty()) return key;
+  auto header = request.find("x-api-key");
+  return header == request.end() ? std::string() : std::string(header->value());
+}
+
 bool admin_token_matches(std::string_view presented, std::string_view stored_hash) {
   return constant_time_equal(sha256_hex(presented), stored_hash);
 }
@@ -130,11 +137,7 @@ Result<KeyRecord> Authenticator::find_key(const std::string& key) {
 
 Result<UserKeyCaller> Authenticator::authenticate_user_key(const Request& request,
                                                            const nlohmann::json* body) {
-  std::string key = request_key(request, body);
-  if (key.empty()) {
-    if (auto header = request.find("x-api-key"); header != request.end())
-      key = std::string(header->value());
-  }
+  std::string key = user_key_of(request, body);
   if (key.empty()) {
     return fail(ErrorCode::kUnauthenticated,
                 "no API key: send the user key as 'Authorization: Bearer tgk_…'");

@@ -122,6 +122,9 @@ std::string_view bearer_token(const Request& request);
 // The key a request carries, from the first place that has one; empty if none.
 std::string request_key(const Request& request, const nlohmann::json* body);
 
+// The key a user-key request carries: request_key()'s, else `x-api-key` (Anthropic's clients).
+std::string user_key_of(const Request& request, const nlohmann::json* body);
+
 // Checks a presented admin token against the stored SHA-256, in constant time.
 bool admin_token_matches(std::string_view presented, std::string_view stored_hash);
 
